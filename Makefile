@@ -1,0 +1,71 @@
+# chatd — build, run and test. `make` builds ./chatd; `make test` runs every test (plain
+# build, then the same suites under ASan+UBSan); `make run` starts the server on :8000.
+CC      ?= cc
+PREFIX  ?= /usr/local
+PORT    ?= 8000
+DATA    ?= ./data
+VERSION := 0.1.0
+
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+               -DCHATD_VERSION=\"$(VERSION)\" -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -g
+LDLIBS  := -lpthread
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS := -fsanitize=address,undefined
+BIN     := $(BUILD)/chatd
+else
+BUILD   := build/rel
+CFLAGS  := $(CFLAGS_BASE) -O2
+LDFLAGS :=
+BIN     := chatd
+endif
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
+
+# Each unit test links only the modules it tests.
+UNIT_crypto := sha256 sha1 base64
+UNIT_json   := json buf
+UNIT_http   := http buf
+UNIT_store  := store crc32c buf
+UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
+
+.PHONY: all run test test-one unit shell clean
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c src/*.h | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $@
+
+.SECONDEXPANSION:
+$(BUILD)/test_%: tests/unit/test_%.c tests/unit/t.h $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(UNIT_$$*))) | $(BUILD)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(addprefix $(BUILD)/,$(addsuffix .o,$(UNIT_$*))) $(LDLIBS)
+
+run: $(BIN)
+	./$(BIN) --port $(PORT) --data-dir $(DATA)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
+
+shell: $(BIN)
+	@CHATD=$(abspath $(BIN)) tests/run.sh
+
+test-one: unit shell
+
+# gcc build + tests, a clang -Werror build of everything, then the tests under ASan+UBSan.
+test:
+	$(MAKE) test-one
+	$(MAKE) CC=clang BUILD=build/clang BIN=build/clang/chatd all
+	$(MAKE) test-one SAN=1
+
+clean:
+	rm -rf build chatd

@@ -1,0 +1,229 @@
+/* api_messages.c — messages: paginated listing (one conversation or all of the caller's),
+ * read, post (with Idempotency-Key), edit, delete. Bodies are read back from the log with
+ * pread(); only their offset and length live in memory. */
+#include "server.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BODY 16384
+#define MAX_IDEM_KEY 128
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 200
+
+/* Append the message as JSON; -1 if its body could not be read back. */
+static int put_msg(server *s, buf_t *b, uint32_t id)
+{
+    msg *m = &s->db.msgs[id - 1];
+    char body[MAX_BODY];
+    if (m->body_len > sizeof body || store_pread(&s->st, m->body_off, body, m->body_len) < 0) return -1;
+    buf_printf(b, "{\"id\":%u,\"conversation_id\":%u,\"author_id\":%u,\"body\":", id, m->conv_id, m->author_id);
+    json_str(b, body, m->body_len);
+    buf_puts(b, ",\"created_at\":");
+    put_time(b, m->created_ms);
+    buf_puts(b, ",\"updated_at\":");
+    put_time(b, m->updated_ms);
+    buf_printf(b, ",\"edited\":%s}", (m->flags & MSG_EDITED) ? "true" : "false");
+    return 0;
+}
+
+static void respond_msg(server *s, conn *c, int status, uint32_t id)
+{
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_puts(b, "{\"message\":");
+    if (put_msg(s, b, id) < 0) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
+    buf_putc(b, '}');
+    respond_json(s, c, status, b);
+}
+
+/* A message the caller may see (member of its conversation), else answer 404 and NULL. */
+static msg *visible_msg(server *s, conn *c, int64_t id, uint32_t uid)
+{
+    msg *m = db_msg(&s->db, id);
+    conv *cv = m ? db_conv(&s->db, m->conv_id) : NULL;
+    if (!cv || !conv_has_member(cv, uid)) {
+        respond_error(s, c, 404, "not_found", "no such message");
+        return NULL;
+    }
+    return m;
+}
+
+/* Query parameter as a positive integer in [1, max]: 1 set, 0 absent, -1 invalid. */
+static int query_int(http_req *r, const char *name, int64_t max, int64_t *out)
+{
+    char v[24];
+    long n = http_query_get(r->query, r->query_len, name, v, sizeof v);
+    if (n == -1) return 0;
+    if (n <= 0 || n > 18 || v[0] == '0') return -1;
+    int64_t x = 0;
+    for (long i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    if (x > max) return -1;
+    *out = x;
+    return 1;
+}
+
+/* First index in ids[0..n) whose id is >= key (or > key when strict). */
+static uint32_t bound(const uint32_t *ids, uint32_t n, uint32_t key, int strict)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < key || (strict && ids[mid] == key)) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+typedef struct page { int64_t before, after, limit; uint32_t *ids; size_t n; uint64_t total; } page;
+
+/* Add one conversation's candidates: at most limit ids next to the cursor, and count
+ * every id on the cursor's side (for has_more). */
+static void page_add(page *p, const conv *cv)
+{
+    uint32_t lo, hi;
+    if (p->after) {
+        lo = bound(cv->msgs, cv->nmsgs, (uint32_t)p->after, 1);
+        hi = cv->nmsgs - lo > p->limit ? lo + (uint32_t)p->limit : cv->nmsgs;
+        p->total += cv->nmsgs - lo;
+    } else {
+        hi = p->before ? bound(cv->msgs, cv->nmsgs, (uint32_t)p->before, 0) : cv->nmsgs;
+        lo = hi > p->limit ? hi - (uint32_t)p->limit : 0;
+        p->total += hi;
+    }
+    memcpy(p->ids + p->n, cv->msgs + lo, (hi - lo) * sizeof *p->ids);
+    p->n += hi - lo;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void respond_page(server *s, conn *c, page *p)
+{
+    qsort(p->ids, p->n, sizeof *p->ids, by_id);
+    size_t from = 0, to = p->n;
+    if (p->n > (size_t)p->limit) {
+        if (p->after) to = (size_t)p->limit; else from = p->n - (size_t)p->limit;
+    }
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_puts(b, "{\"messages\":[");
+    for (size_t i = from; i < to; i++) {
+        if (i > from) buf_putc(b, ',');
+        if (put_msg(s, b, p->ids[i]) < 0) { respond_error(s, c, 500, "internal_error", "could not read a message"); return; }
+    }
+    buf_printf(b, "],\"has_more\":%s}", p->total > (uint64_t)p->limit ? "true" : "false");
+    respond_json(s, c, 200, b);
+}
+
+void api_msg_list(server *s, conn *c, http_req *r)
+{
+    uint32_t uid;
+    if (!auth_user(s, c, r, &uid, NULL)) return;
+    page p = { 0, 0, LIMIT_DEFAULT, NULL, 0, 0 };
+    int64_t cid = 0;
+    const int64_t big = 999999999999999999;
+    if (query_int(r, "conversation_id", big, &cid) < 0 || query_int(r, "before", big, &p.before) < 0 ||
+        query_int(r, "after", big, &p.after) < 0 || query_int(r, "limit", LIMIT_MAX, &p.limit) < 0) {
+        invalid(s, c, "conversation_id, before, after: positive integers; limit: 1-200");
+        return;
+    }
+    if (p.before && p.after) { invalid(s, c, "before and after cannot be combined"); return; }
+    if (p.before > UINT32_MAX) p.before = UINT32_MAX;   /* ids are 32-bit: beyond is "all" */
+    if (p.after > UINT32_MAX) p.after = UINT32_MAX;
+    conv *one = cid ? db_conv(&s->db, cid) : NULL;
+    if (cid && (!one || !conv_has_member(one, uid))) { respond_error(s, c, 404, "not_found", "no such conversation"); return; }
+    size_t nconv = 0;
+    for (uint32_t i = 1; !cid && i <= s->db.nconvs; i++) {
+        conv *cv = db_conv(&s->db, i);
+        nconv += cv && conv_has_member(cv, uid);
+    }
+    p.ids = xmalloc(((cid ? 1 : nconv) * (size_t)p.limit + 1) * sizeof *p.ids);
+    if (cid) page_add(&p, one);
+    for (uint32_t i = 1; !cid && i <= s->db.nconvs; i++) {
+        conv *cv = db_conv(&s->db, i);
+        if (cv && conv_has_member(cv, uid)) page_add(&p, cv);
+    }
+    respond_page(s, c, &p);
+    free(p.ids);
+}
+
+void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    if (!auth_user(s, c, r, &uid, NULL) || !visible_msg(s, c, id, uid)) return;
+    respond_msg(s, c, 200, (uint32_t)id);
+}
+
+/* The "body" member: 1-16384 bytes. NULL after answering 400. */
+static const jval *body_field(server *s, conn *c, const jval *o)
+{
+    const jval *v;
+    if (get_str(o, "body", &v) < 1 || v->len < 1 || v->len > MAX_BODY) {
+        invalid(s, c, "body: a string of 1-16384 bytes");
+        return NULL;
+    }
+    return v;
+}
+
+void api_msg_create(server *s, conn *c, http_req *r)
+{
+    uint32_t uid;
+    if (!auth_user(s, c, r, &uid, NULL)) return;
+    const http_header *key = http_header_get(r, "Idempotency-Key");
+    if (key && (key->value_len < 1 || key->value_len > MAX_IDEM_KEY)) { invalid(s, c, "Idempotency-Key: 1-128 bytes"); return; }
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc), *body;
+    if (!o) return;
+    int64_t cid;
+    conv *cv;
+    char k[4 + MAX_IDEM_KEY];
+    size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
+    uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
+    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
+    else if (!(body = body_field(s, c, o))) {}
+    else if (!(cv = db_conv(&s->db, cid)) || !conv_has_member(cv, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
+    else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev);
+    else {
+        uint32_t id = s->db.nmsgs + 1;
+        db_rec_msg_create(&s->rec, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
+                          key ? key->value_len : 0, body->str, body->len);
+        if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id);
+    }
+    json_free(&doc);
+}
+
+/* The caller's own message, else answer 404 (cannot see it) or 403 (not the author). */
+static msg *own_msg(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    msg *m;
+    if (!auth_user(s, c, r, &uid, NULL) || !(m = visible_msg(s, c, id, uid))) return NULL;
+    if (m->author_id != uid) { respond_error(s, c, 403, "forbidden", "only the author may change it"); return NULL; }
+    return m;
+}
+
+void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
+{
+    if (!own_msg(s, c, r, id)) return;
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc), *body;
+    if (!o) return;
+    if ((body = body_field(s, c, o))) {
+        db_rec_msg_update(&s->rec, (uint32_t)id, s->now_ms, body->str, body->len);
+        if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id);
+    }
+    json_free(&doc);
+}
+
+void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
+{
+    if (!own_msg(s, c, r, id)) return;
+    db_rec_id(&s->rec, (uint32_t)id, s->now_ms);
+    if (server_commit(s, c, REC_MSG_DELETE) < 0) return;
+    respond_empty(s, c, 204, NULL);
+}

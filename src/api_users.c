@@ -1,0 +1,238 @@
+/* api_users.c — register, login, logout, and a user's own profile. Password hashing runs
+ * on the worker: these handlers park the connection (CONN_WAIT_HASH) and api_hash_done()
+ * finishes the request when the hash is ready. */
+#include "server.h"
+#include "sha256.h"
+#include <ctype.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+void put_user(buf_t *b, db *d, uint32_t id)
+{
+    user *u = &d->users[id - 1];
+    buf_printf(b, "{\"id\":%u,\"username\":", id);
+    json_cstr(b, u->username);
+    buf_puts(b, ",\"display_name\":");
+    json_cstr(b, u->display_name);
+    buf_puts(b, ",\"created_at\":");
+    put_time(b, u->created_ms);
+    buf_putc(b, '}');
+}
+
+static void respond_user(server *s, conn *c, int status, uint32_t id, const char *token)
+{
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_puts(b, "{\"user\":");
+    put_user(b, &s->db, id);
+    if (token) buf_printf(b, ",\"token\":\"%s\"", token);
+    buf_putc(b, '}');
+    respond_json(s, c, status, b);
+}
+
+static int valid_username(const jval *v)
+{
+    if (v->len < 3 || v->len > 32) return 0;
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned char ch = (unsigned char)v->str[i];
+        if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-') return 0;
+    }
+    return 1;
+}
+
+static int valid_password(const jval *v) { return v->len >= 8 && v->len <= 256; }
+
+static int valid_display(const jval *v)
+{
+    size_t n = utf8_chars(v->str, v->len);
+    return n >= 1 && n <= 64 && !memchr(v->str, 0, v->len);
+}
+
+static void lower_name(char *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
+    out[n] = 0;
+}
+
+/* A job with a copy of the password, parked on the worker. */
+static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
+{
+    hash_job *j = xcalloc(1, sizeof *j);
+    j->conn_id = c->id;
+    j->kind = kind;
+    j->password = xstrndup(pw->str, pw->len);
+    j->pwlen = pw->len;
+    j->iters = s->cfg.pbkdf2_iters;
+    return j;
+}
+
+static void park(server *s, conn *c, hash_job *j)
+{
+    c->state = CONN_WAIT_HASH;
+    hasher_submit(&s->hs, j);
+}
+
+void api_register(server *s, conn *c, http_req *r)
+{
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc), *name, *pw, *disp;
+    if (!o) return;
+    int hd = 0;
+    if (get_str(o, "username", &name) < 1 || !valid_username(name)) invalid(s, c, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
+    else if (get_str(o, "password", &pw) < 1 || !valid_password(pw)) invalid(s, c, "password: 8-256 bytes");
+    else if ((hd = get_str(o, "display_name", &disp)) < 0 || (hd && !valid_display(disp))) invalid(s, c, "display_name: 1-64 characters");
+    else if (db_user_by_name(&s->db, name->str, name->len)) respond_error(s, c, 409, "username_taken", "username is taken");
+    else {
+        hash_job *j = job_new(s, c, HJ_REGISTER, pw);
+        if (random_bytes(j->salt, sizeof j->salt) < 0) abort();
+        j->username = xstrndup(name->str, name->len);
+        j->display = hd ? xstrndup(disp->str, disp->len) : xstrndup(name->str, name->len);
+        park(s, c, j);
+    }
+    json_free(&doc);
+}
+
+void api_login(server *s, conn *c, http_req *r)
+{
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc), *name, *pw;
+    if (!o) return;
+    char low[33];
+    if (get_str(o, "username", &name) < 1 || name->len == 0) invalid(s, c, "username is required");
+    else if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required");
+    else if (name->len > 32 || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
+    else {
+        lower_name(low, name->str, name->len);
+        int wait = throttle_wait(&s->throttle, low, name->len, s->now_ms / 1000);
+        if (wait > 0) {
+            char h[40];
+            snprintf(h, sizeof h, "Retry-After: %d\r\n", wait);
+            respond_error_x(s, c, 429, "too_many_requests", "too many failed logins; try again later", h);
+        } else {
+            hash_job *j = job_new(s, c, HJ_LOGIN, pw);
+            j->uid = db_user_by_name(&s->db, name->str, name->len);
+            j->username = xstrndup(low, name->len);
+            user *u = db_user(&s->db, j->uid);
+            if (u) { memcpy(j->salt, u->salt, sizeof j->salt); j->iters = u->iters; }
+            park(s, c, j);   /* an unknown user costs the same hash: no timing oracle */
+        }
+    }
+    json_free(&doc);
+}
+
+/* Append a new token for uid and answer with the user and the token. */
+static void issue_token(server *s, conn *c, uint32_t uid, int status)
+{
+    char text[TOKEN_CHARS + 1];
+    uint8_t hash[32];
+    token_new(text, hash);
+    db_rec_token(&s->rec, uid, hash);
+    if (server_commit(s, c, REC_TOKEN_ADD) < 0) return;
+    respond_user(s, c, status, uid, text);
+}
+
+static void finish_register(server *s, conn *c, hash_job *j)
+{
+    if (db_user_by_name(&s->db, j->username, strlen(j->username))) {
+        respond_error(s, c, 409, "username_taken", "username is taken");
+        return;
+    }
+    uint32_t id = s->db.nusers + 1;
+    db_rec_user_create(&s->rec, id, s->now_ms, j->username, j->display, j->iters, j->salt, j->out);
+    if (server_commit(s, c, REC_USER_CREATE) < 0) return;
+    issue_token(s, c, id, 201);
+}
+
+static void finish_login(server *s, conn *c, hash_job *j)
+{
+    user *u = db_user(&s->db, j->uid);
+    size_t n = strlen(j->username);
+    if (!u || u->iters != j->iters || !ct_equal(u->hash, j->out, sizeof j->out)) {
+        throttle_fail(&s->throttle, j->username, n, s->now_ms / 1000);
+        respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
+        return;
+    }
+    throttle_clear(&s->throttle, j->username, n);
+    issue_token(s, c, j->uid, 200);
+}
+
+static void finish_password(server *s, conn *c, hash_job *j)
+{
+    if (!db_user(&s->db, j->uid)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
+    db_rec_user_update(&s->rec, j->uid, j->display, j->iters, j->salt, j->out, j->keep);
+    if (server_commit(s, c, REC_USER_UPDATE) < 0) return;
+    respond_user(s, c, 200, j->uid, NULL);
+}
+
+void api_hash_done(server *s, conn *c, hash_job *j)
+{
+    if (j->kind == HJ_REGISTER) finish_register(s, c, j);
+    else if (j->kind == HJ_LOGIN) finish_login(s, c, j);
+    else finish_password(s, c, j);
+}
+
+void api_logout(server *s, conn *c, http_req *r)
+{
+    uint32_t uid;
+    uint8_t hash[32];
+    if (!auth_user(s, c, r, &uid, hash)) return;
+    db_rec_token(&s->rec, 0, hash);
+    if (server_commit(s, c, REC_TOKEN_DEL) < 0) return;
+    respond_empty(s, c, 204, NULL);
+}
+
+void api_user_get(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    if (!auth_user(s, c, r, &uid, NULL)) return;
+    if (!db_user(&s->db, id)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
+    respond_user(s, c, 200, (uint32_t)id, NULL);
+}
+
+/* The caller may change only itself: 404 for no such user, 403 for someone else. */
+static int self_only(server *s, conn *c, http_req *r, int64_t id, uint32_t *uid, uint8_t *hash)
+{
+    if (!auth_user(s, c, r, uid, hash)) return 0;
+    if (!db_user(&s->db, id)) { respond_error(s, c, 404, "not_found", "no such user"); return 0; }
+    if (*uid != id) { respond_error(s, c, 403, "forbidden", "you may only change yourself"); return 0; }
+    return 1;
+}
+
+void api_user_put(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    uint8_t hash[32];
+    if (!self_only(s, c, r, id, &uid, hash)) return;
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc), *disp, *pw;
+    if (!o) return;
+    int hd = get_str(o, "display_name", &disp), hp = get_str(o, "password", &pw);
+    if (hd < 0 || (hd && !valid_display(disp))) invalid(s, c, "display_name: 1-64 characters");
+    else if (hp < 0 || (hp && !valid_password(pw))) invalid(s, c, "password: 8-256 bytes");
+    else if (hp) {
+        hash_job *j = job_new(s, c, HJ_PASSWORD, pw);
+        if (random_bytes(j->salt, sizeof j->salt) < 0) abort();
+        j->uid = uid;
+        j->display = hd ? xstrndup(disp->str, disp->len) : NULL;
+        memcpy(j->keep, hash, sizeof hash);
+        park(s, c, j);
+    } else if (hd) {
+        char *d = xstrndup(disp->str, disp->len);
+        db_rec_user_update(&s->rec, uid, d, 0, NULL, NULL, NULL);
+        free(d);
+        if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, uid, NULL);
+    } else {
+        respond_user(s, c, 200, uid, NULL);
+    }
+    json_free(&doc);
+}
+
+void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    if (!self_only(s, c, r, id, &uid, NULL)) return;
+    db_rec_id(&s->rec, uid, s->now_ms);
+    if (server_commit(s, c, REC_USER_DELETE) < 0) return;
+    respond_empty(s, c, 204, NULL);
+}

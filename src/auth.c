@@ -1,0 +1,170 @@
+/* auth.c — PBKDF2 on one worker thread so the loop never stalls on it, random tokens
+ * (only their SHA-256 is ever stored), and the failed-login throttle.
+ * The worker and the loop share only the two job lists, under one mutex; the worker
+ * wakes the loop by writing a byte to a pipe the loop polls. */
+#include "auth.h"
+#include "base64.h"
+#include "buf.h"
+#include "sha256.h"
+#include "store.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static void *hasher_main(void *arg)
+{
+    hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->todo && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
+        if (h->stop) break;
+        hash_job *j = h->todo;
+        h->todo = j->next;
+        if (!h->todo) h->todo_tail = NULL;
+        pthread_mutex_unlock(&h->mu);
+        pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
+        pthread_mutex_lock(&h->mu);
+        j->next = NULL;
+        if (h->done_tail) h->done_tail->next = j; else h->done = j;
+        h->done_tail = j;
+        char one = 1;
+        ssize_t w = write(h->pipe[1], &one, 1);   /* a full pipe already means "wake up" */
+        (void)w;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+int hasher_start(hasher *h)
+{
+    memset(h, 0, sizeof *h);
+    if (pipe(h->pipe) < 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(h->pipe[i], F_SETFL, O_NONBLOCK);
+        fcntl(h->pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pthread_create(&h->th, NULL, hasher_main, h) != 0) return -1;
+    h->started = 1;
+    return 0;
+}
+
+void hasher_submit(hasher *h, hash_job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (h->todo_tail) h->todo_tail->next = j; else h->todo = j;
+    h->todo_tail = j;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+hash_job *hasher_take(hasher *h)
+{
+    char drain[64];
+    while (read(h->pipe[0], drain, sizeof drain) > 0) {}
+    pthread_mutex_lock(&h->mu);
+    hash_job *list = h->done;
+    h->done = h->done_tail = NULL;
+    pthread_mutex_unlock(&h->mu);
+    return list;
+}
+
+static void free_list(hash_job *j)
+{
+    while (j) { hash_job *n = j->next; hash_job_free(j); j = n; }
+}
+
+void hasher_stop(hasher *h)
+{
+    if (!h->started) return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->th, NULL);
+    free_list(h->todo);
+    free_list(h->done);
+    close(h->pipe[0]);
+    close(h->pipe[1]);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    h->started = 0;
+}
+
+void hash_job_free(hash_job *j)
+{
+    if (j->password) {
+        volatile char *p = j->password;   /* wipe: the password must not linger in the heap */
+        for (size_t i = 0; i < j->pwlen; i++) p[i] = 0;
+    }
+    free(j->password);
+    free(j->username);
+    free(j->display);
+    free(j);
+}
+
+int random_bytes(void *p, size_t n)
+{
+    unsigned char *b = p;
+    while (n) {
+        ssize_t r = getrandom(b, n, 0);
+        if (r < 0) { if (errno == EINTR) continue; return -1; }
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void token_new(char text[TOKEN_CHARS + 1], uint8_t hash[32])
+{
+    uint8_t raw[TOKEN_BYTES];
+    if (random_bytes(raw, sizeof raw) < 0) abort();   /* no entropy: never hand out weak tokens */
+    base64url_encode(raw, sizeof raw, text);
+    sha256(raw, sizeof raw, hash);
+}
+
+int token_hash(const char *text, size_t n, uint8_t hash[32])
+{
+    uint8_t raw[TOKEN_BYTES + 3];
+    if (n != TOKEN_CHARS || base64url_decode(text, n, raw) != TOKEN_BYTES) return -1;
+    sha256(raw, TOKEN_BYTES, hash);
+    return 0;
+}
+
+/* A throttle entry packs the window's start (seconds) and the failures in it. */
+int throttle_wait(map *m, const char *key, size_t n, int64_t now_s)
+{
+    uint64_t *v = map_get(m, key, n);
+    if (!v) return 0;
+    int64_t start = (int64_t)(*v >> 8);
+    if ((*v & 0xff) < LOGIN_MAX_FAILS || now_s >= start + LOGIN_WINDOW_S) return 0;
+    return (int)(start + LOGIN_WINDOW_S - now_s);
+}
+
+/* Entries whose window is over are dropped now and then, so a stream of made-up
+ * usernames cannot grow the map without bound. */
+static void throttle_prune(map *m, int64_t now_s)
+{
+    size_t i = 0;
+    map_slot *s;
+    while ((s = map_next(m, &i)))
+        if ((int64_t)(s->val >> 8) + LOGIN_WINDOW_S <= now_s) map_del(m, s->key, s->keylen);
+}
+
+void throttle_fail(map *m, const char *key, size_t n, int64_t now_s)
+{
+    if (m->live >= 4096) throttle_prune(m, now_s);
+    uint64_t *v = map_get(m, key, n);
+    if (!v || (int64_t)(*v >> 8) + LOGIN_WINDOW_S <= now_s) {
+        map_put(m, key, n, ((uint64_t)now_s << 8) | 1);
+        return;
+    }
+    if ((*v & 0xff) < 0xff) (*v)++;
+}
+
+void throttle_clear(map *m, const char *key, size_t n) { map_del(m, key, n); }

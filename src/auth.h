@@ -1,0 +1,58 @@
+/* auth.h — password hashing off the loop (one worker thread), tokens, login throttling. */
+#ifndef CHATD_AUTH_H
+#define CHATD_AUTH_H
+#include "map.h"
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_BYTES 32
+#define TOKEN_CHARS 43            /* base64url of 32 bytes, unpadded */
+#define LOGIN_MAX_FAILS 10
+#define LOGIN_WINDOW_S 60
+
+enum { HJ_REGISTER, HJ_LOGIN, HJ_PASSWORD };
+
+/* One PBKDF2 computation and what the loop needs to finish the request afterwards. */
+typedef struct hash_job {
+    struct hash_job *next;
+    uint64_t conn_id;
+    int kind;                     /* HJ_* */
+    char *password;               /* owned; wiped before it is freed */
+    size_t pwlen;
+    uint32_t iters;
+    uint8_t salt[16];
+    uint8_t out[32];
+    uint32_t uid;                 /* login: the user found (0: none); password: the user */
+    char *username;               /* owned (register, login) */
+    char *display;                /* owned or NULL (register, password change) */
+    uint8_t keep[32];             /* password change: the caller's token hash, kept */
+} hash_job;
+
+typedef struct hasher {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hash_job *todo, *todo_tail, *done, *done_tail;
+    int pipe[2];                  /* worker -> loop wake-up; the loop polls pipe[0] */
+    int stop, started;
+} hasher;
+
+int hasher_start(hasher *h);
+void hasher_submit(hasher *h, hash_job *j);
+hash_job *hasher_take(hasher *h);   /* finished jobs in submit order (a list), or NULL */
+void hasher_stop(hasher *h);
+void hash_job_free(hash_job *j);
+
+int random_bytes(void *p, size_t n);
+/* A fresh token: text (NUL-terminated) for the client, its SHA-256 for the store. */
+void token_new(char text[TOKEN_CHARS + 1], uint8_t hash[32]);
+/* SHA-256 of a presented token; -1 when it cannot be one of ours. */
+int token_hash(const char *text, size_t n, uint8_t hash[32]);
+
+/* Failed-login throttle keyed by lower-cased username. Returns seconds to wait (> 0)
+ * while blocked, else 0. */
+int throttle_wait(map *m, const char *key, size_t n, int64_t now_s);
+void throttle_fail(map *m, const char *key, size_t n, int64_t now_s);
+void throttle_clear(map *m, const char *key, size_t n);
+#endif

@@ -1,0 +1,227 @@
+/* conn.c — one client connection: reading into its buffer, feeding the parser, handing
+ * complete requests to the router in order, writing responses (held back until the turn's
+ * fdatasync when the request wrote), keep-alive, and closing after a fatal request. */
+#include "server.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK 16384
+#define IN_HIGH (256 * 1024)     /* unparsed input we hold before we stop reading */
+
+conn *conn_new(server *s, int fd, const char *addr)
+{
+    conn *c = xcalloc(1, sizeof *c);
+    c->fd = fd;
+    c->id = ++s->next_conn_id;
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    buf_init(&c->in);
+    buf_init(&c->out);
+    http_parser_init(&c->hp, &s->cfg.http);
+    c->last_ms = s->now_ms;
+    return c;
+}
+
+void conn_free(conn *c)
+{
+    close(c->fd);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    http_parser_free(&c->hp);
+    free(c);
+}
+
+int conn_on_readable(server *s, conn *c)
+{
+    buf_reserve(&c->in, READ_CHUNK);
+    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+    if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+    if (n == 0) return -1;   /* peer closed: anything unanswered is abandoned with it */
+    c->in.len += (size_t)n;
+    c->in.data[c->in.len] = 0;
+    c->last_ms = s->now_ms;
+    conn_process(s, c);
+    return 0;
+}
+
+int conn_flush(server *s, conn *c)
+{
+    while (c->out_sent < c->out_ready) {
+        ssize_t n = write(c->fd, c->out.data + c->out_sent, c->out_ready - c->out_sent);
+        if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        c->out_sent += (size_t)n;
+        c->last_ms = s->now_ms;
+    }
+    if (c->out_sent == c->out.len) {   /* all written: start the buffer over */
+        buf_release(&c->out, 64 * 1024);
+        c->out_sent = c->out_ready = 0;
+        if (c->close_after) return -1;
+    }
+    return 0;
+}
+
+void conn_release(conn *c)
+{
+    c->wait_commit = 0;
+    c->out_ready = c->out.len;
+}
+
+/* Copy "METHOD target" for the access log, with any token= query value redacted. */
+static void log_line(req_info *ri, const http_req *r)
+{
+    int n = snprintf(ri->line, sizeof ri->line, "%.*s %.*s", (int)r->method_len, r->method_str,
+                     (int)(r->target_len > 120 ? 120 : r->target_len), r->target);
+    char *t = strstr(ri->line, "token=");
+    if (t && n > 0) {
+        char *end = t + 6;
+        while (*end && *end != '&') end++;
+        char rest[160];
+        snprintf(rest, sizeof rest, "REDACTED%s", end);
+        snprintf(t + 6, sizeof ri->line - (size_t)(t + 6 - ri->line), "%s", rest);
+    }
+}
+
+static int cors_allowed(const server *s, const char *o, size_t n)
+{
+    for (int i = 0; i < s->cfg.ncors; i++)
+        if (strcmp(s->cfg.cors[i], "*") == 0 ||
+            (strlen(s->cfg.cors[i]) == n && memcmp(s->cfg.cors[i], o, n) == 0))
+            return 1;
+    return 0;
+}
+
+static void req_info_set(server *s, conn *c, const http_req *r)
+{
+    req_info *ri = &c->ri;
+    ri->head = r->method == HM_HEAD;
+    ri->keep_alive = r->keep_alive;
+    ri->http10 = r->version_minor == 0;
+    ri->start_ms = s->now_ms;
+    ri->origin[0] = 0;
+    const http_header *o = http_header_get(r, "Origin");
+    if (o && s->cfg.ncors && o->value_len < sizeof ri->origin && cors_allowed(s, o->value, o->value_len))
+        snprintf(ri->origin, sizeof ri->origin, "%.*s", (int)o->value_len, o->value);
+    log_line(ri, r);
+}
+
+const char *server_date(server *s)
+{
+    int64_t sec = s->now_ms / 1000;
+    if (sec != s->date_s) { http_date(sec, s->date); s->date_s = sec; }
+    return s->date;
+}
+
+static void put_cors(server *s, conn *c)
+{
+    if (!c->ri.origin[0]) return;
+    int star = s->cfg.ncors == 1 && strcmp(s->cfg.cors[0], "*") == 0;
+    buf_printf(&c->out, "Access-Control-Allow-Origin: %s\r\n%s"
+               "Access-Control-Expose-Headers: Retry-After, Allow\r\n",
+               star ? "*" : c->ri.origin, star ? "" : "Vary: Origin\r\n");
+}
+
+void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
+             const char *extra)
+{
+    buf_t *o = &c->out;
+    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), server_date(s));
+    if (ctype) buf_printf(o, "Content-Type: %s\r\n", ctype);
+    if (status != 204 && status >= 200) buf_printf(o, "Content-Length: %zu\r\n", len);
+    if (extra) buf_puts(o, extra);
+    put_cors(s, c);
+    if (!c->ri.keep_alive || c->close_after || s->stopping) {
+        buf_puts(o, "Connection: close\r\n");
+        c->close_after = 1;
+    } else if (c->ri.http10) {
+        buf_puts(o, "Connection: keep-alive\r\n");
+    }
+    buf_puts(o, "\r\n");
+    if (!c->ri.head && status != 204) buf_append(o, body, len);
+    if (!c->wait_commit) c->out_ready = o->len;
+    s->m.req_by_class[status / 100 % 6]++;
+    fprintf(stderr, "%s \"%s\" %d %zu %lldms\n", c->addr, c->ri.line, status, len,
+            (long long)(s->now_ms - c->ri.start_ms));
+}
+
+void respond_json(server *s, conn *c, int status, const buf_t *body)
+{
+    respond(s, c, status, "application/json", body->data, body->len, NULL);
+}
+
+void respond_error(server *s, conn *c, int status, const char *code, const char *message)
+{
+    respond_error_x(s, c, status, code, message, NULL);
+}
+
+void respond_error_x(server *s, conn *c, int status, const char *code, const char *message,
+                     const char *extra)
+{
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+    json_cstr(b, message);
+    buf_puts(b, "}}");
+    respond(s, c, status, "application/json", b->data, b->len, extra);
+}
+
+void respond_empty(server *s, conn *c, int status, const char *extra)
+{
+    respond(s, c, status, NULL, "", 0, extra);
+}
+
+/* An HTTP-level rejection: answer and close, so nothing after it is ever processed. */
+static void reject(server *s, conn *c, int status)
+{
+    static const struct { int status; const char *code, *msg; } why[] = {
+        { 400, "bad_request", "malformed HTTP request" },
+        { 413, "payload_too_large", "request body too large" },
+        { 414, "uri_too_long", "request target too long" },
+        { 431, "headers_too_large", "request headers too large" },
+        { 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported" },
+    };
+    size_t i = 0;
+    while (i < sizeof why / sizeof *why - 1 && why[i].status != status) i++;
+    if (why[i].status != status) i = 0, status = 400;
+    c->ri.keep_alive = 0;
+    c->ri.head = 0;
+    c->ri.start_ms = s->now_ms;
+    if (!c->ri.line[0]) snprintf(c->ri.line, sizeof c->ri.line, "-");
+    c->close_after = 1;
+    respond_error(s, c, status, why[i].code, why[i].msg);
+}
+
+/* Parse and run requests from the input buffer, in order, until one is incomplete, the
+ * connection must wait (password hashing), or it is closing. */
+void conn_process(server *s, conn *c)
+{
+    while (c->state == CONN_HTTP && !c->close_after && c->out.len - c->out_sent < CONN_OUT_HIGH) {
+        if (c->in.len == 0) return;
+        long n = http_parse(&c->hp, c->in.data, c->in.len);
+        if (n < 0) {
+            c->ri.line[0] = 0;
+            reject(s, c, (int)-n);
+            return;
+        }
+        if (n == 0) {
+            if (c->hp.head_done && c->hp.req.expect_continue && !c->sent_continue) {
+                buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                if (!c->wait_commit) c->out_ready = c->out.len;
+                c->sent_continue = 1;
+            }
+            return;
+        }
+        req_info_set(s, c, &c->hp.req);
+        route(s, c, &c->hp.req);
+        buf_consume(&c->in, (size_t)n);
+        http_parser_reset(&c->hp);
+        c->sent_continue = 0;
+    }
+}
+
+int conn_wants_read(const conn *c)
+{
+    return !c->close_after && c->in.len < IN_HIGH && c->out.len - c->out_sent < CONN_OUT_HIGH;
+}

@@ -1,0 +1,387 @@
+/* db.c — in-memory indexes rebuilt from, and kept in step with, the log records.
+ * Arrays indexed by id (ids are dense and never reused), three hash maps, and one sorted
+ * id list per conversation. Nothing here touches the file: bodies are read by the caller. */
+#include "db.h"
+#include "store.h"
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+void db_init(db *d)
+{
+    memset(d, 0, sizeof *d);
+    map_init(&d->by_name);
+    map_init(&d->tokens);
+    map_init(&d->idem);
+}
+
+void db_free(db *d)
+{
+    for (uint32_t i = 0; i < d->nusers; i++) { free(d->users[i].username); free(d->users[i].display_name); }
+    for (uint32_t i = 0; i < d->nconvs; i++) {
+        free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs);
+    }
+    free(d->users); free(d->convs); free(d->msgs);
+    map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem);
+}
+
+/* Grow an id-indexed array so that index n fits. */
+static void *grow(void *arr, uint32_t *cap, uint32_t n, size_t elem)
+{
+    if (n < *cap) return arr;
+    uint32_t c = *cap ? *cap : 64;
+    while (c <= n) c *= 2;
+    arr = xrealloc(arr, (size_t)c * elem);
+    memset((char *)arr + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
+    *cap = c;
+    return arr;
+}
+
+user *db_user(db *d, int64_t id)
+{
+    if (id < 1 || id > d->nusers || !d->users[id - 1].username) return NULL;
+    return &d->users[id - 1];
+}
+
+conv *db_conv(db *d, int64_t id)
+{
+    if (id < 1 || id > d->nconvs || !d->convs[id - 1].title) return NULL;
+    return &d->convs[id - 1];
+}
+
+msg *db_msg(db *d, int64_t id)
+{
+    if (id < 1 || id > d->nmsgs || !(d->msgs[id - 1].flags & MSG_LIVE)) return NULL;
+    return &d->msgs[id - 1];
+}
+
+static size_t lower(char *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
+    return n;
+}
+
+uint32_t db_user_by_name(db *d, const char *name, size_t n)
+{
+    char low[64];
+    if (n > sizeof low) return 0;
+    uint64_t *v = map_get(&d->by_name, low, lower(low, name, n));
+    return v ? (uint32_t)*v : 0;
+}
+
+int conv_has_member(const conv *c, uint32_t uid)
+{
+    for (uint32_t i = 0; i < c->nmembers; i++)
+        if (c->members[i] == uid) return 1;
+    return 0;
+}
+
+uint32_t conv_last_message(const conv *c) { return c->nmsgs ? c->msgs[c->nmsgs - 1] : 0; }
+
+size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen)
+{
+    put_le32((uint8_t *)out, author);
+    memcpy(out + 4, key, keylen);
+    return 4 + keylen;
+}
+
+/* ---- record encoders ---- */
+
+void db_rec_user_create(buf_t *b, uint32_t id, int64_t ms, const char *name, const char *display,
+                        uint32_t iters, const uint8_t *salt, const uint8_t *hash)
+{
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u64(b, (uint64_t)ms);
+    rec_put_str(b, name, (uint32_t)strlen(name));
+    rec_put_str(b, display, (uint32_t)strlen(display));
+    rec_put_u32(b, iters);
+    buf_append(b, salt, SALT_LEN);
+    buf_append(b, hash, HASH_LEN);
+}
+
+void db_rec_user_update(buf_t *b, uint32_t id, const char *display, uint32_t iters,
+                        const uint8_t *salt, const uint8_t *hash, const uint8_t *keep)
+{
+    static const uint8_t zero[HASH_LEN];
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u8(b, (uint8_t)((display ? 1 : 0) | (hash ? 2 : 0)));
+    rec_put_str(b, display ? display : "", display ? (uint32_t)strlen(display) : 0);
+    rec_put_u32(b, iters);
+    buf_append(b, salt ? salt : zero, SALT_LEN);
+    buf_append(b, hash ? hash : zero, HASH_LEN);
+    buf_append(b, keep ? keep : zero, HASH_LEN);
+}
+
+void db_rec_id(buf_t *b, uint32_t id, int64_t ms)
+{
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u64(b, (uint64_t)ms);
+}
+
+void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash)
+{
+    buf_reset(b);
+    rec_put_u32(b, uid);
+    buf_append(b, hash, HASH_LEN);
+}
+
+void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
+                 const uint32_t *members, uint32_t n)
+{
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u32(b, by);
+    rec_put_u64(b, (uint64_t)ms);
+    rec_put_u8(b, (uint8_t)((title ? 1 : 0) | (members ? 2 : 0)));
+    rec_put_str(b, title ? title : "", title ? (uint32_t)strlen(title) : 0);
+    rec_put_u32(b, members ? n : 0);
+    for (uint32_t i = 0; members && i < n; i++) rec_put_u32(b, members[i]);
+}
+
+void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t cv, uint32_t author, int64_t ms,
+                       const char *key, size_t keylen, const char *body, size_t bodylen)
+{
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u32(b, cv);
+    rec_put_u32(b, author);
+    rec_put_u64(b, (uint64_t)ms);
+    rec_put_str(b, key ? key : "", (uint32_t)keylen);
+    rec_put_str(b, body, (uint32_t)bodylen);   /* last: its file offset is derived from it */
+}
+
+void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen)
+{
+    buf_reset(b);
+    rec_put_u32(b, id);
+    rec_put_u64(b, (uint64_t)ms);
+    rec_put_str(b, body, (uint32_t)bodylen);
+}
+
+/* ---- appliers: one per record type; -1 means the record contradicts the indexes ---- */
+
+static int apply_user_create(db *d, recr *r)
+{
+    uint32_t id = rec_get_u32(r);
+    int64_t ms = (int64_t)rec_get_u64(r);
+    uint32_t nn, dn;
+    const char *name = rec_get_str(r, &nn), *disp = rec_get_str(r, &dn);
+    uint32_t iters = rec_get_u32(r);
+    const uint8_t *salt = r->p + r->pos, *hash = salt + SALT_LEN;
+    if (r->err || r->len - r->pos < SALT_LEN + HASH_LEN || id != d->nusers + 1 || nn == 0 || nn > 64)
+        return -1;
+    d->users = grow(d->users, &d->capusers, d->nusers, sizeof *d->users);
+    user *u = &d->users[d->nusers++];
+    u->username = xstrndup(name, nn);
+    u->display_name = xstrndup(disp, dn);
+    u->created_ms = ms;
+    u->iters = iters;
+    memcpy(u->salt, salt, SALT_LEN);
+    memcpy(u->hash, hash, HASH_LEN);
+    char low[64];
+    map_put(&d->by_name, low, lower(low, name, nn), id);
+    d->live_users++;
+    return 0;
+}
+
+/* Drop every token of uid except keep (may be NULL). */
+static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
+{
+    size_t i = 0;
+    map_slot *s;
+    while ((s = map_next(&d->tokens, &i)))
+        if (s->val == uid && !(keep && memcmp(s->key, keep, HASH_LEN) == 0))
+            map_del(&d->tokens, s->key, s->keylen);
+}
+
+static int apply_user_update(db *d, recr *r)
+{
+    user *u = db_user(d, rec_get_u32(r));
+    uint8_t what = rec_get_u8(r);
+    uint32_t dn;
+    const char *disp = rec_get_str(r, &dn);
+    uint32_t iters = rec_get_u32(r);
+    const uint8_t *salt = r->p + r->pos;
+    if (!u || r->err || r->len - r->pos < SALT_LEN + 2 * HASH_LEN) return -1;
+    if (what & 1) { free(u->display_name); u->display_name = xstrndup(disp, dn); }
+    if (what & 2) {
+        u->iters = iters;
+        memcpy(u->salt, salt, SALT_LEN);
+        memcpy(u->hash, salt + SALT_LEN, HASH_LEN);
+        revoke_tokens(d, (uint32_t)(u - d->users) + 1, salt + SALT_LEN + HASH_LEN);
+    }
+    return 0;
+}
+
+static void conv_set_members(conv *c, const uint32_t *m, uint32_t n)
+{
+    free(c->members);
+    c->members = xmalloc((n ? n : 1) * sizeof *m);
+    memcpy(c->members, m, n * sizeof *m);
+    c->nmembers = n;
+}
+
+static int apply_user_delete(db *d, recr *r)
+{
+    uint32_t id = rec_get_u32(r);
+    int64_t ms = (int64_t)rec_get_u64(r);
+    user *u = db_user(d, id);
+    if (!u || r->err) return -1;
+    char low[64];
+    map_del(&d->by_name, low, lower(low, u->username, strlen(u->username)));
+    revoke_tokens(d, id, NULL);
+    free(u->username);
+    u->username = NULL;
+    d->live_users--;
+    for (uint32_t i = 0; i < d->nconvs; i++) {
+        conv *c = &d->convs[i];
+        if (!c->title || !conv_has_member(c, id)) continue;
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < c->nmembers; j++)
+            if (c->members[j] != id) c->members[k++] = c->members[j];
+        c->nmembers = k;
+        c->updated_ms = ms;
+    }
+    return 0;
+}
+
+static int apply_token(db *d, recr *r, int add)
+{
+    uint32_t uid = rec_get_u32(r);
+    if (r->err || r->len - r->pos < HASH_LEN || (add && !db_user(d, uid))) return -1;
+    if (add) map_put(&d->tokens, r->p + r->pos, HASH_LEN, uid);
+    else map_del(&d->tokens, r->p + r->pos, HASH_LEN);
+    return 0;
+}
+
+static int apply_conv(db *d, recr *r, int create)
+{
+    uint32_t id = rec_get_u32(r), by = rec_get_u32(r);
+    int64_t ms = (int64_t)rec_get_u64(r);
+    uint8_t what = rec_get_u8(r);
+    uint32_t tn, n;
+    const char *title = rec_get_str(r, &tn);
+    n = rec_get_u32(r);
+    if (r->err || r->len - r->pos < (size_t)n * 4) return -1;
+    conv *c;
+    if (create) {
+        if (id != d->nconvs + 1) return -1;
+        d->convs = grow(d->convs, &d->capconvs, d->nconvs, sizeof *d->convs);
+        c = &d->convs[d->nconvs++];
+        c->created_by = by;
+        c->created_ms = ms;
+        d->live_convs++;
+    } else if (!(c = db_conv(d, id))) {
+        return -1;
+    }
+    c->updated_ms = ms;
+    if (what & 1) { free(c->title); c->title = xstrndup(title, tn); }
+    if (what & 2) {
+        uint32_t *m = xmalloc((n ? n : 1) * sizeof *m);
+        for (uint32_t i = 0; i < n; i++) m[i] = rec_get_u32(r);
+        conv_set_members(c, m, n);
+        free(m);
+    }
+    return 0;
+}
+
+static int apply_conv_delete(db *d, recr *r)
+{
+    conv *c = db_conv(d, rec_get_u32(r));
+    if (!c || r->err) return -1;
+    for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
+    d->live_msgs -= c->nmsgs;
+    free(c->title); free(c->members); free(c->msgs);
+    memset(c, 0, sizeof *c);
+    d->live_convs--;
+    return 0;
+}
+
+static int apply_msg_create(db *d, recr *r, uint64_t off)
+{
+    uint32_t id = rec_get_u32(r), cid = rec_get_u32(r), author = rec_get_u32(r);
+    int64_t ms = (int64_t)rec_get_u64(r);
+    uint32_t kn, bn;
+    const char *key = rec_get_str(r, &kn), *body = rec_get_str(r, &bn);
+    conv *c = db_conv(d, cid);
+    if (r->err || !c || id != d->nmsgs + 1 || kn > 128) return -1;
+    d->msgs = grow(d->msgs, &d->capmsgs, d->nmsgs, sizeof *d->msgs);
+    d->msgs[d->nmsgs++] = (msg){ off + (uint64_t)((const uint8_t *)body - r->p), ms, ms, cid, author,
+                                 bn, MSG_LIVE | (kn ? MSG_HAS_KEY : 0) };
+    if (c->nmsgs == c->capmsgs) {
+        c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4;
+        c->msgs = xrealloc(c->msgs, c->capmsgs * sizeof *c->msgs);
+    }
+    c->msgs[c->nmsgs++] = id;
+    c->updated_ms = ms;
+    d->live_msgs++;
+    if (kn) {
+        char k[4 + 128];
+        map_put(&d->idem, k, db_idem_key(k, author, key, kn), id);
+    }
+    return 0;
+}
+
+static int apply_msg_update(db *d, recr *r, uint64_t off)
+{
+    msg *m = db_msg(d, rec_get_u32(r));
+    int64_t ms = (int64_t)rec_get_u64(r);
+    uint32_t bn;
+    const char *body = rec_get_str(r, &bn);
+    if (!m || r->err) return -1;
+    m->body_off = off + (uint64_t)((const uint8_t *)body - r->p);
+    m->body_len = bn;
+    m->updated_ms = ms;
+    m->flags |= MSG_EDITED;
+    return 0;
+}
+
+/* Remove id from a conversation's ascending list (binary search, then close the gap). */
+static void conv_drop_msg(conv *c, uint32_t id)
+{
+    uint32_t lo = 0, hi = c->nmsgs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->msgs[mid] < id) lo = mid + 1; else hi = mid;
+    }
+    if (lo < c->nmsgs && c->msgs[lo] == id) {
+        memmove(c->msgs + lo, c->msgs + lo + 1, (c->nmsgs - lo - 1) * sizeof *c->msgs);
+        c->nmsgs--;
+    }
+}
+
+static int apply_msg_delete(db *d, recr *r)
+{
+    uint32_t id = rec_get_u32(r);
+    msg *m = db_msg(d, id);
+    if (!m || r->err) return -1;
+    m->flags &= ~(uint32_t)MSG_LIVE;
+    conv *c = db_conv(d, m->conv_id);
+    if (c) conv_drop_msg(c, id);
+    d->live_msgs--;
+    return 0;
+}
+
+int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
+{
+    (void)seq;
+    recr r;
+    recr_init(&r, p, len);
+    switch (type) {
+    case REC_USER_CREATE: return apply_user_create(d, &r);
+    case REC_USER_UPDATE: return apply_user_update(d, &r);
+    case REC_USER_DELETE: return apply_user_delete(d, &r);
+    case REC_TOKEN_ADD:   return apply_token(d, &r, 1);
+    case REC_TOKEN_DEL:   return apply_token(d, &r, 0);
+    case REC_CONV_CREATE: return apply_conv(d, &r, 1);
+    case REC_CONV_UPDATE: return apply_conv(d, &r, 0);
+    case REC_CONV_DELETE: return apply_conv_delete(d, &r);
+    case REC_MSG_CREATE:  return apply_msg_create(d, &r, off);
+    case REC_MSG_UPDATE:  return apply_msg_update(d, &r, off);
+    case REC_MSG_DELETE:  return apply_msg_delete(d, &r);
+    default:              return -1;
+    }
+}

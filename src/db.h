@@ -1,0 +1,91 @@
+/* db.h — the in-memory indexes (Bitcask style) and the log records that build them.
+ * Every change is a record: handlers encode one (db_rec_*), the store appends it, and
+ * db_apply() applies it — the same function replays the log at start-up, so what is in
+ * memory after a restart is exactly what was live before it. Message bodies stay in the
+ * log file; a message costs sizeof(msg) + 4 bytes (its id in the conversation's list). */
+#ifndef CHATD_DB_H
+#define CHATD_DB_H
+#include "buf.h"
+#include "map.h"
+#include <stdint.h>
+
+enum {
+    REC_USER_CREATE = 1, REC_USER_UPDATE, REC_USER_DELETE, REC_TOKEN_ADD, REC_TOKEN_DEL,
+    REC_CONV_CREATE, REC_CONV_UPDATE, REC_CONV_DELETE, REC_MSG_CREATE, REC_MSG_UPDATE,
+    REC_MSG_DELETE
+};
+
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+typedef struct user {
+    char *username;            /* owned; NULL once deleted */
+    char *display_name;        /* owned */
+    int64_t created_ms;
+    uint32_t iters;
+    uint8_t salt[SALT_LEN];
+    uint8_t hash[HASH_LEN];
+} user;
+
+typedef struct conv {
+    char *title;               /* owned; NULL once deleted */
+    uint32_t *members;         /* owned, in the order given */
+    uint32_t nmembers;
+    uint32_t created_by;
+    int64_t created_ms, updated_ms;
+    uint32_t *msgs;            /* owned: live message ids, ascending */
+    uint32_t nmsgs, capmsgs;
+} conv;
+
+enum { MSG_LIVE = 1, MSG_EDITED = 2, MSG_HAS_KEY = 4 };
+
+typedef struct msg {
+    uint64_t body_off;         /* file offset of the body in the log */
+    int64_t created_ms, updated_ms;
+    uint32_t conv_id, author_id, body_len;
+    uint32_t flags;            /* MSG_* */
+} msg;
+
+typedef struct db {
+    user *users;   uint32_t nusers;   /* users[id-1]; ids are dense from 1 */
+    conv *convs;   uint32_t nconvs;
+    msg *msgs;     uint32_t nmsgs;
+    uint32_t capusers, capconvs, capmsgs;
+    uint32_t live_users, live_convs, live_msgs;
+    map by_name;       /* lower-cased username -> user id */
+    map tokens;        /* sha256(token) -> user id */
+    map idem;          /* u32 author id + key bytes -> message id */
+} db;
+
+void db_init(db *d);
+void db_free(db *d);
+
+/* Apply one record (at replay and live). 0 ok, -1 the record does not fit the indexes. */
+int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
+
+/* Lookups: NULL when absent or deleted. */
+user *db_user(db *d, int64_t id);
+conv *db_conv(db *d, int64_t id);
+msg *db_msg(db *d, int64_t id);
+uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* 0 when absent */
+int conv_has_member(const conv *c, uint32_t uid);
+uint32_t conv_last_message(const conv *c);                      /* 0 when none */
+
+/* Record encoders: fill b (reset first) with the payload for the given type. */
+void db_rec_user_create(buf_t *b, uint32_t id, int64_t ms, const char *name, const char *display,
+                        uint32_t iters, const uint8_t *salt, const uint8_t *hash);
+/* display NULL: unchanged; hash NULL: password unchanged. keep: a token hash to keep
+ * when a password change revokes the user's other tokens. */
+void db_rec_user_update(buf_t *b, uint32_t id, const char *display, uint32_t iters,
+                        const uint8_t *salt, const uint8_t *hash, const uint8_t *keep);
+void db_rec_id(buf_t *b, uint32_t id, int64_t ms);   /* user/conv/msg delete */
+void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash);   /* add; uid 0 for del */
+void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
+                 const uint32_t *members, uint32_t n);   /* create / update (NULL: unchanged) */
+void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t conv, uint32_t author, int64_t ms,
+                       const char *key, size_t keylen, const char *body, size_t bodylen);
+void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen);
+
+/* Key of the idempotency map for (author, key). out needs 4 + keylen bytes; returns length. */
+size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen);
+#endif

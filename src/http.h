@@ -1,0 +1,99 @@
+/* http.h — incremental HTTP/1.1 request parser (RFC 9112) and small HTTP helpers.
+ * The parser never allocates for the head: it points into the caller's buffer. Only a
+ * chunked body is decoded into the parser's own buffer. Limits are explicit. */
+#ifndef CHATD_HTTP_H
+#define CHATD_HTTP_H
+#include "buf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_TARGET   8192    /* request-target bytes; over it: 414 */
+#define HTTP_MAX_HEAD     16384   /* request line + headers + final CRLF; over it: 431 */
+#define HTTP_MAX_BODY     65536   /* decoded body bytes; over it: 413 */
+#define HTTP_MAX_HEADERS  100     /* header lines; over it: 431 */
+
+enum { HM_OTHER, HM_GET, HM_HEAD, HM_POST, HM_PUT, HM_DELETE, HM_OPTIONS, HM_PATCH };
+
+typedef struct http_limits {
+    size_t max_target, max_head, max_body;
+} http_limits;
+
+typedef struct http_header {
+    const char *name;  size_t name_len;
+    const char *value; size_t value_len;   /* leading/trailing OWS removed */
+} http_header;
+
+typedef struct http_req {
+    int method;                            /* HM_* */
+    const char *method_str; size_t method_len;
+    const char *target; size_t target_len; /* exactly as sent */
+    const char *path;   size_t path_len;   /* origin-form path ("/..."); from an absolute-form
+                                              target the part after the authority ("/" if empty);
+                                              "*" for OPTIONS *; not percent-decoded */
+    const char *query;  size_t query_len;  /* after '?', NULL/0 if none */
+    int version_minor;                     /* 0 or 1 (HTTP/1.x with x > 1 is treated as 1) */
+    http_header headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+    const char *body; size_t body_len;     /* decoded body; body_len 0 when none */
+    int keep_alive;        /* 1.1 unless "Connection: close"; 1.0 only with "keep-alive" */
+    int expect_continue;   /* "Expect: 100-continue" present */
+    int chunked;           /* Transfer-Encoding: chunked */
+} http_req;
+
+typedef struct http_parser {
+    http_limits lim;
+    int state;             /* private */
+    size_t scanned;        /* private: head bytes already searched for CRLFCRLF */
+    size_t head_len;       /* bytes of request line + headers + blank line, once known */
+    int head_done;         /* 1 once the head is complete and valid (see expect_continue) */
+    uint64_t content_length;
+    size_t body_pos;       /* private: chunked decoder position (offset from request start) */
+    uint64_t chunk_left;   /* private */
+    buf_t chunked_body;    /* owned: decoded chunked body */
+    http_req req;
+    /* private: offsets from buf[0], never pointers, because buf may move between calls;
+     * req's pointers are re-aimed from these at the end of every call. */
+    size_t head_start;     /* first byte after the skipped leading CRLFs */
+    size_t line_start;     /* head scan: start of the line being scanned */
+    size_t tstart, tend;   /* head scan: request-target bounds (0: not seen yet) */
+    size_t target_off, path_off, query_off;   /* query_off 0: no query */
+    int path_root;         /* absolute-form with an empty path: path is "/" */
+    int ndigits;           /* chunked: hex digits of the current chunk-size */
+    size_t line_len;       /* chunked: bytes of the chunk-size line, or of the trailers */
+    size_t name_off[HTTP_MAX_HEADERS], value_off[HTTP_MAX_HEADERS];
+} http_parser;
+
+void http_parser_init(http_parser *p, const http_limits *lim);  /* lim NULL: defaults */
+void http_parser_reset(http_parser *p);   /* ready for the next request; memory kept */
+void http_parser_free(http_parser *p);
+
+/* Feed the bytes received so far for the current request: buf[0..len) starts at the first
+ * byte of this request (the caller may move the buffer between calls, append to it, but
+ * never change bytes already passed). Returns:
+ *   0   incomplete; once p->head_done is 1 the head is valid and p->req's head fields
+ *       (method, path, headers, expect_continue...) point into buf (until buf moves);
+ *   >0  a complete request of that many bytes (head + body + chunk framing/trailers);
+ *       p->req is filled, pointing into buf (or p->chunked_body for a chunked body);
+ *   <0  -status: the request is rejected (-400, -413, -414, -431, -505); the caller
+ *       answers and closes the connection.
+ * Empty lines (CRLF) before a request line are skipped and counted as consumed. */
+long http_parse(http_parser *p, const char *buf, size_t len);
+
+/* Case-insensitive header lookup; the first match, or NULL. */
+const http_header *http_header_get(const http_req *r, const char *name);
+
+/* Percent-decode s[0..n) into out (room for n+1 bytes, NUL-terminated); when plus_space,
+ * '+' becomes ' ' (query strings). Returns the decoded length or -1 on a bad %XX. */
+long http_pct_decode(const char *s, size_t n, char *out, int plus_space);
+
+/* Find parameter `name` in an application/x-www-form-urlencoded query string; its decoded
+ * value goes to out (cap bytes incl. NUL). Returns the value length, -1 when absent,
+ * -2 when malformed or longer than cap-1. */
+long http_query_get(const char *q, size_t qlen, const char *name, char *out, size_t cap);
+
+/* "OK", "Not Found", ... for any status the server sends; "Unknown" otherwise. */
+const char *http_reason(int status);
+
+/* IMF-fixdate for t (seconds since the epoch) into out[30]: "Sun, 06 Nov 1994 08:49:37 GMT". */
+void http_date(int64_t t, char out[30]);
+#endif

@@ -1,0 +1,249 @@
+/* loop.c — the one poll() loop: the listening socket, the connection table, the password
+ * worker's wake-up pipe, idle timeouts, and the end-of-turn group commit (one fdatasync
+ * for every write of the turn, then their responses are released; like Redis's
+ * beforeSleep). Also the orderly shutdown on SIGTERM/SIGINT. */
+#include "server.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The one piece of state outside the server struct: a signal handler can reach nothing else. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int server_listen(server *s)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *sa;
+    socklen_t len;
+    memset(&a6, 0, sizeof a6);
+    memset(&a4, 0, sizeof a4);
+    int fam = AF_INET;
+    if (inet_pton(AF_INET, s->cfg.bind_addr, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)s->cfg.port);
+        sa = (struct sockaddr *)&a4, len = sizeof a4;
+    } else if (inet_pton(AF_INET6, s->cfg.bind_addr, &a6.sin6_addr) == 1) {
+        fam = AF_INET6;
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)s->cfg.port);
+        sa = (struct sockaddr *)&a6, len = sizeof a6;
+    } else {
+        fprintf(stderr, "chatd: --bind %s: not an IPv4 or IPv6 address\n", s->cfg.bind_addr);
+        return -1;
+    }
+    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) { perror("chatd: socket"); return -1; }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0 || set_nonblock(fd) < 0) {
+        fprintf(stderr, "chatd: cannot listen on %s:%d: %s\n", s->cfg.bind_addr, s->cfg.port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    getsockname(fd, sa, &len);
+    int port = ntohs(fam == AF_INET ? a4.sin_port : a6.sin6_port);
+    fprintf(stderr, "chatd: listening on %s:%d\n", s->cfg.bind_addr, port);
+    s->listen_fd = fd;
+    return 0;
+}
+
+static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
+/* Over the cap: a best-effort 503 on the still-blocking-free socket, then close. */
+static void refuse(server *s, int fd)
+{
+    static const char body[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open connections\"}}";
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     server_date(s), sizeof body - 1, body);
+    ssize_t w = write(fd, head, (size_t)n);
+    (void)w;
+    close(fd);
+    s->m.conns_rejected++;
+}
+
+static void accept_all(server *s)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept(s->listen_fd, (struct sockaddr *)&ss, &sl);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return;   /* EAGAIN, or EMFILE: try again next turn */
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        if (set_nonblock(fd) < 0 || s->nconns >= (size_t)s->cfg.max_conns) { refuse(s, fd); continue; }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char addr[64];
+        peer_name(&ss, addr, sizeof addr);
+        if (s->nconns == s->capconns) {
+            s->capconns = s->capconns ? s->capconns * 2 : 64;
+            s->conns = xrealloc(s->conns, s->capconns * sizeof *s->conns);
+        }
+        s->conns[s->nconns++] = conn_new(s, fd, addr);
+        s->m.conns_accepted++;
+    }
+}
+
+static conn *find_conn(server *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->nconns; i++)
+        if (s->conns[i]->id == id) return s->conns[i];
+    return NULL;
+}
+
+/* Password hashes finished by the worker: finish their requests, in submit order. */
+static void hashes_done(server *s)
+{
+    hash_job *j = hasher_take(&s->hs);
+    while (j) {
+        hash_job *next = j->next;
+        conn *c = find_conn(s, j->conn_id);
+        if (c && c->state == CONN_WAIT_HASH) {
+            c->state = CONN_HTTP;
+            api_hash_done(s, c, j);
+            conn_process(s, c);
+        }
+        hash_job_free(j);
+        j = next;
+    }
+}
+
+/* End of turn: one fdatasync covers every write made in it; only then do the writers'
+ * responses go out. A failed fdatasync leaves memory ahead of the disk: exit, and let
+ * the restart rebuild the indexes from what the log really holds. */
+static void commit_turn(server *s)
+{
+    if (!s->commit_pending) return;
+    if (store_sync(&s->st) < 0) {
+        fprintf(stderr, "chatd: fdatasync %s: %s; exiting\n", s->st.path, strerror(errno));
+        exit(1);
+    }
+    s->m.fsyncs++;
+    s->commit_pending = 0;
+    for (size_t i = 0; i < s->nconns; i++)
+        if (s->conns[i]->wait_commit) conn_release(s->conns[i]);
+}
+
+static void close_at(server *s, size_t i)
+{
+    conn_free(s->conns[i]);
+    s->conns[i] = s->conns[--s->nconns];
+}
+
+/* Flush what may be sent; close the dead, the finished and the idle. */
+static void sweep(server *s)
+{
+    int64_t idle = (int64_t)s->cfg.idle_timeout_s * 1000;
+    for (size_t i = s->nconns; i-- > 0;) {
+        conn *c = s->conns[i];
+        int busy = c->state == CONN_WAIT_HASH || c->out_sent < c->out.len;
+        int quiet = !busy && c->in.len == 0;
+        if (conn_flush(s, c) < 0 || (!busy && s->now_ms - c->last_ms > idle) ||
+            (s->stopping && quiet))
+            close_at(s, i);
+    }
+}
+
+static void build_pollset(server *s, struct pollfd **pfds, size_t *cap)
+{
+    size_t need = s->nconns + 2;
+    if (*cap < need) { *cap = need * 2; *pfds = xrealloc(*pfds, *cap * sizeof **pfds); }
+    struct pollfd *p = *pfds;
+    p[0] = (struct pollfd){ s->hs.pipe[0], POLLIN, 0 };
+    p[1] = (struct pollfd){ s->stopping ? -1 : s->listen_fd, POLLIN, 0 };
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        short ev = conn_wants_read(c) ? POLLIN : 0;
+        if (c->out_sent < c->out_ready) ev |= POLLOUT;
+        p[i + 2] = (struct pollfd){ c->fd, ev, 0 };
+    }
+}
+
+static void handle_events(server *s, struct pollfd *p, size_t n)
+{
+    if (p[0].revents) hashes_done(s);
+    if (p[1].revents & POLLIN) accept_all(s);
+    /* Connections accepted just now are not in p; index i of p is conns[i-2] as built. */
+    for (size_t i = 2; i < n; i++) {
+        conn *c = s->conns[i - 2];
+        if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (conn_on_readable(s, c) < 0) { c->close_after = 1; c->out_ready = c->out.len; c->in.len = 0; }
+        }
+    }
+}
+
+int server_run(server *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct pollfd *pfds = NULL;
+    size_t cap = 0;
+    int64_t deadline = 0;
+    for (;;) {
+        if (stop_signal && !s->stopping) {
+            fprintf(stderr, "chatd: signal %d: finishing in-flight requests\n", (int)stop_signal);
+            s->stopping = 1;
+            close(s->listen_fd);
+            deadline = now_ms() + (int64_t)s->cfg.shutdown_grace_s * 1000;
+        }
+        if (s->stopping && (s->nconns == 0 || now_ms() > deadline)) break;
+        build_pollset(s, &pfds, &cap);
+        size_t n = s->nconns + 2;
+        int r = poll(pfds, n, 1000);
+        s->now_ms = now_ms();
+        if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
+        if (r > 0) handle_events(s, pfds, n);
+        commit_turn(s);
+        sweep(s);
+    }
+    free(pfds);
+    while (s->nconns) close_at(s, s->nconns - 1);
+    return 0;
+}

@@ -1,0 +1,113 @@
+/* main.c — command-line flags, start-up (open and replay the log into the indexes,
+ * start the password worker, listen), the loop, and the orderly exit. */
+#include "server.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: chatd [options]\n"
+    "  --port N              listen port (default 8000; 0: any free port)\n"
+    "  --bind ADDR           listen address (default 0.0.0.0)\n"
+    "  --data-dir DIR        data directory (default ./data)\n"
+    "  --fsync always|never  fdatasync before acknowledging writes (default always)\n"
+    "  --max-conns N         open connection cap; over it: 503 (default 1024)\n"
+    "  --idle-timeout S      close idle connections after S seconds (default 60)\n"
+    "  --max-body BYTES      request body limit (default 65536)\n"
+    "  --max-head BYTES      request line + headers limit (default 16384)\n"
+    "  --max-target BYTES    request target limit (default 8192)\n"
+    "  --pbkdf2-iters N      password hashing iterations for new hashes (default 100000)\n"
+    "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
+    "  --help, --version\n";
+
+static void defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->bind_addr = "0.0.0.0";
+    c->port = 8000;
+    c->data_dir = "./data";
+    c->fsync_always = 1;
+    c->max_conns = 1024;
+    c->idle_timeout_s = 60;
+    c->shutdown_grace_s = 10;
+    c->pbkdf2_iters = 100000;
+    c->http = (http_limits){ HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY };
+}
+
+/* An integer flag value in [lo, hi], or exit 2 with a message. */
+static long num(const char *flag, const char *v, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *v == 0 || *end || x < lo || x > hi) {
+        fprintf(stderr, "chatd: %s: expected an integer in %ld..%ld, got '%s'\n", flag, lo, hi, v);
+        exit(2);
+    }
+    return x;
+}
+
+static void parse_flags(config *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help")) { fputs(usage, stdout); exit(0); }
+        if (!strcmp(f, "--version")) { puts("chatd " CHATD_VERSION); exit(0); }
+        if (i + 1 >= argc) { fprintf(stderr, "chatd: unknown or incomplete option '%s'\n%s", f, usage); exit(2); }
+        const char *v = argv[++i];
+        if (!strcmp(f, "--port")) c->port = (int)num(f, v, 0, 65535);
+        else if (!strcmp(f, "--bind")) c->bind_addr = v;
+        else if (!strcmp(f, "--data-dir")) c->data_dir = v;
+        else if (!strcmp(f, "--fsync") && (!strcmp(v, "always") || !strcmp(v, "never"))) c->fsync_always = !strcmp(v, "always");
+        else if (!strcmp(f, "--max-conns")) c->max_conns = (int)num(f, v, 1, 1000000);
+        else if (!strcmp(f, "--idle-timeout")) c->idle_timeout_s = (int)num(f, v, 1, 86400);
+        else if (!strcmp(f, "--max-body")) c->http.max_body = (size_t)num(f, v, 1, 64L << 20);
+        else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1L << 20);
+        else if (!strcmp(f, "--max-target")) c->http.max_target = (size_t)num(f, v, 16, HTTP_MAX_TARGET);
+        else if (!strcmp(f, "--pbkdf2-iters")) c->pbkdf2_iters = (uint32_t)num(f, v, 1000, 10000000);
+        else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
+        else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
+    }
+}
+
+static int replay(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
+{
+    return db_apply(ctx, seq, type, p, len, off);
+}
+
+int main(int argc, char **argv)
+{
+    server s;
+    memset(&s, 0, sizeof s);
+    defaults(&s.cfg);
+    parse_flags(&s.cfg, argc, argv);
+    signal(SIGXFSZ, SIG_IGN);   /* a file-size limit must fail the write, not kill us */
+    db_init(&s.db);
+    map_init(&s.throttle);
+    buf_init(&s.scratch);
+    buf_init(&s.rec);
+    char err[512];
+    int64_t t0 = now_ms();
+    if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s.db, err, sizeof err) < 0) {
+        fprintf(stderr, "chatd: cannot open the store: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "chatd: %s: %llu records replayed in %lld ms (%u users, %u conversations, %u messages)\n",
+            s.st.path, (unsigned long long)s.st.nrecords, (long long)(now_ms() - t0),
+            s.db.live_users, s.db.live_convs, s.db.live_msgs);
+    if (hasher_start(&s.hs) < 0) { perror("chatd: worker thread"); return 1; }
+    if (server_listen(&s) < 0) return 1;
+    s.now_ms = now_ms();
+    int rc = server_run(&s);
+    hasher_stop(&s.hs);
+    store_close(&s.st);
+    db_free(&s.db);
+    map_free(&s.throttle);
+    buf_free(&s.scratch);
+    buf_free(&s.rec);
+    free(s.conns);
+    fprintf(stderr, "chatd: stopped\n");
+    return rc;
+}

@@ -1,0 +1,219 @@
+/* router.c — method + path to handler (404, 405 with Allow, OPTIONS and CORS preflight),
+ * and the helpers every handler shares: bearer-token auth, JSON body parsing, time
+ * formatting, and committing a record to the log. */
+#include "server.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8 };
+
+typedef void (*plain_fn)(server *, conn *, http_req *);
+typedef void (*id_fn)(server *, conn *, http_req *, int64_t);
+
+typedef struct route_def {
+    const char *prefix;    /* path, or prefix of "<prefix><id>" when it ends in '/' */
+    int methods;
+    plain_fn get, post;
+    id_fn get_id, put_id, del_id;
+} route_def;
+
+static const route_def routes[] = {
+    { "/api/users/register", M_POST, NULL, api_register, NULL, NULL, NULL },
+    { "/api/users/login", M_POST, NULL, api_login, NULL, NULL, NULL },
+    { "/api/users/logout", M_POST, NULL, api_logout, NULL, NULL, NULL },
+    { "/api/users/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_user_get, api_user_put, api_user_delete },
+    { "/api/conversations", M_GET | M_POST, api_conv_list, api_conv_create, NULL, NULL, NULL },
+    { "/api/conversations/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_conv_get, api_conv_put, api_conv_delete },
+    { "/api/messages", M_GET | M_POST, api_msg_list, api_msg_create, NULL, NULL, NULL },
+    { "/api/messages/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_msg_get, api_msg_put, api_msg_delete },
+    { "/healthz", M_GET, api_healthz, NULL, NULL, NULL, NULL },
+    { "/metrics", M_GET, api_metrics, NULL, NULL, NULL, NULL },
+};
+
+/* A positive decimal id without sign, zeros in front or overflow; else -1. */
+static int64_t parse_id(const char *s, size_t n)
+{
+    if (n == 0 || n > 18 || s[0] == '0') return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static const route_def *match(const char *path, size_t n, int64_t *id)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        const route_def *rd = &routes[i];
+        size_t pl = strlen(rd->prefix);
+        if (rd->prefix[pl - 1] != '/') {
+            if (n == pl && memcmp(path, rd->prefix, n) == 0) { *id = 0; return rd; }
+        } else if (n > pl && memcmp(path, rd->prefix, pl) == 0 && !memchr(path + pl, '/', n - pl)) {
+            *id = parse_id(path + pl, n - pl);
+            return rd;
+        }
+    }
+    return NULL;
+}
+
+static void allow_header(char *out, size_t n, int methods)
+{
+    snprintf(out, n, "Allow: %s%s%s%sOPTIONS\r\n", methods & M_GET ? "GET, HEAD, " : "",
+             methods & M_POST ? "POST, " : "", methods & M_PUT ? "PUT, " : "",
+             methods & M_DELETE ? "DELETE, " : "");
+}
+
+/* OPTIONS: a CORS preflight when it carries Origin and CORS is on; else just Allow. */
+static void options(server *s, conn *c, http_req *r, const char *allow)
+{
+    if (!s->cfg.ncors || !http_header_get(r, "Origin")) { respond_empty(s, c, 204, allow); return; }
+    if (!c->ri.origin[0]) { respond_error(s, c, 403, "forbidden", "origin not allowed"); return; }
+    char h[512];
+    snprintf(h, sizeof h, "%sAccess-Control-Allow-Methods: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n"
+             "Access-Control-Allow-Headers: Authorization, Content-Type, Idempotency-Key, Last-Event-ID\r\n"
+             "Access-Control-Max-Age: 600\r\n", allow);
+    respond_empty(s, c, 204, h);
+}
+
+static int method_bit(int m)
+{
+    switch (m) {
+    case HM_GET: case HM_HEAD: return M_GET;
+    case HM_POST: return M_POST;
+    case HM_PUT: return M_PUT;
+    case HM_DELETE: return M_DELETE;
+    default: return 0;
+    }
+}
+
+void route(server *s, conn *c, http_req *r)
+{
+    char path[HTTP_MAX_TARGET + 1];
+    long pn = r->path_len <= HTTP_MAX_TARGET ? http_pct_decode(r->path, r->path_len, path, 0) : -1;
+    int64_t id = 0;
+    const route_def *rd = pn < 0 ? NULL : match(path, (size_t)pn, &id);
+    if (!rd) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
+    char allow[96];
+    allow_header(allow, sizeof allow, rd->methods);
+    if (r->method == HM_OPTIONS) { options(s, c, r, allow); return; }
+    int m = method_bit(r->method);
+    if (!(rd->methods & m)) {
+        respond_error_x(s, c, 405, "method_not_allowed", "method not allowed on this resource", allow);
+        return;
+    }
+    if (id < 0) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
+    if (!rd->get_id) { (m == M_GET ? rd->get : rd->post)(s, c, r); return; }
+    (m == M_GET ? rd->get_id : m == M_PUT ? rd->put_id : rd->del_id)(s, c, r, id);
+}
+
+/* ---- shared handler helpers ---- */
+
+int server_commit(server *s, conn *c, uint8_t type)
+{
+    uint64_t seq, off;
+    if (store_append(&s->st, type, s->rec.data, (uint32_t)s->rec.len, &seq, &off) < 0) {
+        fprintf(stderr, "chatd: append to %s failed: %s\n", s->st.path, strerror(errno));
+        s->m.writes_failed++;
+        respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
+        return -1;
+    }
+    if (db_apply(&s->db, seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len, off) < 0) {
+        fprintf(stderr, "chatd: record %llu does not apply to the indexes\n", (unsigned long long)seq);
+        abort();   /* a handler built a record its own checks should have refused */
+    }
+    s->commit_pending = 1;
+    c->wait_commit = 1;
+    return 0;
+}
+
+void invalid(server *s, conn *c, const char *message)
+{
+    respond_error(s, c, 400, "validation_failed", message);
+}
+
+int get_str(const jval *obj, const char *key, const jval **v)
+{
+    *v = json_get(obj, key);
+    if (!*v || (*v)->type == J_NULL) return 0;
+    return (*v)->type == J_STR ? 1 : -1;
+}
+
+size_t utf8_chars(const char *p, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return k;
+}
+
+void put_time(buf_t *b, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
+{
+    const http_header *h = http_header_get(r, "Authorization");
+    uint8_t hash[32];
+    uint64_t *v = NULL;
+    if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+        token_hash(h->value + 7, h->value_len - 7, hash) == 0)
+        v = map_get(&s->db.tokens, hash, sizeof hash);
+    user *u = v ? db_user(&s->db, (int64_t)*v) : NULL;
+    if (!u) { respond_error(s, c, 401, "unauthorized", "missing or invalid token"); return NULL; }
+    *uid = (uint32_t)*v;
+    if (tokhash) memcpy(tokhash, hash, sizeof hash);
+    return u;
+}
+
+const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc)
+{
+    if (json_parse(doc, r->body, r->body_len, JSON_MAX_DEPTH) < 0) {
+        respond_error(s, c, 400, "invalid_json", "the body is not valid JSON");
+        return NULL;
+    }
+    if (doc->root->type != J_OBJ) {
+        json_free(doc);
+        respond_error(s, c, 400, "validation_failed", "the body must be a JSON object");
+        return NULL;
+    }
+    return doc->root;
+}
+
+void api_healthz(server *s, conn *c, http_req *r)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    respond(s, c, 200, "application/json", ok, sizeof ok - 1, NULL);
+}
+
+void api_metrics(server *s, conn *c, http_req *r)
+{
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_puts(b, "# TYPE chatd_http_requests_total counter\n");
+    for (int k = 1; k <= 5; k++)
+        buf_printf(b, "chatd_http_requests_total{status=\"%dxx\"} %llu\n", k,
+                   (unsigned long long)s->m.req_by_class[k]);
+    buf_printf(b, "# TYPE chatd_open_connections gauge\nchatd_open_connections %zu\n"
+               "# TYPE chatd_connections_accepted_total counter\nchatd_connections_accepted_total %llu\n"
+               "# TYPE chatd_connections_rejected_total counter\nchatd_connections_rejected_total %llu\n"
+               "# TYPE chatd_store_bytes gauge\nchatd_store_bytes %llu\n"
+               "# TYPE chatd_store_records gauge\nchatd_store_records %llu\n"
+               "# TYPE chatd_store_write_errors_total counter\nchatd_store_write_errors_total %llu\n"
+               "# TYPE chatd_fsyncs_total counter\nchatd_fsyncs_total %llu\n"
+               "# TYPE chatd_users gauge\nchatd_users %u\n"
+               "# TYPE chatd_conversations gauge\nchatd_conversations %u\n"
+               "# TYPE chatd_messages gauge\nchatd_messages %u\n",
+               s->nconns, (unsigned long long)s->m.conns_accepted, (unsigned long long)s->m.conns_rejected,
+               (unsigned long long)s->st.size, (unsigned long long)s->st.nrecords,
+               (unsigned long long)s->m.writes_failed, (unsigned long long)s->m.fsyncs,
+               s->db.live_users, s->db.live_convs, s->db.live_msgs);
+    respond(s, c, 200, "text/plain; version=0.0.4", b->data, b->len, NULL);
+}

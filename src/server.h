@@ -1,0 +1,140 @@
+/* server.h — the server's one context struct, the connection struct, and the functions
+ * the loop, the connections, the router and the handlers share. */
+#ifndef CHATD_SERVER_H
+#define CHATD_SERVER_H
+#include "auth.h"
+#include "buf.h"
+#include "db.h"
+#include "http.h"
+#include "json.h"
+#include "map.h"
+#include "store.h"
+#include <stdint.h>
+
+#define MAX_CORS_ORIGINS 8
+#define CONN_OUT_HIGH (256 * 1024)   /* stop reading/parsing above this much unsent output */
+
+typedef struct config {
+    const char *bind_addr;
+    int port;
+    const char *data_dir;
+    int fsync_always;
+    int max_conns;
+    int idle_timeout_s;
+    int shutdown_grace_s;
+    uint32_t pbkdf2_iters;
+    http_limits http;
+    const char *cors[MAX_CORS_ORIGINS];
+    int ncors;
+} config;
+
+enum { CONN_HTTP, CONN_WAIT_HASH };
+
+/* What a response needs to know about its request, kept past the request bytes. */
+typedef struct req_info {
+    int head;              /* HEAD: headers only */
+    int keep_alive;
+    int http10;
+    int64_t start_ms;
+    char origin[256];      /* Origin header when CORS applies ("" otherwise) */
+    char line[160];        /* "GET /path" for the access log, token redacted */
+} req_info;
+
+typedef struct conn {
+    int fd;
+    uint64_t id;
+    char addr[64];
+    int state;             /* CONN_* */
+    buf_t in;              /* owned: bytes read, the current request starts at in.data */
+    buf_t out;             /* owned: responses */
+    size_t out_sent;       /* bytes of out written to the socket */
+    size_t out_ready;      /* bytes of out that may be written (the rest wait for fsync) */
+    int wait_commit;       /* made a write this turn: hold output until the fsync */
+    int close_after;       /* close once out is flushed; read nothing more */
+    int sent_continue;
+    int64_t last_ms;       /* last activity, for the idle timeout */
+    http_parser hp;        /* owned */
+    req_info ri;
+} conn;
+
+typedef struct metrics {
+    uint64_t req_by_class[6];   /* [1]..[5] = 1xx..5xx */
+    uint64_t conns_accepted, conns_rejected;
+    uint64_t writes_failed;
+    uint64_t fsyncs;
+} metrics;
+
+typedef struct server {
+    config cfg;
+    store st;
+    db db;
+    hasher hs;
+    map throttle;          /* lower-cased username -> failed-login window */
+    metrics m;
+    int listen_fd;
+    conn **conns;          /* owned, compact array */
+    size_t nconns, capconns;
+    uint64_t next_conn_id;
+    int64_t now_ms;
+    int stopping;
+    int commit_pending;    /* a record was appended this turn */
+    buf_t scratch;         /* owned: response bodies are built here */
+    buf_t rec;             /* owned: record payloads are built here */
+    char date[30];         /* cached Date header value */
+    int64_t date_s;
+} server;
+
+/* loop.c */
+int server_listen(server *s);
+int server_run(server *s);
+int64_t now_ms(void);
+
+/* conn.c */
+conn *conn_new(server *s, int fd, const char *addr);
+void conn_free(conn *c);
+int conn_on_readable(server *s, conn *c);   /* -1: close it */
+int conn_flush(server *s, conn *c);         /* -1: close it */
+void conn_process(server *s, conn *c);
+void conn_release(conn *c);                 /* output held for fsync may go now */
+int conn_wants_read(const conn *c);
+const char *server_date(server *s);       /* cached IMF-fixdate for Date headers */
+void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
+             const char *extra_headers);
+void respond_json(server *s, conn *c, int status, const buf_t *body);
+void respond_error(server *s, conn *c, int status, const char *code, const char *msg);
+void respond_error_x(server *s, conn *c, int status, const char *code, const char *msg,
+                     const char *extra_headers);
+void respond_empty(server *s, conn *c, int status, const char *extra_headers);
+
+/* router.c */
+void route(server *s, conn *c, http_req *r);
+int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
+void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */
+user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
+const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
+void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
+int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
+size_t utf8_chars(const char *p, size_t n);
+
+/* api_users.c, api_conversations.c, api_messages.c, api_ops.c */
+void api_register(server *s, conn *c, http_req *r);
+void api_login(server *s, conn *c, http_req *r);
+void api_logout(server *s, conn *c, http_req *r);
+void api_user_get(server *s, conn *c, http_req *r, int64_t id);
+void api_user_put(server *s, conn *c, http_req *r, int64_t id);
+void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
+void api_hash_done(server *s, conn *c, hash_job *j);
+void put_user(buf_t *b, db *d, uint32_t id);
+void api_conv_list(server *s, conn *c, http_req *r);
+void api_conv_create(server *s, conn *c, http_req *r);
+void api_conv_get(server *s, conn *c, http_req *r, int64_t id);
+void api_conv_put(server *s, conn *c, http_req *r, int64_t id);
+void api_conv_delete(server *s, conn *c, http_req *r, int64_t id);
+void api_msg_list(server *s, conn *c, http_req *r);
+void api_msg_create(server *s, conn *c, http_req *r);
+void api_msg_get(server *s, conn *c, http_req *r, int64_t id);
+void api_msg_put(server *s, conn *c, http_req *r, int64_t id);
+void api_msg_delete(server *s, conn *c, http_req *r, int64_t id);
+void api_healthz(server *s, conn *c, http_req *r);
+void api_metrics(server *s, conn *c, http_req *r);
+#endif

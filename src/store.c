@@ -1,0 +1,353 @@
+/* store.c — the append-only log file (format and contract in store.h): open and replay with
+ * torn-tail cut-off, append with one writev(), group-commit fdatasync, pread of payloads,
+ * and the little-endian payload encoders/decoders. */
+#include "store.h"
+#include "crc32c.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define REPLAY_WINDOW (256u * 1024)   /* replay buffer; grown only for a record larger than it */
+#define REC_LEN_MIN   9u              /* seq + type: the len of an empty payload */
+
+/* ---- little-endian integers, byte by byte: no alignment or host-order assumptions ---- */
+
+uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+void put_le64(uint8_t *p, uint64_t v) { put_le32(p, (uint32_t)v); put_le32(p + 4, (uint32_t)(v >> 32)); }
+
+/* ---- payload encoding ---- */
+
+void rec_put_u8(buf_t *b, uint8_t v) { buf_append(b, &v, 1); }
+void rec_put_u32(buf_t *b, uint32_t v) { uint8_t t[4]; put_le32(t, v); buf_append(b, t, 4); }
+void rec_put_u64(buf_t *b, uint64_t v) { uint8_t t[8]; put_le64(t, v); buf_append(b, t, 8); }
+void rec_put_str(buf_t *b, const char *s, uint32_t n) { rec_put_u32(b, n); buf_append(b, s, n); }
+
+void recr_init(recr *r, const uint8_t *p, size_t len) { r->p = p; r->len = len; r->pos = 0; r->err = 0; }
+
+/* The next n bytes, or NULL with err set. err sticks, so a decoder may check it once at
+ * the end instead of after every field. */
+static const uint8_t *take(recr *r, size_t n)
+{
+    if (r->err || n > r->len - r->pos) { r->err = 1; return NULL; }
+    const uint8_t *p = r->p ? r->p + r->pos : (const uint8_t *)"";   /* no arithmetic on NULL */
+    r->pos += n;
+    return p;
+}
+
+uint8_t rec_get_u8(recr *r) { const uint8_t *p = take(r, 1); return p ? p[0] : 0; }
+uint32_t rec_get_u32(recr *r) { const uint8_t *p = take(r, 4); return p ? le32(p) : 0; }
+uint64_t rec_get_u64(recr *r) { const uint8_t *p = take(r, 8); return p ? le64(p) : 0; }
+
+const char *rec_get_str(recr *r, uint32_t *n)
+{
+    uint32_t len = rec_get_u32(r);
+    const uint8_t *p = take(r, len);
+    *n = p ? len : 0;
+    return (const char *)p;
+}
+
+/* ---- small I/O helpers ---- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int store_pread(const store *s, uint64_t off, void *dst, size_t n)
+{
+    uint8_t *p = dst;
+    while (n) {
+        ssize_t got = pread(s->fd, p, n, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return -1;
+        if (got == 0) { errno = EIO; return -1; }   /* asked for bytes past the end */
+        p += got; off += (uint64_t)got; n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* A created or renamed file only survives a crash once its directory is synced too. */
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* ---- replay ---- */
+
+typedef struct reader {
+    store *s;
+    uint64_t fsize;        /* file size at open; shrinks if the tail is cut */
+    uint8_t *win;          /* file bytes [off, off + len) */
+    size_t cap, len;
+    uint64_t off;
+    char *err;
+    size_t errlen;
+} reader;
+
+/* File bytes [off, off + n) (off + n <= fsize), reading forward in big chunks; bytes before
+ * off are dropped, so memory is bounded by the largest record, not by the file. */
+static const uint8_t *window(reader *r, uint64_t off, size_t n)
+{
+    if (off + n <= r->off + r->len) return r->win + (off - r->off);
+    size_t keep = off < r->off + r->len ? (size_t)(r->off + r->len - off) : 0;
+    if (keep) memmove(r->win, r->win + (off - r->off), keep);
+    r->off = off;
+    r->len = keep;
+    if (n > r->cap) r->win = xrealloc(r->win, r->cap = n);
+    size_t want = r->fsize - off < r->cap ? (size_t)(r->fsize - off) : r->cap;
+    if (store_pread(r->s, off + keep, r->win + keep, want - keep) < 0)
+        return NULL;
+    r->len = want;
+    return r->win;
+}
+
+static int read_failed(reader *r)
+{
+    return fail(r->err, r->errlen, "%s: read: %s", r->s->path, strerror(errno));
+}
+
+static int corrupt(reader *r, uint64_t off, const char *why)
+{
+    return fail(r->err, r->errlen, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
+}
+
+/* 1 if [off, fsize) holds only zero bytes (or nothing), 0 if not, -1 on a read error. */
+static int zeros_to_eof(reader *r, uint64_t off)
+{
+    while (off < r->fsize) {
+        size_t n = r->fsize - off < r->cap ? (size_t)(r->fsize - off) : r->cap;
+        const uint8_t *p = window(r, off, n);
+        if (!p) return -1;
+        for (size_t i = 0; i < n; i++)
+            if (p[i]) return 0;
+        off += n;
+    }
+    return 1;
+}
+
+/* The last write was interrupted (crash, power loss): drop its remains so the next append
+ * starts on a record boundary, and say so, since a record is being thrown away. */
+static int cut_tail(reader *r, uint64_t off)
+{
+    store *s = r->s;
+    if (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)
+        return fail(r->err, r->errlen, "%s: cutting torn tail: %s", s->path, strerror(errno));
+    fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes) cut off\n",
+            s->path, off, r->fsize - off);
+    r->fsize = off;
+    return 0;
+}
+
+/* A bad record is a torn tail only if nothing but zeros follows from zeros_from (a file
+ * extended but never written); with real data after it, it is damage we must not hide. */
+static int torn_or_corrupt(reader *r, uint64_t off, uint64_t zeros_from, const char *why)
+{
+    int z = zeros_to_eof(r, zeros_from);
+    if (z < 0) return read_failed(r);
+    return z ? cut_tail(r, off) : corrupt(r, off, why);
+}
+
+/* Checks the record at *off and hands it to fn, then moves *off past it. A torn tail is
+ * cut (fsize becomes *off, ending the loop). -1 (err set) on damage, rejection, I/O error. */
+static int replay_one(reader *r, uint64_t *offp, store_replay_fn fn, void *ctx)
+{
+    store *s = r->s;
+    uint64_t off = *offp, left = r->fsize - off;
+    char why[80];
+    if (left < STORE_REC_HDR) return cut_tail(r, off);
+    const uint8_t *p = window(r, off, STORE_REC_HDR);
+    if (!p) return read_failed(r);
+    uint32_t len = le32(p), crc = le32(p + 4);
+    if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD) {
+        /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
+        snprintf(why, sizeof why, "invalid length %" PRIu32, len);
+        return torn_or_corrupt(r, off, off, why);
+    }
+    if (8 + (uint64_t)len > left) return cut_tail(r, off);
+    if (!(p = window(r, off, 8 + (size_t)len))) return read_failed(r);
+    if (crc32c(0, p + 8, len) != crc)
+        return torn_or_corrupt(r, off, off + 8 + len, "checksum mismatch");
+    uint64_t seq = le64(p + 8);
+    if (seq <= s->last_seq) {   /* a valid checksum: not a torn write, so never cut */
+        snprintf(why, sizeof why, "seq %" PRIu64 " not above previous seq %" PRIu64, seq, s->last_seq);
+        return corrupt(r, off, why);
+    }
+    if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR))
+        return fail(r->err, r->errlen, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index",
+                    s->path, off, seq);
+    s->last_seq = seq;
+    s->nrecords++;
+    *offp = off + 8 + len;
+    return 0;
+}
+
+/* The magic, or (for a new file, or one whose creation was torn after 1..7 bytes of it) write it. */
+static int check_magic(reader *r, const char *dir)
+{
+    store *s = r->s;
+    uint8_t m[STORE_MAGIC_LEN];
+    size_t n = r->fsize < STORE_MAGIC_LEN ? (size_t)r->fsize : STORE_MAGIC_LEN;
+    if (store_pread(s, 0, m, n) < 0) return read_failed(r);
+    if (memcmp(m, STORE_MAGIC, n) != 0) return corrupt(r, 0, "bad magic");
+    if (n == STORE_MAGIC_LEN) return 0;
+    if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
+    if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
+        || (n == 0 && fsync_dir(dir) < 0))
+        return fail(r->err, r->errlen, "%s: writing header: %s", s->path, strerror(errno));
+    r->fsize = STORE_MAGIC_LEN;
+    return 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir), m = strlen(name);
+    char *p = xmalloc(n + m + 2);
+    memcpy(p, dir, n);
+    p[n] = '/';
+    memcpy(p + n + 1, name, m + 1);
+    return p;
+}
+
+/* mkdir dir if missing; a new directory's own entry needs its parent synced. */
+static int make_dir(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) < 0)
+        return errno == EEXIST ? 0 : fail(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+    char *parent = join(dir, "..");
+    int rc = fsync_dir(parent);
+    free(parent);
+    return rc < 0 ? fail(err, errlen, "%s/..: fsync: %s", dir, strerror(errno)) : 0;
+}
+
+/* Opens the log, replays it through fn, and leaves the write position at its valid end. */
+static int open_log(store *s, const char *dir, store_replay_fn fn, void *ctx, char *err, size_t errlen)
+{
+    struct stat st;
+    if ((s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || fstat(s->fd, &st) < 0)
+        return fail(err, errlen, "%s: open: %s", s->path, strerror(errno));
+    reader r = { .s = s, .fsize = (uint64_t)st.st_size, .cap = REPLAY_WINDOW,
+                 .win = xmalloc(REPLAY_WINDOW), .err = err, .errlen = errlen };
+    uint64_t off = STORE_MAGIC_LEN;
+    int rc = check_magic(&r, dir);
+    while (rc == 0 && off < r.fsize)
+        rc = replay_one(&r, &off, fn, ctx);
+    free(r.win);
+    s->size = off;
+    /* appends write at the file position (writev), so it must sit at the end */
+    if (rc == 0 && lseek(s->fd, (off_t)off, SEEK_SET) < 0)
+        rc = fail(err, errlen, "%s: lseek: %s", s->path, strerror(errno));
+    return rc;
+}
+
+int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
+               char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->fsync_always = fsync_always;
+    s->path = join(dir, STORE_LOG_NAME);
+    if (make_dir(dir, err, errlen) == 0 && open_log(s, dir, fn, ctx, err, errlen) == 0)
+        return 0;
+    store_close(s);   /* nothing appended yet, so this only closes and frees */
+    return -1;
+}
+
+void store_close(store *s)
+{
+    if (s->fd >= 0) {
+        store_sync(s);
+        close(s->fd);
+    }
+    s->fd = -1;
+    free(s->path);
+    s->path = NULL;
+}
+
+/* ---- append and sync ---- */
+
+/* writev until everything is out. A short count is retried with the rest: the retry
+ * either finishes or reports the real cause (ENOSPC, EFBIG, EIO) in errno. */
+static int write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        if (w == 0) { errno = EIO; return -1; }
+        for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+            w -= (ssize_t)iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
+                 uint64_t *seq_out, uint64_t *payload_off)
+{
+    if (len > STORE_MAX_PAYLOAD) { errno = EINVAL; return -1; }
+    uint8_t h[STORE_REC_HDR];
+    uint64_t seq = s->last_seq + 1;
+    put_le32(h, REC_LEN_MIN + len);
+    put_le64(h + 8, seq);
+    h[16] = type;
+    put_le32(h + 4, crc32c(crc32c(0, h + 8, REC_LEN_MIN), payload, len));
+    /* header and payload go out in one writev: no copy, no malloc, one syscall */
+    struct iovec iov[2] = { { h, sizeof h }, { (void *)payload, len } };
+    if (write_all(s->fd, iov, len ? 2 : 1) < 0) {
+        /* Cut off whatever part reached the file so the log ends on a record boundary. If even
+         * that fails, the next append overwrites it from s->size, and replay meets any leftover
+         * as a torn tail or refuses it as damage: no stored record is lost either way. */
+        int e = errno;
+        if (ftruncate(s->fd, (off_t)s->size) < 0) { /* see above */ }
+        lseek(s->fd, (off_t)s->size, SEEK_SET);
+        errno = e;
+        return -1;
+    }
+    if (seq_out) *seq_out = seq;
+    if (payload_off) *payload_off = s->size + STORE_REC_HDR;
+    s->size += STORE_REC_HDR + len;
+    s->unsynced += STORE_REC_HDR + len;
+    s->last_seq = seq;
+    s->nrecords++;
+    return 0;
+}
+
+int store_sync(store *s)
+{
+    /* with --fsync=never the page cache decides; the counter is still reset */
+    if (s->fsync_always && s->unsynced && fdatasync(s->fd) < 0) return -1;
+    s->unsynced = 0;
+    return 0;
+}

@@ -1,0 +1,84 @@
+/* store.h — the append-only log file: record framing, CRC-32C, append with one write(),
+ * group-commit fdatasync, replay at start-up with torn-tail cut-off, pread of payloads.
+ * It knows nothing of users or messages: a record is (seq, type, payload bytes).
+ *
+ * File layout (all integers little-endian, whatever the host):
+ *   file header: 8 bytes magic "CHATDLG1"
+ *   record:  u32 len   bytes that follow the crc: 8 (seq) + 1 (type) + payload length
+ *            u32 crc   CRC-32C of those len bytes
+ *            u64 seq   strictly increasing across the file, first record >= 1
+ *            u8  type
+ *            payload
+ */
+#ifndef CHATD_STORE_H
+#define CHATD_STORE_H
+#include "buf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MAGIC        "CHATDLG1"
+#define STORE_MAGIC_LEN    8
+#define STORE_REC_HDR      17            /* len + crc + seq + type */
+#define STORE_MAX_PAYLOAD  (1u << 20)    /* a longer len is damage, not a record */
+#define STORE_LOG_NAME     "chatd.log"
+
+typedef struct store {
+    int fd;
+    char *path;            /* owned: "<dir>/chatd.log" */
+    uint64_t size;         /* bytes of valid log = offset of the next append */
+    uint64_t last_seq;     /* seq of the last record (0 when empty) */
+    uint64_t nrecords;
+    uint64_t unsynced;     /* bytes appended since the last store_sync */
+    int fsync_always;      /* 0: store_sync is a no-op (--fsync=never) */
+} store;
+
+/* Called for each record in file order. payload_off is the file offset of payload[0],
+ * so a caller may pread() parts of it later. Non-zero return stops the replay, and
+ * store_open fails with that record's offset in the message. */
+typedef int (*store_replay_fn)(void *ctx, uint64_t seq, uint8_t type,
+                               const uint8_t *payload, uint32_t len, uint64_t payload_off);
+
+/* Open (create if missing, creating dir too) <dir>/chatd.log and replay it through fn.
+ * A torn tail (the last record cut short, a checksum failure with only zero bytes or end of
+ * file after it) is truncated away and reported on stderr. Damage before the end (a bad
+ * record followed by more data), a bad magic or a non-increasing seq: returns -1 with a
+ * message naming the file and offset in err. Returns 0 on success. */
+int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
+               char *err, size_t errlen);
+void store_close(store *s);   /* syncs, closes, frees path */
+
+/* Append one record with one write(). seq = last_seq + 1. On success 0, *seq_out and
+ * *payload_off set. On failure (short write, ENOSPC, EFBIG, EIO) the file is cut back to
+ * its previous size, nothing counts as stored, -1 with errno set. */
+int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
+                 uint64_t *seq_out, uint64_t *payload_off);
+
+/* fdatasync if anything was appended since the last call (and fsync_always). 0 ok, -1 error. */
+int store_sync(store *s);
+
+/* pread exactly n bytes at off: 0 ok, -1 error. */
+int store_pread(const store *s, uint64_t off, void *dst, size_t n);
+
+/* Payload encoding: little-endian integers and u32-length-prefixed byte strings. */
+void rec_put_u8(buf_t *b, uint8_t v);
+void rec_put_u32(buf_t *b, uint32_t v);
+void rec_put_u64(buf_t *b, uint64_t v);
+void rec_put_str(buf_t *b, const char *s, uint32_t n);
+
+typedef struct recr {
+    const uint8_t *p;
+    size_t len, pos;
+    int err;               /* set when a read ran past the end; reads then return 0/NULL */
+} recr;
+void recr_init(recr *r, const uint8_t *p, size_t len);
+uint8_t rec_get_u8(recr *r);
+uint32_t rec_get_u32(recr *r);
+uint64_t rec_get_u64(recr *r);
+const char *rec_get_str(recr *r, uint32_t *n);   /* points into the payload, not NUL-ended */
+
+/* Little-endian helpers, alignment-safe. */
+uint32_t le32(const uint8_t *p);
+uint64_t le64(const uint8_t *p);
+void put_le32(uint8_t *p, uint32_t v);
+void put_le64(uint8_t *p, uint64_t v);
+#endif

@@ -1,0 +1,587 @@
+# tests/lib.sh — shared helpers for the shell tests. Sourced by every tests/t_*.sh, each run
+# as its own bash process by tests/run.sh. Needs: bash, curl, jq, python3, coreutils.
+#
+# Server:     start_server [flags...]   fresh data dir (unless DATA_DIR is set), --bind 127.0.0.1
+#                                       --port 0, sets PORT BASE SERVER_PID SERVER_LOG DATA_DIR
+#             stop_server               SIGTERM, must exit 0 with no sanitizer report
+#             kill9_server              SIGKILL (no checks)
+#             restart_server            stop_server + start_server on the same data dir/flags
+#             try_start_server [flags]  like start_server but returns 1 (SERVER_RC set) if it exits
+# Requests:   req METHOD PATH [BODY] [TOKEN] [curl args...]   sets STATUS BODY HEADERS
+#             raw [--methods M,M] [-n N] [--timeout S] <<<bytes (use raw_send)  sets RAW (JSON)
+# Checks:     expect_status, expect_jq, expect_header, expect_no_header, expect_error_code,
+#             expect_eq, expect_match, expect_true, ok, fail
+# Fixtures:   new_user PREFIX USERNAME [PASSWORD] [DISPLAY_NAME]  sets PREFIX_ID PREFIX_TOK
+#             new_conv TOKEN TITLE MEMBER_IDS_JSON -> CONV_ID;  post_msg TOKEN CONV BODY -> MSG_ID
+#
+# A failed check prints the request, expected and got, and the test goes on; the test exits 1
+# at the end if any check failed. Nothing here asserts on timing.
+
+set -u
+export LC_ALL=C.UTF-8 2>/dev/null || export LC_ALL=C
+
+: "${CHATD:?set CHATD to the chatd binary (absolute path)}"
+TEST_NAME=$(basename "$0" .sh)
+CHECKS=0
+FAILS=0
+SERVER_PID=
+SERVER_LOG=
+SERVER_FLAGS=()
+SERVER_N=0
+PORT=
+BASE=
+STATUS=
+BODY=
+HEADERS=
+ALL_HEADERS=
+LAST_REQ=
+RAW=
+DATA_DIR=${DATA_DIR:-}
+TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/chatd-$TEST_NAME.XXXXXX") || exit 1
+PASSWORD=password123
+
+TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+DATE_RE='^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$'
+JSON_CT_RE='^application/json(;.*)?$'
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+
+_where() {   # file:line of the first caller outside lib.sh
+    local i
+    for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+        if [[ ${BASH_SOURCE[$i]} != *lib.sh ]]; then
+            echo "$(basename "${BASH_SOURCE[$i]}"):${BASH_LINENO[$((i - 1))]}"
+            return
+        fi
+    done
+    echo "?"
+}
+
+_snip() {   # printable, shortened form of $1 (max $2 chars, default 300)
+    local s=$1 max=${2:-300}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\n'/\\n}
+    if ((${#s} > max)); then s="${s:0:max}...(${#1} bytes)"; fi
+    printf '%s' "$s"
+}
+
+ok() { CHECKS=$((CHECKS + 1)); }
+
+# fail WHAT [EXPECTED GOT]: record a failed check with the last request for context
+fail() {
+    CHECKS=$((CHECKS + 1))
+    FAILS=$((FAILS + 1))
+    echo "FAIL [$(_where)] $1"
+    [ -n "$LAST_REQ" ] && echo "  request:  $(_snip "$LAST_REQ" 200)"
+    if [ $# -ge 3 ]; then
+        echo "  expected: $(_snip "$2")"
+        echo "  got:      $(_snip "$3")"
+    fi
+    if [ -n "$STATUS" ] && [ "${4-}" != nobody ]; then
+        echo "  status:   $STATUS  body: $(_snip "$BODY")"
+    fi
+}
+
+# note: print context without counting a check
+note() { echo "  note [$(_where)]: $*"; }
+
+expect_eq() {   # DESCRIPTION EXPECTED GOT
+    if [ "$2" == "$3" ]; then ok; else fail "$1" "$2" "$3"; fi
+}
+
+expect_match() {   # DESCRIPTION ERE GOT
+    if [[ $3 =~ $2 ]]; then ok; else fail "$1" "/$2/" "$3"; fi
+}
+
+expect_true() {   # DESCRIPTION command...   (the command must succeed)
+    local d=$1
+    shift
+    if "$@"; then ok; else fail "$d"; fi
+}
+
+expect_status() {   # N
+    if [ "$STATUS" == "$1" ]; then ok; else fail "status" "$1" "$STATUS"; fi
+}
+
+expect_jq() {   # FILTER EXPECTED   (jq -rc output compared as a string)
+    local got
+    got=$(jq -rc "$1" <<<"$BODY" 2>&1)
+    if [ "$got" == "$2" ]; then ok; else fail "jq '$1'" "$2" "$got"; fi
+}
+
+jqb() { jq -rc "$1" <<<"$BODY" 2>/dev/null; }   # value from BODY (no check)
+
+expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds
+    local got
+    got=$(jq -r "$1" <<<"$BODY" 2>&1)
+    if [[ $got =~ $TS_RE ]]; then ok; else fail "jq '$1' is a timestamp" "$TS_RE" "$got"; fi
+}
+
+hdr() {   # NAME -> value(s) of header NAME in HEADERS (joined with ", "), empty if absent
+    printf '%s\n' "$HEADERS" | awk -v n="$1" '
+        BEGIN { n = tolower(n) }
+        { i = index($0, ":"); if (i == 0) next
+          k = tolower(substr($0, 1, i - 1))
+          if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
+                        out = (out == "" ? v : out ", " v) } }
+        END { printf "%s", out }'
+}
+
+has_hdr() { printf '%s\n' "$HEADERS" | grep -qi "^$1:"; }
+
+expect_header() {   # NAME ERE
+    local v
+    if ! has_hdr "$1"; then fail "header $1 present" "$1: /$2/" "(absent)"; return; fi
+    v=$(hdr "$1")
+    if [[ $v =~ $2 ]]; then ok; else fail "header $1" "/$2/" "$v"; fi
+}
+
+expect_no_header() {   # NAME
+    if has_hdr "$1"; then fail "header $1 absent" "(absent)" "$1: $(hdr "$1")"; else ok; fi
+}
+
+# the error body shape {"error":{"code":CODE,"message":"..."}} with a JSON Content-Type
+expect_error_shape() {
+    local got
+    got=$(jq -r 'if (.error|type)=="object" and (.error.code|type)=="string" and (.error.code|test("^[a-z][a-z0-9_]*$"))
+                   and (.error.message|type)=="string" and (.error.message|length)>0 then "ok" else "bad" end' <<<"$BODY" 2>&1)
+    if [ "$got" == ok ]; then ok; else fail "error body shape {\"error\":{\"code\",\"message\"}}" '{"error":{"code":"snake_case","message":"text"}}' "$BODY" nobody; fi
+    local ct
+    ct=$(hdr Content-Type)
+    if [[ $ct =~ $JSON_CT_RE ]]; then ok; else fail "error Content-Type" "application/json" "$ct"; fi
+}
+
+expect_error_code() {   # CODE
+    expect_error_shape
+    expect_jq '.error.code' "$1"
+}
+
+expect_error() {   # STATUS CODE   (CODE may be "" to skip the code check)
+    expect_status "$1"
+    if [ -n "${2-}" ]; then expect_error_code "$2"; else expect_error_shape; fi
+}
+
+expect_empty_body() {
+    if [ -z "$BODY" ]; then ok; else fail "empty body" "(empty)" "$BODY" nobody; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# server lifecycle
+
+_alive() {   # PID: running and not a zombie
+    local st
+    [ -r "/proc/$1/stat" ] || return 1
+    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$st" != Z ] && [ "$st" != X ]
+}
+
+_wait_exit() {   # PID SECONDS -> 0 when it exited in time
+    local pid=$1 n=$(($2 * 50))
+    while ((n-- > 0)); do
+        _alive "$pid" || return 0
+        sleep 0.02
+    done
+    return 1
+}
+
+_has_flag() {   # FLAG args...
+    local f=$1 a
+    shift
+    for a in "$@"; do [[ $a == "$f" || $a == "$f="* ]] && return 0; done
+    return 1
+}
+
+# try_start_server [flags...]: 0 when listening (PORT etc set); 1 when the process exited
+# (SERVER_RC set, SERVER_PID cleared) or did not come up within 10 s (then it is killed, rc 124).
+# Unless given, adds --fsync never and --pbkdf2-iters 1000 (set NO_FAST_DEFAULTS=1 to skip).
+try_start_server() {
+    [ -n "$SERVER_PID" ] && stop_server
+    if [ -z "$DATA_DIR" ]; then DATA_DIR=$(mktemp -d "$TMP_ROOT/data.XXXXXX"); fi
+    local flags=("$@")
+    if [ -z "${NO_FAST_DEFAULTS:-}" ]; then
+        _has_flag --fsync "${flags[@]}" || flags+=(--fsync never)
+        _has_flag --pbkdf2-iters "${flags[@]}" || flags+=(--pbkdf2-iters 1000)
+    fi
+    SERVER_FLAGS=("$@")
+    SERVER_N=$((SERVER_N + 1))
+    SERVER_LOG=$TMP_ROOT/server.$SERVER_N.log
+    "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    SERVER_RC=
+    local n=500 line
+    while ((n-- > 0)); do
+        line=$(grep -m1 -E 'listening on [^ ]*:[0-9]+' "$SERVER_LOG" 2>/dev/null)
+        if [ -n "$line" ]; then
+            PORT=$(sed -E 's/.*listening on [^ ]*:([0-9]+).*/\1/' <<<"$line")
+            BASE=http://127.0.0.1:$PORT
+            return 0
+        fi
+        if ! _alive "$SERVER_PID"; then
+            wait "$SERVER_PID"
+            SERVER_RC=$?
+            SERVER_PID=
+            return 1
+        fi
+        sleep 0.02
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+    SERVER_RC=124
+    return 1
+}
+
+start_server() {
+    if ! try_start_server "$@"; then
+        LAST_REQ= STATUS=
+        fail "server did not start (exit status $SERVER_RC): $CHATD ${*}"
+        echo "  --- server log tail ($SERVER_LOG):"
+        tail -n 30 "$SERVER_LOG" | sed 's/^/  | /'
+        exit 1
+    fi
+}
+
+# the sanitizers' reports in the current server log
+_check_log_clean() {
+    if grep -qE 'ERROR: [A-Za-z]*Sanitizer|runtime error:' "$SERVER_LOG" 2>/dev/null; then
+        LAST_REQ= STATUS=
+        fail "sanitizer report in server log $SERVER_LOG"
+        grep -m5 -A15 -E 'ERROR: [A-Za-z]*Sanitizer|runtime error:' "$SERVER_LOG" | sed 's/^/  | /'
+    else
+        ok
+    fi
+}
+
+stop_server() {
+    [ -z "$SERVER_PID" ] && return 0
+    local pid=$SERVER_PID rc
+    SERVER_PID=
+    kill -TERM "$pid" 2>/dev/null
+    if ! _wait_exit "$pid" 15; then
+        LAST_REQ= STATUS=
+        fail "server did not exit within 15 s of SIGTERM"
+        kill -9 "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    rc=$?
+    LAST_REQ= STATUS=
+    if [ "$rc" == 0 ]; then ok; else
+        fail "server exit status after SIGTERM" 0 "$rc"
+        echo "  --- server log tail ($SERVER_LOG):"
+        tail -n 40 "$SERVER_LOG" | sed 's/^/  | /'
+    fi
+    _check_log_clean
+}
+
+kill9_server() {
+    [ -z "$SERVER_PID" ] && return 0
+    kill -9 "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+}
+
+restart_server() {
+    stop_server
+    start_server "${SERVER_FLAGS[@]}"
+}
+
+_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$SERVER_PID" ]; then stop_server; fi
+    if [ -n "${EXTRA_PIDS:-}" ]; then
+        local p
+        for p in $EXTRA_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    fi
+    rm -rf "$TMP_ROOT"
+    echo "$TEST_NAME: $CHECKS checks, $FAILS failed"
+    if ((FAILS > 0)); then exit 1; fi
+    exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+# requests
+
+# req METHOD PATH [BODY] [TOKEN] [extra curl args...]
+# BODY "" sends no body; TOKEN "" sends no Authorization. Sets STATUS, BODY, HEADERS (the final
+# response's header block, CRs removed), ALL_HEADERS (every block, 1xx included), CURL_RC.
+req() {
+    local method=$1 path=$2 body=${3-} token=${4-}
+    shift 2
+    if [ $# -gt 0 ]; then shift; fi
+    if [ $# -gt 0 ]; then shift; fi
+    local args=(-s -S -g --max-time 20 -D "$TMP_ROOT/h" -w '%{http_code}' -H 'Expect:')
+    if [ "$method" == HEAD ]; then
+        args+=(-I -o /dev/null)
+    else
+        args+=(-X "$method" -o "$TMP_ROOT/b")
+    fi
+    if [ -n "$body" ]; then
+        printf '%s' "$body" >"$TMP_ROOT/reqbody"
+        args+=(--data-binary "@$TMP_ROOT/reqbody" -H 'Content-Type: application/json')
+    fi
+    if [ -n "$token" ]; then args+=(-H "Authorization: Bearer $token"); fi
+    LAST_REQ="$method $path${body:+ $body}"
+    : >"$TMP_ROOT/b"
+    : >"$TMP_ROOT/h"
+    STATUS=$(curl "${args[@]}" "$@" "$BASE$path" 2>"$TMP_ROOT/curlerr")
+    CURL_RC=$?
+    if [ "$CURL_RC" != 0 ]; then LAST_REQ="$LAST_REQ  [curl exit $CURL_RC: $(head -c 200 "$TMP_ROOT/curlerr")]"; fi
+    BODY=$(cat "$TMP_ROOT/b")
+    ALL_HEADERS=$(tr -d '\r' <"$TMP_ROOT/h")
+    HEADERS=$(awk '/^HTTP\//{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' <<<"$ALL_HEADERS")
+}
+
+# ---------------------------------------------------------------------------------------------
+# raw sockets (python3): bytes on stdin are sent at once; the answer is parsed into RAW:
+#   {"responses":[{"status":N,"headers":{"lower-name":["v",...]},"body":"..."}...],
+#    "closed":bool (EOF seen), "timeout":bool, "error":str|null, "rest":"unparsed bytes"}
+# Options: -n N (stop after N final responses), --timeout S (idle read timeout, default 5),
+# --methods A,B,... (request methods in order, so HEAD responses are read without a body),
+# --progressive BYTES (send the head first, then BYTES of body in 8 KiB pieces, stopping as
+# soon as an answer arrives; with --chunked the pieces are chunks).
+
+RAW_PY=$TMP_ROOT/raw.py
+cat >"$RAW_PY" <<'PYEOF'
+import json, select, socket, sys, time
+
+def parse(data, methods, closed):
+    out = []; pos = 0; i = 0
+    while True:
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            break
+        head = data[pos:end].decode("latin-1")
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ", 2)
+        try:
+            if not parts[0].startswith("HTTP/"):
+                raise ValueError
+            status = int(parts[1])
+        except Exception:
+            break
+        hdrs = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            hdrs.setdefault(k.strip().lower(), []).append(v.strip())
+        b = end + 4
+        m = methods[i] if i < len(methods) else "GET"
+        if 100 <= status < 200:
+            out.append({"status": status, "headers": hdrs, "body": ""}); pos = b; continue
+        if m == "HEAD" or status in (204, 304):
+            e = b
+        elif "chunked" in ",".join(hdrs.get("transfer-encoding", [])).lower():
+            body = b""; p = b; done = False
+            while True:
+                le = data.find(b"\r\n", p)
+                if le < 0: break
+                try: n = int(data[p:le].split(b";")[0], 16)
+                except ValueError: break
+                if n == 0:
+                    q = le + 2
+                    while True:
+                        l2 = data.find(b"\r\n", q)
+                        if l2 < 0: break
+                        if l2 == q: e = q + 2; done = True; break
+                        q = l2 + 2
+                    break
+                if len(data) < le + 2 + n + 2: break
+                body += data[le + 2: le + 2 + n]; p = le + 2 + n + 2
+            if not done:
+                break
+            out.append({"status": status, "headers": hdrs, "body": body.decode("utf-8", "replace")})
+            pos = e; i += 1; continue
+        elif "content-length" in hdrs:
+            try: n = int(hdrs["content-length"][0])
+            except ValueError: n = 0
+            if len(data) < b + n: break
+            e = b + n
+        else:
+            if not closed: break
+            e = len(data)
+        out.append({"status": status, "headers": hdrs, "body": data[b:e].decode("utf-8", "replace")})
+        pos = e; i += 1
+    return out, data[pos:]
+
+def finals(rs): return sum(1 for r in rs if r["status"] >= 200)
+
+def main():
+    a = sys.argv[1:]
+    port = int(a.pop(0)); n = 0; tmo = 5.0; methods = []; prog = None; chunked = False
+    while a:
+        o = a.pop(0)
+        if o == "-n": n = int(a.pop(0))
+        elif o == "--timeout": tmo = float(a.pop(0))
+        elif o == "--methods": methods = a.pop(0).split(",")
+        elif o == "--progressive": prog = int(a.pop(0))
+        elif o == "--chunked": chunked = True
+    payload = sys.stdin.buffer.read()
+    res = {"responses": [], "closed": False, "timeout": False, "error": None, "rest": ""}
+    data = b""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=tmo)
+    except Exception as e:
+        res["error"] = "connect: %s" % e; print(json.dumps(res)); return
+    try:
+        s.sendall(payload)
+        if prog is not None:
+            # wait a little for an early answer to the head alone, then feed the body
+            r, _, _ = select.select([s], [], [], 1.0)
+            sent = 0
+            while not r and sent < prog:
+                k = min(8192, prog - sent)
+                piece = b"a" * k
+                if chunked: piece = b"%x\r\n" % k + piece + b"\r\n"
+                try: s.sendall(piece)
+                except OSError: break
+                sent += k
+                r, _, _ = select.select([s], [], [], 0)
+            if not r and chunked:
+                try: s.sendall(b"0\r\n\r\n")
+                except OSError: pass
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            r, _, _ = select.select([s], [], [], tmo)
+            if not r:
+                res["timeout"] = True; break
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                res["closed"] = True; res["error"] = "reset"; break
+            if not chunk:
+                res["closed"] = True; break
+            data += chunk
+            if n:
+                rs, _ = parse(data, methods, False)
+                if finals(rs) >= n: break
+    except Exception as e:
+        res["error"] = "%s: %s" % (type(e).__name__, e)
+    finally:
+        s.close()
+    rs, rest = parse(data, methods, res["closed"])
+    res["responses"] = rs
+    res["rest"] = rest.decode("latin-1")
+    print(json.dumps(res))
+
+def conncap():
+    # conncap PORT K: open K keep-alive connections, each answered 200 on /healthz, then a
+    # (K+1)th; report its answer; close all.
+    port = int(sys.argv[2]); k = int(sys.argv[3])
+    res = {"held": [], "extra": None, "extra_closed": False, "error": None}
+    socks = []
+    try:
+        for _ in range(k):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(s)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""; st = None
+            while True:
+                rs, _ = parse(data, [], False)
+                if finals(rs): st = rs[0]["status"]; break
+                c = s.recv(65536)
+                if not c: break
+                data += c
+            res["held"].append(st)
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        socks.append(s)
+        try: s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        except OSError: pass
+        data = b""; closed = False
+        try:
+            while True:
+                c = s.recv(65536)
+                if not c: closed = True; break
+                data += c
+                rs, _ = parse(data, [], False)
+                if finals(rs): break
+        except ConnectionResetError:
+            closed = True
+        rs, _ = parse(data, [], closed)
+        res["extra"] = rs[0] if rs else {"raw": data.decode("latin-1")}
+    except Exception as e:
+        res["error"] = "%s: %s" % (type(e).__name__, e)
+    for s in socks: s.close()
+    print(json.dumps(res))
+
+if len(sys.argv) > 1 and sys.argv[1] == "conncap":
+    conncap()
+else:
+    main()
+PYEOF
+
+# raw_send BYTES [options]: send BYTES on a fresh connection to PORT; sets RAW
+raw_send() {
+    local bytes=$1
+    shift
+    LAST_REQ="raw: $bytes"
+    STATUS=
+    RAW=$(printf '%s' "$bytes" | timeout 60 python3 "$RAW_PY" "$PORT" "$@")
+    [ -z "$RAW" ] && RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
+}
+
+raw_statuses() { jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"; }
+raw_closed() { jq -r '.closed' <<<"$RAW"; }
+
+expect_raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
+    local got
+    got=$(raw_statuses)
+    if [ "$got" == "$1" ]; then ok; else fail "raw response statuses" "$1" "$got  (raw: $(jq -c '{closed,timeout,error,rest,n:(.responses|length),first:(.responses[0]//null|if . then {status,body} else null end)}' <<<"$RAW"))"; fi
+}
+
+expect_raw_closed() {
+    local got
+    got=$(raw_closed)
+    if [ "$got" == true ]; then ok; else fail "connection closed by the server" true "$got (timeout: $(jq -r .timeout <<<"$RAW"))"; fi
+}
+
+# select the Kth final raw response (0-based) into STATUS/BODY/HEADERS for the usual checks
+raw_pick() {
+    local k=${1:-0} r
+    r=$(jq -c "[.responses[] | select(.status >= 200)][$k] // {}" <<<"$RAW")
+    STATUS=$(jq -r '.status // ""' <<<"$r")
+    BODY=$(jq -r '.body // ""' <<<"$r")
+    HEADERS=$(jq -r '(.headers // {}) | to_entries[] | .key as $k | .value[] | "\($k): \(.)"' <<<"$r")
+}
+
+# ---------------------------------------------------------------------------------------------
+# fixtures and small utilities
+
+rep() {   # STRING N -> STRING repeated N times
+    local s
+    printf -v s '%*s' "$2" ''
+    printf '%s' "${s// /$1}"
+}
+
+# new_user PREFIX USERNAME [PASSWORD] [DISPLAY_NAME] -> ${PREFIX}_ID, ${PREFIX}_TOK
+new_user() {
+    local p=$1 u=$2 pw=${3:-$PASSWORD} body
+    if [ $# -ge 4 ]; then
+        body=$(jq -nc --arg u "$u" --arg p "$pw" --arg d "$4" '{username:$u,password:$p,display_name:$d}')
+    else
+        body=$(jq -nc --arg u "$u" --arg p "$pw" '{username:$u,password:$p}')
+    fi
+    req POST /api/users/register "$body"
+    if [ "$STATUS" != 201 ]; then fail "register $u (fixture)" 201 "$STATUS"; fi
+    printf -v "${p}_ID" '%s' "$(jqb .user.id)"
+    printf -v "${p}_TOK" '%s' "$(jqb .token)"
+}
+
+# new_conv TOKEN TITLE MEMBER_IDS_JSON -> CONV_ID
+new_conv() {
+    req POST /api/conversations "$(jq -nc --arg t "$2" --argjson m "$3" '{title:$t,member_ids:$m}')" "$1"
+    if [ "$STATUS" != 201 ]; then fail "create conversation (fixture)" 201 "$STATUS"; fi
+    CONV_ID=$(jqb .conversation.id)
+}
+
+# post_msg TOKEN CONV_ID BODY -> MSG_ID
+post_msg() {
+    req POST /api/messages "$(jq -nc --argjson c "$2" --arg b "$3" '{conversation_id:$c,body:$b}')" "$1"
+    if [ "$STATUS" != 201 ]; then fail "post message (fixture)" 201 "$STATUS"; fi
+    MSG_ID=$(jqb .message.id)
+}
+
+# wait until the clock has moved on (a later millisecond) — keeps updated_at orderings strict
+tick() { sleep 0.01; }
