@@ -31,6 +31,7 @@ UNIT_crypto := sha256 sha1 base64
 UNIT_json   := json buf
 UNIT_http   := http buf
 UNIT_store  := store crc32c buf
+UNIT_ws     := ws sha1 base64 json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 

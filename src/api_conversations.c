@@ -8,9 +8,8 @@
 #define MAX_MEMBERS 1000
 #define MAX_TITLE 128
 
-static void put_conv(buf_t *b, db *d, uint32_t id)
+void put_conversation(buf_t *b, uint32_t id, const conv *c)
 {
-    conv *c = &d->convs[id - 1];
     buf_printf(b, "{\"id\":%u,\"title\":", id);
     json_cstr(b, c->title);
     buf_puts(b, ",\"member_ids\":[");
@@ -23,6 +22,8 @@ static void put_conv(buf_t *b, db *d, uint32_t id)
     if (last) buf_printf(b, ",\"last_message_id\":%u}", last);
     else buf_puts(b, ",\"last_message_id\":null}");
 }
+
+static void put_conv(buf_t *b, db *d, uint32_t id) { put_conversation(b, id, &d->convs[id - 1]); }
 
 static void respond_conv(server *s, conn *c, int status, uint32_t id)
 {
@@ -132,7 +133,7 @@ void api_conv_create(server *s, conn *c, http_req *r)
     uint32_t *m = NULL;
     if (title_field(s, c, o, &title) && (m = member_list(s, c, json_get(o, "member_ids"), uid, &n))) {
         uint32_t id = s->db.nconvs + 1;
-        db_rec_conv(&s->rec, id, uid, s->now_ms, title ? title : "", m, n);
+        db_rec_conv(&s->rec, id, uid, s->now_ms, title ? title : "", m, n, NULL, 0);
         if (server_commit(s, c, REC_CONV_CREATE) == 0) respond_conv(s, c, 201, id);
     }
     free(m);
@@ -163,7 +164,9 @@ void api_conv_put(server *s, conn *c, http_req *r, int64_t id)
     } else if (!title && !has_m) {
         respond_conv(s, c, 200, (uint32_t)id);   /* nothing to change: no record, no new updated_at */
     } else {
-        db_rec_conv(&s->rec, (uint32_t)id, 0, s->now_ms, title, m, n);
+        conv *cv = db_conv(&s->db, id);
+        db_rec_conv(&s->rec, (uint32_t)id, cv->created_by, s->now_ms, title ? title : cv->title,
+                    m ? m : cv->members, m ? n : cv->nmembers, cv->members, cv->nmembers);
         if (server_commit(s, c, REC_CONV_UPDATE) == 0) respond_conv(s, c, 200, (uint32_t)id);
     }
     free(m);
@@ -177,7 +180,8 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
     conv *cv;
     if (!auth_user(s, c, r, &uid, NULL) || !(cv = member_conv(s, c, id, uid))) return;
     if (cv->created_by != uid) { respond_error(s, c, 403, "forbidden", "only the creator may delete it"); return; }
-    db_rec_id(&s->rec, (uint32_t)id, s->now_ms);
+    db_rec_conv(&s->rec, (uint32_t)id, cv->created_by, s->now_ms, cv->title, cv->members, cv->nmembers,
+                cv->members, cv->nmembers);
     if (server_commit(s, c, REC_CONV_DELETE) < 0) return;
     respond_empty(s, c, 204, NULL);
 }

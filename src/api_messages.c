@@ -10,19 +10,24 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
+void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
+{
+    buf_printf(b, "{\"id\":%u,\"conversation_id\":%u,\"author_id\":%u,\"body\":", id, m->conv_id, m->author_id);
+    json_str(b, body, n);
+    buf_puts(b, ",\"created_at\":");
+    put_time(b, m->created_ms);
+    buf_puts(b, ",\"updated_at\":");
+    put_time(b, m->updated_ms);
+    buf_printf(b, ",\"edited\":%s}", (m->flags & MSG_EDITED) ? "true" : "false");
+}
+
 /* Append the message as JSON; -1 if its body could not be read back. */
 static int put_msg(server *s, buf_t *b, uint32_t id)
 {
     msg *m = &s->db.msgs[id - 1];
     char body[MAX_BODY];
     if (m->body_len > sizeof body || store_pread(&s->st, m->body_off, body, m->body_len) < 0) return -1;
-    buf_printf(b, "{\"id\":%u,\"conversation_id\":%u,\"author_id\":%u,\"body\":", id, m->conv_id, m->author_id);
-    json_str(b, body, m->body_len);
-    buf_puts(b, ",\"created_at\":");
-    put_time(b, m->created_ms);
-    buf_puts(b, ",\"updated_at\":");
-    put_time(b, m->updated_ms);
-    buf_printf(b, ",\"edited\":%s}", (m->flags & MSG_EDITED) ? "true" : "false");
+    put_message(b, id, m, body, m->body_len);
     return 0;
 }
 

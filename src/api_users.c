@@ -232,6 +232,18 @@ void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (!self_only(s, c, r, id, &uid, NULL)) return;
+    /* Leaving each conversation is a conversation update of its own: one event each. */
+    uint32_t *left = xmalloc(1001 * sizeof *left);
+    for (uint32_t i = 1; i <= s->db.nconvs; i++) {
+        conv *cv = db_conv(&s->db, i);
+        if (!cv || !conv_has_member(cv, uid)) continue;
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < cv->nmembers; j++)
+            if (cv->members[j] != uid) left[k++] = cv->members[j];
+        db_rec_conv(&s->rec, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members, cv->nmembers);
+        if (server_commit(s, c, REC_CONV_UPDATE) < 0) { free(left); return; }
+    }
+    free(left);
     db_rec_id(&s->rec, uid, s->now_ms);
     if (server_commit(s, c, REC_USER_DELETE) < 0) return;
     respond_empty(s, c, 204, NULL);

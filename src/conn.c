@@ -31,6 +31,7 @@ void conn_free(conn *c)
     buf_free(&c->in);
     buf_free(&c->out);
     http_parser_free(&c->hp);
+    if (c->kind == KIND_WS) ws_reader_free(&c->wsr);
     free(c);
 }
 
@@ -123,27 +124,46 @@ static void put_cors(server *s, conn *c)
                star ? "*" : c->ri.origin, star ? "" : "Vary: Origin\r\n");
 }
 
-void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
-             const char *extra)
+/* Status line and headers; len < 0: a stream (no Content-Length, no Connection header). */
+static void put_head(server *s, conn *c, int status, const char *ctype, long long len, const char *extra)
 {
     buf_t *o = &c->out;
     buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), server_date(s));
     if (ctype) buf_printf(o, "Content-Type: %s\r\n", ctype);
-    if (status != 204 && status >= 200) buf_printf(o, "Content-Length: %zu\r\n", len);
+    if (len >= 0 && status != 204) buf_printf(o, "Content-Length: %lld\r\n", len);
     if (extra) buf_puts(o, extra);
     put_cors(s, c);
-    if (!c->ri.keep_alive || c->close_after || s->stopping) {
+    if (len < 0) {
+    } else if (!c->ri.keep_alive || c->close_after || s->stopping) {
         buf_puts(o, "Connection: close\r\n");
         c->close_after = 1;
     } else if (c->ri.http10) {
         buf_puts(o, "Connection: keep-alive\r\n");
     }
     buf_puts(o, "\r\n");
-    if (!c->ri.head && status != 204) buf_append(o, body, len);
-    if (!c->wait_commit) c->out_ready = o->len;
+}
+
+static void log_request(server *s, conn *c, int status, size_t len)
+{
     s->m.req_by_class[status / 100 % 6]++;
     fprintf(stderr, "%s \"%s\" %d %zu %lldms\n", c->addr, c->ri.line, status, len,
             (long long)(s->now_ms - c->ri.start_ms));
+}
+
+void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
+             const char *extra)
+{
+    put_head(s, c, status, ctype, (long long)len, extra);
+    if (!c->ri.head && status != 204) buf_append(&c->out, body, len);
+    if (!c->wait_commit) c->out_ready = c->out.len;
+    log_request(s, c, status, len);
+}
+
+void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra)
+{
+    put_head(s, c, status, ctype, -1, extra);
+    if (!c->wait_commit) c->out_ready = c->out.len;
+    log_request(s, c, status, 0);
 }
 
 void respond_json(server *s, conn *c, int status, const buf_t *body)
@@ -197,7 +217,8 @@ static void reject(server *s, conn *c, int status)
  * connection must wait (password hashing), or it is closing. */
 void conn_process(server *s, conn *c)
 {
-    while (c->state == CONN_HTTP && !c->close_after && c->out.len - c->out_sent < CONN_OUT_HIGH) {
+    if (c->kind != KIND_HTTP) { stream_input(s, c); return; }
+    while (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->out.len - c->out_sent < CONN_OUT_HIGH) {
         if (c->in.len == 0) return;
         long n = http_parse(&c->hp, c->in.data, c->in.len);
         if (n < 0) {
@@ -219,6 +240,7 @@ void conn_process(server *s, conn *c)
         http_parser_reset(&c->hp);
         c->sent_continue = 0;
     }
+    if (c->kind != KIND_HTTP) stream_input(s, c);   /* bytes after an upgrade are frames */
 }
 
 int conn_wants_read(const conn *c)

@@ -129,16 +129,17 @@ void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash)
 }
 
 void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
-                 const uint32_t *members, uint32_t n)
+                 const uint32_t *members, uint32_t n, const uint32_t *prev, uint32_t nprev)
 {
     buf_reset(b);
     rec_put_u32(b, id);
     rec_put_u32(b, by);
     rec_put_u64(b, (uint64_t)ms);
-    rec_put_u8(b, (uint8_t)((title ? 1 : 0) | (members ? 2 : 0)));
-    rec_put_str(b, title ? title : "", title ? (uint32_t)strlen(title) : 0);
-    rec_put_u32(b, members ? n : 0);
-    for (uint32_t i = 0; members && i < n; i++) rec_put_u32(b, members[i]);
+    rec_put_str(b, title, (uint32_t)strlen(title));
+    rec_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) rec_put_u32(b, members[i]);
+    rec_put_u32(b, nprev);
+    for (uint32_t i = 0; i < nprev; i++) rec_put_u32(b, prev[i]);
 }
 
 void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t cv, uint32_t author, int64_t ms,
@@ -216,14 +217,6 @@ static int apply_user_update(db *d, recr *r)
     return 0;
 }
 
-static void conv_set_members(conv *c, const uint32_t *m, uint32_t n)
-{
-    free(c->members);
-    c->members = xmalloc((n ? n : 1) * sizeof *m);
-    memcpy(c->members, m, n * sizeof *m);
-    c->nmembers = n;
-}
-
 static int apply_user_delete(db *d, recr *r)
 {
     uint32_t id = rec_get_u32(r);
@@ -257,37 +250,48 @@ static int apply_token(db *d, recr *r, int add)
     return 0;
 }
 
-static int apply_conv(db *d, recr *r, int create)
+int db_conv_rec(recr *r, conv_rec *cr)
 {
-    uint32_t id = rec_get_u32(r), by = rec_get_u32(r);
-    int64_t ms = (int64_t)rec_get_u64(r);
-    uint8_t what = rec_get_u8(r);
-    uint32_t tn, n;
-    const char *title = rec_get_str(r, &tn);
-    n = rec_get_u32(r);
-    if (r->err || r->len - r->pos < (size_t)n * 4) return -1;
-    conv *c;
-    if (create) {
-        if (id != d->nconvs + 1) return -1;
-        d->convs = grow(d->convs, &d->capconvs, d->nconvs, sizeof *d->convs);
-        c = &d->convs[d->nconvs++];
-        c->created_by = by;
-        c->created_ms = ms;
-        d->live_convs++;
-    } else if (!(c = db_conv(d, id))) {
-        return -1;
-    }
-    c->updated_ms = ms;
-    if (what & 1) { free(c->title); c->title = xstrndup(title, tn); }
-    if (what & 2) {
-        uint32_t *m = xmalloc((n ? n : 1) * sizeof *m);
-        for (uint32_t i = 0; i < n; i++) m[i] = rec_get_u32(r);
-        conv_set_members(c, m, n);
-        free(m);
-    }
+    cr->id = rec_get_u32(r);
+    cr->by = rec_get_u32(r);
+    cr->ms = (int64_t)rec_get_u64(r);
+    cr->title = rec_get_str(r, &cr->title_len);
+    cr->n = rec_get_u32(r);
+    cr->members = r->p + r->pos;
+    if (r->err || r->len - r->pos < (size_t)cr->n * 4) return -1;
+    r->pos += (size_t)cr->n * 4;
+    cr->nprev = rec_get_u32(r);
+    cr->prev = r->p + r->pos;
+    if (r->err || r->len - r->pos < (size_t)cr->nprev * 4) return -1;
     return 0;
 }
 
+static int apply_conv(db *d, recr *r, int create)
+{
+    conv_rec cr;
+    conv *c;
+    if (db_conv_rec(r, &cr) < 0) return -1;
+    if (create) {
+        if (cr.id != d->nconvs + 1) return -1;
+        d->convs = grow(d->convs, &d->capconvs, d->nconvs, sizeof *d->convs);
+        c = &d->convs[d->nconvs++];
+        c->created_by = cr.by;
+        c->created_ms = cr.ms;
+        d->live_convs++;
+    } else if (!(c = db_conv(d, cr.id))) {
+        return -1;
+    }
+    c->updated_ms = cr.ms;
+    free(c->title);
+    c->title = xstrndup(cr.title, cr.title_len);
+    free(c->members);
+    c->members = xmalloc((cr.n ? cr.n : 1) * sizeof *c->members);
+    for (uint32_t i = 0; i < cr.n; i++) c->members[i] = le32(cr.members + 4 * i);
+    c->nmembers = cr.n;
+    return 0;
+}
+
+/* The conversation's creator and creation time stay: past events still name them. */
 static int apply_conv_delete(db *d, recr *r)
 {
     conv *c = db_conv(d, rec_get_u32(r));
@@ -295,7 +299,9 @@ static int apply_conv_delete(db *d, recr *r)
     for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
     d->live_msgs -= c->nmsgs;
     free(c->title); free(c->members); free(c->msgs);
-    memset(c, 0, sizeof *c);
+    c->title = NULL;
+    c->members = c->msgs = NULL;
+    c->nmembers = c->nmsgs = c->capmsgs = 0;
     d->live_convs--;
     return 0;
 }

@@ -80,11 +80,22 @@ void db_rec_user_update(buf_t *b, uint32_t id, const char *display, uint32_t ite
                         const uint8_t *salt, const uint8_t *hash, const uint8_t *keep);
 void db_rec_id(buf_t *b, uint32_t id, int64_t ms);   /* user/conv/msg delete */
 void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash);   /* add; uid 0 for del */
+/* Conversation create, update and delete records carry the whole conversation (title,
+ * members) and the members before the change, so each is an event on its own. */
 void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
-                 const uint32_t *members, uint32_t n);   /* create / update (NULL: unchanged) */
+                 const uint32_t *members, uint32_t n, const uint32_t *prev, uint32_t nprev);
 void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t conv, uint32_t author, int64_t ms,
                        const char *key, size_t keylen, const char *body, size_t bodylen);
 void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen);
+
+typedef struct conv_rec {
+    uint32_t id, by, n, nprev, title_len;
+    int64_t ms;
+    const char *title;
+    const uint8_t *members, *prev;   /* n / nprev little-endian u32 ids */
+} conv_rec;
+struct recr;
+int db_conv_rec(struct recr *r, conv_rec *cr);   /* decode; -1 when malformed */
 
 /* Key of the idempotency map for (author, key). out needs 4 + keylen bytes; returns length. */
 size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen);

@@ -41,12 +41,12 @@ static int hexval(char c)
 
 static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
 
-/* ASCII case-insensitive: does s[0..n) equal the lowercase literal lit? */
+/* ASCII case-insensitive (locale-free): does s[0..n) equal the C string lit? */
 static int ieq(const char *s, size_t n, const char *lit)
 {
     if (strlen(lit) != n) return 0;
     for (size_t i = 0; i < n; i++)
-        if (lower(s[i]) != lit[i]) return 0;
+        if (lower(s[i]) != lower(lit[i])) return 0;
     return 1;
 }
 
@@ -116,14 +116,14 @@ static long scan_head(http_parser *p, const char *buf, size_t len)
     return i - hs == p->lim.max_head ? -431 : 0;   /* max_head bytes and no end: too long */
 }
 
+/* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
 static int method_code(const char *m, size_t n)
 {
-    static const char *const names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
-                                         "PATCH" };
-    static const int codes[] = { HM_GET, HM_HEAD, HM_POST, HM_PUT, HM_DELETE, HM_OPTIONS,
-                                 HM_PATCH };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == n && memcmp(m, names[i], n) == 0) return codes[i];
+    static const char *const names[] = { [HM_GET] = "GET", [HM_HEAD] = "HEAD",
+        [HM_POST] = "POST", [HM_PUT] = "PUT", [HM_DELETE] = "DELETE",
+        [HM_OPTIONS] = "OPTIONS", [HM_PATCH] = "PATCH" };
+    for (int i = HM_GET; i <= HM_PATCH; i++)
+        if (strlen(names[i]) == n && memcmp(m, names[i], n) == 0) return i;
     return HM_OTHER;
 }
 
@@ -333,6 +333,7 @@ static long expect(http_parser *p, char c, char want, int next)
 static long chunk_byte(http_parser *p, char c)
 {
     int d = hexval(c);
+    /* Bound the size line (incl. extensions) and the trailers; states are ordered. */
     if (p->state <= ST_CEXT && c != '\r' && ++p->line_len > MAX_CHUNK_LINE) return -400;
     if (p->state >= ST_TRAILER && ++p->line_len > p->lim.max_head) return -431;
     switch (p->state) {
@@ -426,14 +427,8 @@ long http_parse(http_parser *p, const char *buf, size_t len)
 
 const http_header *http_header_get(const http_req *r, const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const http_header *h = &r->headers[i];
-        if (h->name_len != n) continue;
-        size_t k = 0;
-        while (k < n && lower(h->name[k]) == lower(name[k])) k++;
-        if (k == n) return h;
-    }
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (ieq(r->headers[i].name, r->headers[i].name_len, name)) return &r->headers[i];
     return NULL;
 }
 
@@ -525,9 +520,10 @@ void http_date(int64_t t, char out[30])
     time_t tt = (time_t)t;
     struct tm tm;
     if (!gmtime_r(&tt, &tm)) memset(&tm, 0, sizeof tm);   /* unrepresentable: year 1900 */
-    /* Names by hand: strftime's %a/%b follow the locale, HTTP wants English. */
-    unsigned year = (unsigned)(tm.tm_year + 1900) % 10000;
+    /* Names by hand: strftime's %a/%b follow the locale, HTTP wants English. The % keep
+     * every field in range so the text always fits in 30 bytes. */
     snprintf(out, 30, "%.3s, %02u %.3s %04u %02u:%02u:%02u GMT", days + 3 * (tm.tm_wday % 7),
-             (unsigned)tm.tm_mday % 100, months + 3 * (tm.tm_mon % 12), year,
-             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
+             (unsigned)tm.tm_mday % 100, months + 3 * (tm.tm_mon % 12),
+             (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)tm.tm_hour % 100,
+             (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
 }

@@ -50,13 +50,13 @@ static void arena_free(ablk *b)
 static size_t utf8_seq(const unsigned char *p, size_t n, int *ok)
 {
     unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t len;
+    size_t len = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
     *ok = 0;
-    if (c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
-    else return 1;
+    if (!len) return 1;             /* stray continuation, C0/C1 overlong lead, F5..FF */
+    if (c == 0xE0) lo = 0xA0;       /* overlong 3-byte form */
+    if (c == 0xED) hi = 0x9F;       /* UTF-16 surrogates D800..DFFF */
+    if (c == 0xF0) lo = 0x90;       /* overlong 4-byte form */
+    if (c == 0xF4) hi = 0x8F;       /* beyond U+10FFFF */
     for (size_t i = 1; i < len; i++) {
         if (i >= n || p[i] < lo || p[i] > hi) return i;
         lo = 0x80, hi = 0xBF;   /* only the second byte has tighter bounds */
@@ -69,10 +69,7 @@ int utf8_valid(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     int ok = 1;
-    for (size_t i = 0; i < n && ok; ) {
-        if (u[i] < 0x80) i++;
-        else i += utf8_seq(u + i, n - i, &ok);
-    }
+    for (size_t i = 0; i < n && ok; ) i += utf8_seq(u + i, n - i, &ok);
     return ok;
 }
 
@@ -115,8 +112,7 @@ static void skip_ws(parser *p)
 static jval *new_node(parser *p, jtype t)
 {
     jval *v = aalloc(&p->arena, sizeof *v, _Alignof(jval));
-    memset(v, 0, sizeof *v);
-    v->type = t;
+    *v = (jval){ .type = t };
     return v;
 }
 
@@ -253,19 +249,17 @@ static int parse_value(parser *p, const char *key, size_t keylen)
 {
     int c = peek(p), rc = 0;
     jval *v;
-    if (c == '[' || c == '{') {
-        v = new_node(p, c == '[' ? J_ARR : J_OBJ);
-        p->i++;
-    } else if (c == '"') {
-        v = new_node(p, J_STR);
-        rc = parse_string(p, &v->str, &v->len);
-    } else if (c == 't') { v = new_node(p, J_TRUE); rc = literal(p, "true", 4); }
-    else if (c == 'f') { v = new_node(p, J_FALSE); rc = literal(p, "false", 5); }
-    else if (c == 'n') { v = new_node(p, J_NULL); rc = literal(p, "null", 4); }
-    else if (c == '-' || (c >= '0' && c <= '9')) {
+    switch (c) {
+    case '[': case '{': v = new_node(p, c == '[' ? J_ARR : J_OBJ); p->i++; break;
+    case '"': v = new_node(p, J_STR); rc = parse_string(p, &v->str, &v->len); break;
+    case 't': v = new_node(p, J_TRUE); rc = literal(p, "true", 4); break;
+    case 'f': v = new_node(p, J_FALSE); rc = literal(p, "false", 5); break;
+    case 'n': v = new_node(p, J_NULL); rc = literal(p, "null", 4); break;
+    default:
+        if (c != '-' && (c < '0' || c > '9')) return -1;
         v = new_node(p, J_NUM);
         rc = parse_num(p, v);
-    } else return -1;
+    }
     return rc ? -1 : attach(p, v, key, keylen);
 }
 
@@ -380,7 +374,8 @@ int json_int(const jval *v, int64_t *out)
 /* Short escapes where JSON has them, \u00XX for the other control bytes and DEL. */
 static void put_escape(buf_t *b, unsigned char c)
 {
-    static const char hex[] = "0123456789abcdef", from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+    static const char hex[] = "0123456789abcdef";
+    static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
     const char *hit = c ? strchr(from, c) : NULL;
     char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
     if (hit) e[1] = to[hit - from];

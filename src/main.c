@@ -19,6 +19,9 @@ static const char usage[] =
     "  --max-head BYTES      request line + headers limit (default 16384)\n"
     "  --max-target BYTES    request target limit (default 8192)\n"
     "  --pbkdf2-iters N      password hashing iterations for new hashes (default 100000)\n"
+    "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
+    "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
+    "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
     "  --help, --version\n";
 
@@ -33,6 +36,9 @@ static void defaults(config *c)
     c->idle_timeout_s = 60;
     c->shutdown_grace_s = 10;
     c->pbkdf2_iters = 100000;
+    c->heartbeat_s = 15;
+    c->stream_queue = 1 << 20;
+    c->ws_max_msg = 64 * 1024;
     c->http = (http_limits){ HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY };
 }
 
@@ -67,6 +73,9 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1L << 20);
         else if (!strcmp(f, "--max-target")) c->http.max_target = (size_t)num(f, v, 16, HTTP_MAX_TARGET);
         else if (!strcmp(f, "--pbkdf2-iters")) c->pbkdf2_iters = (uint32_t)num(f, v, 1000, 10000000);
+        else if (!strcmp(f, "--heartbeat")) c->heartbeat_s = (int)num(f, v, 1, 3600);
+        else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1L << 30);
+        else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16L << 20);
         else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
         else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
     }
@@ -74,7 +83,9 @@ static void parse_flags(config *c, int argc, char **argv)
 
 static int replay(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
-    return db_apply(ctx, seq, type, p, len, off);
+    server *s = ctx;
+    events_note(s, seq, off - STORE_REC_HDR);
+    return db_apply(&s->db, seq, type, p, len, off);
 }
 
 int main(int argc, char **argv)
@@ -90,7 +101,7 @@ int main(int argc, char **argv)
     buf_init(&s.rec);
     char err[512];
     int64_t t0 = now_ms();
-    if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s.db, err, sizeof err) < 0) {
+    if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s, err, sizeof err) < 0) {
         fprintf(stderr, "chatd: cannot open the store: %s\n", err);
         return 1;
     }
@@ -104,6 +115,7 @@ int main(int argc, char **argv)
     hasher_stop(&s.hs);
     store_close(&s.st);
     db_free(&s.db);
+    events_free(&s.ev);
     map_free(&s.throttle);
     buf_free(&s.scratch);
     buf_free(&s.rec);

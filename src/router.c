@@ -29,6 +29,8 @@ static const route_def routes[] = {
     { "/api/conversations/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_conv_get, api_conv_put, api_conv_delete },
     { "/api/messages", M_GET | M_POST, api_msg_list, api_msg_create, NULL, NULL, NULL },
     { "/api/messages/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_msg_get, api_msg_put, api_msg_delete },
+    { "/api/events", M_GET, api_events, NULL, NULL, NULL, NULL },
+    { "/api/ws", M_GET, api_ws, NULL, NULL, NULL, NULL },
     { "/healthz", M_GET, api_healthz, NULL, NULL, NULL, NULL },
     { "/metrics", M_GET, api_metrics, NULL, NULL, NULL, NULL },
 };
@@ -127,6 +129,9 @@ int server_commit(server *s, conn *c, uint8_t type)
     }
     s->commit_pending = 1;
     c->wait_commit = 1;
+    events_note(s, seq, off - STORE_REC_HDR);
+    events_publish(s, seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len);
+    if (type == REC_TOKEN_DEL || type == REC_USER_UPDATE || type == REC_USER_DELETE) streams_revoke(s);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "map.h"
 #include "store.h"
+#include "ws.h"
 #include <stdint.h>
 
 #define MAX_CORS_ORIGINS 8
@@ -23,12 +24,16 @@ typedef struct config {
     int idle_timeout_s;
     int shutdown_grace_s;
     uint32_t pbkdf2_iters;
+    int heartbeat_s;       /* SSE comment / WebSocket ping interval */
+    size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
+    size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
     http_limits http;
     const char *cors[MAX_CORS_ORIGINS];
     int ncors;
 } config;
 
 enum { CONN_HTTP, CONN_WAIT_HASH };
+enum { KIND_HTTP, KIND_SSE, KIND_WS };
 
 /* What a response needs to know about its request, kept past the request bytes. */
 typedef struct req_info {
@@ -55,6 +60,14 @@ typedef struct conn {
     int64_t last_ms;       /* last activity, for the idle timeout */
     http_parser hp;        /* owned */
     req_info ri;
+    /* event streams (kind SSE or WS) */
+    int kind;              /* KIND_* */
+    uint32_t uid;          /* the stream's user */
+    uint8_t tok[32];       /* hash of the token it was opened with: revoked -> closed */
+    uint64_t replay_off;   /* next log offset to replay; 0 once live */
+    uint64_t replay_after; /* replay skips events with an id <= this */
+    int64_t beat_ms;       /* last heartbeat */
+    ws_reader wsr;         /* owned (WS) */
 } conn;
 
 typedef struct metrics {
@@ -64,10 +77,24 @@ typedef struct metrics {
     uint64_t fsyncs;
 } metrics;
 
+/* Event bookkeeping: where to start a replay, and scratch for rendering events. */
+typedef struct events {
+    uint64_t first_seq;    /* oldest record still in the log (0: none yet) */
+    uint64_t *mark_seq, *mark_off;   /* owned: every EVENT_MARK_EVERY-th record */
+    size_t nmarks, capmarks;
+    uint64_t nrecords;
+    uint32_t *rcpt;        /* owned: recipients of the event being rendered */
+    uint32_t nrcpt, caprcpt;
+    uint8_t *flag;         /* owned: per user id, set while fanning out */
+    uint32_t capflag;
+    buf_t json, frame, rd; /* owned scratch */
+} events;
+
 typedef struct server {
     config cfg;
     store st;
     db db;
+    events ev;
     hasher hs;
     map throttle;          /* lower-cased username -> failed-login window */
     metrics m;
@@ -104,6 +131,7 @@ void respond_json(server *s, conn *c, int status, const buf_t *body);
 void respond_error(server *s, conn *c, int status, const char *code, const char *msg);
 void respond_error_x(server *s, conn *c, int status, const char *code, const char *msg,
                      const char *extra_headers);
+void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra);
 void respond_empty(server *s, conn *c, int status, const char *extra_headers);
 
 /* router.c */
@@ -116,6 +144,22 @@ void invalid(server *s, conn *c, const char *message);        /* 400 validation_
 int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
 size_t utf8_chars(const char *p, size_t n);
 
+/* events.c */
+void events_note(server *s, uint64_t seq, uint64_t rec_off);
+void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
+void events_pump(server *s);
+void events_heartbeat(server *s);
+void events_free(events *e);
+int is_stream(const conn *c);
+void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t *json);
+void check_backlog(server *s, conn *c);
+uint64_t replay_start(const events *e, uint64_t after);
+void streams_revoke(server *s);
+void stream_input(server *s, conn *c);
+void api_events(server *s, conn *c, http_req *r);
+void api_ws(server *s, conn *c, http_req *r);
+
+/* streams.c */
 /* api_users.c, api_conversations.c, api_messages.c, api_ops.c */
 void api_register(server *s, conn *c, http_req *r);
 void api_login(server *s, conn *c, http_req *r);
@@ -125,6 +169,8 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id);
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
 void api_hash_done(server *s, conn *c, hash_job *j);
 void put_user(buf_t *b, db *d, uint32_t id);
+void put_conversation(buf_t *b, uint32_t id, const conv *c);
+void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);
 void api_conv_list(server *s, conn *c, http_req *r);
 void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);

@@ -89,6 +89,27 @@ int store_pread(const store *s, uint64_t off, void *dst, size_t n)
     return 0;
 }
 
+int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
+{
+    uint8_t h[STORE_REC_HDR];
+    if (off + STORE_REC_HDR > s->size || store_pread(s, off, h, sizeof h) < 0) return -1;
+    uint32_t len = le32(h);
+    if (len < REC_LEN_MIN || off + 8 + len > s->size) return -1;
+    buf_reset(b);
+    buf_reserve(b, len);
+    memcpy(b->data, h + 8, REC_LEN_MIN);
+    if (store_pread(s, off + STORE_REC_HDR, b->data + REC_LEN_MIN, len - REC_LEN_MIN) < 0) return -1;
+    if (crc32c(0, b->data, len) != le32(h + 4)) return -1;
+    b->len = len;
+    out->seq = le64(h + 8);
+    out->type = h[16];
+    out->payload = (const uint8_t *)b->data + REC_LEN_MIN;
+    out->len = len - REC_LEN_MIN;
+    out->payload_off = off + STORE_REC_HDR;
+    out->next_off = off + 8 + len;
+    return 0;
+}
+
 /* A created or renamed file only survives a crash once its directory is synced too. */
 static int fsync_dir(const char *dir)
 {

@@ -59,6 +59,18 @@ int store_sync(store *s);
 /* pread exactly n bytes at off: 0 ok, -1 error. */
 int store_pread(const store *s, uint64_t off, void *dst, size_t n);
 
+/* One record read back from the file (event replay). */
+typedef struct store_rec {
+    uint64_t seq, payload_off, next_off;
+    uint8_t type;
+    const uint8_t *payload;    /* points into the caller's buffer */
+    uint32_t len;
+} store_rec;
+
+/* Read and check the record at off into b (reset first). 0 ok; -1 at the end of the log,
+ * on an I/O error or a checksum that no longer matches. */
+int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out);
+
 /* Payload encoding: little-endian integers and u32-length-prefixed byte strings. */
 void rec_put_u8(buf_t *b, uint8_t v);
 void rec_put_u32(buf_t *b, uint32_t v);

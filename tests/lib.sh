@@ -342,7 +342,8 @@ req() {
 # Options: -n N (stop after N final responses), --timeout S (idle read timeout, default 5),
 # --methods A,B,... (request methods in order, so HEAD responses are read without a body),
 # --progressive BYTES (send the head first, then BYTES of body in 8 KiB pieces, stopping as
-# soon as an answer arrives; with --chunked the pieces are chunks).
+# soon as an answer arrives; with --chunked the pieces are chunks), --pieces K (send the bytes
+# K at a time, a moment apart, to exercise incremental parsing).
 
 RAW_PY=$TMP_ROOT/raw.py
 cat >"$RAW_PY" <<'PYEOF'
@@ -410,7 +411,7 @@ def finals(rs): return sum(1 for r in rs if r["status"] >= 200)
 
 def main():
     a = sys.argv[1:]
-    port = int(a.pop(0)); n = 0; tmo = 5.0; methods = []; prog = None; chunked = False
+    port = int(a.pop(0)); n = 0; tmo = 5.0; methods = []; prog = None; chunked = False; pieces = 0
     while a:
         o = a.pop(0)
         if o == "-n": n = int(a.pop(0))
@@ -418,6 +419,7 @@ def main():
         elif o == "--methods": methods = a.pop(0).split(",")
         elif o == "--progressive": prog = int(a.pop(0))
         elif o == "--chunked": chunked = True
+        elif o == "--pieces": pieces = int(a.pop(0))
     payload = sys.stdin.buffer.read()
     res = {"responses": [], "closed": False, "timeout": False, "error": None, "rest": ""}
     data = b""
@@ -426,7 +428,11 @@ def main():
     except Exception as e:
         res["error"] = "connect: %s" % e; print(json.dumps(res)); return
     try:
-        s.sendall(payload)
+        if pieces:
+            for k in range(0, len(payload), pieces):
+                s.sendall(payload[k:k + pieces]); time.sleep(0.002)
+        else:
+            s.sendall(payload)
         if prog is not None:
             # wait a little for an early answer to the head alone, then feed the body
             r, _, _ = select.select([s], [], [], 1.0)

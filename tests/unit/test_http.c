@@ -63,8 +63,8 @@ static int same_req(const http_req *a, const http_req *b)
 static const char *const good[] = {
     "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent:  t/1 \t\r\n\r\n",
     "\r\n\r\nPOST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
-    "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-    "5;a=b\r\nhello\r\nA;x;y=\"z\"\r\n0123456789\r\n0;last\r\nX-Sum: 1\r\nY: 2\r\n\r\n",
+    ("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "5;a=b\r\nhello\r\nA;x;y=\"z\"\r\n0123456789\r\n0;last\r\nX-Sum: 1\r\nY: 2\r\n\r\n"),
     "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET HTTP://Example.com:8080?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
     "GET / HTTP/1.0\r\n\r\n",
@@ -223,6 +223,12 @@ static void test_bodies(void)
     CHECK_EQ_INT(p.req.chunked, 0);
     CHECK_EQ_INT(p.content_length, 5);
     http_parser_free(&p);
+    r = parse1(&p, NULL, L("\r\n\r\nPUT /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"));
+    CHECK_EQ_INT(r, 53);
+    CHECK_EQ_INT(p.head_len, 47);
+    CHECK(mem_eq(p.req.method_str, p.req.method_len, L("PUT")));
+    CHECK(mem_eq(p.req.body, p.req.body_len, L("hi")));
+    http_parser_free(&p);
 
     /* Repeated identical Content-Length is tolerated (RFC 9110 §8.6). */
     r = parse1(&p, NULL, L("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n"
@@ -374,6 +380,11 @@ static void test_limits(void)
     CHECK_EQ_INT(status_of(&lim, s, 64), -431);
     CHECK_EQ_INT(status_of(&lim, s, 63), 0);
     free(s);
+    /* Leading empty lines are bounded too. */
+    CHECK_EQ_INT(status_of(&lim, L("\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+                                   "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+                                   "\r\n\r\n\r\n\r\n\r\n")), -431);
+    CHECK_EQ_INT(status_of(&lim, L("\r\n\r\n\r\n")), 0);
     /* The defaults. */
     s = head_of(HTTP_MAX_HEAD, "");
     CHECK_EQ_INT(status_of(NULL, s, HTTP_MAX_HEAD), 16384);
@@ -448,7 +459,7 @@ static const struct { const char *req; size_t len; long status; } bad[] = {
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n", -400),
+        "Transfer-Encoding: chunked\r\n\r\n", -400),
     BAD("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", -400),
     BAD("GET / HTTP/1.1\r\nHost : h\r\n\r\n", -400),
     BAD("GET / HTTP/1.1\r\nHost: h\r\nX-A\t: 1\r\n\r\n", -400),
@@ -478,6 +489,7 @@ static const struct { const char *req; size_t len; long status; } bad[] = {
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n", -400),
+    BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\n0\r\n\r\n", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r0", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;a\0\r\n", -400),
     BAD("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n x\r\n", -400),
@@ -495,6 +507,15 @@ static const struct { const char *req; size_t len; long status; } bad[] = {
     BAD("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", -400),
     BAD("ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG / HTTP/1.1\r\nHost: h\r\n\r\n", -400),
 };
+
+/* Bare CR/LF is refused as soon as it is seen, not when the head ends. */
+static void test_bare_early(void)
+{
+    CHECK_EQ_INT(status_of(NULL, L("GET / HTTP/1.1\r\nHo\rst")), -400);
+    CHECK_EQ_INT(status_of(NULL, L("GET / HTTP/1.1\r\nHost: h\r\r")), -400);
+    CHECK_EQ_INT(status_of(NULL, L("GET / HTTP/1.1\nHost")), -400);
+    CHECK_EQ_INT(status_of(NULL, L("GET / HTTP/1.1\r\nHost: h\r")), 0);
+}
 
 static void test_bad(void)
 {
@@ -535,6 +556,7 @@ static void test_pct(void)
     CHECK_EQ_INT(http_pct_decode(L("%zz"), out, 0), -1);
     CHECK_EQ_INT(http_pct_decode(L("ab%"), out, 0), -1);
     CHECK_EQ_INT(http_pct_decode(L("%g1"), out, 0), -1);
+    CHECK_EQ_INT(http_pct_decode(L("%1g"), out, 0), -1);
 }
 
 static void test_query(void)
@@ -605,6 +627,7 @@ int main(void)
     test_expect();
     test_limits();
     test_bad();
+    test_bare_early();
     test_pct();
     test_query();
     test_reason_date();

@@ -112,7 +112,8 @@ static void test_length(void)
 static void test_tree(void)
 {
     static const char doc[] =
-        "{\"a\":[1,\"x\",true,false,null,{},[]],\"b\":{\"c\":\"d\"},\"\":-1.5e3,\"k\\u0000\":7}";
+        "{\"a\":[1,\"x\",true,false,null,{},[]],\"b\":{\"c\":\"d\"},"
+        "\"\":-1.5e3,\"k\\u0000\":7}";
     jdoc d;
     CHECK_EQ_INT(parse_exact(&d, doc, sizeof doc - 1, JSON_MAX_DEPTH), 0);
     const jval *r = d.root, *a, *e, *b;
@@ -334,7 +335,8 @@ static void test_encode(void)
         E("x\"y\\z\n", "\"x\\\"y\\\\z\\n\""),
         /* valid multi-byte kept as is */
         E("\xC3\xA9", "\"\xC3\xA9\""), E("\xE2\x82\xAC", "\"\xE2\x82\xAC\""),
-        E("\xF0\x9F\x98\x80", "\"\xF0\x9F\x98\x80\""), E("\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\""),
+        E("\xF0\x9F\x98\x80", "\"\xF0\x9F\x98\x80\""),
+        E("\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\""),
         E("\xC2\x80\xDF\xBF", "\"\xC2\x80\xDF\xBF\""),
         /* invalid: one U+FFFD per bad byte or per truncated sequence */
         E("\xFF", "\"\xEF\xBF\xBD\""), E("\x80", "\"\xEF\xBF\xBD\""),
@@ -402,7 +404,8 @@ static void test_utf8(void)
         { "\x80", 1, 0 }, { "\xBF", 1, 0 }, { "\xC0\x80", 2, 0 }, { "\xC1\xBF", 2, 0 },
         { "\xE0\x80\x80", 3, 0 }, { "\xE0\x9F\xBF", 3, 0 }, { "\xED\xA0\x80", 3, 0 },
         { "\xED\xBF\xBF", 3, 0 }, { "\xF0\x80\x80\x80", 4, 0 }, { "\xF0\x8F\xBF\xBF", 4, 0 },
-        { "\xF4\x90\x80\x80", 4, 0 }, { "\xF5\x80\x80\x80", 4, 0 }, { "\xF8\x88\x80\x80\x80", 5, 0 },
+        { "\xF4\x90\x80\x80", 4, 0 }, { "\xF5\x80\x80\x80", 4, 0 },
+        { "\xF8\x88\x80\x80\x80", 5, 0 },
         { "\xFE", 1, 0 }, { "\xFF", 1, 0 }, { "\xC3", 1, 0 }, { "\xE2\x82", 2, 0 },
         { "\xF0\x9F\x98", 3, 0 }, { "\xC3\x41", 2, 0 }, { "\xE2\x41\x82", 3, 0 },
         { "\xC3\xA9\x80", 3, 0 }, { "\xC3\xA9", 1, 0 },   /* n cuts the sequence */

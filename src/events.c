@@ -1,0 +1,265 @@
+/* events.c — real-time delivery. Every record that changes a conversation or a message is
+ * an event whose id is the record's seq. This file renders events from records (the same
+ * code for live fan-out and for replay from the log), decides who may see them, fans them
+ * out to SSE and WebSocket streams, replays the log after a reconnect, heartbeats, and
+ * closes streams whose token is revoked or whose reader falls too far behind. */
+#include "server.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_MARK_EVERY 256       /* replay start points: one per this many records */
+#define REPLAY_SLICE (64 * 1024)   /* replay output per stream per loop turn */
+
+/* ---- where replay starts ---- */
+
+void events_note(server *s, uint64_t seq, uint64_t rec_off)
+{
+    events *e = &s->ev;
+    if (!e->first_seq) e->first_seq = seq;
+    if (e->nrecords++ % EVENT_MARK_EVERY) return;
+    if (e->nmarks == e->capmarks) {
+        e->capmarks = e->capmarks ? e->capmarks * 2 : 64;
+        e->mark_seq = xrealloc(e->mark_seq, e->capmarks * sizeof *e->mark_seq);
+        e->mark_off = xrealloc(e->mark_off, e->capmarks * sizeof *e->mark_off);
+    }
+    e->mark_seq[e->nmarks] = seq;
+    e->mark_off[e->nmarks++] = rec_off;
+}
+
+/* Offset of a record at or before the first one with seq > after. */
+uint64_t replay_start(const events *e, uint64_t after)
+{
+    size_t lo = 0, hi = e->nmarks;
+    while (lo < hi) {   /* last mark with seq <= after + 1 */
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->mark_seq[mid] <= after + 1) lo = mid + 1; else hi = mid;
+    }
+    return lo ? e->mark_off[lo - 1] : STORE_MAGIC_LEN;
+}
+
+void events_free(events *e)
+{
+    free(e->mark_seq); free(e->mark_off); free(e->rcpt); free(e->flag);
+    buf_free(&e->json); buf_free(&e->frame); buf_free(&e->rd);
+}
+
+/* ---- rendering ---- */
+
+static void rcpt_add(events *e, uint32_t uid)
+{
+    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] == uid) return;
+    if (e->nrcpt == e->caprcpt) {
+        e->caprcpt = e->caprcpt ? e->caprcpt * 2 : 64;
+        e->rcpt = xrealloc(e->rcpt, e->caprcpt * sizeof *e->rcpt);
+    }
+    e->rcpt[e->nrcpt++] = uid;
+}
+
+static void rcpt_conv(events *e, const conv *c)
+{
+    for (uint32_t i = 0; c && i < c->nmembers; i++) rcpt_add(e, c->members[i]);
+}
+
+static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
+{
+    events *e = &s->ev;
+    uint32_t id = rec_get_u32(r), n = 0;
+    if (r->err || id < 1 || id > s->db.nmsgs) return 0;
+    msg m = s->db.msgs[id - 1];
+    rcpt_conv(e, db_conv(&s->db, m.conv_id));
+    if (type == REC_MSG_DELETE) {
+        buf_printf(b, "\"message.deleted\",\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
+        return 1;
+    }
+    const char *body;
+    if (type == REC_MSG_CREATE) {   /* as it was then, not as it is now */
+        rec_get_u32(r);
+        m.author_id = rec_get_u32(r);
+        m.created_ms = m.updated_ms = (int64_t)rec_get_u64(r);
+        rec_get_str(r, &n);
+        m.flags = 0;
+        buf_puts(b, "\"message.created\",\"message\":");
+    } else {
+        m.updated_ms = (int64_t)rec_get_u64(r);
+        m.flags = MSG_EDITED;
+        buf_puts(b, "\"message.updated\",\"message\":");
+    }
+    body = rec_get_str(r, &n);
+    if (r->err) return 0;
+    put_message(b, id, &m, body, n);
+    buf_putc(b, '}');
+    return 1;
+}
+
+static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
+{
+    events *e = &s->ev;
+    conv_rec cr;
+    if (db_conv_rec(r, &cr) < 0 || cr.id < 1 || cr.id > s->db.nconvs) return 0;
+    for (uint32_t i = 0; i < cr.n; i++) rcpt_add(e, le32(cr.members + 4 * i));
+    for (uint32_t i = 0; i < cr.nprev; i++) rcpt_add(e, le32(cr.prev + 4 * i));
+    if (type == REC_CONV_DELETE) {
+        buf_printf(b, "\"conversation.deleted\",\"conversation\":{\"id\":%u}}", cr.id);
+        return 1;
+    }
+    conv c = s->db.convs[cr.id - 1];   /* the record's state, with creator and messages from the index */
+    char *title = xstrndup(cr.title, cr.title_len);
+    uint32_t *mem = xmalloc((cr.n + 1) * sizeof *mem);
+    for (uint32_t i = 0; i < cr.n; i++) mem[i] = le32(cr.members + 4 * i);
+    c.title = title;
+    c.members = mem;
+    c.nmembers = cr.n;
+    c.updated_ms = cr.ms;
+    if (type == REC_CONV_CREATE) c.nmsgs = 0;   /* a new conversation has no last message */
+    buf_printf(b, "\"conversation.%s\",\"conversation\":", type == REC_CONV_CREATE ? "created" : "updated");
+    put_conversation(b, cr.id, &c);
+    buf_putc(b, '}');
+    free(title);
+    free(mem);
+    return 1;
+}
+
+/* Render the event of a record into e->json and its recipients into e->rcpt.
+ * 0 when the record is not an event. */
+static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
+{
+    events *e = &s->ev;
+    recr r;
+    recr_init(&r, p, len);
+    e->nrcpt = 0;
+    buf_reset(&e->json);
+    buf_printf(&e->json, "{\"id\":%llu,\"type\":", (unsigned long long)seq);
+    switch (type) {
+    case REC_MSG_CREATE: case REC_MSG_UPDATE: case REC_MSG_DELETE: return render_msg(s, type, &r, &e->json);
+    case REC_CONV_CREATE: case REC_CONV_UPDATE: case REC_CONV_DELETE: return render_conv(s, type, &r, &e->json);
+    default: return 0;
+    }
+}
+
+/* ---- delivery ---- */
+
+int is_stream(const conn *c) { return c->kind != KIND_HTTP && !c->close_after; }
+
+/* Queue one event (JSON object text) on a stream in its wire form. */
+void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t *json)
+{
+    if (c->kind == KIND_WS) {
+        ws_frame(&c->out, WS_TEXT, json->data, json->len);
+    } else {
+        if (id) buf_printf(&c->out, "id: %llu\n", (unsigned long long)id);
+        buf_printf(&c->out, "event: %s\ndata: ", type);
+        buf_append(&c->out, json->data, json->len);
+        buf_puts(&c->out, "\n\n");
+    }
+    if (!c->wait_commit) c->out_ready = c->out.len;
+}
+
+/* A reader this far behind would grow our memory without bound: drop it. SSE clients
+ * reconnect with Last-Event-ID and lose nothing; WebSocket ones get 1008. */
+void check_backlog(server *s, conn *c)
+{
+    if (c->out.len - c->out_sent <= s->cfg.stream_queue) return;
+    if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "too slow: event queue full");
+    c->close_after = 1;
+    c->out_ready = c->out.len;
+    fprintf(stderr, "%s stream dropped: %zu bytes queued\n", c->addr, c->out.len - c->out_sent);
+}
+
+/* The event type name, read back from the rendered JSON ({"id":N,"type":"name",...). */
+static void event_type(const buf_t *json, char *out, size_t n)
+{
+    const char *t = strstr(json->data, "\"type\":\"");
+    size_t k = 0;
+    if (t) for (t += 8; t[k] && t[k] != '"' && k + 1 < n; k++) out[k] = t[k];
+    out[k] = 0;
+}
+
+static void flags_grow(events *e, uint32_t nusers)
+{
+    if (nusers + 1 <= e->capflag) return;
+    e->flag = xrealloc(e->flag, nusers + 64);
+    memset(e->flag + e->capflag, 0, nusers + 64 - e->capflag);
+    e->capflag = nusers + 64;
+}
+
+void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
+{
+    events *e = &s->ev;
+    if (!render(s, seq, type, p, len)) return;
+    char name[32];
+    event_type(&e->json, name, sizeof name);
+    flags_grow(e, s->db.nusers);
+    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] < e->capflag) e->flag[e->rcpt[i]] = 1;
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!is_stream(c) || c->replay_off || !e->flag[c->uid]) continue;
+        c->wait_commit = 1;   /* an event, like a response, waits for the fsync */
+        stream_send(s, c, seq, name, &e->json);
+        check_backlog(s, c);
+    }
+    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] < e->capflag) e->flag[e->rcpt[i]] = 0;
+}
+
+static int may_see(const events *e, uint32_t uid)
+{
+    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] == uid) return 1;
+    return 0;
+}
+
+/* Replay a slice of the log to one stream; live once it reaches the end. */
+static void replay_some(server *s, conn *c)
+{
+    events *e = &s->ev;
+    size_t start = c->out.len;
+    while (c->replay_off && c->out.len - start < REPLAY_SLICE) {
+        store_rec rec;
+        if (c->replay_off >= s->st.size || store_read(&s->st, c->replay_off, &e->rd, &rec) < 0) {
+            c->replay_off = 0;   /* caught up: from here on, fan-out delivers */
+            break;
+        }
+        c->replay_off = rec.next_off;
+        if (rec.seq <= c->replay_after || !render(s, rec.seq, rec.type, rec.payload, rec.len) || !may_see(e, c->uid))
+            continue;
+        char name[32];
+        event_type(&e->json, name, sizeof name);
+        stream_send(s, c, rec.seq, name, &e->json);
+    }
+    if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
+    if (!c->wait_commit) c->out_ready = c->out.len;
+}
+
+void events_pump(server *s)
+{
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (is_stream(c) && c->replay_off && c->out.len - c->out_sent < REPLAY_SLICE) replay_some(s, c);
+    }
+}
+
+void events_heartbeat(server *s)
+{
+    int64_t every = (int64_t)s->cfg.heartbeat_s * 1000;
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!is_stream(c) || s->now_ms - c->beat_ms < every) continue;
+        c->beat_ms = s->now_ms;
+        if (c->kind == KIND_WS) ws_frame(&c->out, WS_PING, "", 0);
+        else buf_puts(&c->out, ": ping\n\n");
+        if (!c->wait_commit) c->out_ready = c->out.len;
+        check_backlog(s, c);
+    }
+}
+
+/* After a logout, password change or account deletion: close the streams it revoked. */
+void streams_revoke(server *s)
+{
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!is_stream(c) || map_get(&s->db.tokens, c->tok, sizeof c->tok)) continue;
+        if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "token revoked");
+        c->close_after = 1;
+        if (!c->wait_commit) c->out_ready = c->out.len;
+    }
+}
+

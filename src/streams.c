@@ -1,0 +1,185 @@
+/* streams.c — the two event streams' connections: the SSE and WebSocket handshakes
+ * (token from the header or ?token=, replay point from Last-Event-ID or ?last_event_id=),
+ * WebSocket frames from clients (ping, close, typing), and the typing relay. */
+#include "server.h"
+#include "base64.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- typing, sent by WebSocket clients and relayed to the other members ---- */
+
+static void ws_error(server *s, conn *c, const char *code, const char *message)
+{
+    buf_t *b = &s->ev.frame;
+    buf_reset(b);
+    buf_printf(b, "{\"type\":\"error\",\"error\":{\"code\":\"%s\",\"message\":", code);
+    json_cstr(b, message);
+    buf_puts(b, "}}");
+    ws_frame(&c->out, WS_TEXT, b->data, b->len);
+}
+
+static void typing(server *s, conn *from, const jval *o)
+{
+    int64_t cid;
+    conv *cv;
+    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || !(cv = db_conv(&s->db, cid)) ||
+        !conv_has_member(cv, from->uid)) {
+        ws_error(s, from, "not_found", "no such conversation");
+        return;
+    }
+    buf_t *b = &s->ev.frame;
+    buf_reset(b);
+    buf_printf(b, "{\"type\":\"typing\",\"conversation_id\":%lld,\"user_id\":%u}", (long long)cid, from->uid);
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!is_stream(c) || c->replay_off || c->uid == from->uid || !conv_has_member(cv, c->uid)) continue;
+        stream_send(s, c, 0, "typing", b);
+        check_backlog(s, c);
+    }
+}
+
+static void ws_message(server *s, conn *c, const ws_event *ev)
+{
+    jdoc doc;
+    const jval *t;
+    if (ev->type != WS_TEXT || json_parse(&doc, (const char *)ev->data, ev->len, JSON_MAX_DEPTH) < 0) {
+        ws_error(s, c, "invalid_json", "messages must be JSON text");
+        return;
+    }
+    if (doc.root->type == J_OBJ && get_str(doc.root, "type", &t) == 1 && strcmp(t->str, "typing") == 0)
+        typing(s, c, doc.root);
+    else
+        ws_error(s, c, "unknown_type", "unknown message type");
+    json_free(&doc);
+}
+
+/* Frames from a WebSocket client; anything sent on an SSE stream is ignored. */
+void stream_input(server *s, conn *c)
+{
+    size_t used = 0;
+    while (c->kind == KIND_WS && !c->close_after) {
+        ws_event ev;
+        long n = ws_read(&c->wsr, (uint8_t *)c->in.data + used, c->in.len - used, &ev);
+        if (n == 0) break;
+        if (n < 0) {
+            ws_close_frame(&c->out, (int)-n, (int)-n == 1009 ? "message too big" : (int)-n == 1007 ? "invalid UTF-8" : "protocol error");
+            c->close_after = 1;
+            break;
+        }
+        used += (size_t)n;
+        if (ev.type == WS_PING) ws_frame(&c->out, WS_PONG, ev.data, ev.len);
+        else if (ev.type == WS_CLOSE) {
+            ws_close_frame(&c->out, ev.close_code == 1005 ? 1000 : ev.close_code, "");
+            c->close_after = 1;
+        } else if (ev.type == WS_TEXT || ev.type == WS_BIN) ws_message(s, c, &ev);
+    }
+    buf_consume(&c->in, c->kind == KIND_WS ? used : c->in.len);
+    if (!c->wait_commit) c->out_ready = c->out.len;
+}
+
+/* The stream's user from "Authorization: Bearer" or ?token=; 0 after answering 401. */
+static int stream_auth(server *s, conn *c, http_req *r)
+{
+    char q[64];
+    long n = http_query_get(r->query, r->query_len, "token", q, sizeof q);
+    if (http_header_get(r, "Authorization") || n < 0)
+        return auth_user(s, c, r, &c->uid, c->tok) != NULL;
+    uint64_t *v = token_hash(q, (size_t)n, c->tok) == 0 ? map_get(&s->db.tokens, c->tok, 32) : NULL;
+    if (!v || !db_user(&s->db, (int64_t)*v)) {
+        respond_error(s, c, 401, "unauthorized", "missing or invalid token");
+        return 0;
+    }
+    c->uid = (uint32_t)*v;
+    return 1;
+}
+
+/* Last-Event-ID (SSE header) or ?last_event_id=: 1 set, 0 none, -1 malformed (answered). */
+static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
+{
+    char v[24];
+    const http_header *h = c->kind == KIND_SSE ? http_header_get(r, "Last-Event-ID") : NULL;
+    long n = http_query_get(r->query, r->query_len, "last_event_id", v, sizeof v);
+    if (h && h->value_len < sizeof v) { memcpy(v, h->value, h->value_len); n = (long)h->value_len; }
+    else if (h) n = -2;
+    if (n == -1) return 0;
+    uint64_t x = 0;
+    for (long i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') { n = -2; break; }
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (n <= 0 || n > 19) {
+        respond_error(s, c, 400, "validation_failed", "last_event_id: a non-negative integer");
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+/* After the handshake: replay from the given id, or say "resync" when history that old
+ * is gone (compacted away), or go live at once. */
+static void stream_start(server *s, conn *c, int has_last, uint64_t last)
+{
+    c->beat_ms = s->now_ms;
+    if (!has_last || last >= s->st.last_seq) return;
+    if (s->ev.first_seq && last + 1 < s->ev.first_seq) {
+        buf_t *b = &s->ev.frame;
+        buf_reset(b);
+        buf_puts(b, "{\"type\":\"resync\"}");
+        stream_send(s, c, 0, "resync", b);
+        return;
+    }
+    c->replay_off = replay_start(&s->ev, last);
+    c->replay_after = last;
+}
+
+void api_events(server *s, conn *c, http_req *r)
+{
+    uint64_t last = 0;
+    c->kind = KIND_SSE;
+    int has = stream_auth(s, c, r) ? last_event_id(s, c, r, &last) : -1;
+    if (has < 0 || r->method == HM_HEAD) {
+        if (has >= 0) respond(s, c, 200, "text/event-stream", "", 0, NULL);
+        c->kind = KIND_HTTP;
+        return;
+    }
+    respond_stream_head(s, c, 200, "text/event-stream", "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    buf_puts(&c->out, "retry: 3000\n\n");
+    stream_start(s, c, has, last);
+}
+
+static int header_has(const http_req *r, const char *name, const char *token)
+{
+    const http_header *h = http_header_get(r, name);
+    size_t n = strlen(token);
+    for (size_t i = 0; h && i + n <= h->value_len; i++)
+        if (strncasecmp(h->value + i, token, n) == 0) return 1;
+    return 0;
+}
+
+void api_ws(server *s, conn *c, http_req *r)
+{
+    const http_header *key = http_header_get(r, "Sec-WebSocket-Key");
+    const http_header *ver = http_header_get(r, "Sec-WebSocket-Version");
+    uint8_t raw[24];
+    if (!header_has(r, "Upgrade", "websocket") || !header_has(r, "Connection", "upgrade") ||
+        !ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0) {
+        respond_error_x(s, c, 426, "upgrade_required", "a WebSocket version 13 upgrade is required",
+                        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+        return;
+    }
+    if (!key || key->value_len != 24 || base64_decode(key->value, 24, raw) != 16) {
+        respond_error(s, c, 400, "bad_request", "bad Sec-WebSocket-Key");
+        return;
+    }
+    uint64_t last = 0;
+    c->kind = KIND_WS;
+    int has = stream_auth(s, c, r) ? last_event_id(s, c, r, &last) : -1;
+    if (has < 0) { c->kind = KIND_HTTP; return; }
+    char accept[29], extra[128];
+    ws_accept_key(key->value, key->value_len, accept);
+    snprintf(extra, sizeof extra, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+    respond_stream_head(s, c, 101, NULL, extra);
+    ws_reader_init(&c->wsr, s->cfg.ws_max_msg);
+    stream_start(s, c, has, last);
+}
