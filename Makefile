@@ -69,4 +69,8 @@ test:
 	$(MAKE) test-one SAN=1
 
 clean:
-	rm -rf build chatd
+	rm -rf build chatd chatd-*
+
+# Deployment builds (static, cross, container checks) and fuzzing live in their own files.
+-include scripts/deploy.mk
+-include tests/fuzz/fuzz.mk

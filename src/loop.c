@@ -181,7 +181,8 @@ static void sweep(server *s)
         conn *c = s->conns[i];
         int busy = c->state == CONN_WAIT_HASH || c->out_sent < c->out.len;
         int quiet = !busy && c->in.len == 0;
-        if (conn_flush(s, c) < 0 || (!busy && s->now_ms - c->last_ms > idle) ||
+        int idle_http = c->kind == KIND_HTTP && !busy && s->now_ms - c->last_ms > idle;
+        if (conn_flush(s, c) < 0 || idle_http ||
             (s->stopping && quiet))
             close_at(s, i);
     }

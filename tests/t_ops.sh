@@ -127,7 +127,7 @@ expect_status 200
 req POST /api/users/login '{"username":"slowhash","password":"password124"}'
 expect_status 401
 # --- SIGTERM: clean exit 0 (checked by stop_server), data intact afterwards ---------------------
-restart_server
+NO_FAST_DEFAULTS=1 restart_server
 req POST /api/users/login '{"username":"slowhash","password":"password123"}'
 expect_status 200
 stop_server
