@@ -1,7 +1,12 @@
 /* main.c — command-line flags, start-up (open and replay the log into the indexes,
  * start the password worker, listen), the loop, and the orderly exit. */
 #include "server.h"
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@ static const char usage[] =
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
+    "  --health-check URL    GET http://IP:PORT/path once; exit 0 on 200 (container probes)\n"
     "  --help, --version\n";
 
 static void defaults(config *c)
@@ -55,12 +61,42 @@ static long num(const char *flag, const char *v, long lo, long hi)
     return x;
 }
 
+/* --health-check http://IP:PORT/path: GET it, exit 0 on a 200. For HEALTHCHECK in a
+ * scratch container, where there is no shell or curl. Numeric addresses only: no DNS. */
+static int health_check(const char *url)
+{
+    char host[64], path[256] = "/healthz";
+    int port = 80;
+    if (sscanf(url, "http://%63[0-9.]:%d%255s", host, &port, path) < 2 &&
+        sscanf(url, "http://%63[0-9.]%255s", host, path) < 1) {
+        fprintf(stderr, "chatd: --health-check wants http://IPv4[:port][/path]\n");
+        return 2;
+    }
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        fprintf(stderr, "chatd: health check: cannot connect to %s:%d\n", host, port);
+        return 1;
+    }
+    char req[400], resp[16] = "";
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+    ssize_t got = write(fd, req, (size_t)n) == n ? read(fd, resp, sizeof resp - 1) : -1;
+    close(fd);
+    int ok = got >= 12 && memcmp(resp, "HTTP/1.1 200", 12) == 0;
+    fprintf(stderr, "chatd: health check %s: %s\n", url, ok ? "ok" : "failed");
+    return ok ? 0 : 1;
+}
+
 static void parse_flags(config *c, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help")) { fputs(usage, stdout); exit(0); }
         if (!strcmp(f, "--version")) { puts("chatd " CHATD_VERSION); exit(0); }
+        if (!strcmp(f, "--health-check") && i + 1 < argc) exit(health_check(argv[i + 1]));
         if (i + 1 >= argc) { fprintf(stderr, "chatd: unknown or incomplete option '%s'\n%s", f, usage); exit(2); }
         const char *v = argv[++i];
         if (!strcmp(f, "--port")) c->port = (int)num(f, v, 0, 65535);

@@ -1,8 +1,9 @@
 # tests/lib.sh — shared helpers for the shell tests. Sourced by every tests/t_*.sh, each run
 # as its own bash process by tests/run.sh. Needs: bash, curl, jq, python3, coreutils.
 #
-# Server:     start_server [flags...]   fresh data dir (unless DATA_DIR is set), --bind 127.0.0.1
-#                                       --port 0, sets PORT BASE SERVER_PID SERVER_LOG DATA_DIR
+# Server:     start_server [flags...]   a fresh data dir unless DATA_DIR is set (e.g.
+#                                       DATA_DIR=$d start_server); --bind 127.0.0.1 --port 0;
+#                                       sets PORT BASE SERVER_PID SERVER_LOG SERVER_DATA_DIR
 #             stop_server               SIGTERM, must exit 0 with no sanitizer report
 #             kill9_server              SIGKILL (no checks)
 #             restart_server            stop_server + start_server on the same data dir/flags
@@ -37,6 +38,7 @@ ALL_HEADERS=
 LAST_REQ=
 RAW=
 DATA_DIR=${DATA_DIR:-}
+SERVER_DATA_DIR=
 TMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/chatd-$TEST_NAME.XXXXXX") || exit 1
 PASSWORD=password123
 
@@ -197,7 +199,8 @@ _has_flag() {   # FLAG args...
 # Unless given, adds --fsync never and --pbkdf2-iters 1000 (set NO_FAST_DEFAULTS=1 to skip).
 try_start_server() {
     [ -n "$SERVER_PID" ] && stop_server
-    if [ -z "$DATA_DIR" ]; then DATA_DIR=$(mktemp -d "$TMP_ROOT/data.XXXXXX"); fi
+    if [ -n "${DATA_DIR:-}" ]; then SERVER_DATA_DIR=$DATA_DIR
+    else SERVER_DATA_DIR=$(mktemp -d "$TMP_ROOT/data.XXXXXX"); fi
     local flags=("$@")
     if [ -z "${NO_FAST_DEFAULTS:-}" ]; then
         _has_flag --fsync "${flags[@]}" || flags+=(--fsync never)
@@ -206,7 +209,7 @@ try_start_server() {
     SERVER_FLAGS=("$@")
     SERVER_N=$((SERVER_N + 1))
     SERVER_LOG=$TMP_ROOT/server.$SERVER_N.log
-    "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
+    "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$SERVER_DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     SERVER_RC=
     local n=500 line
@@ -281,9 +284,10 @@ kill9_server() {
     SERVER_PID=
 }
 
-restart_server() {
+restart_server() {   # same data dir, same flags
+    local d=$SERVER_DATA_DIR
     stop_server
-    start_server "${SERVER_FLAGS[@]}"
+    DATA_DIR=$d start_server "${SERVER_FLAGS[@]}"
 }
 
 _cleanup() {

@@ -62,8 +62,8 @@ expect_status 204
 SNAP_A=$(snapshot "$A_TOK")
 SNAP_B=$(snapshot "$B_TOK")
 SNAP_C=$(snapshot "$C_TOK")
-SIZE1=$(stat -c %s "$DATA_DIR/$LOG_FILE" 2>/dev/null || echo 0)
-expect_true "the log file $DATA_DIR/$LOG_FILE exists and is not empty" test "$SIZE1" -gt 8
+SIZE1=$(stat -c %s "$SERVER_DATA_DIR/$LOG_FILE" 2>/dev/null || echo 0)
+expect_true "the log file $SERVER_DATA_DIR/$LOG_FILE exists and is not empty" test "$SIZE1" -gt 8
 
 restart_server
 expect_eq "alice's view after restart" "$SNAP_A" "$(snapshot "$A_TOK")"
@@ -124,8 +124,8 @@ stop_server
 
 # =============================================================================================
 # 2. kill -9 right after acked writes, --fsync always: nothing acked is lost
-DATA_DIR=$(mktemp -d "$TMP_ROOT/crash.XXXXXX")
-start_server --fsync always
+D2=$(mktemp -d "$TMP_ROOT/crash.XXXXXX")
+DATA_DIR=$D2 start_server --fsync always
 new_user P pat
 new_user Q quinn
 USER_IDS=("$P_ID" "$Q_ID")
@@ -154,7 +154,7 @@ KL=$(jqb .message.id)
 SNAP_P=$(snapshot "$P_TOK")
 kill9_server
 
-start_server --fsync always
+DATA_DIR=$D2 start_server --fsync always
 expect_eq "pat's view after kill -9" "$SNAP_P" "$(snapshot "$P_TOK")"
 req GET "/api/messages?conversation_id=$K&limit=200" "" "$Q_TOK"
 expect_jq "[.messages[] | select(.body | startswith(\"burst \")) | .id]" "$BURST_IDS"
@@ -173,8 +173,8 @@ kill9_server
 
 # =============================================================================================
 # 3. a torn tail after kill -9 is cut away; all acked data is there
-printf '\x20\x00\x00\x00\x01' >>"$DATA_DIR/$LOG_FILE"
-start_server --fsync always
+printf '\x20\x00\x00\x00\x01' >>"$D2/$LOG_FILE"
+DATA_DIR=$D2 start_server --fsync always
 expect_eq "view after a torn tail" "$SNAP_P" "$(snapshot "$P_TOK")"
 expect_true "the server log reports the cut (torn/truncat/cut)" grep -qiE 'torn|truncat|cut' "$SERVER_LOG"
 post_msg "$P_TOK" "$K" "after the cut"; KC=$MSG_ID
@@ -186,17 +186,17 @@ expect_true "no second cut reported" bash -c "! grep -qiE 'torn|truncat' '$SERVE
 kill9_server
 
 # zero bytes after the last record (a file extended but never written) are a torn tail too
-head -c 4096 /dev/zero >>"$DATA_DIR/$LOG_FILE"
-start_server --fsync always
+head -c 4096 /dev/zero >>"$D2/$LOG_FILE"
+DATA_DIR=$D2 start_server --fsync always
 expect_eq "view after a zero-filled tail" "$SNAP_P" "$(snapshot "$P_TOK")"
 req GET "/api/messages/$KC" "" "$P_TOK"
 expect_jq .message.body "after the cut"
 kill9_server
 
 # a last record cut short loses only that record
-SIZE_NOW=$(stat -c %s "$DATA_DIR/$LOG_FILE")
-truncate -s $((SIZE_NOW - 3)) "$DATA_DIR/$LOG_FILE"
-start_server --fsync always
+SIZE_NOW=$(stat -c %s "$D2/$LOG_FILE")
+truncate -s $((SIZE_NOW - 3)) "$D2/$LOG_FILE"
+DATA_DIR=$D2 start_server --fsync always
 expect_true "the server log reports the cut" grep -qiE 'torn|truncat|cut' "$SERVER_LOG"
 req GET "/api/messages/$KE" "" "$P_TOK"
 expect_jq .message.body "after edit"
@@ -210,7 +210,7 @@ stop_server
 corrupt_copy() {   # NAME -> a copy of the data dir in $COPY
     COPY=$TMP_ROOT/$1
     rm -rf "$COPY"
-    cp -r "$DATA_DIR" "$COPY"
+    cp -r "$D2" "$COPY"
 }
 flip() {   # FILE OFFSET
     python3 - "$1" "$2" <<'PY'
@@ -222,7 +222,7 @@ PY
 }
 expect_refusal() {   # WHAT
     local f0=$FAILS
-    if try_start_server --fsync always; then
+    if DATA_DIR=$COPY try_start_server --fsync always; then
         fail "$1: server refused to start" "non-zero exit" "it is listening on $PORT"
         stop_server
         return
@@ -233,23 +233,19 @@ expect_refusal() {   # WHAT
     expect_true "$1: no sanitizer report" bash -c "! grep -qE 'ERROR: [A-Za-z]*Sanitizer|runtime error:' '$SERVER_LOG'"
     [ "$FAILS" -gt "$f0" ] && { echo "  --- server log:"; tail -n 5 "$SERVER_LOG" | sed 's/^/  | /'; }
 }
-ORIG=$DATA_DIR
-SIZE=$(stat -c %s "$ORIG/$LOG_FILE")
+SIZE=$(stat -c %s "$D2/$LOG_FILE")
 
 corrupt_copy flip20
 flip "$COPY/$LOG_FILE" 20
-DATA_DIR=$COPY
 expect_refusal "a flipped byte at offset 20"
 
 corrupt_copy flipmid
 flip "$COPY/$LOG_FILE" $((SIZE / 2))
-DATA_DIR=$COPY
 expect_refusal "a flipped byte at offset $((SIZE / 2)) of $SIZE"
 
 corrupt_copy magic
 flip "$COPY/$LOG_FILE" 0
-DATA_DIR=$COPY
-if try_start_server --fsync always; then
+if DATA_DIR=$COPY try_start_server --fsync always; then
     fail "a bad magic: server refused to start" "non-zero exit" "listening"
     stop_server
 else
@@ -258,8 +254,7 @@ else
 fi
 
 # the undamaged original still starts
-DATA_DIR=$ORIG
-start_server
+DATA_DIR=$D2 start_server
 req GET "/api/messages/$KE" "" "$P_TOK"
 expect_jq .message.body "after edit"
 stop_server
