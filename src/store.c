@@ -156,8 +156,34 @@ static int read_failed(reader *r)
     return fail(r->err, r->errlen, "%s: read: %s", r->s->path, strerror(errno));
 }
 
+/* Repair: copy [off, end) to "<log>.damaged-<off>", synced, before cutting it off. */
+static int move_aside(reader *r, uint64_t off, const char *why)
+{
+    store *s = r->s;
+    char *side = xmalloc(strlen(s->path) + 32);
+    sprintf(side, "%s.damaged-%" PRIu64, s->path, off);
+    int fd = open(side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), rc = fd < 0 ? -1 : 0;
+    uint8_t buf[65536];
+    for (uint64_t at = off; rc == 0 && at < r->fsize;) {
+        size_t n = r->fsize - at < sizeof buf ? (size_t)(r->fsize - at) : sizeof buf;
+        if (store_pread(s, at, buf, n) < 0 || write(fd, buf, n) != (ssize_t)n) rc = -1;
+        at += n;
+    }
+    if (rc == 0 && (fsync(fd) < 0 || ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)) rc = -1;
+    if (fd >= 0) close(fd);
+    if (rc == 0)
+        fprintf(stderr, "chatd: %s: %s at offset %" PRIu64 "; kept %" PRIu64 " bytes, moved %" PRIu64 " to %s\n",
+                s->path, why, off, off, r->fsize - off, side);
+    else
+        fail(r->err, r->errlen, "%s: moving damage aside to %s: %s", s->path, side, strerror(errno));
+    free(side);
+    r->fsize = off;
+    return rc;
+}
+
 static int corrupt(reader *r, uint64_t off, const char *why)
 {
+    if (r->s->mode == STORE_REPAIR) return move_aside(r, off, why);
     return fail(r->err, r->errlen, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
 }
 
@@ -180,6 +206,13 @@ static int zeros_to_eof(reader *r, uint64_t off)
 static int cut_tail(reader *r, uint64_t off)
 {
     store *s = r->s;
+    s->torn_bytes = r->fsize - off;
+    if (s->mode == STORE_CHECK) {
+        fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes): a start would cut it\n",
+                s->path, off, r->fsize - off);
+        r->fsize = off;
+        return 0;
+    }
     if (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)
         return fail(r->err, r->errlen, "%s: cutting torn tail: %s", s->path, strerror(errno));
     fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes) cut off\n",
@@ -222,9 +255,11 @@ static int replay_one(reader *r, uint64_t *offp, store_replay_fn fn, void *ctx)
         snprintf(why, sizeof why, "seq %" PRIu64 " not above previous seq %" PRIu64, seq, s->last_seq);
         return corrupt(r, off, why);
     }
-    if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR))
+    if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR)) {
+        if (s->mode == STORE_REPAIR) return move_aside(r, off, "record rejected by index");
         return fail(r->err, r->errlen, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index",
                     s->path, off, seq);
+    }
     s->last_seq = seq;
     s->nrecords++;
     *offp = off + 8 + len;
@@ -240,6 +275,7 @@ static int check_magic(reader *r, const char *dir)
     if (store_pread(s, 0, m, n) < 0) return read_failed(r);
     if (memcmp(m, STORE_MAGIC, n) != 0) return corrupt(r, 0, "bad magic");
     if (n == STORE_MAGIC_LEN) return 0;
+    if (s->mode == STORE_CHECK) return fail(r->err, r->errlen, "%s: no log header", s->path);
     if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
     if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
         || (n == 0 && fsync_dir(dir) < 0))
@@ -273,7 +309,8 @@ static int make_dir(const char *dir, char *err, size_t errlen)
 static int open_log(store *s, const char *dir, store_replay_fn fn, void *ctx, char *err, size_t errlen)
 {
     struct stat st;
-    if ((s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || fstat(s->fd, &st) < 0)
+    int flags = s->mode == STORE_CHECK ? O_RDONLY : O_RDWR | O_CREAT;
+    if ((s->fd = open(s->path, flags | O_CLOEXEC, 0600)) < 0 || fstat(s->fd, &st) < 0)
         return fail(err, errlen, "%s: open: %s", s->path, strerror(errno));
     reader r = { .s = s, .fsize = (uint64_t)st.st_size, .cap = REPLAY_WINDOW,
                  .win = xmalloc(REPLAY_WINDOW), .err = err, .errlen = errlen };
@@ -284,7 +321,7 @@ static int open_log(store *s, const char *dir, store_replay_fn fn, void *ctx, ch
     free(r.win);
     s->size = off;
     /* appends write at the file position (writev), so it must sit at the end */
-    if (rc == 0 && lseek(s->fd, (off_t)off, SEEK_SET) < 0)
+    if (rc == 0 && s->mode != STORE_CHECK && lseek(s->fd, (off_t)off, SEEK_SET) < 0)
         rc = fail(err, errlen, "%s: lseek: %s", s->path, strerror(errno));
     return rc;
 }
@@ -292,11 +329,18 @@ static int open_log(store *s, const char *dir, store_replay_fn fn, void *ctx, ch
 int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
                char *err, size_t errlen)
 {
+    return store_open_mode(s, dir, STORE_RUN, fsync_always, fn, ctx, err, errlen);
+}
+
+int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
+                    void *ctx, char *err, size_t errlen)
+{
     memset(s, 0, sizeof *s);
     s->fd = -1;
-    s->fsync_always = fsync_always;
+    s->mode = mode;
+    s->fsync_always = fsync_always && mode == STORE_RUN;
     s->path = join(dir, STORE_LOG_NAME);
-    if (make_dir(dir, err, errlen) == 0 && open_log(s, dir, fn, ctx, err, errlen) == 0)
+    if ((mode == STORE_CHECK || make_dir(dir, err, errlen) == 0) && open_log(s, dir, fn, ctx, err, errlen) == 0)
         return 0;
     store_close(s);   /* nothing appended yet, so this only closes and frees */
     return -1;

@@ -30,7 +30,14 @@ typedef struct store {
     uint64_t nrecords;
     uint64_t unsynced;     /* bytes appended since the last store_sync */
     int fsync_always;      /* 0: store_sync is a no-op (--fsync=never) */
+    int mode;              /* STORE_RUN, STORE_CHECK or STORE_REPAIR */
+    uint64_t torn_bytes;   /* size of the torn tail found at open (cut, unless checking) */
 } store;
+
+/* STORE_RUN: cut a torn tail, refuse damage. STORE_CHECK: read-only; report a torn tail
+ * or damage, change nothing. STORE_REPAIR: keep the longest valid prefix and move the
+ * rest aside to "<log>.damaged-<offset>", never deleting it. */
+enum { STORE_RUN, STORE_CHECK, STORE_REPAIR };
 
 /* Called for each record in file order. payload_off is the file offset of payload[0],
  * so a caller may pread() parts of it later. Non-zero return stops the replay, and
@@ -45,6 +52,8 @@ typedef int (*store_replay_fn)(void *ctx, uint64_t seq, uint8_t type,
  * message naming the file and offset in err. Returns 0 on success. */
 int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
                char *err, size_t errlen);
+int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
+                    void *ctx, char *err, size_t errlen);
 void store_close(store *s);   /* syncs, closes, frees path */
 
 /* Append one record with one write(). seq = last_seq + 1. On success 0, *seq_out and

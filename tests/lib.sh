@@ -351,7 +351,7 @@ req() {
 
 RAW_PY=$TMP_ROOT/raw.py
 cat >"$RAW_PY" <<'PYEOF'
-import json, select, socket, sys, time
+import json, select, socket, sys, threading, time
 
 def parse(data, methods, closed):
     out = []; pos = 0; i = 0
@@ -436,7 +436,13 @@ def main():
             for k in range(0, len(payload), pieces):
                 s.sendall(payload[k:k + pieces]); time.sleep(0.002)
         else:
-            s.sendall(payload)
+            # send from a thread so a big pipelined payload cannot deadlock against unread answers
+            def _send():
+                try: s.sendall(payload)
+                except OSError: pass
+            sender = threading.Thread(target=_send, daemon=True)
+            sender.start()
+            if len(payload) <= 65536: sender.join(5)
         if prog is not None:
             # wait a little for an early answer to the head alone, then feed the body
             r, _, _ = select.select([s], [], [], 1.0)
@@ -516,8 +522,20 @@ def conncap():
     for s in socks: s.close()
     print(json.dumps(res))
 
+def abort():
+    # abort PORT RST(0|1): send stdin's bytes, then close at once (with RST when RST is 1)
+    import struct
+    port = int(sys.argv[2]); rst = sys.argv[3] == "1"
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(sys.stdin.buffer.read())
+    if rst:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
 if len(sys.argv) > 1 and sys.argv[1] == "conncap":
     conncap()
+elif len(sys.argv) > 1 and sys.argv[1] == "abort":
+    abort()
 else:
     main()
 PYEOF
@@ -532,10 +550,20 @@ raw_send() {
     [ -z "$RAW" ] && RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
 }
 
+# raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
+raw_abort() {
+    printf '%s' "$1" | timeout 20 python3 "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
+}
+
 raw_statuses() { jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"; }
 raw_closed() { jq -r '.closed' <<<"$RAW"; }
 
-expect_raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
+expect_# raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
+raw_abort() {
+    printf '%s' "$1" | timeout 20 python3 "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
+}
+
+raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
     local got
     got=$(raw_statuses)
     if [ "$got" == "$1" ]; then ok; else fail "raw response statuses" "$1" "$got  (raw: $(jq -c '{closed,timeout,error,rest,n:(.responses|length),first:(.responses[0]//null|if . then {status,body} else null end)}' <<<"$RAW"))"; fi
