@@ -164,7 +164,7 @@ void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size
 
 /* ---- appliers: one per record type; -1 means the record contradicts the indexes ---- */
 
-static int apply_user_create(db *d, recr *r)
+static int apply_user_create(db *d, recr *r, uint64_t seq)
 {
     uint32_t id = rec_get_u32(r);
     int64_t ms = (int64_t)rec_get_u64(r);
@@ -172,13 +172,15 @@ static int apply_user_create(db *d, recr *r)
     const char *name = rec_get_str(r, &nn), *disp = rec_get_str(r, &dn);
     uint32_t iters = rec_get_u32(r);
     const uint8_t *salt = r->p + r->pos, *hash = salt + SALT_LEN;
-    if (r->err || r->len - r->pos < SALT_LEN + HASH_LEN || id != d->nusers + 1 || nn == 0 || nn > 64)
+    if (r->err || r->len - r->pos < SALT_LEN + HASH_LEN || id <= d->nusers || nn == 0 || nn > 64)
         return -1;
-    d->users = grow(d->users, &d->capusers, d->nusers, sizeof *d->users);
-    user *u = &d->users[d->nusers++];
+    d->users = grow(d->users, &d->capusers, id - 1, sizeof *d->users);
+    d->nusers = id;
+    user *u = &d->users[id - 1];
     u->username = xstrndup(name, nn);
     u->display_name = xstrndup(disp, dn);
     u->created_ms = ms;
+    u->disp_seq = u->pw_seq = seq;
     u->iters = iters;
     memcpy(u->salt, salt, SALT_LEN);
     memcpy(u->hash, hash, HASH_LEN);
@@ -198,7 +200,7 @@ static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
             map_del(&d->tokens, s->key, s->keylen);
 }
 
-static int apply_user_update(db *d, recr *r)
+static int apply_user_update(db *d, recr *r, uint64_t seq)
 {
     user *u = db_user(d, rec_get_u32(r));
     uint8_t what = rec_get_u8(r);
@@ -207,8 +209,10 @@ static int apply_user_update(db *d, recr *r)
     uint32_t iters = rec_get_u32(r);
     const uint8_t *salt = r->p + r->pos;
     if (!u || r->err || r->len - r->pos < SALT_LEN + 2 * HASH_LEN) return -1;
-    if (what & 1) { free(u->display_name); u->display_name = xstrndup(disp, dn); }
+    if (what & 1) { free(u->display_name); u->display_name = xstrndup(disp, dn); u->disp_seq = seq; d->dead++; }
     if (what & 2) {
+        u->pw_seq = seq;
+        d->dead++;
         u->iters = iters;
         memcpy(u->salt, salt, SALT_LEN);
         memcpy(u->hash, salt + SALT_LEN, HASH_LEN);
@@ -229,6 +233,7 @@ static int apply_user_delete(db *d, recr *r)
     free(u->username);
     u->username = NULL;
     d->live_users--;
+    d->dead += 2;
     for (uint32_t i = 0; i < d->nconvs; i++) {
         conv *c = &d->convs[i];
         if (!c->title || !conv_has_member(c, id)) continue;
@@ -246,7 +251,7 @@ static int apply_token(db *d, recr *r, int add)
     uint32_t uid = rec_get_u32(r);
     if (r->err || r->len - r->pos < HASH_LEN || (add && !db_user(d, uid))) return -1;
     if (add) map_put(&d->tokens, r->p + r->pos, HASH_LEN, uid);
-    else map_del(&d->tokens, r->p + r->pos, HASH_LEN);
+    else d->dead += 1 + (uint64_t)map_del(&d->tokens, r->p + r->pos, HASH_LEN);
     return 0;
 }
 
@@ -266,20 +271,24 @@ int db_conv_rec(recr *r, conv_rec *cr)
     return 0;
 }
 
-static int apply_conv(db *d, recr *r, int create)
+static int apply_conv(db *d, recr *r, int create, uint64_t seq)
 {
     conv_rec cr;
     conv *c;
     if (db_conv_rec(r, &cr) < 0) return -1;
     if (create) {
-        if (cr.id != d->nconvs + 1) return -1;
-        d->convs = grow(d->convs, &d->capconvs, d->nconvs, sizeof *d->convs);
-        c = &d->convs[d->nconvs++];
+        if (cr.id <= d->nconvs) return -1;
+        d->convs = grow(d->convs, &d->capconvs, cr.id - 1, sizeof *d->convs);
+        d->nconvs = cr.id;
+        c = &d->convs[cr.id - 1];
         c->created_by = cr.by;
         c->created_ms = cr.ms;
         d->live_convs++;
     } else if (!(c = db_conv(d, cr.id))) {
         return -1;
+    } else {
+        c->upd_seq = seq;
+        d->dead++;
     }
     c->updated_ms = cr.ms;
     free(c->title);
@@ -298,6 +307,7 @@ static int apply_conv_delete(db *d, recr *r)
     if (!c || r->err) return -1;
     for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
     d->live_msgs -= c->nmsgs;
+    d->dead += 2 + 2 * (uint64_t)c->nmsgs;
     free(c->title); free(c->members); free(c->msgs);
     c->title = NULL;
     c->members = c->msgs = NULL;
@@ -313,9 +323,10 @@ static int apply_msg_create(db *d, recr *r, uint64_t off)
     uint32_t kn, bn;
     const char *key = rec_get_str(r, &kn), *body = rec_get_str(r, &bn);
     conv *c = db_conv(d, cid);
-    if (r->err || !c || id != d->nmsgs + 1 || kn > 128) return -1;
-    d->msgs = grow(d->msgs, &d->capmsgs, d->nmsgs, sizeof *d->msgs);
-    d->msgs[d->nmsgs++] = (msg){ off + (uint64_t)((const uint8_t *)body - r->p), ms, ms, cid, author,
+    if (r->err || !c || id <= d->nmsgs || kn > 128) return -1;
+    d->msgs = grow(d->msgs, &d->capmsgs, id - 1, sizeof *d->msgs);
+    d->nmsgs = id;
+    d->msgs[id - 1] = (msg){ off + (uint64_t)((const uint8_t *)body - r->p), ms, ms, cid, author,
                                  bn, MSG_LIVE | (kn ? MSG_HAS_KEY : 0) };
     if (c->nmsgs == c->capmsgs) {
         c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4;
@@ -342,6 +353,7 @@ static int apply_msg_update(db *d, recr *r, uint64_t off)
     m->body_len = bn;
     m->updated_ms = ms;
     m->flags |= MSG_EDITED;
+    d->dead++;
     return 0;
 }
 
@@ -368,26 +380,74 @@ static int apply_msg_delete(db *d, recr *r)
     conv *c = db_conv(d, m->conv_id);
     if (c) conv_drop_msg(c, id);
     d->live_msgs--;
+    d->dead += 2;
     return 0;
+}
+
+/* Raise the id counters to the floors a compaction recorded (slots stay empty). */
+static int apply_meta(db *d, recr *r)
+{
+    uint32_t nu = rec_get_u32(r), nc = rec_get_u32(r), nm = rec_get_u32(r);
+    if (r->err) return -1;
+    if (nu > d->nusers) { d->users = grow(d->users, &d->capusers, nu - 1, sizeof *d->users); d->nusers = nu; }
+    if (nc > d->nconvs) { d->convs = grow(d->convs, &d->capconvs, nc - 1, sizeof *d->convs); d->nconvs = nc; }
+    if (nm > d->nmsgs) { d->msgs = grow(d->msgs, &d->capmsgs, nm - 1, sizeof *d->msgs); d->nmsgs = nm; }
+    return 0;
+}
+
+void db_rec_meta(buf_t *b, const db *d)
+{
+    buf_reset(b);
+    rec_put_u32(b, d->nusers);
+    rec_put_u32(b, d->nconvs);
+    rec_put_u32(b, d->nmsgs);
+}
+
+int db_live(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
+{
+    recr r;
+    recr_init(&r, p, len);
+    uint32_t id = rec_get_u32(&r);
+    user *u;
+    conv *c;
+    msg *m;
+    switch (type) {
+    case REC_USER_CREATE: return db_user(d, id) != NULL;
+    case REC_USER_UPDATE: return (u = db_user(d, id)) && (u->disp_seq == seq || u->pw_seq == seq);
+    case REC_TOKEN_ADD: {
+        uint64_t *v = len >= 4 + HASH_LEN ? map_get(&d->tokens, p + 4, HASH_LEN) : NULL;
+        return v && *v == id;
+    }
+    case REC_CONV_CREATE: return db_conv(d, id) != NULL;
+    case REC_CONV_UPDATE: return (c = db_conv(d, id)) && c->upd_seq == seq;
+    case REC_MSG_CREATE: return db_msg(d, id) != NULL;
+    case REC_MSG_UPDATE: {
+        uint32_t n;
+        rec_get_u64(&r);
+        const char *body = rec_get_str(&r, &n);
+        return !r.err && (m = db_msg(d, id)) && m->body_off == off + (uint64_t)((const uint8_t *)body - p);
+    }
+    default: return 0;   /* deletes, and META (the compactor keeps its own) */
+    }
 }
 
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
-    (void)seq;
     recr r;
     recr_init(&r, p, len);
     switch (type) {
-    case REC_USER_CREATE: return apply_user_create(d, &r);
-    case REC_USER_UPDATE: return apply_user_update(d, &r);
+    case REC_USER_CREATE: return apply_user_create(d, &r, seq);
+    case REC_USER_UPDATE: return apply_user_update(d, &r, seq);
     case REC_USER_DELETE: return apply_user_delete(d, &r);
     case REC_TOKEN_ADD:   return apply_token(d, &r, 1);
     case REC_TOKEN_DEL:   return apply_token(d, &r, 0);
-    case REC_CONV_CREATE: return apply_conv(d, &r, 1);
-    case REC_CONV_UPDATE: return apply_conv(d, &r, 0);
+    case REC_CONV_CREATE: return apply_conv(d, &r, 1, seq);
+    case REC_CONV_UPDATE: return apply_conv(d, &r, 0, seq);
     case REC_CONV_DELETE: return apply_conv_delete(d, &r);
     case REC_MSG_CREATE:  return apply_msg_create(d, &r, off);
     case REC_MSG_UPDATE:  return apply_msg_update(d, &r, off);
     case REC_MSG_DELETE:  return apply_msg_delete(d, &r);
+    case REC_META:        return apply_meta(d, &r);
     default:              return -1;
     }
 }

@@ -12,7 +12,7 @@
 enum {
     REC_USER_CREATE = 1, REC_USER_UPDATE, REC_USER_DELETE, REC_TOKEN_ADD, REC_TOKEN_DEL,
     REC_CONV_CREATE, REC_CONV_UPDATE, REC_CONV_DELETE, REC_MSG_CREATE, REC_MSG_UPDATE,
-    REC_MSG_DELETE
+    REC_MSG_DELETE, REC_META
 };
 
 #define SALT_LEN 16
@@ -25,6 +25,7 @@ typedef struct user {
     uint32_t iters;
     uint8_t salt[SALT_LEN];
     uint8_t hash[HASH_LEN];
+    uint64_t disp_seq, pw_seq; /* records that last set display name / password */
 } user;
 
 typedef struct conv {
@@ -35,6 +36,7 @@ typedef struct conv {
     int64_t created_ms, updated_ms;
     uint32_t *msgs;            /* owned: live message ids, ascending */
     uint32_t nmsgs, capmsgs;
+    uint64_t upd_seq;          /* the last update record (it carries the whole state) */
 } conv;
 
 enum { MSG_LIVE = 1, MSG_EDITED = 2, MSG_HAS_KEY = 4 };
@@ -52,6 +54,7 @@ typedef struct db {
     msg *msgs;     uint32_t nmsgs;
     uint32_t capusers, capconvs, capmsgs;
     uint32_t live_users, live_convs, live_msgs;
+    uint64_t dead;     /* records made obsolete since the last compaction (roughly) */
     map by_name;       /* lower-cased username -> user id */
     map tokens;        /* sha256(token) -> user id */
     map idem;          /* u32 author id + key bytes -> message id */
@@ -62,6 +65,11 @@ void db_free(db *d);
 
 /* Apply one record (at replay and live). 0 ok, -1 the record does not fit the indexes. */
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
+
+/* Is this record still needed to rebuild the current state? (Compaction keeps only those.) */
+int db_live(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
+/* The id counters, so ids of deleted things are never handed out again after compaction. */
+void db_rec_meta(buf_t *b, const db *d);
 
 /* Lookups: NULL when absent or deleted. */
 user *db_user(db *d, int64_t id);

@@ -8,15 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_MARK_EVERY 256       /* replay start points: one per this many records */
 #define REPLAY_SLICE (64 * 1024)   /* replay output per stream per loop turn */
 
 /* ---- where replay starts ---- */
 
-void events_note(server *s, uint64_t seq, uint64_t rec_off)
+void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off)
 {
     events *e = &s->ev;
-    if (!e->first_seq) e->first_seq = seq;
+    if (type == REC_META) e->history_from = seq;
     if (e->nrecords++ % EVENT_MARK_EVERY) return;
     if (e->nmarks == e->capmarks) {
         e->capmarks = e->capmarks ? e->capmarks * 2 : 64;

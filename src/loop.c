@@ -241,6 +241,7 @@ int server_run(server *s)
         s->now_ms = now_ms();
         if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
         if (r > 0) handle_events(s, pfds, n);
+        compact_maybe(s);
         events_pump(s);
         events_heartbeat(s);
         commit_turn(s);

@@ -27,7 +27,10 @@ static const char usage[] =
     "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
+    "  --compact-pct P       compact when obsolete records pass P%% of all (default 50; 0: never)\n"
+    "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
+    "  --compact DIR         compact a data directory offline\n"
     "  --check DIR           verify a data directory offline (exit 0: sound)\n"
     "  --repair DIR          keep the longest valid prefix, move the rest aside\n"
     "  --health-check URL    GET http://IP:PORT/path once; exit 0 on 200 (container probes)\n"
@@ -47,6 +50,8 @@ static void defaults(config *c)
     c->heartbeat_s = 15;
     c->stream_queue = 1 << 20;
     c->ws_max_msg = 64 * 1024;
+    c->compact_pct = 50;
+    c->compact_min = 10000;
     c->http = (http_limits){ HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY };
 }
 
@@ -114,6 +119,8 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--heartbeat")) c->heartbeat_s = (int)num(f, v, 1, 3600);
         else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1L << 30);
         else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16L << 20);
+        else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
+        else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1L << 40);
         else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
         else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
     }
@@ -122,7 +129,7 @@ static void parse_flags(config *c, int argc, char **argv)
 static int replay(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
     server *s = ctx;
-    events_note(s, seq, off - STORE_REC_HDR);
+    events_note(s, seq, type, off - STORE_REC_HDR);
     return db_apply(&s->db, seq, type, p, len, off);
 }
 
@@ -166,14 +173,30 @@ static int offline(server *s, int mode, const char *dir)
     return bad;
 }
 
+/* --compact DIR: the same compaction the server runs, offline. */
+static int compact_dir(server *s, const char *dir)
+{
+    char err[512];
+    compact_cleanup(dir);
+    if (store_open(&s->st, dir, 1, replay, s, err, sizeof err) < 0) {
+        fprintf(stderr, "chatd: %s\n", err);
+        return 1;
+    }
+    int rc = compact_offline(s) < 0 || store_sync(&s->st) < 0;
+    store_close(&s->st);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     server s;
     memset(&s, 0, sizeof s);
     defaults(&s.cfg);
-    if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--repair"))) {
+    s.cp.fd = -1;
+    if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--repair") || !strcmp(argv[1], "--compact"))) {
         db_init(&s.db);
-        int rc = offline(&s, !strcmp(argv[1], "--check") ? STORE_CHECK : STORE_REPAIR, argv[2]);
+        int rc = !strcmp(argv[1], "--compact") ? compact_dir(&s, argv[2])
+                 : offline(&s, !strcmp(argv[1], "--check") ? STORE_CHECK : STORE_REPAIR, argv[2]);
         db_free(&s.db);
         events_free(&s.ev);
         return rc;
@@ -186,6 +209,7 @@ int main(int argc, char **argv)
     buf_init(&s.rec);
     char err[512];
     int64_t t0 = now_ms();
+    compact_cleanup(s.cfg.data_dir);
     if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s, err, sizeof err) < 0) {
         fprintf(stderr, "chatd: cannot open the store: %s\n", err);
         return 1;

@@ -114,22 +114,31 @@ void route(server *s, conn *c, http_req *r)
 
 /* ---- shared handler helpers ---- */
 
-int server_commit(server *s, conn *c, uint8_t type)
+/* Append s->rec and apply it to the indexes; its response or event waits for the fsync. */
+int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off)
 {
-    uint64_t seq, off;
-    if (store_append(&s->st, type, s->rec.data, (uint32_t)s->rec.len, &seq, &off) < 0) {
+    if (store_append(&s->st, type, s->rec.data, (uint32_t)s->rec.len, seq, off) < 0) {
         fprintf(stderr, "chatd: append to %s failed: %s\n", s->st.path, strerror(errno));
         s->m.writes_failed++;
-        respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
         return -1;
     }
-    if (db_apply(&s->db, seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len, off) < 0) {
-        fprintf(stderr, "chatd: record %llu does not apply to the indexes\n", (unsigned long long)seq);
+    if (db_apply(&s->db, *seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len, *off) < 0) {
+        fprintf(stderr, "chatd: record %llu does not apply to the indexes\n", (unsigned long long)*seq);
         abort();   /* a handler built a record its own checks should have refused */
     }
     s->commit_pending = 1;
+    events_note(s, *seq, type, *off - STORE_REC_HDR);
+    return 0;
+}
+
+int server_commit(server *s, conn *c, uint8_t type)
+{
+    uint64_t seq, off;
+    if (server_append(s, type, &seq, &off) < 0) {
+        respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
+        return -1;
+    }
     c->wait_commit = 1;
-    events_note(s, seq, off - STORE_REC_HDR);
     events_publish(s, seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len);
     if (type == REC_TOKEN_DEL || type == REC_USER_UPDATE || type == REC_USER_DELETE) streams_revoke(s);
     return 0;
@@ -213,12 +222,14 @@ void api_metrics(server *s, conn *c, http_req *r)
                "# TYPE chatd_store_records gauge\nchatd_store_records %llu\n"
                "# TYPE chatd_store_write_errors_total counter\nchatd_store_write_errors_total %llu\n"
                "# TYPE chatd_fsyncs_total counter\nchatd_fsyncs_total %llu\n"
+               "# TYPE chatd_compactions_total counter\nchatd_compactions_total %llu\n"
                "# TYPE chatd_users gauge\nchatd_users %u\n"
                "# TYPE chatd_conversations gauge\nchatd_conversations %u\n"
                "# TYPE chatd_messages gauge\nchatd_messages %u\n",
                s->nconns, (unsigned long long)s->m.conns_accepted, (unsigned long long)s->m.conns_rejected,
                (unsigned long long)s->st.size, (unsigned long long)s->st.nrecords,
                (unsigned long long)s->m.writes_failed, (unsigned long long)s->m.fsyncs,
+               (unsigned long long)s->m.compactions,
                s->db.live_users, s->db.live_convs, s->db.live_msgs);
     respond(s, c, 200, "text/plain; version=0.0.4", b->data, b->len, NULL);
 }

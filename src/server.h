@@ -27,6 +27,8 @@ typedef struct config {
     int heartbeat_s;       /* SSE comment / WebSocket ping interval */
     size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
     size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
+    int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
+    uint64_t compact_min;  /* ... and at least this many are obsolete */
     http_limits http;
     const char *cors[MAX_CORS_ORIGINS];
     int ncors;
@@ -75,11 +77,12 @@ typedef struct metrics {
     uint64_t conns_accepted, conns_rejected;
     uint64_t writes_failed;
     uint64_t fsyncs;
+    uint64_t compactions;
 } metrics;
 
 /* Event bookkeeping: where to start a replay, and scratch for rendering events. */
 typedef struct events {
-    uint64_t first_seq;    /* oldest record still in the log (0: none yet) */
+    uint64_t history_from; /* seq of the last compaction's META: replay reaches back to it */
     uint64_t *mark_seq, *mark_off;   /* owned: every EVENT_MARK_EVERY-th record */
     size_t nmarks, capmarks;
     uint64_t nrecords;
@@ -90,11 +93,30 @@ typedef struct events {
     buf_t json, frame, rd; /* owned scratch */
 } events;
 
+#define EVENT_MARK_EVERY 256   /* replay start points: one per this many records */
+
+/* An online compaction in progress (compact.c). */
+typedef struct compactor {
+    int active, fd;
+    char *tmp;             /* owned: "<log>.compact" */
+    uint64_t upto;         /* seq of the META record that starts it */
+    uint64_t read_off;     /* next record of the live log to examine */
+    uint64_t write_off;    /* bytes written to the copy */
+    uint64_t nrec, old_size;
+    int64_t started_ms;
+    buf_t out, rd;         /* owned */
+    uint64_t *map_old, *map_new;   /* owned: record offsets old -> new (bodies, tail) */
+    size_t nmap, capmap;
+    uint64_t *mk_seq, *mk_off;     /* owned: replay marks for the new file */
+    size_t nmk, capmk;
+} compactor;
+
 typedef struct server {
     config cfg;
     store st;
     db db;
     events ev;
+    compactor cp;
     hasher hs;
     map throttle;          /* lower-cased username -> failed-login window */
     metrics m;
@@ -137,6 +159,7 @@ void respond_empty(server *s, conn *c, int status, const char *extra_headers);
 /* router.c */
 void route(server *s, conn *c, http_req *r);
 int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
+int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
 void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
@@ -145,7 +168,7 @@ int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 ab
 size_t utf8_chars(const char *p, size_t n);
 
 /* events.c */
-void events_note(server *s, uint64_t seq, uint64_t rec_off);
+void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
 void events_pump(server *s);
 void events_heartbeat(server *s);
@@ -160,6 +183,13 @@ void api_events(server *s, conn *c, http_req *r);
 void api_ws(server *s, conn *c, http_req *r);
 
 /* streams.c */
+/* compact.c */
+void compact_cleanup(const char *dir);
+int compact_start(server *s);
+int compact_step(server *s);     /* 1: done, 0: more to do, -1: abandoned */
+void compact_maybe(server *s);   /* once per loop turn */
+int compact_offline(server *s);
+
 /* api_users.c, api_conversations.c, api_messages.c, api_ops.c */
 void api_register(server *s, conn *c, http_req *r);
 void api_login(server *s, conn *c, http_req *r);

@@ -101,6 +101,8 @@ int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
     if (store_pread(s, off + STORE_REC_HDR, b->data + REC_LEN_MIN, len - REC_LEN_MIN) < 0) return -1;
     if (crc32c(0, b->data, len) != le32(h + 4)) return -1;
     b->len = len;
+    out->crc = le32(h + 4);
+    out->raw = (const uint8_t *)b->data;
     out->seq = le64(h + 8);
     out->type = h[16];
     out->payload = (const uint8_t *)b->data + REC_LEN_MIN;
@@ -355,6 +357,24 @@ void store_close(store *s)
     s->fd = -1;
     free(s->path);
     s->path = NULL;
+}
+
+void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords)
+{
+    close(s->fd);
+    s->fd = fd;
+    s->size = size;
+    s->nrecords = nrecords;
+    s->unsynced = 0;
+    lseek(fd, (off_t)size, SEEK_SET);
+}
+
+int store_fsync_dir(const store *s)
+{
+    char *dir = xstrndup(s->path, strlen(s->path) - strlen(STORE_LOG_NAME));
+    int rc = fsync_dir(*dir ? dir : ".");
+    free(dir);
+    return rc;
 }
 
 /* ---- append and sync ---- */

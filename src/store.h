@@ -56,6 +56,11 @@ int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store
                     void *ctx, char *err, size_t errlen);
 void store_close(store *s);   /* syncs, closes, frees path */
 
+/* Compaction support: the fd and size of a complete, synced replacement log that has
+ * already been renamed over the old one. The store closes its old fd and appends to it. */
+void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords);
+int store_fsync_dir(const store *s);   /* fsync the log's directory */
+
 /* Append one record with one write(). seq = last_seq + 1. On success 0, *seq_out and
  * *payload_off set. On failure (short write, ENOSPC, EFBIG, EIO) the file is cut back to
  * its previous size, nothing counts as stored, -1 with errno set. */
@@ -74,6 +79,8 @@ typedef struct store_rec {
     uint8_t type;
     const uint8_t *payload;    /* points into the caller's buffer */
     uint32_t len;
+    uint32_t crc;              /* the record's checksum, checked */
+    const uint8_t *raw;        /* seq, type, payload: the checksummed bytes (len + 9) */
 } store_rec;
 
 /* Read and check the record at off into b (reset first). 0 ok; -1 at the end of the log,

@@ -122,7 +122,7 @@ static void stream_start(server *s, conn *c, int has_last, uint64_t last)
 {
     c->beat_ms = s->now_ms;
     if (!has_last || last >= s->st.last_seq) return;
-    if (s->ev.first_seq && last + 1 < s->ev.first_seq) {
+    if (last + 1 < s->ev.history_from) {
         buf_t *b = &s->ev.frame;
         buf_reset(b);
         buf_puts(b, "{\"type\":\"resync\"}");

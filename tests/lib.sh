@@ -558,12 +558,7 @@ raw_abort() {
 raw_statuses() { jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"; }
 raw_closed() { jq -r '.closed' <<<"$RAW"; }
 
-expect_# raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
-raw_abort() {
-    printf '%s' "$1" | timeout 20 python3 "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
-}
-
-raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
+expect_raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
     local got
     got=$(raw_statuses)
     if [ "$got" == "$1" ]; then ok; else fail "raw response statuses" "$1" "$got  (raw: $(jq -c '{closed,timeout,error,rest,n:(.responses|length),first:(.responses[0]//null|if . then {status,body} else null end)}' <<<"$RAW"))"; fi
@@ -588,9 +583,14 @@ raw_pick() {
 # fixtures and small utilities
 
 rep() {   # STRING N -> STRING repeated N times
-    local s
-    printf -v s '%*s' "$2" ''
-    printf '%s' "${s// /$1}"
+    if [ "$2" -le 0 ]; then return; fi
+    if [[ ${#1} == 1 && $1 == [[:print:]] && $1 != ' ' && $1 != "\\" && $(printf '%s' "$1" | wc -c) == 1 ]]; then
+        head -c "$2" /dev/zero | tr '\0' "$1"     # one ASCII byte: fast
+    else
+        local s
+        printf -v s '%*s' "$2" ''
+        printf '%s' "${s// /$1}"
+    fi
 }
 
 # new_user PREFIX USERNAME [PASSWORD] [DISPLAY_NAME] -> ${PREFIX}_ID, ${PREFIX}_TOK

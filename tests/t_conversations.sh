@@ -233,6 +233,21 @@ req GET "/api/conversations/$U" "" "$D_TOK"
 expect_status 200
 req GET /api/conversations "" "$D_TOK"
 expect_jq "[.conversations[].id] | index($U) != null" true
+# a removed member no longer sees the conversation's messages; an added one does
+post_msg "$A_TOK" "$U" "after B left"
+UM=$MSG_ID
+req GET "/api/messages/$UM" "" "$B_TOK"
+expect_error 404 ""
+req GET "/api/messages?conversation_id=$U" "" "$B_TOK"
+expect_error 404 ""
+req GET /api/messages "" "$B_TOK"
+expect_jq "[.messages[] | select(.conversation_id == $U)] | length" 0
+req POST /api/messages "{\"conversation_id\":$U,\"body\":\"let me in\"}" "$B_TOK"
+expect_error 404 ""
+req GET "/api/messages/$UM" "" "$D_TOK"
+expect_status 200
+req GET /api/messages "" "$D_TOK"
+expect_jq "[.messages[] | select(.conversation_id == $U) | .id]" "[$UM]"
 
 # --- delete ----------------------------------------------------------------------------------
 new_conv "$A_TOK" "doomed" "[$B_ID]"

@@ -318,6 +318,44 @@ raw_send "GET /healthz HTTP/1.1$CRLF$H${CRLF}Bad"$'\x01'"Name: x$CRLF$CRLF$smugg
 expect_raw_statuses 400
 expect_raw_closed
 
+# --- clients that hang up mid-request, or reset the connection ----------------------------------
+raw_abort "GET /healthz HTTP/1.1$CRLF$H${CRLF}X-Partial: "
+raw_abort "POST /api/messages HTTP/1.1$CRLF$H$CRLF$AUTH${CRLF}Content-Length: 100$CRLF$CRLF{\"conversation_id\":"
+raw_abort "POST /api/messages HTTP/1.1$CRLF$H$CRLF$AUTH${CRLF}Transfer-Encoding: chunked$CRLF${CRLF}10${CRLF}abc"
+raw_abort "GET /api/messages?conversation_id=$C HTTP/1.1$CRLF$H$CRLF$AUTH$CRLF$CRLF" rst
+raw_abort "POST /api/messages HTTP/1.1$CRLF$H$CRLF$AUTH${CRLF}Content-Length: 100$CRLF$CRLF{" rst
+raw_abort "GET /healthz HTTP/1.1$CRLF$H$CRLF${CRLF}GET /healthz HTTP/1.1$CRLF$H$CRLF$CRLF" rst
+raw_abort ""
+req GET /healthz
+expect_status 200
+
+# --- many clients at once ---------------------------------------------------------------------------
+printf '%s' "$(mbody "$C" "parallel")" >"$TMP_ROOT/par-body"
+LAST_REQ="8 parallel curl workers x 10 POST /api/messages"
+seq 1 8 | xargs -P 8 -I{} sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do curl -s -o /dev/null -w "%{http_code}\n" --max-time 20 -H "$1" -H "Expect:" --data-binary "@$2" "$3/api/messages"; done' _ "$AUTH" "$TMP_ROOT/par-body" "$BASE" >"$TMP_ROOT/par-out"
+expect_eq "80 parallel posts, all 201" "80" "$(grep -c '^201$' "$TMP_ROOT/par-out")"
+req GET "/api/messages?conversation_id=$C&limit=200" "" "$B_TOK"
+expect_jq '[.messages[] | select(.body == "parallel")] | length' 80
+expect_jq '[.messages[].id] | (. == (sort | unique))' true
+
+# --- big pipelined writes, then a big response read slowly -------------------------------------------
+new_conv "$A_TOK" "big" "[$B_ID]"
+BIGC=$CONV_ID
+burst=""
+letters=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
+for i in $(seq 0 79); do
+    b=$(mbody "$BIGC" "$(printf '%04d' "$i")$(rep "${letters[$((i % 26))]}" 16380)")
+    burst+="POST /api/messages HTTP/1.1$CRLF$H$CRLF$AUTH${CRLF}Content-Length: ${#b}$CRLF$CRLF$b"
+done
+raw_send "$burst" -n 80 --timeout 20
+expect_eq "80 pipelined 16 KiB posts, all 201" "$(printf '201,%.0s' $(seq 1 80) | sed 's/,$//')" "$(raw_statuses)"
+req GET "/api/messages?conversation_id=$BIGC&limit=200" "" "$B_TOK" --limit-rate 4M
+expect_status 200
+expect_jq '.messages | length' 80
+expect_jq '[.messages[].body | length] | unique' '[16384]'
+expect_jq '[.messages[].body[0:4]] == [range(0;80) | tostring | ("000" + .)[-4:]]' true
+expect_jq '[.messages[] | .body[4:] == (.body[4:5] * 16380)] | all' true
+
 # --- the server is still fine after all that ------------------------------------------------------
 req GET "/api/messages?conversation_id=$C" "" "$B_TOK"
 expect_status 200

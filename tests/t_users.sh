@@ -124,6 +124,19 @@ expect_error 400 invalid_json
 req POST /api/users/register '{"username":"surr","password":"password123","display_name":"\ud800"}'
 expect_status 400
 
+# absurdly deep nesting is refused (not a crash)
+req POST /api/users/register "{\"username\":\"deep\",\"password\":\"password123\",\"x\":$(rep "[" 20000)$(rep "]" 20000)}"
+expect_status 400
+expect_error_shape
+req POST /api/users/register "$(rep '[' 60000)"
+expect_error 400 invalid_json
+req POST /api/users/login '{"username":"pw256","password":"'"$(rep p 256)"'"}'
+expect_status 200
+req POST /api/users/login '{"username":"pwmb256","password":"'"$(rep é 128)"'"}'
+expect_status 200
+req POST /api/users/login '{"username":"pwmb8","password":"\u00e9\u00e9\u00e9\u00e9"}'   # same password, escaped
+expect_status 200
+
 # username taken, ignoring case
 req POST /api/users/register '{"username":"ALICE","password":"password123"}'
 expect_error 409 username_taken

@@ -1,0 +1,205 @@
+/* compact.c — log compaction. When enough records are obsolete, the live ones are copied,
+ * a slice per loop turn, to "<log>.compact"; records appended meanwhile follow them; then
+ * the new file is synced, renamed over the log, the directory synced, and the indexes'
+ * file offsets translated — all in one turn, so the server never stops for a whole copy.
+ * A crash before the rename leaves the old log (the stale copy is removed at start-up);
+ * after it, the new log is complete. Records keep their seq: event ids do not change.
+ *
+ * At the start a META record (the id counters) is appended; its seq P is where history
+ * is cut: after a compaction, replay reaches back to P, older ids get "resync". */
+#include "server.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COMPACT_SLICE 2048          /* records examined per loop turn */
+#define COMPACT_FLUSH (1u << 20)    /* write the copy out in pieces this big */
+
+static void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x, uint64_t y)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *a = xrealloc(*a, *cap * sizeof **a);
+        *b = xrealloc(*b, *cap * sizeof **b);
+    }
+    (*a)[*n] = x;
+    (*b)[(*n)++] = y;
+}
+
+static char *tmp_path(const store *st)
+{
+    char *p = xmalloc(strlen(st->path) + 9);
+    sprintf(p, "%s.compact", st->path);
+    return p;
+}
+
+void compact_cleanup(const char *dir)
+{
+    char *p = xmalloc(strlen(dir) + sizeof STORE_LOG_NAME + 10);
+    sprintf(p, "%s/%s.compact", dir, STORE_LOG_NAME);
+    if (unlink(p) == 0) fprintf(stderr, "chatd: removed %s left by an interrupted compaction\n", p);
+    free(p);
+}
+
+static void compact_reset(compactor *cp)
+{
+    if (cp->fd >= 0) close(cp->fd);
+    free(cp->tmp); free(cp->map_old); free(cp->map_new); free(cp->mk_seq); free(cp->mk_off);
+    buf_free(&cp->out);
+    buf_free(&cp->rd);
+    memset(cp, 0, sizeof *cp);
+    cp->fd = -1;
+}
+
+static int abort_compaction(server *s, const char *what)
+{
+    compactor *cp = &s->cp;
+    fprintf(stderr, "chatd: compaction abandoned: %s: %s\n", what, strerror(errno));
+    if (cp->tmp) unlink(cp->tmp);
+    compact_reset(cp);
+    return -1;
+}
+
+int compact_start(server *s)
+{
+    compactor *cp = &s->cp;
+    compact_reset(cp);
+    db_rec_meta(&s->rec, &s->db);
+    uint64_t off;
+    if (server_append(s, REC_META, &cp->upto, &off) < 0) return abort_compaction(s, "appending META");
+    cp->tmp = tmp_path(&s->st);
+    cp->fd = open(cp->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* it becomes the log */
+    if (cp->fd < 0) return abort_compaction(s, cp->tmp);
+    buf_append(&cp->out, STORE_MAGIC, STORE_MAGIC_LEN);
+    cp->read_off = STORE_MAGIC_LEN;
+    cp->active = 1;
+    cp->started_ms = now_ms();
+    cp->old_size = s->st.size;
+    fprintf(stderr, "chatd: compaction started at seq %llu (%llu records, ~%llu obsolete)\n",
+            (unsigned long long)cp->upto, (unsigned long long)s->st.nrecords, (unsigned long long)s->db.dead);
+    return 0;
+}
+
+static int flush_out(compactor *cp)
+{
+    size_t done = 0;
+    while (done < cp->out.len) {
+        ssize_t w = write(cp->fd, cp->out.data + done, cp->out.len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        done += (size_t)w;
+    }
+    cp->write_off += cp->out.len;
+    buf_reset(&cp->out);
+    return 0;
+}
+
+/* Copy one record if it is still needed (everything after P is). */
+static void copy_record(server *s, const store_rec *r)
+{
+    compactor *cp = &s->cp;
+    int keep = r->seq >= cp->upto || db_live(&s->db, r->seq, r->type, r->payload, r->len, r->payload_off);
+    if (!keep) return;
+    uint64_t old = r->payload_off - STORE_REC_HDR, at = cp->write_off + cp->out.len;
+    if (r->seq > cp->upto || r->type == REC_MSG_CREATE || r->type == REC_MSG_UPDATE)
+        push2(&cp->map_old, &cp->map_new, &cp->nmap, &cp->capmap, old, at);
+    if (cp->nrec++ % EVENT_MARK_EVERY == 0) push2(&cp->mk_seq, &cp->mk_off, &cp->nmk, &cp->capmk, r->seq, at);
+    uint8_t h[8];
+    put_le32(h, r->len + 9);
+    put_le32(h + 4, r->crc);
+    buf_append(&cp->out, h, sizeof h);
+    buf_append(&cp->out, r->raw, r->len + 9);
+}
+
+/* New offset of an old one: the first copied record at or after it (map is in file order). */
+static uint64_t translate(const compactor *cp, uint64_t off, int inside)
+{
+    size_t lo = 0, hi = cp->nmap;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp->map_old[mid] <= off) lo = mid + 1; else hi = mid;
+    }
+    if (inside) return lo ? cp->map_new[lo - 1] + (off - cp->map_old[lo - 1]) : off;   /* in record lo-1 */
+    if (lo && cp->map_old[lo - 1] == off) return cp->map_new[lo - 1];
+    return lo < cp->nmap ? cp->map_new[lo] : cp->write_off;
+}
+
+/* Point everything that holds a file offset at the new file. */
+static void rebase(server *s)
+{
+    compactor *cp = &s->cp;
+    for (uint32_t i = 1; i <= s->db.nmsgs; i++) {
+        msg *m = db_msg(&s->db, i);
+        if (m) m->body_off = translate(cp, m->body_off, 1);
+    }
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!c->replay_off) continue;
+        if (c->replay_after + 1 < cp->upto) {   /* the events it still needs may be gone */
+            buf_t *b = &s->ev.frame;
+            buf_reset(b);
+            buf_puts(b, "{\"type\":\"resync\"}");
+            stream_send(s, c, 0, "resync", b);
+            c->replay_off = 0;
+        } else {
+            c->replay_off = translate(cp, c->replay_off, 0);
+        }
+    }
+    events *e = &s->ev;
+    free(e->mark_seq); free(e->mark_off);
+    e->mark_seq = cp->mk_seq; e->mark_off = cp->mk_off;
+    e->nmarks = cp->nmk; e->capmarks = cp->nmk;
+    e->nrecords = cp->nrec;
+    cp->mk_seq = cp->mk_off = NULL;
+}
+
+static int finish(server *s)
+{
+    compactor *cp = &s->cp;
+    if (flush_out(cp) < 0 || fdatasync(cp->fd) < 0) return abort_compaction(s, "writing the copy");
+    if (rename(cp->tmp, s->st.path) < 0) return abort_compaction(s, "rename");
+    if (store_fsync_dir(&s->st) < 0) fprintf(stderr, "chatd: compaction: fsync of the directory failed\n");
+    rebase(s);
+    store_adopt(&s->st, cp->fd, cp->write_off, cp->nrec);
+    cp->fd = -1;
+    s->db.dead = 0;
+    s->ev.history_from = cp->upto;
+    fprintf(stderr, "chatd: compaction done: %llu -> %llu bytes, %llu records, %lld ms\n",
+            (unsigned long long)cp->old_size, (unsigned long long)s->st.size,
+            (unsigned long long)cp->nrec, (long long)(now_ms() - cp->started_ms));
+    s->m.compactions++;
+    compact_reset(cp);
+    return 1;
+}
+
+int compact_step(server *s)
+{
+    compactor *cp = &s->cp;
+    for (int n = 0; n < COMPACT_SLICE && cp->read_off < s->st.size; n++) {
+        store_rec r;
+        if (store_read(&s->st, cp->read_off, &cp->rd, &r) < 0) return abort_compaction(s, "reading the log");
+        copy_record(s, &r);
+        cp->read_off = r.next_off;
+        if (cp->out.len >= COMPACT_FLUSH && flush_out(cp) < 0) return abort_compaction(s, "writing the copy");
+    }
+    return cp->read_off >= s->st.size ? finish(s) : 0;
+}
+
+void compact_maybe(server *s)
+{
+    if (s->cp.active) { compact_step(s); return; }
+    uint64_t dead = s->db.dead;
+    if (s->cfg.compact_pct && dead >= s->cfg.compact_min && dead * 100 >= s->st.nrecords * s->cfg.compact_pct)
+        compact_start(s);
+}
+
+int compact_offline(server *s)
+{
+    if (compact_start(s) < 0) return -1;
+    int rc;
+    while ((rc = compact_step(s)) == 0) {}
+    return rc < 0 ? -1 : 0;
+}
