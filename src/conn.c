@@ -37,6 +37,7 @@ void conn_free(conn *c)
 
 int conn_on_readable(server *s, conn *c)
 {
+    if (c->in.len == 0) c->req_ms = s->now_ms;
     buf_reserve(&c->in, READ_CHUNK);
     ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
     if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
@@ -237,10 +238,22 @@ void conn_process(server *s, conn *c)
         req_info_set(s, c, &c->hp.req);
         route(s, c, &c->hp.req);
         buf_consume(&c->in, (size_t)n);
+        c->req_ms = s->now_ms;
         http_parser_reset(&c->hp);
         c->sent_continue = 0;
     }
     if (c->kind != KIND_HTTP) stream_input(s, c);   /* bytes after an upgrade are frames */
+}
+
+void conn_timeout(server *s, conn *c)
+{
+    c->ri.keep_alive = 0;
+    c->ri.head = 0;
+    c->ri.start_ms = c->req_ms;
+    snprintf(c->ri.line, sizeof c->ri.line, "-");
+    c->close_after = 1;
+    c->in.len = 0;
+    respond_error(s, c, 408, "request_timeout", "the request did not arrive in time");
 }
 
 int conn_wants_read(const conn *c)

@@ -20,6 +20,7 @@ static const char usage[] =
     "  --fsync always|never  fdatasync before acknowledging writes (default always)\n"
     "  --max-conns N         open connection cap; over it: 503 (default 1024)\n"
     "  --idle-timeout S      close idle connections after S seconds (default 60)\n"
+    "  --request-timeout S   a request must arrive whole within S seconds, else 408 (default 30)\n"
     "  --max-body BYTES      request body limit (default 65536)\n"
     "  --max-head BYTES      request line + headers limit (default 16384)\n"
     "  --max-target BYTES    request target limit (default 8192)\n"
@@ -45,6 +46,7 @@ static void defaults(config *c)
     c->fsync_always = 1;
     c->max_conns = 1024;
     c->idle_timeout_s = 60;
+    c->request_timeout_s = 30;
     c->shutdown_grace_s = 10;
     c->pbkdf2_iters = 100000;
     c->heartbeat_s = 15;
@@ -112,6 +114,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--fsync") && (!strcmp(v, "always") || !strcmp(v, "never"))) c->fsync_always = !strcmp(v, "always");
         else if (!strcmp(f, "--max-conns")) c->max_conns = (int)num(f, v, 1, 1000000);
         else if (!strcmp(f, "--idle-timeout")) c->idle_timeout_s = (int)num(f, v, 1, 86400);
+        else if (!strcmp(f, "--request-timeout")) c->request_timeout_s = (int)num(f, v, 1, 3600);
         else if (!strcmp(f, "--max-body")) c->http.max_body = (size_t)num(f, v, 1, 64L << 20);
         else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1L << 20);
         else if (!strcmp(f, "--max-target")) c->http.max_target = (size_t)num(f, v, 16, HTTP_MAX_TARGET);

@@ -22,6 +22,7 @@ typedef struct config {
     int fsync_always;
     int max_conns;
     int idle_timeout_s;
+    int request_timeout_s; /* a request must arrive whole within this (408) */
     int shutdown_grace_s;
     uint32_t pbkdf2_iters;
     int heartbeat_s;       /* SSE comment / WebSocket ping interval */
@@ -60,6 +61,7 @@ typedef struct conn {
     int close_after;       /* close once out is flushed; read nothing more */
     int sent_continue;
     int64_t last_ms;       /* last activity, for the idle timeout */
+    int64_t req_ms;        /* when the unfinished request in `in` began (slowloris guard) */
     http_parser hp;        /* owned */
     req_info ri;
     /* event streams (kind SSE or WS) */
@@ -146,6 +148,7 @@ int conn_flush(server *s, conn *c);         /* -1: close it */
 void conn_process(server *s, conn *c);
 void conn_release(conn *c);                 /* output held for fsync may go now */
 int conn_wants_read(const conn *c);
+void conn_timeout(server *s, conn *c);      /* 408 and close */
 const char *server_date(server *s);       /* cached IMF-fixdate for Date headers */
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
              const char *extra_headers);
