@@ -16,7 +16,8 @@ STATIC_LDFLAGS = -static -s -Wl,--gc-sections
 CROSS_CC_aarch64 := aarch64-linux-gnu-gcc
 CROSS_CC_armhf   := arm-linux-gnueabihf-gcc
 CROSS_ARCHES     := aarch64 armhf
-CROSS_CFLAGS      = $(CFLAGS_BASE) -O2 -ffunction-sections -fdata-sections
+# _TIME_BITS=64: a 64-bit time_t on armhf too (glibc >= 2.34; a no-op on 64-bit targets)
+CROSS_CFLAGS      = $(CFLAGS_BASE) -D_TIME_BITS=64 -O2 -ffunction-sections -fdata-sections
 CROSS_LDFLAGS     = -static -s -Wl,--gc-sections
 
 # In CI a missing tool fails test-deploy instead of skipping (DEPLOY_STRICT=1).

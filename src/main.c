@@ -58,13 +58,13 @@ static void defaults(config *c)
 }
 
 /* An integer flag value in [lo, hi], or exit 2 with a message. */
-static long num(const char *flag, const char *v, long lo, long hi)
+static long long num(const char *flag, const char *v, long long lo, long long hi)
 {
     char *end;
     errno = 0;
-    long x = strtol(v, &end, 10);
+    long long x = strtoll(v, &end, 10);
     if (errno || *v == 0 || *end || x < lo || x > hi) {
-        fprintf(stderr, "chatd: %s: expected an integer in %ld..%ld, got '%s'\n", flag, lo, hi, v);
+        fprintf(stderr, "chatd: %s: expected an integer in %lld..%lld, got '%s'\n", flag, lo, hi, v);
         exit(2);
     }
     return x;
@@ -83,11 +83,13 @@ static int health_check(const char *url)
     }
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 1;
     struct timeval tv = { 5, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         fprintf(stderr, "chatd: health check: cannot connect to %s:%d\n", host, port);
+        close(fd);
         return 1;
     }
     char req[400], resp[16] = "";
@@ -115,15 +117,15 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--max-conns")) c->max_conns = (int)num(f, v, 1, 1000000);
         else if (!strcmp(f, "--idle-timeout")) c->idle_timeout_s = (int)num(f, v, 1, 86400);
         else if (!strcmp(f, "--request-timeout")) c->request_timeout_s = (int)num(f, v, 1, 3600);
-        else if (!strcmp(f, "--max-body")) c->http.max_body = (size_t)num(f, v, 1, 64L << 20);
-        else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1L << 20);
+        else if (!strcmp(f, "--max-body")) c->http.max_body = (size_t)num(f, v, 1, 64LL << 20);
+        else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1LL << 20);
         else if (!strcmp(f, "--max-target")) c->http.max_target = (size_t)num(f, v, 16, HTTP_MAX_TARGET);
         else if (!strcmp(f, "--pbkdf2-iters")) c->pbkdf2_iters = (uint32_t)num(f, v, 1000, 10000000);
         else if (!strcmp(f, "--heartbeat")) c->heartbeat_s = (int)num(f, v, 1, 3600);
-        else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1L << 30);
-        else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16L << 20);
+        else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1LL << 30);
+        else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16LL << 20);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
-        else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1L << 40);
+        else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
         else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
         else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
     }
