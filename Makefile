@@ -62,11 +62,13 @@ shell: $(BIN)
 
 test-one: unit shell
 
-# gcc build + tests, a clang -Werror build of everything, then the tests under ASan+UBSan.
+# gcc build + tests, a clang -Werror build of everything, the tests under ASan+UBSan,
+# then the deployment builds (static, ARM under qemu) and their tests.
 test:
 	$(MAKE) test-one
 	$(MAKE) CC=clang BUILD=build/clang BIN=build/clang/chatd all
 	$(MAKE) test-one SAN=1
+	$(MAKE) test-deploy
 
 clean:
 	rm -rf build chatd chatd-*
