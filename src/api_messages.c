@@ -97,7 +97,7 @@ static void page_add(page *p, const conv *cv)
         lo = hi > p->limit ? hi - (uint32_t)p->limit : 0;
         p->total += hi;
     }
-    memcpy(p->ids + p->n, cv->msgs + lo, (hi - lo) * sizeof *p->ids);
+    if (hi > lo) memcpy(p->ids + p->n, cv->msgs + lo, (hi - lo) * sizeof *p->ids);
     p->n += hi - lo;
 }
 

@@ -217,6 +217,8 @@ int main(int argc, char **argv)
     compact_cleanup(s.cfg.data_dir);
     if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s, err, sizeof err) < 0) {
         fprintf(stderr, "chatd: cannot open the store: %s\n", err);
+        db_free(&s.db);
+        events_free(&s.ev);
         return 1;
     }
     fprintf(stderr, "chatd: %s: %llu records replayed in %lld ms (%u users, %u conversations, %u messages)\n",

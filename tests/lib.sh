@@ -209,7 +209,8 @@ try_start_server() {
     SERVER_FLAGS=("$@")
     SERVER_N=$((SERVER_N + 1))
     SERVER_LOG=$TMP_ROOT/server.$SERVER_N.log
-    "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$SERVER_DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
+    # SERVER_WRAP: an optional command prefix that must exec its arguments (e.g. a ulimit)
+    ${SERVER_WRAP[@]+"${SERVER_WRAP[@]}"} "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$SERVER_DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     SERVER_RC=
     local n=500 line
@@ -277,6 +278,28 @@ stop_server() {
     _check_log_clean
 }
 
+# After a failed connection: if the server died (a crash, a sanitizer abort), say so once with
+# the log tail, and start it again on the same data dir so the rest of the test still runs
+# (at most 3 times). A server that is merely slow or still alive is left alone.
+SERVER_DEATHS=0
+_check_server_alive() {
+    [ -z "$SERVER_PID" ] && return 0
+    _wait_exit "$SERVER_PID" 5 || return 0      # still running: not a death
+    local pid=$SERVER_PID rc req=$LAST_REQ st=$STATUS
+    wait "$pid" 2>/dev/null
+    rc=$?
+    SERVER_PID=
+    SERVER_DEATHS=$((SERVER_DEATHS + 1))
+    STATUS=
+    fail "the server died (exit status $rc) during: $(_snip "$req" 200)"
+    echo "  --- server log tail ($SERVER_LOG):"
+    tail -n 25 "$SERVER_LOG" | sed 's/^/  | /'
+    if ((SERVER_DEATHS > 3)); then echo "  (too many server deaths; giving up)"; exit 1; fi
+    echo "  (restarting the server on the same data dir to go on)"
+    DATA_DIR=$SERVER_DATA_DIR start_server "${SERVER_FLAGS[@]}"
+    LAST_REQ=$req STATUS=$st
+}
+
 kill9_server() {
     [ -z "$SERVER_PID" ] && return 0
     kill -9 "$SERVER_PID" 2>/dev/null
@@ -334,6 +357,7 @@ req() {
     STATUS=$(curl "${args[@]}" "$@" "$BASE$path" 2>"$TMP_ROOT/curlerr")
     CURL_RC=$?
     if [ "$CURL_RC" != 0 ]; then LAST_REQ="$LAST_REQ  [curl exit $CURL_RC: $(head -c 200 "$TMP_ROOT/curlerr")]"; fi
+    case $CURL_RC in 7 | 28 | 52 | 55 | 56) _check_server_alive ;; esac
     BODY=$(cat "$TMP_ROOT/b")
     ALL_HEADERS=$(tr -d '\r' <"$TMP_ROOT/h")
     HEADERS=$(awk '/^HTTP\//{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' <<<"$ALL_HEADERS")
@@ -350,6 +374,7 @@ req() {
 # K at a time, a moment apart, to exercise incremental parsing).
 
 RAW_PY=$TMP_ROOT/raw.py
+PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3   # skip shims
 cat >"$RAW_PY" <<'PYEOF'
 import json, select, socket, sys, threading, time
 
@@ -546,13 +571,14 @@ raw_send() {
     shift
     LAST_REQ="raw: $bytes"
     STATUS=
-    RAW=$(printf '%s' "$bytes" | timeout 60 python3 "$RAW_PY" "$PORT" "$@")
+    RAW=$(printf '%s' "$bytes" | timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
     [ -z "$RAW" ] && RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
+    if [ "$(jq -r '(.error != null) or (.responses | length) == 0' <<<"$RAW")" == true ]; then _check_server_alive; fi
 }
 
 # raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
 raw_abort() {
-    printf '%s' "$1" | timeout 20 python3 "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
+    printf '%s' "$1" | timeout 20 "$PYTHON" "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
 }
 
 raw_statuses() { jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"; }

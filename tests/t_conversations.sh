@@ -63,7 +63,7 @@ expect_error 400 validation_failed
 for b in "{\"title\":\"x\"}" '{"member_ids":5}' "{\"member_ids\":\"$B_ID\"}" '{"member_ids":null}' \
     '{"member_ids":{"a":1}}' "{\"member_ids\":[\"$B_ID\"]}" "{\"member_ids\":[$B_ID,\"x\"]}" \
     '{"member_ids":[1.5]}' '{"member_ids":[0]}' '{"member_ids":[-3]}' '{"member_ids":[999999]}' \
-    "{\"member_ids\":[$B_ID,999999]}" '{"member_ids":[null]}' "{\"title\":7,\"member_ids\":[$B_ID]}" \
+    "{\"member_ids\":[$B_ID,999999]}" "{\"member_ids\":[$((4294967296 + B_ID))]}" '{"member_ids":[null]}' "{\"title\":7,\"member_ids\":[$B_ID]}" \
     '[]' '"x"' '12'; do
     req POST /api/conversations "$b" "$A_TOK"
     expect_error 400 validation_failed
@@ -91,7 +91,7 @@ expect_jq .conversation.created_by "$A_ID"
 expect_jq 'keys' '["conversation"]'
 req GET "/api/conversations/$C1" "" "$C_TOK"          # not a member
 expect_error 404 ""
-for bad in 999999 0 -1 abc 1.5 "${C1}x"; do
+for bad in 999999 0 -1 abc 1.5 "${C1}x" $((4294967296 + C1)) "0$C1" "+$C1"; do
     req GET "/api/conversations/$bad" "" "$A_TOK"
     expect_error 404 ""
 done

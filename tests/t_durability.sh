@@ -258,3 +258,41 @@ DATA_DIR=$D2 start_server
 req GET "/api/messages/$KE" "" "$P_TOK"
 expect_jq .message.body "after edit"
 stop_server
+
+# =============================================================================================
+# 5. disk full (a file-size limit stands in for it): 507, and nothing of that write is stored
+SERVER_WRAP=(bash -c 'ulimit -f 40; exec "$@"' limit)     # 40 KiB
+start_server --fsync always
+unset SERVER_WRAP
+D5=$SERVER_DATA_DIR
+new_user F full
+new_conv "$F_TOK" "full" "[$F_ID]"
+FC=$CONV_ID
+acked=()
+got507=0
+for i in 1 2 3 4 5; do
+    req POST /api/messages "$(mbody "$FC" "$i$(rep x 15999)")" "$F_TOK"
+    if [ "$STATUS" == 201 ]; then acked+=("$(jqb .message.id)")
+    elif [ "$STATUS" == 507 ]; then got507=$((got507 + 1)); expect_error 507 ""
+    else fail "a write near a full disk is 201 or 507" "201|507" "$STATUS"; fi
+done
+expect_true "writes beyond the limit are 507 (got $got507 of 5)" test "$got507" -ge 1
+expect_true "writes within the limit are stored (got ${#acked[@]})" test "${#acked[@]}" -ge 1
+ACKED_JSON=$(IFS=,; echo "[${acked[*]}]")
+req GET "/api/messages?conversation_id=$FC" "" "$F_TOK"
+expect_status 200
+expect_jq '[.messages[].id]' "$ACKED_JSON"
+req PUT "/api/messages/${acked[0]}" "{\"body\":\"$(rep y 16000)\"}" "$F_TOK"
+expect_error 507 ""
+req GET "/api/messages/${acked[0]}" "" "$F_TOK"
+expect_jq '.message.edited' false
+expect_jq '.message.body[0:1]' 1
+req GET /healthz
+expect_status 200
+post_msg "$F_TOK" "$FC" "small still fits"
+SMALL=$MSG_ID
+restart_server
+req GET "/api/messages?conversation_id=$FC" "" "$F_TOK"
+expect_jq '[.messages[].id]' "$(jq -nc --argjson a "$ACKED_JSON" --argjson s "$SMALL" '$a + [$s]')"
+expect_jq '[.messages[] | select(.body | startswith("y"))] | length' 0
+stop_server

@@ -251,7 +251,8 @@ expect_raw_statuses 431
 expect_raw_closed
 expect_raw_error 431
 many=""
-for i in $(seq 1 600); do many+="X-H$i: $(rep v 24)$CRLF"; done
+v24=$(rep v 24)
+for i in $(seq 1 600); do many+="X-H$i: $v24$CRLF"; done
 raw_send "GET /healthz HTTP/1.1$CRLF$H$CRLF$many$CRLF"
 expect_raw_statuses 431
 expect_raw_closed
@@ -343,8 +344,12 @@ new_conv "$A_TOK" "big" "[$B_ID]"
 BIGC=$CONV_ID
 burst=""
 letters=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
+declare -A fill
+for l in "${letters[@]}"; do fill[$l]=$(rep "$l" 16380); done
 for i in $(seq 0 79); do
-    b=$(mbody "$BIGC" "$(printf '%04d' "$i")$(rep "${letters[$((i % 26))]}" 16380)")
+    printf -v n4 '%04d' "$i"
+    l=${letters[$((i % 26))]}
+    b="{\"conversation_id\":$BIGC,\"body\":\"$n4${fill[$l]}\"}"
     burst+="POST /api/messages HTTP/1.1$CRLF$H$CRLF$AUTH${CRLF}Content-Length: ${#b}$CRLF$CRLF$b"
 done
 raw_send "$burst" -n 80 --timeout 20

@@ -229,6 +229,19 @@ expect_error 404 ""
 req GET "/api/messages?conversation_id=$P"
 expect_error 401 ""
 
+# ids are not truncated to 32 bits anywhere
+W=4294967296
+page "before=$((W + ids[1]))" "$(m "${ids[@]:0:5}" "${ids[6]}")" false
+page "after=$((W + ids[0]))" "[]" false
+req GET "/api/messages/$((W + ids[0]))" "" "$B_TOK"
+expect_error 404 ""
+req GET "/api/messages?conversation_id=$((W + P))" "" "$B_TOK"
+expect_error 404 ""
+req POST /api/messages "$(mbody "$((W + P))" "wrapped")" "$B_TOK"
+expect_error 404 ""
+req PUT "/api/messages/$((W + ids[0]))" '{"body":"wrapped"}' "$A_TOK"
+expect_error 404 ""
+
 # default limit 50
 new_conv "$A_TOK" "many" "[$A_ID]"
 MANY=$CONV_ID
@@ -278,6 +291,20 @@ expect_jq '[.messages[].id]' "$(m "$a2" "$a3")"
 expect_jq .has_more true
 req GET "/api/messages" "" "$Y_TOK"
 expect_jq '.messages | length' 6
+# a conversation without messages among the caller's conversations
+new_conv "$X_TOK" "silent" "[$Y_ID]"
+req GET /api/messages "" "$X_TOK"
+expect_status 200
+expect_jq '[.messages[].id]' "$(m "$a1" "$a2" "$a3" "$a4")"
+req GET "/api/messages?before=$a4&limit=1" "" "$Y_TOK"
+expect_status 200
+req GET "/api/messages?conversation_id=$CONV_ID" "" "$Y_TOK"
+expect_status 200
+expect_jq . '{"messages":[],"has_more":false}'
+new_user N newbie                        # in no conversation at all
+req GET /api/messages "" "$N_TOK"
+expect_status 200
+expect_jq . '{"messages":[],"has_more":false}'
 req GET /api/messages "" "$A_TOK"         # alice is in none of these
 expect_jq "[.messages[].conversation_id] | map(select(. == $XY or . == $YZ or . == $ZO)) | length" 0
 

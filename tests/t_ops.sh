@@ -29,7 +29,7 @@ LAST_REQ=
 # --- connection cap (first thing on a fresh server: nothing else is connected) ------------------
 start_server --max-conns 5
 LAST_REQ="5 keep-alive connections, then a 6th"
-RAW=$(timeout 60 python3 "$RAW_PY" conncap "$PORT" 5)
+RAW=$(timeout 60 "$PYTHON" "$RAW_PY" conncap "$PORT" 5)
 expect_eq "the 5 connections under the cap are served" "[200,200,200,200,200]" "$(jq -c .held <<<"$RAW")"
 STATUS=$(jq -r '.extra.status // "none"' <<<"$RAW")
 BODY=$(jq -r '.extra.body // ""' <<<"$RAW")

@@ -230,7 +230,7 @@ expect_jq 'keys' '["user"]'
 req GET "/api/users/$ALICE_ID" "" "$ALICE_TOK"
 expect_status 200
 expect_jq .user.username alice
-for bad in 999999 0 abc -1 1.5 "$ALICE_ID.0" "${ALICE_ID}x" 99999999999999999999999; do
+for bad in 999999 0 abc -1 1.5 "$ALICE_ID.0" "${ALICE_ID}x" 99999999999999999999999 $((4294967296 + ALICE_ID)) "0$ALICE_ID" "+$ALICE_ID"; do
     req GET "/api/users/$bad" "" "$ALICE_TOK"
     expect_error 404 ""
 done
