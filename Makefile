@@ -22,6 +22,14 @@ LDFLAGS :=
 BIN     := chatd
 endif
 
+# Optional TLS with the system's mbedtls: ./chatd-tls, objects in build/tls.
+ifeq ($(TLS),1)
+BUILD   := build/tls
+CFLAGS  += -DCHATD_TLS
+LDLIBS  += -lmbedtls -lmbedx509 -lmbedcrypto
+BIN     := chatd-tls
+endif
+
 SRCS := $(wildcard src/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
@@ -35,7 +43,7 @@ UNIT_ws     := ws sha1 base64 json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one unit shell clean
+.PHONY: all run test test-one test-tls unit shell clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -69,6 +77,12 @@ test:
 	$(MAKE) CC=clang BUILD=build/clang BIN=build/clang/chatd all
 	$(MAKE) test-one SAN=1
 	$(MAKE) test-deploy
+	$(MAKE) test-tls
+
+# The TLS build (needs libmbedtls-dev) and its test.
+test-tls:
+	$(MAKE) TLS=1
+	CHATD=$(abspath chatd-tls) CHATD_TLS=$(abspath chatd-tls) tests/run.sh t_tls
 
 clean:
 	rm -rf build chatd chatd-*

@@ -27,6 +27,9 @@ conn *conn_new(server *s, int fd, const char *addr)
 
 void conn_free(conn *c)
 {
+#ifdef CHATD_TLS
+    tls_conn_free(c->tls);
+#endif
     close(c->fd);
     buf_free(&c->in);
     buf_free(&c->out);
@@ -35,15 +38,33 @@ void conn_free(conn *c)
     free(c);
 }
 
+static ssize_t conn_recv(conn *c, void *p, size_t n)
+{
+#ifdef CHATD_TLS
+    if (c->tls) return tls_read(c->tls, p, n);
+#endif
+    return read(c->fd, p, n);
+}
+
+static ssize_t conn_send(conn *c, const void *p, size_t n)
+{
+#ifdef CHATD_TLS
+    if (c->tls) return tls_write(c->tls, p, n);
+#endif
+    return write(c->fd, p, n);
+}
+
 int conn_on_readable(server *s, conn *c)
 {
     if (c->in.len == 0) c->req_ms = s->now_ms;
-    buf_reserve(&c->in, READ_CHUNK);
-    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
-    if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-    if (n == 0) return -1;   /* peer closed: anything unanswered is abandoned with it */
-    c->in.len += (size_t)n;
-    c->in.data[c->in.len] = 0;
+    do {   /* a TLS session may hold decrypted bytes the socket no longer signals */
+        buf_reserve(&c->in, READ_CHUNK);
+        ssize_t n = conn_recv(c, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+        if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        if (n == 0) return -1;   /* peer closed: anything unanswered is abandoned with it */
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = 0;
+    } while (c->tls && tls_pending(c->tls) && c->in.len < IN_HIGH);
     c->last_ms = s->now_ms;
     conn_process(s, c);
     return 0;
@@ -52,7 +73,7 @@ int conn_on_readable(server *s, conn *c)
 int conn_flush(server *s, conn *c)
 {
     while (c->out_sent < c->out_ready) {
-        ssize_t n = write(c->fd, c->out.data + c->out_sent, c->out_ready - c->out_sent);
+        ssize_t n = conn_send(c, c->out.data + c->out_sent, c->out_ready - c->out_sent);
         if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         c->out_sent += (size_t)n;
         c->last_ms = s->now_ms;

@@ -122,7 +122,11 @@ static void accept_all(server *s)
             s->capconns = s->capconns ? s->capconns * 2 : 64;
             s->conns = xrealloc(s->conns, s->capconns * sizeof *s->conns);
         }
-        s->conns[s->nconns++] = conn_new(s, fd, addr);
+        conn *c = conn_new(s, fd, addr);
+#ifdef CHATD_TLS
+        if (s->tls && !(c->tls = tls_conn_new(s->tls, fd))) { conn_free(c); continue; }
+#endif
+        s->conns[s->nconns++] = c;
         s->m.conns_accepted++;
     }
 }
@@ -201,7 +205,7 @@ static void build_pollset(server *s, struct pollfd **pfds, size_t *cap)
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         short ev = conn_wants_read(c) ? POLLIN : 0;
-        if (c->out_sent < c->out_ready) ev |= POLLOUT;
+        if (c->out_sent < c->out_ready || (c->tls && tls_want_write(c->tls))) ev |= POLLOUT;
         p[i + 2] = (struct pollfd){ c->fd, ev, 0 };
     }
 }
@@ -213,7 +217,8 @@ static void handle_events(server *s, struct pollfd *p, size_t n)
     /* Connections accepted just now are not in p; index i of p is conns[i-2] as built. */
     for (size_t i = 2; i < n; i++) {
         conn *c = s->conns[i - 2];
-        if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        int tls_turn = c->tls && (p[i].revents & POLLOUT) && tls_want_write(c->tls);   /* handshake */
+        if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) || tls_turn) {
             if (conn_on_readable(s, c) < 0) { c->close_after = 1; c->out_ready = c->out.len; c->in.len = 0; }
         }
     }

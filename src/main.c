@@ -30,6 +30,7 @@ static const char usage[] =
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
     "  --compact-pct P       compact when obsolete records pass P%% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
+    "  --tls-cert PEM, --tls-key PEM  serve HTTPS/WSS (builds made with `make TLS=1`)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
     "  --compact DIR         compact a data directory offline\n"
     "  --check DIR           verify a data directory offline (exit 0: sound)\n"
@@ -126,6 +127,8 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16LL << 20);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
+        else if (!strcmp(f, "--tls-cert")) c->tls_cert = v;
+        else if (!strcmp(f, "--tls-key")) c->tls_key = v;
         else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
         else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
     }
@@ -178,6 +181,21 @@ static int offline(server *s, int mode, const char *dir)
     return bad;
 }
 
+static int start_tls(server *s)
+{
+    if (!s->cfg.tls_cert && !s->cfg.tls_key) return 0;
+#ifdef CHATD_TLS
+    char err[256];
+    if (!s->cfg.tls_cert || !s->cfg.tls_key) fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
+    else if (!(s->tls = tls_server_new(s->cfg.tls_cert, s->cfg.tls_key, err, sizeof err)))
+        fprintf(stderr, "chatd: TLS: %s\n", err);
+    else return 0;
+#else
+    fprintf(stderr, "chatd: built without TLS; rebuild with `make TLS=1`\n");
+#endif
+    return -1;
+}
+
 /* --compact DIR: the same compaction the server runs, offline. */
 static int compact_dir(server *s, const char *dir)
 {
@@ -224,11 +242,15 @@ int main(int argc, char **argv)
     fprintf(stderr, "chatd: %s: %llu records replayed in %lld ms (%u users, %u conversations, %u messages)\n",
             s.st.path, (unsigned long long)s.st.nrecords, (long long)(now_ms() - t0),
             s.db.live_users, s.db.live_convs, s.db.live_msgs);
+    if (start_tls(&s) < 0) return 1;
     if (hasher_start(&s.hs) < 0) { perror("chatd: worker thread"); return 1; }
     if (server_listen(&s) < 0) return 1;
     s.now_ms = now_ms();
     int rc = server_run(&s);
     hasher_stop(&s.hs);
+#ifdef CHATD_TLS
+    tls_server_free(s.tls);
+#endif
     store_close(&s.st);
     db_free(&s.db);
     events_free(&s.ev);

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "map.h"
 #include "store.h"
+#include "tls.h"
 #include "ws.h"
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ typedef struct config {
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
     http_limits http;
+    const char *tls_cert, *tls_key;   /* PEM files; TLS builds only */
     const char *cors[MAX_CORS_ORIGINS];
     int ncors;
 } config;
@@ -50,6 +52,7 @@ typedef struct req_info {
 
 typedef struct conn {
     int fd;
+    tls_conn *tls;         /* owned; NULL without TLS */
     uint64_t id;
     char addr[64];
     int state;             /* CONN_* */
@@ -123,6 +126,7 @@ typedef struct server {
     map throttle;          /* lower-cased username -> failed-login window */
     metrics m;
     int listen_fd;
+    tls_server *tls;       /* owned; NULL without TLS */
     conn **conns;          /* owned, compact array */
     size_t nconns, capconns;
     uint64_t next_conn_id;
