@@ -168,8 +168,9 @@ static void put_head(server *s, conn *c, int status, const char *ctype, long lon
 static void log_request(server *s, conn *c, int status, size_t len)
 {
     s->m.req_by_class[status / 100 % 6]++;
-    fprintf(stderr, "%s \"%s\" %d %zu %lldms\n", c->addr, c->ri.line, status, len,
-            (long long)(s->now_ms - c->ri.start_ms));
+    /* buffered: one write(2) per loop turn, not one per request */
+    buf_printf(&s->log, "%s \"%s\" %d %zu %lldms\n", c->addr, c->ri.line, status, len,
+               (long long)(s->now_ms - c->ri.start_ms));
 }
 
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,

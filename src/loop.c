@@ -171,6 +171,17 @@ static void commit_turn(server *s)
         if (s->conns[i]->wait_commit) conn_release(s->conns[i]);
 }
 
+void log_flush(server *s)
+{
+    fflush(stderr);   /* keep order with lines written directly */
+    for (size_t done = 0; done < s->log.len;) {
+        ssize_t w = write(2, s->log.data + done, s->log.len - done);
+        if (w <= 0 && errno != EINTR) break;   /* a stderr we cannot write to loses log lines only */
+        if (w > 0) done += (size_t)w;
+    }
+    buf_release(&s->log, 64 * 1024);
+}
+
 static void close_at(server *s, size_t i)
 {
     conn_free(s->conns[i]);
@@ -254,8 +265,10 @@ int server_run(server *s)
         events_heartbeat(s);
         commit_turn(s);
         sweep(s);
+        log_flush(s);
     }
     free(pfds);
     while (s->nconns) close_at(s, s->nconns - 1);
+    log_flush(s);
     return 0;
 }

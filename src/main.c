@@ -257,6 +257,7 @@ int main(int argc, char **argv)
     map_free(&s.throttle);
     buf_free(&s.scratch);
     buf_free(&s.rec);
+    buf_free(&s.log);
     free(s.conns);
     fprintf(stderr, "chatd: stopped\n");
     return rc;

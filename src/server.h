@@ -135,6 +135,7 @@ typedef struct server {
     int commit_pending;    /* a record was appended this turn */
     buf_t scratch;         /* owned: response bodies are built here */
     buf_t rec;             /* owned: record payloads are built here */
+    buf_t log;             /* owned: access-log lines, written to stderr once per turn */
     char date[30];         /* cached Date header value */
     int64_t date_s;
 } server;
@@ -143,6 +144,7 @@ typedef struct server {
 int server_listen(server *s);
 int server_run(server *s);
 int64_t now_ms(void);
+void log_flush(server *s);
 
 /* conn.c */
 conn *conn_new(server *s, int fd, const char *addr);
