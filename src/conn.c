@@ -86,6 +86,11 @@ int conn_flush(server *s, conn *c)
     return 0;
 }
 
+void conn_ready(conn *c)
+{
+    if (!c->wait_commit) c->out_ready = c->out.len;
+}
+
 void conn_release(conn *c)
 {
     c->wait_commit = 0;
@@ -178,14 +183,14 @@ void respond(server *s, conn *c, int status, const char *ctype, const char *body
 {
     put_head(s, c, status, ctype, (long long)len, extra);
     if (!c->ri.head && status != 204) buf_append(&c->out, body, len);
-    if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_ready(c);
     log_request(s, c, status, len);
 }
 
 void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra)
 {
     put_head(s, c, status, ctype, -1, extra);
-    if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_ready(c);
     log_request(s, c, status, 0);
 }
 
@@ -252,7 +257,7 @@ void conn_process(server *s, conn *c)
         if (n == 0) {
             if (c->hp.head_done && c->hp.req.expect_continue && !c->sent_continue) {
                 buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-                if (!c->wait_commit) c->out_ready = c->out.len;
+                conn_ready(c);
                 c->sent_continue = 1;
             }
             return;

@@ -151,7 +151,7 @@ void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t 
         buf_append(&c->out, json->data, json->len);
         buf_puts(&c->out, "\n\n");
     }
-    if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_ready(c);
 }
 
 /* A reader this far behind would grow our memory without bound: drop it. SSE clients
@@ -225,7 +225,7 @@ static void replay_some(server *s, conn *c)
         stream_send(s, c, rec.seq, name, &e->json);
     }
     if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
-    if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_ready(c);
 }
 
 void events_pump(server *s)
@@ -245,7 +245,7 @@ void events_heartbeat(server *s)
         c->beat_ms = s->now_ms;
         if (c->kind == KIND_WS) ws_frame(&c->out, WS_PING, "", 0);
         else buf_puts(&c->out, ": ping\n\n");
-        if (!c->wait_commit) c->out_ready = c->out.len;
+        conn_ready(c);
         check_backlog(s, c);
     }
 }
@@ -258,7 +258,7 @@ void streams_revoke(server *s)
         if (!is_stream(c) || map_get(&s->db.tokens, c->tok, sizeof c->tok)) continue;
         if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "token revoked");
         c->close_after = 1;
-        if (!c->wait_commit) c->out_ready = c->out.len;
+        conn_ready(c);
     }
 }
 

@@ -153,6 +153,7 @@ int conn_on_readable(server *s, conn *c);   /* -1: close it */
 int conn_flush(server *s, conn *c);         /* -1: close it */
 void conn_process(server *s, conn *c);
 void conn_release(conn *c);                 /* output held for fsync may go now */
+void conn_ready(conn *c);                   /* what is queued may go, unless held for fsync */
 int conn_wants_read(const conn *c);
 void conn_timeout(server *s, conn *c);      /* 408 and close */
 const char *server_date(server *s);       /* cached IMF-fixdate for Date headers */

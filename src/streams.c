@@ -75,7 +75,7 @@ void stream_input(server *s, conn *c)
         } else if (ev.type == WS_TEXT || ev.type == WS_BIN) ws_message(s, c, &ev);
     }
     buf_consume(&c->in, c->kind == KIND_WS ? used : c->in.len);
-    if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_ready(c);
 }
 
 /* The stream's user from "Authorization: Bearer" or ?token=; 0 after answering 401. */
