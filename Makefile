@@ -78,6 +78,7 @@ test:
 	$(MAKE) test-one SAN=1
 	$(MAKE) test-deploy
 	$(MAKE) test-tls
+	$(MAKE) fuzz-regress
 
 # The TLS build (needs libmbedtls-dev) and its test.
 test-tls:

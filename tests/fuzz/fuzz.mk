@@ -16,6 +16,7 @@ FUZZ_store   := store db map crc32c buf
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 
 .PHONY: fuzz fuzz-ci fuzz-regress fuzz-build
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
 fuzz-build: $(FUZZ_BINS)
 
 $(FUZZ_DIR)/obj/%.o: src/%.c src/*.h | $(FUZZ_DIR)/obj
@@ -36,7 +37,7 @@ fuzz: $(FUZZ_BINS)
 	  if ! $(FUZZ_DIR)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 	      -artifact_prefix=$(FUZZ_DIR)/crash-$$f- $(FUZZ_DIR)/corpus-$$f >$(FUZZ_DIR)/fuzz_$$f.log 2>&1; then \
 	    tail -n 60 $(FUZZ_DIR)/fuzz_$$f.log; echo "fuzz_$$f FAILED (log: $(FUZZ_DIR)/fuzz_$$f.log)"; exit 1; fi; \
-	  grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' $(FUZZ_DIR)/fuzz_$$f.log; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units' $(FUZZ_DIR)/fuzz_$$f.log; \
 	done
 
 fuzz-ci:

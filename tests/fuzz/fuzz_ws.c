@@ -2,7 +2,8 @@
  * Input: [max_msg][chunking][client byte stream...]. The stream is read twice: all bytes
  * at once, and arriving in chunks of 1..32 bytes; each ws_read gets an exactly sized copy
  * of the bytes not yet consumed. Both runs must log the same events, and every event's
- * data must lie in the frame just consumed or in the reader's message buffer. */
+ * data must lie in the frame just consumed or in the reader's message buffer. The close
+ * frame encoder and the accept key get the stream (up to a NUL) as reason / key. */
 #include "json.h"
 #include "ws.h"
 #include <stdio.h>
@@ -66,6 +67,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(data + 2, size - 2, max_msg, 0, &whole);
     run(data + 2, size - 2, max_msg, 32 + data[1], &chunked);   /* data[1] % 32 == 0: 1 byte */
     CHECK(whole.len == chunked.len && (!whole.len || !memcmp(whole.data, chunked.data, whole.len)));
+    /* the encoders: a close reason is cut to fit 125 bytes, never inside a UTF-8 character */
+    char *reason = xstrndup((const char *)data + 2, size - 2), key[29];
+    size_t rlen = strlen(reason);
+    buf_reset(&whole);
+    ws_close_frame(&whole, 1000 + data[1], reason);
+    const uint8_t *f = (const uint8_t *)whole.data;
+    CHECK(f[0] == 0x88 && f[1] == whole.len - 2 && f[1] >= 2 && f[1] <= 125 && f[1] - 2 <= rlen);
+    CHECK(!utf8_valid(reason, rlen) || utf8_valid(whole.data + 4, whole.len - 4));
+    ws_accept_key(reason, rlen, key);
+    CHECK(strlen(key) == 28);
+    free(reason);
     buf_free(&whole), buf_free(&chunked);
     return 0;
 }
