@@ -196,11 +196,14 @@ static void sweep(server *s)
         conn *c = s->conns[i];
         int busy = c->state == CONN_WAIT_HASH || c->out_sent < c->out.len;
         int quiet = !busy && c->in.len == 0;
-        int idle_http = c->kind == KIND_HTTP && !busy && s->now_ms - c->last_ms > idle;
+        /* no progress either way for that long: an idle keep-alive, a client that stopped
+         * reading, or a dropped stream whose peer never drains what is left */
+        int stuck = (c->kind == KIND_HTTP || c->close_after) && c->state != CONN_WAIT_HASH &&
+                    s->now_ms - c->last_ms > idle;
         if (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
             s->now_ms - c->req_ms > (int64_t)s->cfg.request_timeout_s * 1000)
             conn_timeout(s, c);   /* slowloris: trickling bytes must not hold a slot forever */
-        if (conn_flush(s, c) < 0 || idle_http ||
+        if (conn_flush(s, c) < 0 || stuck ||
             (s->stopping && quiet))
             close_at(s, i);
     }

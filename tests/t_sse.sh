@@ -15,6 +15,18 @@ WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
 # ---------------------------------------------------------------------------------------------
 # SSE helpers (this file's own)
 
+# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
+# wall-clock time have passed (1)
+poll() {
+    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+    shift
+    while :; do
+        "$@" && return 0
+        ((${EPOCHREALTIME/./} >= end)) && return 1
+        sleep 0.05
+    done
+}
+
 # sse_open NAME TOKEN [QUERY] [curl args...]: start a stream into $TMP_ROOT/sse.NAME.{out,h};
 # TOKEN goes in an Authorization header ("" for none); QUERY is appended to the URL as is.
 # Waits (bounded) for the response headers; 1 if they did not come.
@@ -30,13 +42,22 @@ sse_open() {
     local pid=$!
     printf -v "SSE_PID_$name" '%s' "$pid"
     EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
-    local n=500
-    while ((n-- > 0)); do
-        grep -q $'^\r$' "$TMP_ROOT/sse.$name.h" 2>/dev/null && return 0
-        proc_alive "$pid" || return 1
-        sleep 0.02
+    poll 10 _sse_head_or_gone "$name" "$pid"
+    grep -q $'^\r$' "$TMP_ROOT/sse.$name.h" 2>/dev/null
+}
+_sse_head_or_gone() { grep -q $'^\r$' "$TMP_ROOT/sse.$1.h" 2>/dev/null || ! proc_alive "$2"; }
+
+# stop_clients: end this file's background clients that are still running (only our own
+# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
+stop_clients() {
+    local p
+    for p in ${EXTRA_PIDS:-}; do
+        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
+            kill "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
     done
-    return 1
+    EXTRA_PIDS=
 }
 
 proc_alive() {   # PID: running and not a zombie
@@ -66,14 +87,8 @@ sse_events() {
 }
 
 # wait_sse NAME JQ_FILTER [SECONDS]: poll until the filter over sse_events is true
-wait_sse() {
-    local name=$1 f=$2 n=$((${3:-15} * 20))
-    while ((n-- > 0)); do
-        [ "$(sse_events "$name" | jq -r "$f" 2>/dev/null)" == true ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
+wait_sse() { poll "${3:-15}" _sse_true "$1" "$2"; }
+_sse_true() { [ "$(sse_events "$1" | jq -r "$2" 2>/dev/null)" == true ]; }
 
 # expect_sse NAME JQ_FILTER EXPECTED [--args for jq...]: a check over the events of NAME
 expect_sse() {
@@ -89,14 +104,8 @@ expect_well_formed() {
         (all(.[]; .ev == .data.type)) and ([.[].data.id] | . == (sort | unique))' true
 }
 
-wait_exit() {   # PID SECONDS -> 0 when it exited in time
-    local n=$(($2 * 20))
-    while ((n-- > 0)); do
-        proc_alive "$1" || return 0
-        sleep 0.05
-    done
-    return 1
-}
+wait_exit() { poll "$2" _gone "$1"; }   # PID SECONDS -> 0 when it exited in time
+_gone() { ! proc_alive "$1"; }
 
 TYPES_X='["conversation.created","message.created","message.created","message.updated","message.deleted","conversation.updated","conversation.created","conversation.deleted"]'
 
@@ -199,12 +208,15 @@ M5=${LIVE[2]}
 for s in b b2 b3 b0; do
     expect_true "stream $s got the last live message" wait_sse $s "any(.[]; .data.message.id == $M5)"
 done
-# every event is the same one (id, type, payload) the always-connected stream b got; the
-# replayed conversation.updated may carry a newer last_message_id (see the README), so that
-# field alone is left out of the payload comparison
+# a replay opened after the live messages too
+expect_true "stream b4 (Last-Event-ID: $MID, later): headers" sse_open b4 "$B_TOK" "" -H "Last-Event-ID: $MID"
+expect_true "stream b4 got the last live message" wait_sse b4 "any(.[]; .data.message.id == $M5)"
+# every event is the same one (id, type, payload) the always-connected stream b got. chatd
+# renders a replayed conversation event with the conversation's current last_message_id
+# (not the one it had then), so that field alone is left out of the payload comparison
 norm='[.[] | {sid, ev, data: (.data | if .conversation then .conversation |= del(.last_message_id) else . end)}]'
 B_ALL=$(sse_events b | jq -c "$norm")
-for s in b2 b3; do
+for s in b2 b3 b4; do
     expect_sse $s '[.[].sid | tonumber]' "$(sse_events b | jq -c --argjson m "$MID" '[.[].sid | tonumber | select(. > $m)]')"
     expect_sse $s "$norm"' == ($all | map(select((.sid|tonumber) > $m)))' true --argjson all "$B_ALL" --argjson m "$MID"
     expect_sse $s '[.[] | select(.ev == "message.created") | .data.message.id][-3:]' "$(printf '%s\n' "${LIVE[@]}" | jq -sc .)"
@@ -262,9 +274,7 @@ expect_sse a 'any(.[]; .ev == "typing")' false
 
 # --- heartbeat: a comment line with --heartbeat 1
 hb() { tr -d '\r' <"$TMP_ROOT/sse.c.out" | grep -q '^:'; }
-n=200
-until hb || ((n-- <= 0)); do sleep 0.05; done
-expect_true "heartbeat comment on stream c (--heartbeat 1)" hb
+expect_true "heartbeat comment on stream c (--heartbeat 1)" poll 10 hb
 
 # --- logout closes that token's streams, not the user's other ones
 req POST /api/users/login "{\"username\":\"alice\",\"password\":\"$PASSWORD\"}"
@@ -295,5 +305,5 @@ expect_true "user deleted: its stream closed" wait_exit "$(sse_pid e2)" 10
 req GET /api/events "" "$E2_TOK"
 expect_error 401 ""
 
-for p in $EXTRA_PIDS; do kill "$p" 2>/dev/null; done
+stop_clients
 stop_server

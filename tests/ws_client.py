@@ -18,16 +18,18 @@ nothing here decides pass/fail.
       {"open","headers","frames":[data...],"pong":bool,"close":{"code","reason"}|null,
        "close_rcvd":N|null (with --close: the code of the server's answer to our close 1000)}
       "frames" are the text frames that arrived before the pong.
-  raw PORT PATH [--header 'K: V']... [--frame JSON]... [--no-handshake-check] [--timeout S]
+  raw PORT PATH [--header 'K: V']... [--frame JSON]... [--until-op OP] [--timeout S]
       hand-written handshake on a plain socket, then the given frames, e.g.
       {"op":1,"data":"hi"} / {"op":1,"hex":"c328"} / {"op":1,"data":"x","mask":false} /
       {"op":1,"data":"x","rsv":4} / {"op":3,"data":""} / {"op":8,"hex":"03e8"}; then read
-      frames until a close frame, EOF or the timeout; print
-      {"status","headers","accept_ok","frames":[{"op","len","text"}],"close_code","eof","timeout"}
+      frames until a frame with opcode OP, or a close frame (then on to EOF), EOF or the timeout;
+      print {"status","headers","accept_ok" (Sec-WebSocket-Accept checked here),
+      "frames":[{"op","len","text"|"code"}],"close_code","eof","timeout","after_close"}
   slow PORT PATH OUT DRAIN_FILE [--kind sse|ws] [--rcvbuf B] [--max-time S]
       a client that reads the response head and then nothing more, with a small receive buffer;
       writes {"k":"ready"} to OUT; once DRAIN_FILE exists it reads everything until EOF and
-      writes {"k":"drained","eof":bool,"bytes":N,"events":K,"last_close_code":N|null}
+      writes {"k":"drained","eof":bool,"bytes":N,"events":K,"last_close_code":N|null} (the drain
+      gives up after 20 s without EOF)
   fanout WS_URL_BASE TOKENS_FILE OUT [--expect K] [--max-time S]
       one connection per token (one per line); writes {"k":"ready","n":N,"failed":F} to OUT when
       all are open; then collects message.created events until every connection has K of them
@@ -269,6 +271,7 @@ def do_raw(args):
     port = int(args.pop(0))
     path = args.pop(0)
     timeout = opt(args, "--timeout", 10.0, float)
+    until_op = opt(args, "--until-op", None, int)
     headers, frames = [], []
     while args:
         a = args.pop(0)
@@ -301,14 +304,23 @@ def do_raw(args):
             for g in got:
                 d = g["data"]
                 e = {"op": g["op"], "len": len(d), "masked": g["masked"], "rsv": g["rsv"]}
-                if g["op"] == 1:
+                if g["op"] in (1, 9, 10):
                     e["text"] = d.decode("utf-8", "replace")
                 if g["op"] == 8:
                     e["code"] = struct.unpack("!H", d[:2])[0] if len(d) >= 2 else None
                     e["reason"] = d[2:].decode("utf-8", "replace")
                     res["close_code"] = e["code"]
                 res["frames"].append(e)
-            if res["close_code"] is not None or any(g["op"] == 8 for g in got):
+            if until_op is not None and any(g["op"] == until_op for g in got):
+                break
+            if any(g["op"] == 8 for g in got):
+                # after the close frame the server should end the TCP connection
+                while True:
+                    c = s.recv(65536)
+                    if not c:
+                        res["eof"] = True
+                        break
+                    res["after_close"] = res.get("after_close", 0) + len(c)
                 break
             c = s.recv(65536)
             if not c:
@@ -355,9 +367,10 @@ def do_slow(args):
         time.sleep(0.05)
     data = b""
     eof = False
-    s.settimeout(max(1.0, t_end - time.monotonic()))
+    t_stop = min(t_end, time.monotonic() + 20)   # the drain itself: at most 20 s
     try:
         while True:
+            s.settimeout(max(0.1, t_stop - time.monotonic()))
             c = s.recv(1 << 20)
             if not c:
                 eof = True

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# t_fanout.sh — one message to a 200-member conversation reaches each of the 200 members'
+# WebSockets exactly once; and back-pressure: with --stream-queue 65536, an SSE client and a
+# WebSocket client that stop reading are dropped ("stream dropped" in the log; once they read
+# again they find the end of the stream, the WebSocket a close 1008), while a normal client
+# still gets every event and /healthz answers. No check asserts on timing.
+source "$(dirname "$0")/lib.sh"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+N=200
+
+# stop_clients: end this file's background clients that are still running (only our own
+# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
+stop_clients() {
+    local p
+    for p in ${EXTRA_PIDS:-}; do
+        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
+            kill "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
+    EXTRA_PIDS=
+}
+
+proc_alive() {
+    local st
+    [ -r "/proc/$1/stat" ] || return 1
+    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
+# wall-clock time have passed (1)
+poll() {
+    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+    shift
+    while :; do
+        "$@" && return 0
+        ((${EPOCHREALTIME/./} >= end)) && return 1
+        sleep 0.05
+    done
+}
+
+# wait_line FILE JQ_FILTER [SECONDS]: until a JSON line of FILE matches (the filter gives true)
+wait_line() { poll "${3:-30}" _has_line "$1" "$2"; }
+_has_line() { [ -s "$1" ] && jq -e "select($2)" "$1" >/dev/null 2>&1; }
+
+line() { jq -c "select($2)" "$1" 2>/dev/null | head -n1; }   # FILE JQ_FILTER -> first match
+
+start_server --max-conns 1024 --stream-queue 65536
+
+# ---------------------------------------------------------------------------------------------
+# 200 members, 200 WebSockets, one message -> 200 deliveries
+
+mkdir -p "$TMP_ROOT/reg"
+seq 1 $N | xargs -P 8 -I{} curl -s -o "$TMP_ROOT/reg/{}" --max-time 20 "$BASE/api/users/register" \
+    -d "{\"username\":\"fan{}\",\"password\":\"$PASSWORD\"}"
+for i in $(seq 1 $N); do cat "$TMP_ROOT/reg/$i"; echo; done >"$TMP_ROOT/reg.all"
+jq -r '.token // empty' "$TMP_ROOT/reg.all" >"$TMP_ROOT/tokens"
+LAST_REQ="register fan1..fan$N" STATUS=
+expect_eq "registered users" $N "$(wc -l <"$TMP_ROOT/tokens")"
+OWNER_TOK=$(head -n1 "$TMP_ROOT/tokens")
+OTHERS=$(jq -sc '[.[].user.id] | .[1:]' "$TMP_ROOT/reg.all")
+req POST /api/conversations "$(jq -nc --argjson m "$OTHERS" '{title:"everyone",member_ids:$m}')" "$OWNER_TOK"
+expect_status 201
+expect_jq '.conversation.member_ids | length' $N
+FAN=$(jqb .conversation.id)
+
+OUT=$TMP_ROOT/fanout.jsonl
+: >"$OUT"
+timeout 58 "$PY" "$WSC" fanout "ws://127.0.0.1:$PORT/api/ws" "$TMP_ROOT/tokens" "$OUT" --expect 1 --max-time 30 \
+    2>"$TMP_ROOT/fanout.err" &
+FPID=$!
+EXTRA_PIDS="${EXTRA_PIDS:-} $FPID"
+expect_true "fan-out client: all connections opened" wait_line "$OUT" '.k == "ready"' 30
+LAST_REQ="fan-out client" STATUS=
+expect_eq "fan-out: open connections" "{\"n\":$N,\"failed\":0}" "$(line "$OUT" '.k == "ready"' | jq -c '{n,failed}')"
+post_msg "$OWNER_TOK" "$FAN" "to all $N"
+FMSG=$MSG_ID
+expect_true "fan-out client finished" wait_line "$OUT" '.k == "done"' 35
+DONE=$(line "$OUT" '.k == "done"')
+LAST_REQ="fan-out client" STATUS=
+expect_eq "connections that got exactly that message once" $N \
+    "$(jq --argjson m "$FMSG" '[.ids[] | select(. == [$m])] | length' <<<"$DONE")"
+expect_eq "deliveries of the message" $N "$(jq --argjson m "$FMSG" '[.ids[][] | select(. == $m)] | length' <<<"$DONE")"
+expect_eq "deliveries of anything else" 0 "$(jq --argjson m "$FMSG" '[.ids[][] | select(. != $m)] | length' <<<"$DONE")"
+expect_eq "connections closed by the server" 0 "$(jq '.closed' <<<"$DONE")"
+if ! wait "$FPID"; then note "fan-out client exit status non-zero: $(head -c 300 "$TMP_ROOT/fanout.err")"; fi
+
+# ---------------------------------------------------------------------------------------------
+# back-pressure: readers that stop reading are dropped; the others carry on
+
+new_user P poster
+new_user S slowsse
+new_user W slowws
+new_user R reader
+new_conv "$P_TOK" "busy" "[$S_ID,$W_ID,$R_ID]"
+BUSY=$CONV_ID
+
+: >"$TMP_ROOT/normal"
+timeout 58 "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token=$R_TOK" "$TMP_ROOT/normal" --max-time 55 &
+EXTRA_PIDS="$EXTRA_PIDS $!"
+expect_true "normal client: handshake" wait_line "$TMP_ROOT/normal" '.k == "open"' 10
+
+DRAIN=$TMP_ROOT/drain
+for k in sse ws; do
+    : >"$TMP_ROOT/slow.$k"
+    if [ $k == sse ]; then path="/api/events?token=$S_TOK"; else path="/api/ws?token=$W_TOK"; fi
+    timeout 58 "$PY" "$WSC" slow "$PORT" "$path" "$TMP_ROOT/slow.$k" "$DRAIN" --kind $k --rcvbuf 4096 --max-time 55 \
+        2>"$TMP_ROOT/slow.$k.err" &
+    printf -v "SLOW_$k" '%s' "$!"
+    EXTRA_PIDS="$EXTRA_PIDS $!"
+    expect_true "slow $k client: response head read" wait_line "$TMP_ROOT/slow.$k" '.k == "ready"' 10
+done
+LAST_REQ="slow clients" STATUS=
+expect_eq "slow sse: status" 200 "$(line "$TMP_ROOT/slow.sse" '.k == "ready"' | jq .status)"
+expect_eq "slow ws: status" 101 "$(line "$TMP_ROOT/slow.ws" '.k == "ready"' | jq .status)"
+
+# post 8 KB messages, 40 at a time, until both slow streams were dropped (bounded: at most
+# 2000 messages or 30 s of posting)
+POSTED=()
+batches=0
+dropped() { grep -c 'stream dropped' "$SERVER_LOG"; }
+post_until=$((${EPOCHREALTIME/./} + 30000000))
+while (($(dropped) < 2 && batches < 50 && ${EPOCHREALTIME/./} < post_until)); do
+    ids=$(timeout 60 "$PY" "$WSC" post "$BASE" "$P_TOK" "$BUSY" 40 8000)
+    if ! jq -e 'type == "array"' <<<"$ids" >/dev/null 2>&1; then
+        LAST_REQ="post batch" STATUS=
+        fail "posting a batch of messages" "[ids...]" "$ids"
+        break
+    fi
+    mapfile -t -O "${#POSTED[@]}" POSTED < <(jq '.[]' <<<"$ids")
+    batches=$((batches + 1))
+done
+LAST_REQ="after ${#POSTED[@]} messages of 8000 bytes" STATUS=
+expect_eq "server log: both slow streams dropped" 2 "$(dropped)"
+req GET /healthz
+expect_status 200
+expect_jq .status ok
+LAST=${POSTED[-1]}
+expect_true "normal client got the last message" wait_line "$TMP_ROOT/normal" ".k == \"text\" and .data.message.id == $LAST" 30
+LAST_REQ="normal client" STATUS=
+expect_eq "normal client: every message, in order, once" "$(printf '%s\n' "${POSTED[@]}" | jq -sc .)" \
+    "$(jq -sc '[.[] | select(.k == "text" and .data.type == "message.created") | .data.message.id]' "$TMP_ROOT/normal")"
+expect_eq "normal client: still connected" 0 "$(jq -s '[.[] | select(.k == "close")] | length' "$TMP_ROOT/normal")"
+
+# the slow clients read again: what was queued, then the end of the stream
+touch "$DRAIN"
+for k in sse ws; do
+    expect_true "slow $k client drained" wait_line "$TMP_ROOT/slow.$k" '.k == "drained" or .k == "timeout"' 30
+    d=$(line "$TMP_ROOT/slow.$k" '.k == "drained"')
+    LAST_REQ="slow $k client: $d" STATUS=
+    expect_eq "slow $k: the server ended the stream (EOF)" true "$(jq .eof <<<"$d")"
+    expect_true "slow $k: cut off before the last message ($(jq .events <<<"$d") of ${#POSTED[@]} events)" \
+        test "$(jq .events <<<"$d")" -lt "${#POSTED[@]}"
+done
+note "back-pressure: ${#POSTED[@]} messages posted; slow sse drained $(line "$TMP_ROOT/slow.sse" '.k == "drained"' | jq -c '{bytes,events}'), slow ws $(line "$TMP_ROOT/slow.ws" '.k == "drained"' | jq -c '{bytes,events}')"
+expect_eq "slow ws: last frame is close 1008" 1008 "$(line "$TMP_ROOT/slow.ws" '.k == "drained"' | jq .last_close_code)"
+
+# the server still serves new streams and requests
+post_msg "$P_TOK" "$BUSY" "after the drops"
+expect_true "normal client got the message after the drops" wait_line "$TMP_ROOT/normal" ".k == \"text\" and .data.message.id == $MSG_ID" 15
+req GET /healthz
+expect_status 200
+
+stop_clients
+stop_server

@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# t_ws.sh — GET /api/ws (WebSocket, RFC 6455): handshake (accept key, extensions declined,
+# 426 for other versions / no upgrade, 401 without a valid token), events as text frames,
+# typing relay, error frames that keep the connection usable, ping/pong, the close handshake,
+# size and protocol limits (1009, 1007, 1002), ?last_event_id= replay, and streams closed
+# with 1008 by logout, password change and account deletion.
+# Clients: tests/ws_client.py on the Debian python with python3-websockets (asyncio API), plus
+# its raw-socket mode for frames the library will not send. No check asserts on timing.
+source "$(dirname "$0")/lib.sh"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+MAXMSG=4096
+
+# ---------------------------------------------------------------------------------------------
+# helpers (this file's own)
+
+# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
+# wall-clock time have passed (1)
+poll() {
+    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+    shift
+    while :; do
+        "$@" && return 0
+        ((${EPOCHREALTIME/./} >= end)) && return 1
+        sleep 0.05
+    done
+}
+
+# stop_clients: end this file's background clients that are still running (only our own
+# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
+stop_clients() {
+    local p
+    for p in ${EXTRA_PIDS:-}; do
+        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
+            kill "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
+    EXTRA_PIDS=
+}
+
+proc_alive() {
+    local st
+    [ -r "/proc/$1/stat" ] || return 1
+    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# ws_listen NAME TOKEN [QUERY]: a background client writing JSON lines to $TMP_ROOT/ws.NAME;
+# waits (bounded) for the handshake's outcome (an "open" or "error" line).
+ws_listen() {
+    local name=$1 tok=$2 q=${3-} url
+    url="ws://127.0.0.1:$PORT/api/ws?token=$tok$q"
+    [ -z "$tok" ] && url="ws://127.0.0.1:$PORT/api/ws${q:+?${q#&}}"
+    : >"$TMP_ROOT/ws.$name"
+    timeout 58 "$PY" "$WSC" listen "$url" "$TMP_ROOT/ws.$name" --max-time 55 2>>"$TMP_ROOT/ws.$name.err" &
+    local pid=$!
+    printf -v "WS_PID_$name" '%s' "$pid"
+    EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
+    poll 15 _ws_started "$name" "$pid"
+    grep -qE '"k": "(open|error)"' "$TMP_ROOT/ws.$name" 2>/dev/null
+}
+_ws_started() { grep -qE '"k": "(open|error)"' "$TMP_ROOT/ws.$1" 2>/dev/null || ! proc_alive "$2"; }
+
+ws_lines() { jq -sc '.' "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
+# the text frames' data
+ws_events() { jq -sc '[.[] | select(.k == "text") | .data]' "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
+
+wait_ws() { poll "${3:-15}" _ws_true "$1" "$2"; }   # NAME JQ_FILTER(over ws_events) [SECONDS]
+_ws_true() { [ "$(ws_events "$1" | jq -r "$2" 2>/dev/null)" == true ]; }
+
+# NAME [SECONDS]: until the client logged the end of the connection
+wait_ws_closed() { poll "${2:-15}" grep -q '"k": "close"' "$TMP_ROOT/ws.$1"; }
+
+expect_ws() {   # NAME JQ_FILTER EXPECTED [jq args...]   (filter over ws_events)
+    local name=$1 f=$2 want=$3 got
+    shift 3
+    got=$(ws_events "$name" | jq -rc "$@" "$f" 2>&1)
+    if [ "$got" == "$want" ]; then ok; else LAST_REQ="ws $name: jq '$f'" STATUS= fail "frames of ws $name" "$want" "$got"; fi
+}
+
+expect_ws_line() {   # NAME JQ_FILTER(over all lines) EXPECTED
+    local got
+    got=$(ws_lines "$1" | jq -rc "$2" 2>&1)
+    if [ "$got" == "$3" ]; then ok; else LAST_REQ="ws $1: jq '$2'" STATUS= fail "lines of ws $1" "$3" "$got"; fi
+}
+
+# ws_send TOKEN [--close] MSG...: one connection, send the messages, ping; sets WSR (JSON)
+ws_send() {
+    local tok=$1
+    shift
+    LAST_REQ="ws send: $(printf '%s ' "$@" | head -c 200)" STATUS=
+    WSR=$(timeout 40 "$PY" "$WSC" send "ws://127.0.0.1:$PORT/api/ws?token=$tok" "$@" 2>"$TMP_ROOT/wssend.err")
+    [ -z "$WSR" ] && WSR="{\"error\":\"ws_client send failed: $(head -c 200 "$TMP_ROOT/wssend.err" | tr -d '"\n')\"}"
+}
+
+# ws_raw PATH [raw options...]: hand-made client; sets WSR (JSON)
+ws_raw() {
+    local path=$1
+    shift
+    LAST_REQ="ws raw $path $(printf '%s ' "$@" | head -c 200)" STATUS=
+    WSR=$(timeout 40 "$PY" "$WSC" raw "$PORT" "$path" "$@" 2>"$TMP_ROOT/wsraw.err")
+    [ -z "$WSR" ] && WSR="{\"error\":\"ws_client raw failed: $(head -c 200 "$TMP_ROOT/wsraw.err" | tr -d '"\n')\"}"
+}
+
+expect_wsr() {   # JQ_FILTER EXPECTED   (over WSR)
+    local got
+    got=$(jq -rc "$1" <<<"$WSR" 2>&1)
+    if [ "$got" == "$2" ]; then ok; else fail "jq '$1'" "$2" "$got  (client: $(_snip "$WSR" 400))"; fi
+}
+
+UPGRADE=(-H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+
+# ---------------------------------------------------------------------------------------------
+start_server --heartbeat 1 --ws-max-message $MAXMSG
+
+new_user A alice
+new_user B bob
+new_user C carol
+# --- handshake failures: plain HTTP answers, no upgrade
+req GET /api/ws "" "$A_TOK" "${UPGRADE[@]}" -H 'Sec-WebSocket-Version: 12'
+expect_status 426
+expect_header Sec-WebSocket-Version '(^|[ ,])13($|[ ,])'
+expect_no_header Sec-WebSocket-Accept
+req GET /api/ws "" "$A_TOK"
+expect_status 426
+req GET /api/ws "" "" "${UPGRADE[@]}" -H 'Sec-WebSocket-Version: 13'
+expect_error 401 ""
+expect_no_header Upgrade
+expect_no_header Sec-WebSocket-Accept
+req GET "/api/ws?token=not-a-token" "" "" "${UPGRADE[@]}" -H 'Sec-WebSocket-Version: 13'
+expect_error 401 ""
+req GET /api/ws "" "not-a-token" "${UPGRADE[@]}" -H 'Sec-WebSocket-Version: 13'
+expect_error 401 ""
+expect_true "ws no-token client: handshake outcome" ws_listen nt ""
+expect_ws_line nt '[.[] | select(.k == "error") | .status]' '[401]'
+expect_true "ws bad-token client: handshake outcome" ws_listen bt "not-a-token"
+expect_ws_line bt '[.[] | select(.k == "error") | .status]' '[401]'
+
+# --- handshake: 101 with the right accept key (the library checks it; so does the raw client),
+# permessage-deflate (offered by the library by default) declined
+expect_true "ws a: handshake" ws_listen a "$A_TOK"
+expect_true "ws b (Authorization-less, ?token=): handshake" ws_listen b "$B_TOK"
+expect_true "ws c: handshake" ws_listen c "$C_TOK"
+for s in a b c; do
+    expect_ws_line $s '.[0].k' open
+    expect_ws_line $s '.[0].headers | has("sec-websocket-extensions")' false
+done
+expect_ws_line a '.[0].headers.upgrade | ascii_downcase' websocket
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
+    --header 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit-deflate-frame' \
+    --frame '{"op":8,"hex":"03e8"}'
+expect_wsr .status 101
+expect_wsr .accept_ok true
+expect_wsr '.headers | has("sec-websocket-extensions")' false
+expect_wsr '.headers.connection | ascii_downcase | test("upgrade")' true
+expect_wsr .close_code 1000
+
+# --- conversations made after the clients connected: they see them from the start
+new_conv "$A_TOK" "X" "[$B_ID]"
+X=$CONV_ID
+CX=$(jqb .conversation)
+new_conv "$C_TOK" "carol's" "[]"
+CC=$CONV_ID
+expect_true "ws b got conversation.created" wait_ws b "any(.[]; .type == \"conversation.created\" and .conversation.id == $X)"
+expect_ws b '.[0].conversation == $c' true --argjson c "$CX"
+expect_true "ws c got its conversation.created" wait_ws c "any(.[]; .type == \"conversation.created\" and .conversation.id == $CC)"
+
+# --- an event is one text frame holding the event object
+post_msg "$A_TOK" "$X" "hello ws"
+M1=$MSG_ID PM1=$(jqb .message)
+for s in a b; do
+    expect_true "ws $s got message.created" wait_ws $s "any(.[]; .type == \"message.created\" and .message.id == $M1)"
+    expect_ws $s "[.[] | select(.type == \"message.created\")][0].message == \$m" true --argjson m "$PM1"
+    expect_ws $s "[.[] | select(.type == \"message.created\")][0].id | type" number
+done
+expect_ws_line b '[.[] | select(.k == "binary")] | length' 0
+req PUT "/api/messages/$M1" '{"body":"hello again"}' "$A_TOK"
+UM1=$(jqb .message)
+req DELETE "/api/messages/$M1" "" "$A_TOK"
+expect_true "ws b got message.deleted" wait_ws b 'any(.[]; .type == "message.deleted")'
+expect_ws b '[.[] | select(.type | startswith("message.")) | .type]' '["message.created","message.updated","message.deleted"]'
+expect_ws b '[.[] | select(.type == "message.updated")][0].message == $m' true --argjson m "$UM1"
+expect_ws b '[.[] | select(.type == "message.deleted")][0].message' "{\"id\":$M1,\"conversation_id\":$X}"
+expect_ws b '[.[].id] | . == (sort | unique)' true
+
+# --- typing: to the other members, not back to the sender, not to a non-member
+ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$X}"
+expect_wsr .pong true
+expect_wsr '[.frames[] | select(.type == "typing")] | length' 0
+expect_true "ws b got typing" wait_ws b 'any(.[]; .type == "typing")'
+expect_ws b '[.[] | select(.type == "typing")]' "[{\"type\":\"typing\",\"conversation_id\":$X,\"user_id\":$A_ID}]"
+post_msg "$C_TOK" "$CC" "sentinel for carol"
+expect_true "ws c got its own message" wait_ws c "any(.[]; .message.id == $MSG_ID)"
+expect_ws c 'any(.[]; .type == "typing")' false
+
+# --- error frames: not a member, no such conversation, unknown type, not JSON, not an object;
+# the connection stays usable (a typing after them is relayed, and ping gets pong)
+ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$CC}" '{"type":"typing","conversation_id":99999}' \
+    '{"type":"dance"}' 'not json' '[1,2]' "{\"type\":\"typing\",\"conversation_id\":$X}"
+expect_wsr .open true
+expect_wsr .pong true
+expect_wsr .close null
+expect_wsr '.frames | length' 5
+expect_wsr '[.frames[] | .type] | unique' '["error"]'
+expect_wsr '[.frames[] | (.error.code | type == "string" and test("^[a-z][a-z0-9_]*$")) and (.error.message | type == "string" and length > 0)] | all' true
+expect_wsr '[.frames[] | keys] | unique' '[["error","type"]]'
+expect_true "ws b got the typing sent after the errors" wait_ws b '[.[] | select(.type == "typing")] | length == 2'
+post_msg "$C_TOK" "$CC" "sentinel 2 for carol"
+expect_true "ws c got its own message" wait_ws c "any(.[]; .message.id == $MSG_ID)"
+expect_ws c 'any(.[]; .type == "typing")' false
+expect_ws c 'map(.conversation.id // .message.conversation_id) | unique' "[$CC]"
+
+# --- ping/pong (library and raw, payload echoed), server heartbeat pings (--heartbeat 1)
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":9,"data":"abc"}' --until-op 10
+expect_wsr '[.frames[] | select(.op == 10) | .text]' '["abc"]'
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --until-op 9
+expect_wsr '[.frames[] | select(.op == 9)] | length' 1
+
+# --- close handshake: client 1000 -> server close 1000, then the TCP connection ends
+ws_send "$A_TOK" --close
+expect_wsr .pong true
+expect_wsr .close_rcvd 1000
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":8,"hex":"03e8"}'
+expect_wsr .close_code 1000
+expect_wsr .eof true
+
+# --- size limit: a message of exactly --ws-max-message bytes is fine, one byte more is 1009
+pad=$(rep x $((MAXMSG - 30)))
+m4096='{"type":"dance","pad":"'$pad'"}'
+m4096=$m4096$(rep ' ' $((MAXMSG - ${#m4096})))
+expect_eq "test message size" $MAXMSG "${#m4096}"
+ws_send "$A_TOK" "$m4096"
+expect_wsr .pong true
+expect_wsr '[.frames[].error.code | type] ' '["string"]'
+ws_send "$A_TOK" "$m4096 "
+expect_wsr .pong false
+expect_wsr .close.code 1009
+# fragments adding up to more than the limit
+half=$(rep y $((MAXMSG / 2 + 10)))
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
+    --frame "{\"op\":1,\"fin\":false,\"data\":\"$half\"}" --frame "{\"op\":0,\"data\":\"$half\"}"
+expect_wsr .close_code 1009
+# fragments within the limit are one message (here: not JSON -> an error frame)
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
+    --frame '{"op":1,"fin":false,"data":"{\"type\":"}' --frame '{"op":0,"data":"\"dance\"}"}' \
+    --frame '{"op":8,"hex":"03e8"}'
+expect_wsr '[.frames[] | select(.op == 1) | .text | fromjson | .error.code | type]' '["string"]'
+expect_wsr .close_code 1000
+
+# --- invalid UTF-8 in a text frame -> 1007
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"hex":"7b2274797065223a22c328227d"}'
+expect_wsr .close_code 1007
+# split across fragments in the middle of a valid character: fine (é = c3 a9)
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
+    --frame '{"op":1,"fin":false,"hex":"22c3"}' --frame '{"op":0,"hex":"a922"}' --frame '{"op":8,"hex":"03e8"}'
+expect_wsr .close_code 1000
+
+# --- protocol violations -> 1002
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"data":"{}","mask":false}'
+expect_wsr .status 101
+expect_wsr .close_code 1002
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"data":"{}","rsv":4}'
+expect_wsr .close_code 1002
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":3,"data":""}'
+expect_wsr .close_code 1002
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":0,"data":"x"}'
+expect_wsr .close_code 1002
+ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":9,"fin":false,"data":""}'
+expect_wsr .close_code 1002
+
+# --- replay with ?last_event_id=: exactly the later events in order, then live
+A_IDS=$(ws_events a | jq -c '[.[] | select(.id != null) | .id]')
+MID=$(jq '.[0]' <<<"$A_IDS")
+expect_true "ws a2 (?last_event_id=$MID): handshake" ws_listen a2 "$A_TOK" "&last_event_id=$MID"
+expect_true "ws a0 (?last_event_id=0): handshake" ws_listen a0 "$A_TOK" "&last_event_id=0"
+post_msg "$A_TOK" "$X" "live after replay"
+ML=$MSG_ID
+for s in a a2 a0; do
+    expect_true "ws $s got the live message" wait_ws $s "any(.[]; .message.id == $ML)"
+done
+expect_ws a2 '[.[] | select(.id != null) | .id]' "$(ws_events a | jq -c --argjson m "$MID" '[.[] | select(.id != null and .id > $m) | .id]')"
+expect_ws a2 '[.[] | select(.id != null)] == $all' true --argjson all "$(ws_events a | jq -c --argjson m "$MID" '[.[] | select(.id != null and .id > $m)]')"
+expect_ws a0 '[.[] | select(.id != null) | .id]' "$(ws_events a | jq -c '[.[] | select(.id != null) | .id]')"
+expect_ws a0 '.[0].type' conversation.created
+expect_ws a0 'map(select(.type == "typing")) | length' 0
+
+# --- logout, password change, deletion close the WebSocket with 1008
+req POST /api/users/login "{\"username\":\"alice\",\"password\":\"$PASSWORD\"}"
+A2_TOK=$(jqb .token)
+expect_true "ws lo: handshake" ws_listen lo "$A2_TOK"
+req POST /api/users/logout "" "$A2_TOK"
+expect_status 204
+expect_true "logout: ws closed" wait_ws_closed lo 10
+expect_ws_line lo '[.[] | select(.k == "close") | .code]' '[1008]'
+post_msg "$A_TOK" "$X" "a's other stream lives on"
+expect_true "ws a (other token) still delivers" wait_ws a "any(.[]; .message.id == $MSG_ID)"
+
+new_user E erin
+req POST /api/users/login "{\"username\":\"erin\",\"password\":\"$PASSWORD\"}"
+E2_TOK=$(jqb .token)
+expect_true "ws e1: handshake" ws_listen e1 "$E_TOK"
+expect_true "ws e2: handshake" ws_listen e2 "$E2_TOK"
+req PUT "/api/users/$E_ID" '{"password":"another-password"}' "$E2_TOK"
+expect_status 200
+expect_true "password change: other token's ws closed" wait_ws_closed e1 10
+expect_ws_line e1 '[.[] | select(.k == "close") | .code]' '[1008]'
+req DELETE "/api/users/$E_ID" "" "$E2_TOK"
+expect_status 204
+expect_true "user deleted: ws closed" wait_ws_closed e2 10
+expect_ws_line e2 '[.[] | select(.k == "close") | .code]' '[1008]'
+expect_ws_line e1 '[.[] | select(.k == "close")] | length' 1
+
+stop_clients
+stop_server
