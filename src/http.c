@@ -21,25 +21,24 @@ typedef struct head_info {
     uint64_t cl;
 } head_info;
 
-static int is_tchar(unsigned char c)
+static int is_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+/* Controls other than HTAB: never allowed in a field value, chunk extension or trailer. */
+static int is_bad_ctl(char c) { return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f; }
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    if (is_digit(c)) return c - '0';
+    c = lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
-
-static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
 
 /* ASCII case-insensitive (locale-free): does s[0..n) equal the C string lit? */
 static int ieq(const char *s, size_t n, const char *lit)
@@ -64,10 +63,9 @@ void http_parser_reset(http_parser *p)
 {
     http_limits lim = p->lim;
     buf_t body = p->chunked_body;
-    memset(p, 0, sizeof *p);
-    p->lim = lim;
+    http_parser_init(p, &lim);
+    buf_reset(&body);
     p->chunked_body = body;
-    buf_reset(&p->chunked_body);
 }
 
 void http_parser_free(http_parser *p) { buf_free(&p->chunked_body); }
@@ -77,14 +75,11 @@ void http_parser_free(http_parser *p) { buf_free(&p->chunked_body); }
 static long skip_blank_lines(http_parser *p, const char *buf, size_t len)
 {
     size_t i = p->head_start;
-    while (i + 1 < len && buf[i] == '\r') {
-        if (buf[i + 1] != '\n') return -400;
-        i += 2;
-        if (i > p->lim.max_head) return -431;
-    }
+    for (; i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n'; i += 2)
+        if (i + 2 > p->lim.max_head) return -431;
     p->head_start = i;
-    if (i == len || buf[i] == '\r') return 0;   /* a lone CR: wait for its LF */
-    if (buf[i] == '\n') return -400;
+    if (i == len || (i + 1 == len && buf[i] == '\r')) return 0;   /* a lone CR: wait for its LF */
+    if (buf[i] == '\r' || buf[i] == '\n') return -400;
     p->state = ST_HEAD;
     p->scanned = p->line_start = i;
     return 0;
@@ -99,11 +94,11 @@ static long scan_head(http_parser *p, const char *buf, size_t len)
     if (end - hs > p->lim.max_head) end = hs + p->lim.max_head;
     for (i = p->scanned; i < end; i++) {
         char c = buf[i];
-        if (i > hs && buf[i - 1] == '\r' && c != '\n') return -400;
+        if (i > hs && (buf[i - 1] == '\r') != (c == '\n')) return -400;   /* bare CR or LF */
         if (c == '\n') {
-            if (i == hs || buf[i - 1] != '\r') return -400;
             if (i - 1 == p->line_start) return (long)(i + 1);
-            if (p->line_start == hs && p->tstart && !p->tend) p->tend = i - 1;
+            if (p->line_start == hs && !p->tstart) return -400;   /* a request line with no spaces */
+            if (p->line_start == hs && !p->tend) p->tend = i - 1;
             p->line_start = i + 1;
         } else if (c == ' ' && p->line_start == hs) {   /* the request line's spaces */
             if (!p->tstart) p->tstart = i + 1;
@@ -112,7 +107,9 @@ static long scan_head(http_parser *p, const char *buf, size_t len)
     }
     p->scanned = i;
     if (p->tstart && (p->tend ? p->tend : i) - p->tstart > p->lim.max_target) return -414;
-    if (!p->tstart && p->line_start == hs && i - hs > MAX_METHOD) return -400;
+    /* a method too long is refused the same whether its bytes came one by one or at once */
+    size_t mend = p->tstart ? p->tstart - 1 : p->line_start == hs ? i : hs;
+    if (mend - hs > MAX_METHOD) return -400;
     return i - hs == p->lim.max_head ? -431 : 0;   /* max_head bytes and no end: too long */
 }
 
@@ -127,41 +124,33 @@ static int method_code(const char *m, size_t n)
     return HM_OTHER;
 }
 
-/* "http://" or "https://" (any case): the scheme's length, else 0. */
-static size_t scheme_len(const char *s, size_t n)
-{
-    if (n >= 7 && ieq(s, 7, "http://")) return 7;
-    if (n >= 8 && ieq(s, 8, "https://")) return 8;
-    return 0;
-}
-
-/* Origin-form, absolute-form or "*" (OPTIONS only); authority-form is for CONNECT, which a
- * chat server does not proxy. */
+/* Origin-form, absolute-form ("http://" or "https://", any case) or "*" (OPTIONS only);
+ * authority-form is for CONNECT, which a chat server does not proxy. */
 static long parse_target(http_parser *p, const char *buf, size_t t, size_t n)
 {
     const char *s = buf + t;
-    size_t path = t;
+    size_t path = t, a = 0;
     if (n == 0) return -400;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '#')
             return -400;
-    p->target_off = t;
     p->req.target_len = n;
     if (n == 1 && s[0] == '*') {
         if (p->req.method != HM_OPTIONS) return -400;
     } else if (s[0] != '/') {
-        size_t a = scheme_len(s, n), i = a;
-        if (!a) return -400;
-        while (i < n && s[i] != '/' && s[i] != '?') i++;
-        if (i == a) return -400;   /* empty authority */
-        path = t + i;
-        p->path_root = (i == n || s[i] == '?');
+        if (n >= 7 && ieq(s, 7, "http://")) a = 7;
+        else if (n >= 8 && ieq(s, 8, "https://")) a = 8;
+        else return -400;
+        for (path = t + a; path < t + n && buf[path] != '/' && buf[path] != '?'; path++) {}
+        if (path == t + a) return -400;   /* empty authority */
     }
     const char *q = memchr(buf + path, '?', t + n - path);
-    p->path_off = path;
-    p->req.path_len = p->path_root ? 1 : (q ? (size_t)(q - buf) : t + n) - path;
+    size_t end = q ? (size_t)(q - buf) : t + n;
+    int root = a && path == end;   /* absolute-form with an empty path: "/" */
+    p->path_off = root ? 0 : path;
+    p->req.path_len = root ? 1 : end - path;
     if (q) {
-        p->query_off = (size_t)(q - buf) + 1;
+        p->query_off = end + 1;
         p->req.query_len = t + n - p->query_off;
     }
     return 0;
@@ -178,20 +167,18 @@ static long parse_version(http_parser *p, const char *v, size_t n)
     return 0;
 }
 
-/* method SP request-target SP HTTP-version, in buf[s..e). */
+/* method SP request-target SP HTTP-version, in buf[s..e); the scan found the spaces. */
 static long parse_request_line(http_parser *p, const char *buf, size_t s, size_t e)
 {
-    size_t i = s;
-    while (i < e && is_tchar((unsigned char)buf[i])) i++;
-    if (i == s || i - s > MAX_METHOD || i == e || buf[i] != ' ') return -400;
+    size_t i = s, t = p->tstart, te = p->tend;
+    while (i < e && is_tchar(buf[i])) i++;
+    if (i == s || i - s > MAX_METHOD || i + 1 != t) return -400;
     p->req.method_len = i - s;
     p->req.method = method_code(buf + s, i - s);
-    size_t t = ++i;
-    while (i < e && buf[i] != ' ') i++;
-    if (i - t > p->lim.max_target) return -414;
-    if (i == e) return -400;
-    long r = parse_target(p, buf, t, i - t);
-    return r ? r : parse_version(p, buf + i + 1, e - i - 1);
+    if (te - t > p->lim.max_target) return -414;
+    if (te == e) return -400;
+    long r = parse_target(p, buf, t, te - t);
+    return r ? r : parse_version(p, buf + te + 1, e - te - 1);
 }
 
 /* 1*DIGIT and nothing else: a sign, a space or a list could be read differently by a
@@ -211,21 +198,20 @@ static int parse_length(const char *s, size_t n, uint64_t *out)
 /* Connection: a comma-separated list of tokens; we only care about two of them. */
 static void note_connection(head_info *h, const char *v, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
+    for (size_t i = 0; i < n; i++) {
         size_t s = i, e;
         while (i < n && v[i] != ',') i++;
         for (e = i; e > s && is_ows(v[e - 1]); e--) {}
         while (s < e && is_ows(v[s])) s++;
-        if (ieq(v + s, e - s, "close")) h->close = 1;
-        if (ieq(v + s, e - s, "keep-alive")) h->keep = 1;
-        i++;
+        h->close |= ieq(v + s, e - s, "close");
+        h->keep |= ieq(v + s, e - s, "keep-alive");
     }
 }
 
-static long note_header(http_parser *p, head_info *h, const char *name, size_t nlen,
-                        const char *v, size_t vlen)
+static long note_header(http_parser *p, head_info *h, const http_header *hd)
 {
+    const char *name = hd->name, *v = hd->value;
+    size_t nlen = hd->name_len, vlen = hd->value_len;
     uint64_t cl;
     if (ieq(name, nlen, "host")) {
         h->hosts++;
@@ -251,22 +237,19 @@ static long note_header(http_parser *p, head_info *h, const char *name, size_t n
  * space before the colon fails the token scan. */
 static long parse_header(http_parser *p, head_info *h, const char *buf, size_t s, size_t e)
 {
-    size_t i = s;
-    while (i < e && is_tchar((unsigned char)buf[i])) i++;
+    size_t i = s, v, ve = e;
+    while (i < e && is_tchar(buf[i])) i++;
     if (i == s || i == e || buf[i] != ':') return -400;
     if (p->req.nheaders == HTTP_MAX_HEADERS) return -431;
-    size_t v = i + 1, ve = e;
-    while (v < ve && is_ows(buf[v])) v++;
+    for (v = i + 1; v < ve && is_ows(buf[v]); v++) {}
     while (ve > v && is_ows(buf[ve - 1])) ve--;
     for (size_t k = v; k < ve; k++)
-        if (is_ctl((unsigned char)buf[k]) && buf[k] != '\t') return -400;
-    http_header *hd = &p->req.headers[p->req.nheaders];
-    p->name_off[p->req.nheaders] = s;
-    p->value_off[p->req.nheaders] = v;
-    p->req.nheaders++;
-    hd->name_len = i - s;
-    hd->value_len = ve - v;
-    return note_header(p, h, buf + s, i - s, buf + v, ve - v);
+        if (is_bad_ctl(buf[k])) return -400;
+    size_t n = p->req.nheaders++;
+    p->name_off[n] = s;
+    p->value_off[n] = v;
+    p->req.headers[n] = (http_header){ buf + s, i - s, buf + v, ve - v };
+    return note_header(p, h, &p->req.headers[n]);
 }
 
 /* Judge the framing as a whole once every header line has been seen. */
@@ -282,42 +265,24 @@ static long check_head(http_parser *p, const head_info *h)
     return 0;
 }
 
-/* buf[head_start..end) is a whole head whose lines all end in CRLF (scan_head saw to it). */
-static long parse_head(http_parser *p, const char *buf, size_t end)
-{
-    head_info h = { 0 };
-    size_t pos = p->head_start;
-    size_t eol = (size_t)((const char *)memchr(buf + pos, '\r', end - pos) - buf);
-    long r = parse_request_line(p, buf, pos, eol);
-    for (pos = eol + 2; !r && pos < end - 2; pos = eol + 2) {
-        eol = (size_t)((const char *)memchr(buf + pos, '\r', end - pos) - buf);
-        r = parse_header(p, &h, buf, pos, eol);
-    }
-    return r ? r : check_head(p, &h);
-}
-
+/* Once the scan has found the whole head (every line ending in CRLF), parse and judge it. */
 static long read_head(http_parser *p, const char *buf, size_t len)
 {
-    long end = scan_head(p, buf, len);
+    head_info h = { 0 };
+    long end = scan_head(p, buf, len), r = 0;
     if (end <= 0) return end;
-    long r = parse_head(p, buf, (size_t)end);
+    for (size_t pos = p->head_start, eol; !r && pos < (size_t)end - 2; pos = eol + 2) {
+        eol = (size_t)((const char *)memchr(buf + pos, '\r', (size_t)end - pos) - buf);
+        if (pos == p->head_start) r = parse_request_line(p, buf, pos, eol);
+        else r = parse_header(p, &h, buf, pos, eol);
+    }
+    if (!r) r = check_head(p, &h);
     if (r) return r;
     p->head_len = (size_t)end - p->head_start;
     p->head_done = 1;
     p->body_pos = (size_t)end;
     p->state = p->req.chunked ? ST_CSIZE : ST_BODY;
     return 0;
-}
-
-/* Content-Length body, or none: complete once all of it is there. */
-static long read_body(http_parser *p, size_t len)
-{
-    size_t end = p->head_start + p->head_len + (size_t)p->content_length;
-    if (len < end) return 0;
-    p->req.body_len = (size_t)p->content_length;
-    p->body_pos = end;
-    p->state = ST_DONE;
-    return (long)end;
 }
 
 /* Framing bytes must be exactly `want`; then move on to state `next`. */
@@ -328,12 +293,11 @@ static long expect(http_parser *p, char c, char want, int next)
     return 0;
 }
 
-/* One byte of chunk framing (everything but chunk data). Returns 0 to go on, 1 when the
- * message is complete, or -status. */
+/* One byte of chunk framing (everything but chunk data): 0 or -status. */
 static long chunk_byte(http_parser *p, char c)
 {
     int d = hexval(c);
-    /* Bound the size line (incl. extensions) and the trailers; states are ordered. */
+    /* Bound the size line (CRLF excluded) and the trailers (CRLFs included). */
     if (p->state <= ST_CEXT && c != '\r' && ++p->line_len > MAX_CHUNK_LINE) return -400;
     if (p->state >= ST_TRAILER && ++p->line_len > p->lim.max_head) return -431;
     switch (p->state) {
@@ -346,33 +310,30 @@ static long chunk_byte(http_parser *p, char c)
     case ST_CEXT:    /* extensions and trailer fields are ignored but must stay on their line */
     case ST_TLINE:
         if (c == '\r') p->state++;   /* to ST_CSIZE_LF or ST_TLINE_LF */
-        else if (is_ctl((unsigned char)c) && c != '\t') return -400;
+        else if (is_bad_ctl(c)) return -400;
         return 0;
     case ST_CSIZE_LF:
         if (c != '\n') return -400;
         if (p->chunk_left > p->lim.max_body - p->chunked_body.len) return -413;
         p->line_len = 0;
+        p->ndigits = 0;
         p->state = p->chunk_left ? ST_CDATA : ST_TRAILER;
         return 0;
     case ST_CDATA_CR: return expect(p, c, '\r', ST_CDATA_LF);
-    case ST_CDATA_LF:
-        p->ndigits = 0;
-        p->line_len = 0;
-        return expect(p, c, '\n', ST_CSIZE);
-    case ST_TRAILER: /* start of a trailer line, or the final CRLF */
-        if (c == ' ' || (c != '\r' && is_ctl((unsigned char)c))) return -400;   /* obs-fold */
+    case ST_CDATA_LF: return expect(p, c, '\n', ST_CSIZE);
+    case ST_TRAILER: /* start of a trailer line (no obs-fold), or the final CRLF */
+        if (is_ows(c) || (c != '\r' && is_bad_ctl(c))) return -400;
         p->state = c == '\r' ? ST_END_LF : ST_TLINE;
         return 0;
     case ST_TLINE_LF: return expect(p, c, '\n', ST_TRAILER);
-    default:         /* ST_END_LF */
-        return c == '\n' ? 1 : -400;
+    default:          return expect(p, c, '\n', ST_DONE);   /* ST_END_LF */
     }
 }
 
 /* Chunked body, resuming at body_pos: framing byte by byte, data copied in bulk. */
 static long read_chunked(http_parser *p, const char *buf, size_t len)
 {
-    while (p->body_pos < len) {
+    while (p->body_pos < len && p->state != ST_DONE) {
         if (p->state == ST_CDATA) {
             size_t n = len - p->body_pos;
             if (n > p->chunk_left) n = (size_t)p->chunk_left;
@@ -384,22 +345,17 @@ static long read_chunked(http_parser *p, const char *buf, size_t len)
         }
         long r = chunk_byte(p, buf[p->body_pos++]);
         if (r < 0) return r;
-        if (r == 1) {
-            p->state = ST_DONE;
-            p->req.body_len = p->chunked_body.len;
-            return (long)p->body_pos;
-        }
     }
     return 0;
 }
 
-/* Point req into this call's buf; the offsets stay valid however the buffer moved. */
+/* Point req into this call's buf (offsets survive a moved buffer), at the body once complete. */
 static void aim(http_parser *p, const char *buf)
 {
     http_req *r = &p->req;
     r->method_str = buf + p->head_start;
-    r->target = buf + p->target_off;
-    r->path = p->path_root ? "/" : buf + p->path_off;
+    r->target = buf + p->tstart;
+    r->path = p->path_off ? buf + p->path_off : "/";
     r->query = p->query_off ? buf + p->query_off : NULL;
     for (size_t i = 0; i < r->nheaders; i++) {
         r->headers[i].name = buf + p->name_off[i];
@@ -408,21 +364,22 @@ static void aim(http_parser *p, const char *buf)
     if (p->state != ST_DONE) return;
     if (r->chunked) r->body = p->chunked_body.data ? p->chunked_body.data : "";
     else r->body = buf + p->head_start + p->head_len;
+    r->body_len = r->chunked ? p->chunked_body.len : (size_t)p->content_length;
 }
 
 long http_parse(http_parser *p, const char *buf, size_t len)
 {
     long r = 0;
-    if (p->state == ST_DONE) {
-        r = (long)p->body_pos;
-    } else {
-        if (p->state == ST_SKIP) r = skip_blank_lines(p, buf, len);
-        if (!r && p->state == ST_HEAD) r = read_head(p, buf, len);
-        if (!r && p->state == ST_BODY) r = read_body(p, len);
-        else if (!r && p->state >= ST_CSIZE) r = read_chunked(p, buf, len);
+    if (p->state == ST_SKIP) r = skip_blank_lines(p, buf, len);
+    if (!r && p->state == ST_HEAD) r = read_head(p, buf, len);
+    if (!r && p->state == ST_BODY && len >= p->body_pos + p->content_length) {
+        p->body_pos += (size_t)p->content_length;
+        p->state = ST_DONE;
     }
-    if (r >= 0 && p->head_done) aim(p, buf);
-    return r;
+    if (!r && p->state >= ST_CSIZE) r = read_chunked(p, buf, len);
+    if (r < 0) return r;
+    if (p->head_done) aim(p, buf);
+    return p->state == ST_DONE ? (long)p->body_pos : 0;
 }
 
 const http_header *http_header_get(const http_req *r, const char *name)
@@ -445,51 +402,44 @@ static int pct_next(const char *s, size_t n, size_t *i, int plus_space)
     return hi * 16 + lo;
 }
 
-long http_pct_decode(const char *s, size_t n, char *out, int plus_space)
+/* Decode s[0..n) into out[0..cap): the length, or -1 on a bad %XX or when it (and its NUL)
+ * does not fit. */
+static long pct_decode(const char *s, size_t n, char *out, size_t cap, int plus_space)
 {
     size_t i = 0, o = 0;
     while (i < n) {
         int c = pct_next(s, n, &i, plus_space);
-        if (c < 0) return -1;
+        if (c < 0 || o + 1 >= cap) return -1;
         out[o++] = (char)c;
     }
+    if (cap == 0) return -1;
     out[o] = 0;
     return (long)o;
 }
 
-/* Does the encoded key s[0..n) decode to name? 1 yes, 0 no, -1 malformed. */
-static int key_is(const char *s, size_t n, const char *name)
+long http_pct_decode(const char *s, size_t n, char *out, int plus_space)
 {
-    size_t i = 0, k = 0;
-    int same = 1;
-    while (i < n) {
-        int c = pct_next(s, n, &i, 1);
-        if (c < 0) return -1;
-        if (!name[k] || (unsigned char)name[k] != c) same = 0;
-        else k++;
-    }
-    return same && !name[k];
+    return pct_decode(s, n, out, n + 1, plus_space);
 }
 
 long http_query_get(const char *q, size_t qlen, const char *name, char *out, size_t cap)
 {
-    size_t i = 0;
-    while (q && i < qlen) {
-        size_t s = i, eq, o = 0, e;
+    for (size_t i = 0; q && i < qlen; i++) {
+        size_t s = i, eq, k = 0;
+        int same = 1;
         while (i < qlen && q[i] != '&') i++;
-        e = i++;
-        for (eq = s; eq < e && q[eq] != '='; eq++) {}
-        int m = key_is(q + s, eq - s, name);
-        if (m < 0) return -2;
-        if (!m) continue;
-        for (size_t k = eq < e ? eq + 1 : e; k < e;) {
-            int c = pct_next(q, e, &k, 1);
-            if (c < 0 || o + 1 >= cap) return -2;
-            out[o++] = (char)c;
+        for (eq = s; eq < i && q[eq] != '='; eq++) {}
+        for (size_t j = s; j < eq;) {   /* does the key decode to name? */
+            int c = pct_next(q, eq, &j, 1);
+            if (c < 0) return -2;
+            if (!name[k] || (unsigned char)name[k] != c) same = 0;
+            else k++;
         }
-        if (cap == 0) return -2;
-        out[o] = 0;
-        return (long)o;
+        if (same && !name[k]) {
+            size_t v = eq < i ? eq + 1 : i;
+            long n = pct_decode(q + v, i - v, out, cap, 1);
+            return n < 0 ? -2 : n;
+        }
     }
     return -1;
 }
@@ -498,15 +448,14 @@ const char *http_reason(int status)
 {
     static const struct { int code; const char *text; } reasons[] = {
         { 100, "Continue" }, { 101, "Switching Protocols" }, { 200, "OK" }, { 201, "Created" },
-        { 204, "No Content" }, { 301, "Moved Permanently" }, { 304, "Not Modified" },
-        { 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
-        { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
-        { 409, "Conflict" }, { 411, "Length Required" }, { 413, "Content Too Large" },
-        { 414, "URI Too Long" }, { 415, "Unsupported Media Type" }, { 417, "Expectation Failed" },
-        { 426, "Upgrade Required" }, { 429, "Too Many Requests" },
-        { 431, "Request Header Fields Too Large" }, { 500, "Internal Server Error" },
-        { 501, "Not Implemented" }, { 503, "Service Unavailable" },
-        { 505, "HTTP Version Not Supported" }, { 507, "Insufficient Storage" },
+        { 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+        { 403, "Forbidden" }, { 404, "Not Found" }, { 405, "Method Not Allowed" },
+        { 408, "Request Timeout" }, { 409, "Conflict" }, { 413, "Content Too Large" },
+        { 414, "URI Too Long" }, { 415, "Unsupported Media Type" }, { 426, "Upgrade Required" },
+        { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
+        { 500, "Internal Server Error" }, { 501, "Not Implemented" },
+        { 503, "Service Unavailable" }, { 505, "HTTP Version Not Supported" },
+        { 507, "Insufficient Storage" },
     };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].code == status) return reasons[i].text;

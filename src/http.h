@@ -47,7 +47,7 @@ typedef struct http_parser {
     size_t head_len;       /* bytes of request line + headers + blank line, once known */
     int head_done;         /* 1 once the head is complete and valid (see expect_continue) */
     uint64_t content_length;
-    size_t body_pos;       /* private: chunked decoder position (offset from request start) */
+    size_t body_pos;       /* private: body decoded up to here (offset from request start) */
     uint64_t chunk_left;   /* private */
     buf_t chunked_body;    /* owned: decoded chunked body */
     http_req req;
@@ -56,8 +56,7 @@ typedef struct http_parser {
     size_t head_start;     /* first byte after the skipped leading CRLFs */
     size_t line_start;     /* head scan: start of the line being scanned */
     size_t tstart, tend;   /* head scan: request-target bounds (0: not seen yet) */
-    size_t target_off, path_off, query_off;   /* query_off 0: no query */
-    int path_root;         /* absolute-form with an empty path: path is "/" */
+    size_t path_off, query_off;   /* 0: path "/" (absolute-form, empty path); no query */
     int ndigits;           /* chunked: hex digits of the current chunk-size */
     size_t line_len;       /* chunked: bytes of the chunk-size line, or of the trailers */
     size_t name_off[HTTP_MAX_HEADERS], value_off[HTTP_MAX_HEADERS];

@@ -1,6 +1,8 @@
 /* json.c — owns the strict RFC 8259 decoder (iterative, depth-bounded, arena-backed
  * tree), the JSON string encoder, and UTF-8 validation per RFC 3629. */
 #include "json.h"
+#include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@ typedef struct ablk {
     size_t used, cap;
     max_align_t data[];     /* max_align_t so block starts suit any node */
 } ablk;
-
 #define ABLK_MIN 16384
 
 /* align is a power of two. A request that does not fit opens a fresh block; the tail of
@@ -24,8 +25,7 @@ static void *aalloc(ablk **head, size_t n, size_t align)
     if (!b || off > b->cap || n > b->cap - off) {
         size_t cap = n > ABLK_MIN ? n : ABLK_MIN;
         b = xmalloc(sizeof *b + cap);
-        b->next = *head;
-        b->cap = cap;
+        *b = (ablk){ .next = *head, .cap = cap };
         *head = b;
         off = 0;
     }
@@ -33,43 +33,26 @@ static void *aalloc(ablk **head, size_t n, size_t align)
     return (char *)b->data + off;
 }
 
-static void arena_free(ablk *b)
-{
-    for (ablk *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-}
-
-/* ---- UTF-8 ---- */
-
-/* Length of the sequence at p (n > 0 bytes available), with the RFC 3629 §4 bounds on
- * the second byte ruling out overlongs, surrogates and > U+10FFFF. When invalid, *ok = 0
- * and the result is the maximal valid prefix (>= 1): the encoder turns that prefix into
- * one U+FFFD, the replacement practice the Unicode standard recommends. */
+/* Length of the sequence at p (n > 0 bytes available); RFC 3629 §4's second-byte bounds
+ * rule out overlongs, surrogates and > U+10FFFF. If invalid, *ok = 0 and this is the
+ * maximal valid prefix (>= 1), which the encoder turns into one U+FFFD as Unicode advises. */
 static size_t utf8_seq(const unsigned char *p, size_t n, int *ok)
 {
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    unsigned c = p[0];
     size_t len = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-    *ok = 0;
-    if (!len) return 1;             /* stray continuation, C0/C1 overlong lead, F5..FF */
-    if (c == 0xE0) lo = 0xA0;       /* overlong 3-byte form */
-    if (c == 0xED) hi = 0x9F;       /* UTF-16 surrogates D800..DFFF */
-    if (c == 0xF0) lo = 0x90;       /* overlong 4-byte form */
-    if (c == 0xF4) hi = 0x8F;       /* beyond U+10FFFF */
-    for (size_t i = 1; i < len; i++) {
-        if (i >= n || p[i] < lo || p[i] > hi) return i;
+    unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;   /* overlong 3/4-byte forms */
+    unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;   /* surrogates, > U+10FFFF */
+    size_t i = 1;
+    for (; i < len && i < n && p[i] >= lo && p[i] <= hi; i++)
         lo = 0x80, hi = 0xBF;   /* only the second byte has tighter bounds */
-    }
-    *ok = 1;
-    return len;
+    *ok = len > 0 && i == len;  /* len 0: stray continuation, C0/C1 or F5..FF */
+    return i;
 }
 
 int utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
     int ok = 1;
-    for (size_t i = 0; i < n && ok; ) i += utf8_seq(u + i, n - i, &ok);
+    for (size_t i = 0; i < n && ok; ) i += utf8_seq((const unsigned char *)s + i, n - i, &ok);
     return ok;
 }
 
@@ -82,17 +65,20 @@ static size_t put_utf8(char *o, unsigned cp)
     return n;
 }
 
+/* JSON's short escapes: the letter after the backslash, and the byte it stands for. */
+static const char esc_letter[] = "\"\\/bfnrt", esc_byte[] = "\"\\/\b\f\n\r\t";
+
 /* ---- decoder ---- */
 
-typedef struct { jval *node, *last; } frame;   /* an open array/object */
-
+/* An open array/object is its parent's last item, so its next field (else NULL) holds
+ * the parent until it closes: the tree is its own parse stack; nesting costs no C stack. */
 typedef struct {
     const unsigned char *s;
     size_t n, i;
     ablk *arena;
-    jval *root;
-    frame *stack;           /* explicit stack: nesting costs heap, never C stack */
-    size_t depth, cap, max;
+    jval *root, *open;      /* open: innermost open container, NULL at the top level */
+    jval **tail;            /* where the next item gets linked */
+    size_t depth, max;
 } parser;
 
 static int peek(const parser *p) { return p->i < p->n ? p->s[p->i] : -1; }
@@ -104,29 +90,28 @@ static int eat(parser *p, int c)
     return 1;
 }
 
-static void skip_ws(parser *p)
+/* Like peek and eat, but past any whitespace first: for the bytes between tokens. */
+static int next(parser *p)
 {
     while (eat(p, ' ') || eat(p, '\t') || eat(p, '\n') || eat(p, '\r')) {}
+    return peek(p);
 }
 
-static jval *new_node(parser *p, jtype t)
-{
-    jval *v = aalloc(&p->arena, sizeof *v, _Alignof(jval));
-    *v = (jval){ .type = t };
-    return v;
-}
+static int token(parser *p, int c) { return next(p) == c && eat(p, c); }
 
-static int literal(parser *p, const char *word, size_t len)
+static int literal(parser *p, jval *v, const char *word, jtype t)
 {
+    size_t len = strlen(word);
     if (p->n - p->i < len || memcmp(p->s + p->i, word, len) != 0) return -1;
     p->i += len;
+    v->type = t;
     return 0;
 }
 
 static int digits(parser *p)
 {
     size_t start = p->i;
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    while (peek(p) >= '0' && peek(p) <= '9') p->i++;
     return p->i > start;
 }
 
@@ -142,76 +127,61 @@ static int parse_num(parser *p, jval *v)
         if (!eat(p, '+')) eat(p, '-');
         if (!digits(p)) return -1;
     }
+    char *t = aalloc(&p->arena, p->i - start + 1, 1);
+    v->type = J_NUM;
     v->len = p->i - start;
-    char *t = aalloc(&p->arena, v->len + 1, 1);
-    memcpy(t, p->s + start, v->len);
+    v->str = memcpy(t, p->s + start, v->len);
     t[v->len] = 0;
-    v->str = t;
     return 0;
 }
 
-static int hex4(const unsigned char *s, size_t k, size_t end, unsigned *out)
+/* The code unit of a \uXXXX at s[0..avail), or -1 if there is none. */
+static long uescape(const unsigned char *s, size_t avail)
 {
-    unsigned v = 0;
-    if (end - k < 4) return -1;
-    for (size_t j = k; j < k + 4; j++) {
-        unsigned c = s[j], lc = c | 0x20;
-        if (c >= '0' && c <= '9') v = v << 4 | (c - '0');
-        else if (lc >= 'a' && lc <= 'f') v = v << 4 | (lc - 'a' + 10);
-        else return -1;
+    long v = 0;
+    if (avail < 6 || s[0] != '\\' || s[1] != 'u') return -1;
+    for (int j = 2; j < 6; j++) {
+        if (!isxdigit(s[j])) return -1;
+        v = v << 4 | (isdigit(s[j]) ? s[j] - '0' : (s[j] | 0x20) - 'a' + 10);
     }
-    *out = v;
-    return 0;
+    return v;
 }
 
-/* \uXXXX with s[*k] just past the 'u'. Surrogates only count as a high+low pair (RFC 8259
- * §7); a lone one would have no valid UTF-8 form, so it is an error, not garbage. */
-static int unicode_escape(const unsigned char *s, size_t *k, size_t end, char **o)
-{
-    unsigned cp, lo;
-    if (hex4(s, *k, end, &cp)) return -1;
-    *k += 4;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (end - *k < 6 || s[*k] != '\\' || s[*k + 1] != 'u' ||
-            hex4(s, *k + 2, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-            return -1;
-        *k += 6;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    *o += put_utf8(*o, cp);
-    return 0;
-}
-
-/* The escape whose backslash is at s[*k]; the scan guarantees s[*k + 1] < end. */
-static int escape(const unsigned char *s, size_t *k, size_t end, char **o)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    unsigned char c = s[*k + 1];
-    *k += 2;
-    const char *hit = c ? strchr(from, c) : NULL;
-    if (c == 'u') return unicode_escape(s, k, end, o);
-    if (!hit) return -1;
-    *(*o)++ = to[hit - from];
-    return 0;
-}
-
-/* Two linear passes: find the closing quote (so the output size is bounded by the raw
- * length, as no escape decodes longer than it is written), then decode into the arena.
- * Raw bytes >= 0x80 were already checked by the whole-input utf8_valid. */
+/* Two passes: find the closing quote (so the output fits in the raw length, as no escape
+ * decodes longer than it is written, and every backslash before end has its next byte
+ * before end too), then decode. Raw bytes >= 0x80 passed the whole-input utf8_valid. */
 static int parse_string(parser *p, const char **str, size_t *len)
 {
     const unsigned char *s = p->s;
-    size_t start = ++p->i, end = start;
+    size_t k = ++p->i, end = k;
     while (end < p->n && s[end] != '"') {
         if (s[end] < 0x20) return -1;
         end += s[end] == '\\' ? 2 : 1;
     }
     if (end >= p->n) return -1;
-    char *out = aalloc(&p->arena, end - start + 1, 1), *o = out;
-    for (size_t k = start; k < end; ) {
-        if (s[k] != '\\') *o++ = (char)s[k++];
-        else if (escape(s, &k, end, &o)) return -1;
+    char *out = aalloc(&p->arena, end - k + 1, 1), *o = out;
+    while (k < end) {
+        const char *hit = s[k] == '\\' && s[k + 1] ? strchr(esc_letter, s[k + 1]) : NULL;
+        long cp, lo;
+        if (s[k] != '\\') {
+            *o++ = (char)s[k++];
+        } else if (hit) {
+            *o++ = esc_byte[hit - esc_letter];
+            k += 2;
+        } else if ((cp = uescape(s + k, end - k)) >= 0) {
+            k += 6;
+            /* Surrogates only count as a high+low pair (RFC 8259 §7); a lone one would
+             * have no valid UTF-8 form, so it is an error, not garbage. */
+            if (cp >= 0xD800 && cp <= 0xDBFF &&
+                (lo = uescape(s + k, end - k)) >= 0xDC00 && lo <= 0xDFFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF) return -1;
+            o += put_utf8(o, (unsigned)cp);
+        } else {
+            return -1;
+        }
     }
     *o = 0;
     *str = out;
@@ -220,125 +190,83 @@ static int parse_string(parser *p, const char **str, size_t *len)
     return 0;
 }
 
-/* Link v under the innermost open container (or make it the root); a container is then
- * opened itself, which is where max_depth is enforced. */
-static int attach(parser *p, jval *v, const char *key, size_t keylen)
+/* The value at p->i into v. A non-empty array or object is left open (its items come
+ * next), which is where max_depth is enforced. */
+static int parse_value(parser *p, jval *v)
 {
-    if (p->depth) {
-        frame *f = &p->stack[p->depth - 1];
-        if (f->last) f->last->next = v;
-        else f->node->child = v;
-        f->last = v;
-        f->node->len++;
-        v->key = key;
-        v->keylen = keylen;
-    } else {
-        p->root = v;
-    }
-    if (v->type != J_ARR && v->type != J_OBJ) return 0;
-    if (p->depth >= p->max) return -1;
-    if (p->depth == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        p->stack = xrealloc(p->stack, p->cap * sizeof *p->stack);
-    }
-    p->stack[p->depth++] = (frame){ v, NULL };
-    return 0;
-}
-
-static int parse_value(parser *p, const char *key, size_t keylen)
-{
-    int c = peek(p), rc = 0;
-    jval *v;
+    int c = next(p);
     switch (c) {
-    case '[': case '{': v = new_node(p, c == '[' ? J_ARR : J_OBJ); p->i++; break;
-    case '"': v = new_node(p, J_STR); rc = parse_string(p, &v->str, &v->len); break;
-    case 't': v = new_node(p, J_TRUE); rc = literal(p, "true", 4); break;
-    case 'f': v = new_node(p, J_FALSE); rc = literal(p, "false", 5); break;
-    case 'n': v = new_node(p, J_NULL); rc = literal(p, "null", 4); break;
+    case '"':
+        v->type = J_STR;
+        return parse_string(p, &v->str, &v->len);
+    case 't': return literal(p, v, "true", J_TRUE);
+    case 'f': return literal(p, v, "false", J_FALSE);
+    case 'n': return literal(p, v, "null", J_NULL);
+    case '[':
+    case '{':
+        v->type = c == '[' ? J_ARR : J_OBJ;
+        p->i++;
+        if (p->depth >= p->max) return -1;
+        if (token(p, c == '[' ? ']' : '}')) return 0;
+        v->next = p->open;
+        p->open = v;
+        p->tail = &v->child;
+        p->depth++;
+        return 0;
     default:
-        if (c != '-' && (c < '0' || c > '9')) return -1;
-        v = new_node(p, J_NUM);
-        rc = parse_num(p, v);
-    }
-    return rc ? -1 : attach(p, v, key, keylen);
-}
-
-static int closer(const parser *p)
-{
-    return p->stack[p->depth - 1].node->type == J_ARR ? ']' : '}';
-}
-
-static int member_key(parser *p, const char **key, size_t *keylen)
-{
-    if (peek(p) != '"' || parse_string(p, key, keylen)) return -1;
-    skip_ws(p);
-    if (!eat(p, ':')) return -1;
-    skip_ws(p);
-    return 0;
-}
-
-/* After a complete value: close finished containers. 1 = another item follows (a ','
- * was taken), 0 = the document ended cleanly, -1 = anything else. */
-static int after_value(parser *p)
-{
-    for (;;) {
-        skip_ws(p);
-        if (!p->depth) return p->i == p->n ? 0 : -1;
-        if (eat(p, ',')) return 1;
-        if (!eat(p, closer(p))) return -1;
-        p->depth--;
+        return parse_num(p, v);
     }
 }
 
-/* One loop instead of recursion. Trailing commas fail naturally: after ',' a value (or
- * key) is required, and ']' / '}' is neither. */
+/* One loop instead of recursion: each turn links one item (after its key, in an object)
+ * under the innermost open container, then takes a ',' or closes what ends there. Trailing
+ * commas fail naturally: after ',' a value (or key) is required, and ']' / '}' is neither. */
 static int parse_doc(parser *p)
 {
     for (;;) {
-        const char *key = NULL;
-        size_t keylen = 0, depth = p->depth;
-        skip_ws(p);
-        if (depth && p->stack[depth - 1].node->type == J_OBJ && member_key(p, &key, &keylen))
+        jval *v = aalloc(&p->arena, sizeof *v, _Alignof(jval));
+        *v = (jval){ .type = J_NULL };
+        if (p->open && p->open->type == J_OBJ &&
+            (next(p) != '"' || parse_string(p, &v->key, &v->keylen) || !token(p, ':')))
             return -1;
-        if (parse_value(p, key, keylen)) return -1;
-        if (p->depth > depth) {            /* just opened: may close right away */
-            skip_ws(p);
-            if (!eat(p, closer(p))) continue;
+        if (p->open) p->open->len++;
+        *p->tail = v;
+        p->tail = &v->next;
+        if (parse_value(p, v)) return -1;
+        if (p->open == v) continue;
+        while (p->open && !token(p, ',')) {
+            jval *c = p->open;
+            if (!token(p, c->type == J_ARR ? ']' : '}')) return -1;
+            p->open = c->next;
+            c->next = NULL;
+            p->tail = &c->next;
             p->depth--;
         }
-        int r = after_value(p);
-        if (r <= 0) return r;
+        if (!p->open) return next(p) == -1 ? 0 : -1;
     }
 }
 
 int json_parse(jdoc *d, const char *s, size_t n, int max_depth)
 {
-    parser p = { .s = (const unsigned char *)s, .n = n,
+    parser p = { .s = (const unsigned char *)s, .n = n, .tail = &p.root,
                  .max = max_depth > 0 ? (size_t)max_depth : 0 };
-    d->root = NULL;
-    d->arena = NULL;
     /* Checking all bytes first makes "invalid UTF-8 anywhere" one rule; outside strings
      * only ASCII can be valid anyway, so the string decoder may copy raw bytes as is. */
     int rc = utf8_valid(s, n) ? parse_doc(&p) : -1;
-    free(p.stack);
-    if (rc) {
-        arena_free(p.arena);
-        return -1;
-    }
-    d->root = p.root;
-    d->arena = p.arena;
-    return 0;
+    *d = (jdoc){ p.root, p.arena };
+    if (rc) json_free(d);
+    return rc;
 }
 
 void json_free(jdoc *d)
 {
     if (!d) return;
-    arena_free(d->arena);
-    d->arena = NULL;
-    d->root = NULL;
+    for (ablk *b = d->arena, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    *d = (jdoc){ NULL, NULL };
 }
-
-/* ---- accessors ---- */
 
 const jval *json_get(const jval *obj, const char *key)
 {
@@ -352,59 +280,40 @@ const jval *json_get(const jval *obj, const char *key)
 
 int json_int(const jval *v, int64_t *out)
 {
-    if (!v || v->type != J_NUM || !v->len) return -1;
-    const char *s = v->str, *e = s + v->len;
-    int neg = *s == '-';
-    /* Accumulate the magnitude unsigned: INT64_MIN's magnitude does not fit int64_t. */
-    uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    if (neg) s++;
-    if (s == e) return -1;
-    for (; s < e; s++) {
-        if (*s < '0' || *s > '9') return -1;          /* '.', 'e', 'E': not an integer */
-        unsigned d = (unsigned)(*s - '0');
-        if (acc > (limit - d) / 10) return -1;
-        acc = acc * 10 + d;
-    }
-    *out = neg ? (acc ? -(int64_t)(acc - 1) - 1 : 0) : (int64_t)acc;
+    char *end;
+    /* Digits and '-' only: this keeps out what strtoll would also take (space, '+'). */
+    if (!v || v->type != J_NUM || !v->len || strspn(v->str, "-0123456789") != v->len) return -1;
+    errno = 0;
+    long long x = strtoll(v->str, &end, 10);
+    if (errno || end != v->str + v->len) return -1;
+    *out = x;
     return 0;
 }
 
 /* ---- encoder ---- */
 
-/* Short escapes where JSON has them, \u00XX for the other control bytes and DEL. */
-static void put_escape(buf_t *b, unsigned char c)
-{
-    static const char hex[] = "0123456789abcdef";
-    static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
-    const char *hit = c ? strchr(from, c) : NULL;
-    char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-    if (hit) e[1] = to[hit - from];
-    buf_append(b, e, hit ? 2 : 6);
-}
-
-/* Bytes that go out verbatim; DEL is escaped too, as some terminals act on it. */
-static int plain(unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
-
+/* Printable ASCII (but '"' and '\\') and valid UTF-8 go out verbatim, in runs. Other ASCII
+ * gets a short escape where JSON has one ('/' is verbatim, so never "\/"), else \u00XX:
+ * DEL too, as some terminals act on it. Invalid UTF-8 becomes U+FFFD. */
 void json_str(buf_t *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
+    size_t start = 0;
     buf_reserve(b, n + 2);
     buf_putc(b, '"');
-    while (i < n) {
-        size_t start = i, k;
-        int ok;
-        while (i < n && plain(u[i])) i++;          /* copy runs, not single bytes */
-        buf_append(b, s + start, i - start);
-        if (i == n) break;
-        if (u[i] < 0x80) {
-            put_escape(b, u[i++]);
-        } else {
-            k = utf8_seq(u + i, n - i, &ok);
-            buf_append(b, ok ? s + i : "\xEF\xBF\xBD", ok ? k : 3);
-            i += k;
+    for (size_t i = 0, k; i < n; i += k) {
+        int ok = u[i] >= 0x20 && u[i] < 0x7F && u[i] != '"' && u[i] != '\\';
+        k = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i, &ok);
+        if (!ok) {
+            const char *hit = u[i] ? strchr(esc_byte, u[i]) : NULL;
+            buf_append(b, s + start, i - start);
+            if (u[i] >= 0x80) buf_append(b, "\xEF\xBF\xBD", 3);
+            else if (hit) buf_append(b, (char[]){ '\\', esc_letter[hit - esc_byte] }, 2);
+            else buf_printf(b, "\\u%04x", u[i]);
+            start = i + k;
         }
     }
+    buf_append(b, s + start, n - start);
     buf_putc(b, '"');
 }
 

@@ -5,25 +5,19 @@
 
 static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
-static void store32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-
 static void compress(uint32_t h[5], const uint8_t *blk)
 {
+    static const uint32_t K[4] = { 0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6 };
     uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16
              | (uint32_t)blk[4 * i + 2] << 8 | blk[4 * i + 3];
     for (int i = 16; i < 80; i++) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)      { f = (b & c) | (~b & d);          k = 0x5a827999; }
-        else if (i < 40) { f = b ^ c ^ d;                   k = 0x6ed9eba1; }
-        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8f1bbcdc; }
-        else             { f = b ^ c ^ d;                   k = 0xca62c1d6; }
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        uint32_t f = i < 20 ? (b & c) | (~b & d)                      /* choose */
+                   : i >= 40 && i < 60 ? (b & c) | (b & d) | (c & d)  /* majority */
+                   : b ^ c ^ d;                                       /* parity */
+        uint32_t t = rol(a, 5) + f + e + K[i / 20] + w[i];
         e = d; d = c; c = rol(b, 30); b = a; a = t;
     }
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
@@ -40,9 +34,7 @@ void sha1(const void *p, size_t n, uint8_t out[20])
     for (size_t off = 0; off + 64 <= n; off += 64) compress(h, in + off);
     if (rest) memcpy(tail, in + n - rest, rest);
     tail[rest] = 0x80;
-    store32(tail + tlen - 8, (uint32_t)(bits >> 32));
-    store32(tail + tlen - 4, (uint32_t)bits);
-    compress(h, tail);
-    if (tlen == 128) compress(h, tail + 64);
-    for (int i = 0; i < 5; i++) store32(out + 4 * i, h[i]);
+    for (int i = 0; i < 8; i++) tail[tlen - 1 - i] = (uint8_t)(bits >> 8 * i);
+    for (size_t off = 0; off < tlen; off += 64) compress(h, tail + off);
+    for (int i = 0; i < 20; i++) out[i] = (uint8_t)(h[i / 4] >> (24 - 8 * (i % 4)));
 }
