@@ -517,6 +517,27 @@ static void test_bare_early(void)
     CHECK_EQ_INT(status_of(NULL, L("GET / HTTP/1.1\r\nHost: h\r")), 0);
 }
 
+/* Fuzz findings: a bad request line is refused as soon as it is known to be bad, whether
+ * its bytes come one at a time or all at once. */
+static void test_early_consistent(void)
+{
+    static const char long_method[] = "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM / HTTP/1.1\r\nHost: x\r\n";
+    CHECK_EQ_INT(status_of(NULL, L(long_method)), -400);
+    CHECK_EQ_INT(status_of(NULL, long_method, 33), -400);
+    CHECK_EQ_INT(status_of(NULL, L("GARBAGE\r\n")), -400);
+    CHECK_EQ_INT(status_of(NULL, L("GARBAGE\r\nHost: x\r\n")), -400);
+    http_parser p;
+    char *copy = NULL;
+    long r = 0;
+    http_parser_init(&p, NULL);
+    size_t k;
+    for (k = 1; k <= sizeof long_method - 1 && r == 0; k++) r = feed(&p, long_method, k, &copy);
+    CHECK_EQ_INT(r, -400);
+    CHECK_EQ_INT(k - 1, 33);   /* refused at the 33rd byte, not at the end of the head */
+    free(copy);
+    http_parser_free(&p);
+}
+
 static void test_bad(void)
 {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -628,6 +649,7 @@ int main(void)
     test_limits();
     test_bad();
     test_bare_early();
+    test_early_consistent();
     test_pct();
     test_query();
     test_reason_date();
