@@ -25,36 +25,38 @@ void db_free(db *d)
     map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem);
 }
 
-/* Grow an id-indexed array so that index n fits. */
-static void *grow(void *arr, uint32_t *cap, uint32_t n, size_t elem)
+/* Make room for id in an array indexed by id - 1 (new slots zeroed), and raise *n to id. */
+static void *grow(void *arr, uint32_t *n, uint32_t *cap, uint32_t id, size_t elem)
 {
-    if (n < *cap) return arr;
-    uint32_t c = *cap ? *cap : 64;
-    while (c <= n) c *= 2;
-    arr = xrealloc(arr, (size_t)c * elem);
-    memset((char *)arr + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
-    *cap = c;
+    if (id > *cap) {
+        uint32_t c = *cap ? *cap : 64;
+        while (c < id)
+            c *= 2;
+        arr = xrealloc(arr, (size_t)c * elem);
+        memset((char *)arr + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
+        *cap = c;
+    }
+    if (id > *n)
+        *n = id;
     return arr;
 }
 
 user *db_user(db *d, int64_t id)
 {
-    if (id < 1 || id > d->nusers || !d->users[id - 1].username) return NULL;
-    return &d->users[id - 1];
+    return id >= 1 && id <= d->nusers && d->users[id - 1].username ? &d->users[id - 1] : NULL;
 }
 
 conv *db_conv(db *d, int64_t id)
 {
-    if (id < 1 || id > d->nconvs || !d->convs[id - 1].title) return NULL;
-    return &d->convs[id - 1];
+    return id >= 1 && id <= d->nconvs && d->convs[id - 1].title ? &d->convs[id - 1] : NULL;
 }
 
 msg *db_msg(db *d, int64_t id)
 {
-    if (id < 1 || id > d->nmsgs || !(d->msgs[id - 1].flags & MSG_LIVE)) return NULL;
-    return &d->msgs[id - 1];
+    return id >= 1 && id <= d->nmsgs && (d->msgs[id - 1].flags & MSG_LIVE) ? &d->msgs[id - 1] : NULL;
 }
 
+/* The by_name key: the name lower-cased into out (64 bytes: names are no longer). */
 static size_t lower(char *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
@@ -90,9 +92,7 @@ size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen)
 void db_rec_user_create(buf_t *b, uint32_t id, int64_t ms, const char *name, const char *display,
                         uint32_t iters, const uint8_t *salt, const uint8_t *hash)
 {
-    buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u64(b, (uint64_t)ms);
+    db_rec_id(b, id, ms);
     rec_put_str(b, name, (uint32_t)strlen(name));
     rec_put_str(b, display, (uint32_t)strlen(display));
     rec_put_u32(b, iters);
@@ -156,39 +156,11 @@ void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t cv, uint32_t author, int6
 
 void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen)
 {
-    buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u64(b, (uint64_t)ms);
+    db_rec_id(b, id, ms);
     rec_put_str(b, body, (uint32_t)bodylen);
 }
 
 /* ---- appliers: one per record type; -1 means the record contradicts the indexes ---- */
-
-static int apply_user_create(db *d, recr *r, uint64_t seq)
-{
-    uint32_t id = rec_get_u32(r);
-    int64_t ms = (int64_t)rec_get_u64(r);
-    uint32_t nn, dn;
-    const char *name = rec_get_str(r, &nn), *disp = rec_get_str(r, &dn);
-    uint32_t iters = rec_get_u32(r);
-    const uint8_t *salt = r->p + r->pos, *hash = salt + SALT_LEN;
-    if (r->err || r->len - r->pos < SALT_LEN + HASH_LEN || id <= d->nusers || nn == 0 || nn > 64)
-        return -1;
-    d->users = grow(d->users, &d->capusers, id - 1, sizeof *d->users);
-    d->nusers = id;
-    user *u = &d->users[id - 1];
-    u->username = xstrndup(name, nn);
-    u->display_name = xstrndup(disp, dn);
-    u->created_ms = ms;
-    u->disp_seq = u->pw_seq = seq;
-    u->iters = iters;
-    memcpy(u->salt, salt, SALT_LEN);
-    memcpy(u->hash, hash, HASH_LEN);
-    char low[64];
-    map_put(&d->by_name, low, lower(low, name, nn), id);
-    d->live_users++;
-    return 0;
-}
 
 /* Drop every token of uid except keep (may be NULL). */
 static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
@@ -200,23 +172,42 @@ static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
             map_del(&d->tokens, s->key, s->keylen);
 }
 
-static int apply_user_update(db *d, recr *r, uint64_t seq)
+/* A create sets everything. An update sets the display name (what & 1) and the password
+ * (what & 2: other tokens than keep are revoked); each makes an earlier record dead. */
+static int apply_user(db *d, recr *r, int create, uint64_t seq)
 {
-    user *u = db_user(d, rec_get_u32(r));
-    uint8_t what = rec_get_u8(r);
-    uint32_t dn;
+    uint32_t id = rec_get_u32(r), nn = 0, dn;
+    int64_t ms = create ? (int64_t)rec_get_u64(r) : 0;
+    const char *name = create ? rec_get_str(r, &nn) : NULL;
+    uint8_t what = create ? 3 : rec_get_u8(r);
     const char *disp = rec_get_str(r, &dn);
     uint32_t iters = rec_get_u32(r);
     const uint8_t *salt = r->p + r->pos;
-    if (!u || r->err || r->len - r->pos < SALT_LEN + 2 * HASH_LEN) return -1;
-    if (what & 1) { free(u->display_name); u->display_name = xstrndup(disp, dn); u->disp_seq = seq; d->dead++; }
+    user *u = db_user(d, id);
+    if (r->err || r->len - r->pos < SALT_LEN + HASH_LEN * (create ? 1u : 2u)) return -1;
+    if (create ? id <= d->nusers || nn == 0 || nn > 64 : !u) return -1;
+    if (create) {
+        char low[64];
+        d->users = grow(d->users, &d->nusers, &d->capusers, id, sizeof *d->users);
+        u = &d->users[id - 1];
+        u->username = xstrndup(name, nn);
+        u->created_ms = ms;
+        map_put(&d->by_name, low, lower(low, name, nn), id);
+        d->live_users++;
+    }
+    if (what & 1) {
+        free(u->display_name);
+        u->display_name = xstrndup(disp, dn);
+        u->disp_seq = seq;
+        d->dead += !create;
+    }
     if (what & 2) {
-        u->pw_seq = seq;
-        d->dead++;
         u->iters = iters;
         memcpy(u->salt, salt, SALT_LEN);
         memcpy(u->hash, salt + SALT_LEN, HASH_LEN);
-        revoke_tokens(d, (uint32_t)(u - d->users) + 1, salt + SALT_LEN + HASH_LEN);
+        u->pw_seq = seq;
+        d->dead += !create;
+        if (!create) revoke_tokens(d, id, salt + SALT_LEN + HASH_LEN);
     }
     return 0;
 }
@@ -234,14 +225,13 @@ static int apply_user_delete(db *d, recr *r)
     u->username = NULL;
     d->live_users--;
     d->dead += 2;
-    for (uint32_t i = 0; i < d->nconvs; i++) {
+    for (uint32_t i = 0; i < d->nconvs; i++) {   /* a deleted conversation has no members */
         conv *c = &d->convs[i];
-        if (!c->title || !conv_has_member(c, id)) continue;
         uint32_t k = 0;
         for (uint32_t j = 0; j < c->nmembers; j++)
             if (c->members[j] != id) c->members[k++] = c->members[j];
+        if (k < c->nmembers) c->updated_ms = ms;
         c->nmembers = k;
-        c->updated_ms = ms;
     }
     return 0;
 }
@@ -278,8 +268,7 @@ static int apply_conv(db *d, recr *r, int create, uint64_t seq)
     if (db_conv_rec(r, &cr) < 0) return -1;
     if (create) {
         if (cr.id <= d->nconvs) return -1;
-        d->convs = grow(d->convs, &d->capconvs, cr.id - 1, sizeof *d->convs);
-        d->nconvs = cr.id;
+        d->convs = grow(d->convs, &d->nconvs, &d->capconvs, cr.id, sizeof *d->convs);
         c = &d->convs[cr.id - 1];
         c->created_by = cr.by;
         c->created_ms = cr.ms;
@@ -308,11 +297,10 @@ static int apply_conv_delete(db *d, recr *r)
     for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
     d->live_msgs -= c->nmsgs;
     d->dead += 2 + 2 * (uint64_t)c->nmsgs;
-    free(c->title); free(c->members); free(c->msgs);
-    c->title = NULL;
-    c->members = c->msgs = NULL;
-    c->nmembers = c->nmsgs = c->capmsgs = 0;
     d->live_convs--;
+    free(c->title); free(c->members); free(c->msgs);
+    *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
+                 .upd_seq = c->upd_seq };
     return 0;
 }
 
@@ -324,10 +312,9 @@ static int apply_msg_create(db *d, recr *r, uint64_t off)
     const char *key = rec_get_str(r, &kn), *body = rec_get_str(r, &bn);
     conv *c = db_conv(d, cid);
     if (r->err || !c || id <= d->nmsgs || kn > 128) return -1;
-    d->msgs = grow(d->msgs, &d->capmsgs, id - 1, sizeof *d->msgs);
-    d->nmsgs = id;
+    d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, id, sizeof *d->msgs);
     d->msgs[id - 1] = (msg){ off + (uint64_t)((const uint8_t *)body - r->p), ms, ms, cid, author,
-                                 bn, MSG_LIVE | (kn ? MSG_HAS_KEY : 0) };
+                             bn, MSG_LIVE | (kn ? MSG_HAS_KEY : 0) };
     if (c->nmsgs == c->capmsgs) {
         c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4;
         c->msgs = xrealloc(c->msgs, c->capmsgs * sizeof *c->msgs);
@@ -389,9 +376,9 @@ static int apply_meta(db *d, recr *r)
 {
     uint32_t nu = rec_get_u32(r), nc = rec_get_u32(r), nm = rec_get_u32(r);
     if (r->err) return -1;
-    if (nu > d->nusers) { d->users = grow(d->users, &d->capusers, nu - 1, sizeof *d->users); d->nusers = nu; }
-    if (nc > d->nconvs) { d->convs = grow(d->convs, &d->capconvs, nc - 1, sizeof *d->convs); d->nconvs = nc; }
-    if (nm > d->nmsgs) { d->msgs = grow(d->msgs, &d->capmsgs, nm - 1, sizeof *d->msgs); d->nmsgs = nm; }
+    d->users = grow(d->users, &d->nusers, &d->capusers, nu, sizeof *d->users);
+    d->convs = grow(d->convs, &d->nconvs, &d->capconvs, nc, sizeof *d->convs);
+    d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, nm, sizeof *d->msgs);
     return 0;
 }
 
@@ -436,8 +423,8 @@ int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, 
     recr r;
     recr_init(&r, p, len);
     switch (type) {
-    case REC_USER_CREATE: return apply_user_create(d, &r, seq);
-    case REC_USER_UPDATE: return apply_user_update(d, &r, seq);
+    case REC_USER_CREATE: return apply_user(d, &r, 1, seq);
+    case REC_USER_UPDATE: return apply_user(d, &r, 0, seq);
     case REC_USER_DELETE: return apply_user_delete(d, &r);
     case REC_TOKEN_ADD:   return apply_token(d, &r, 1);
     case REC_TOKEN_DEL:   return apply_token(d, &r, 0);

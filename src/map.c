@@ -84,9 +84,9 @@ int map_del(map *m, const void *key, size_t n)
 
 map_slot *map_next(const map *m, size_t *i)
 {
-    for (; *i < m->cap; (*i)++) {
-        map_slot *s = &m->slots[*i];
-        if (s->key && s->key != MAP_TOMB) { (*i)++; return s; }
+    while (*i < m->cap) {
+        map_slot *s = &m->slots[(*i)++];
+        if (s->key && s->key != MAP_TOMB) return s;
     }
     return NULL;
 }

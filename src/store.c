@@ -64,18 +64,6 @@ const char *rec_get_str(recr *r, uint32_t *n)
     return (const char *)p;
 }
 
-/* ---- small I/O helpers ---- */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int store_pread(const store *s, uint64_t off, void *dst, size_t n)
 {
     uint8_t *p = dst;
@@ -91,24 +79,19 @@ int store_pread(const store *s, uint64_t off, void *dst, size_t n)
 
 int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
 {
-    uint8_t h[STORE_REC_HDR];
+    uint8_t h[4];
     if (off + STORE_REC_HDR > s->size || store_pread(s, off, h, sizeof h) < 0) return -1;
     uint32_t len = le32(h);
     if (len < REC_LEN_MIN || off + 8 + len > s->size) return -1;
     buf_reset(b);
-    buf_reserve(b, len);
-    memcpy(b->data, h + 8, REC_LEN_MIN);
-    if (store_pread(s, off + STORE_REC_HDR, b->data + REC_LEN_MIN, len - REC_LEN_MIN) < 0) return -1;
-    if (crc32c(0, b->data, len) != le32(h + 4)) return -1;
-    b->len = len;
-    out->crc = le32(h + 4);
-    out->raw = (const uint8_t *)b->data;
-    out->seq = le64(h + 8);
-    out->type = h[16];
-    out->payload = (const uint8_t *)b->data + REC_LEN_MIN;
-    out->len = len - REC_LEN_MIN;
-    out->payload_off = off + STORE_REC_HDR;
-    out->next_off = off + 8 + len;
+    buf_reserve(b, 8 + (size_t)len);
+    if (store_pread(s, off, b->data, 8 + (size_t)len) < 0) return -1;
+    b->len = 8 + (size_t)len;
+    const uint8_t *p = (const uint8_t *)b->data;
+    if (crc32c(0, p + 8, len) != le32(p + 4)) return -1;
+    *out = (store_rec){ .seq = le64(p + 8), .payload_off = off + STORE_REC_HDR, .next_off = off + 8 + len,
+                        .type = p[16], .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN,
+                        .crc = le32(p + 4), .raw = p + 8 };
     return 0;
 }
 
@@ -124,7 +107,7 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* ---- replay ---- */
+/* ---- open and replay ---- */
 
 typedef struct reader {
     store *s;
@@ -136,26 +119,43 @@ typedef struct reader {
     size_t errlen;
 } reader;
 
-/* File bytes [off, off + n) (off + n <= fsize), reading forward in big chunks; bytes before
- * off are dropped, so memory is bounded by the largest record, not by the file. */
-static const uint8_t *window(reader *r, uint64_t off, size_t n)
+static __attribute__((format(printf, 2, 3))) int fail(reader *r, const char *fmt, ...)
 {
-    if (off + n <= r->off + r->len) return r->win + (off - r->off);
-    size_t keep = off < r->off + r->len ? (size_t)(r->off + r->len - off) : 0;
-    if (keep) memmove(r->win, r->win + (off - r->off), keep);
-    r->off = off;
-    r->len = keep;
-    if (n > r->cap) r->win = xrealloc(r->win, r->cap = n);
-    size_t want = r->fsize - off < r->cap ? (size_t)(r->fsize - off) : r->cap;
-    if (store_pread(r->s, off + keep, r->win + keep, want - keep) < 0)
-        return NULL;
-    r->len = want;
-    return r->win;
+    va_list ap;
+    va_start(ap, fmt);
+    if (r->err && r->errlen) vsnprintf(r->err, r->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
-static int read_failed(reader *r)
+static size_t at_most(uint64_t n, size_t max) { return n < max ? (size_t)n : max; }
+
+/* File bytes [off, off + n) (off + n <= fsize), read in chunks of cap bytes: memory stays
+ * bounded by the largest record, not by the file. NULL (err set) on a read error. */
+static const uint8_t *window(reader *r, uint64_t off, size_t n)
 {
-    return fail(r->err, r->errlen, "%s: read: %s", r->s->path, strerror(errno));
+    if (off >= r->off && off + n <= r->off + r->len) return r->win + (off - r->off);
+    if (n > r->cap) r->win = xrealloc(r->win, r->cap = n);
+    r->off = off;
+    r->len = at_most(r->fsize - off, r->cap);
+    if (store_pread(r->s, off, r->win, r->len) == 0) return r->win;
+    fail(r, "%s: read: %s", r->s->path, strerror(errno));
+    return NULL;
+}
+
+/* The last write was interrupted (crash, power loss): drop its remains so the next append
+ * starts on a record boundary, and say so, since a record is being thrown away. */
+static int cut_tail(reader *r, uint64_t off)
+{
+    store *s = r->s;
+    int check = s->mode == STORE_CHECK;
+    s->torn_bytes = r->fsize - off;
+    if (!check && (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0))
+        return fail(r, "%s: cutting torn tail: %s", s->path, strerror(errno));
+    fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes)%s\n", s->path, off,
+            r->fsize - off, check ? ": a start would cut it" : " cut off");
+    r->fsize = off;
+    return 0;
 }
 
 /* Repair: copy [off, end) to "<log>.damaged-<off>", synced, before cutting it off. */
@@ -165,11 +165,11 @@ static int move_aside(reader *r, uint64_t off, const char *why)
     char *side = xmalloc(strlen(s->path) + 32);
     sprintf(side, "%s.damaged-%" PRIu64, s->path, off);
     int fd = open(side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), rc = fd < 0 ? -1 : 0;
-    uint8_t buf[65536];
-    for (uint64_t at = off; rc == 0 && at < r->fsize;) {
-        size_t n = r->fsize - at < sizeof buf ? (size_t)(r->fsize - at) : sizeof buf;
-        if (store_pread(s, at, buf, n) < 0 || write(fd, buf, n) != (ssize_t)n) rc = -1;
-        at += n;
+    uint64_t at = off;
+    for (size_t n; rc == 0 && at < r->fsize; at += n) {
+        n = at_most(r->fsize - at, r->cap);
+        const uint8_t *p = window(r, at, n);
+        if (!p || write(fd, p, n) != (ssize_t)n) rc = -1;
     }
     if (rc == 0 && (fsync(fd) < 0 || ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)) rc = -1;
     if (fd >= 0) close(fd);
@@ -177,155 +177,102 @@ static int move_aside(reader *r, uint64_t off, const char *why)
         fprintf(stderr, "chatd: %s: %s at offset %" PRIu64 "; kept %" PRIu64 " bytes, moved %" PRIu64 " to %s\n",
                 s->path, why, off, off, r->fsize - off, side);
     else
-        fail(r->err, r->errlen, "%s: moving damage aside to %s: %s", s->path, side, strerror(errno));
+        fail(r, "%s: moving damage aside to %s: %s", s->path, side, strerror(errno));
     free(side);
     r->fsize = off;
     return rc;
 }
 
-static int corrupt(reader *r, uint64_t off, const char *why)
+/* A bad record at off is a torn tail only if zeros_from is set and nothing but zero bytes
+ * follow from there (a file extended but never written); with real data after it, it is
+ * damage we must not hide: refused, or moved aside by a repair. */
+static __attribute__((format(printf, 4, 5))) int bad(reader *r, uint64_t off, uint64_t zeros_from,
+                                                     const char *fmt, ...)
 {
-    if (r->s->mode == STORE_REPAIR) return move_aside(r, off, why);
-    return fail(r->err, r->errlen, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
-}
-
-/* 1 if [off, fsize) holds only zero bytes (or nothing), 0 if not, -1 on a read error. */
-static int zeros_to_eof(reader *r, uint64_t off)
-{
-    while (off < r->fsize) {
-        size_t n = r->fsize - off < r->cap ? (size_t)(r->fsize - off) : r->cap;
-        const uint8_t *p = window(r, off, n);
-        if (!p) return -1;
-        for (size_t i = 0; i < n; i++)
-            if (p[i]) return 0;
-        off += n;
-    }
-    return 1;
-}
-
-/* The last write was interrupted (crash, power loss): drop its remains so the next append
- * starts on a record boundary, and say so, since a record is being thrown away. */
-static int cut_tail(reader *r, uint64_t off)
-{
-    store *s = r->s;
-    s->torn_bytes = r->fsize - off;
-    if (s->mode == STORE_CHECK) {
-        fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes): a start would cut it\n",
-                s->path, off, r->fsize - off);
-        r->fsize = off;
-        return 0;
-    }
-    if (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)
-        return fail(r->err, r->errlen, "%s: cutting torn tail: %s", s->path, strerror(errno));
-    fprintf(stderr, "chatd: %s: torn record at offset %" PRIu64 " (%" PRIu64 " bytes) cut off\n",
-            s->path, off, r->fsize - off);
-    r->fsize = off;
-    return 0;
-}
-
-/* A bad record is a torn tail only if nothing but zeros follows from zeros_from (a file
- * extended but never written); with real data after it, it is damage we must not hide. */
-static int torn_or_corrupt(reader *r, uint64_t off, uint64_t zeros_from, const char *why)
-{
-    int z = zeros_to_eof(r, zeros_from);
-    if (z < 0) return read_failed(r);
-    return z ? cut_tail(r, off) : corrupt(r, off, why);
-}
-
-/* Checks the record at *off and hands it to fn, then moves *off past it. A torn tail is
- * cut (fsize becomes *off, ending the loop). -1 (err set) on damage, rejection, I/O error. */
-static int replay_one(reader *r, uint64_t *offp, store_replay_fn fn, void *ctx)
-{
-    store *s = r->s;
-    uint64_t off = *offp, left = r->fsize - off;
     char why[80];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    int torn = zeros_from != 0;
+    for (size_t n; torn && zeros_from < r->fsize; zeros_from += n) {
+        n = at_most(r->fsize - zeros_from, r->cap);
+        const uint8_t *p = window(r, zeros_from, n);
+        if (!p) return -1;
+        for (size_t i = 0; torn && i < n; i++)
+            torn = p[i] == 0;
+    }
+    if (torn) return cut_tail(r, off);
+    if (r->s->mode == STORE_REPAIR) return move_aside(r, off, why);
+    return fail(r, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
+}
+
+/* Checks the record at s->size, hands it to fn and moves s->size past it; a torn tail is
+ * cut instead (fsize becomes s->size). -1 (err set) on damage, rejection, I/O error. */
+static int replay_one(reader *r, store_replay_fn fn, void *ctx)
+{
+    store *s = r->s;
+    uint64_t off = s->size, left = r->fsize - off;
     if (left < STORE_REC_HDR) return cut_tail(r, off);
     const uint8_t *p = window(r, off, STORE_REC_HDR);
-    if (!p) return read_failed(r);
-    uint32_t len = le32(p), crc = le32(p + 4);
-    if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD) {
-        /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
-        snprintf(why, sizeof why, "invalid length %" PRIu32, len);
-        return torn_or_corrupt(r, off, off, why);
-    }
+    if (!p) return -1;
+    uint32_t len = le32(p);
+    /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
+    if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD)
+        return bad(r, off, off, "invalid length %" PRIu32, len);
     if (8 + (uint64_t)len > left) return cut_tail(r, off);
-    if (!(p = window(r, off, 8 + (size_t)len))) return read_failed(r);
-    if (crc32c(0, p + 8, len) != crc)
-        return torn_or_corrupt(r, off, off + 8 + len, "checksum mismatch");
+    if (!(p = window(r, off, 8 + (size_t)len))) return -1;
+    if (crc32c(0, p + 8, len) != le32(p + 4)) return bad(r, off, off + 8 + len, "checksum mismatch");
     uint64_t seq = le64(p + 8);
-    if (seq <= s->last_seq) {   /* a valid checksum: not a torn write, so never cut */
-        snprintf(why, sizeof why, "seq %" PRIu64 " not above previous seq %" PRIu64, seq, s->last_seq);
-        return corrupt(r, off, why);
-    }
+    if (seq <= s->last_seq)   /* a valid checksum: not a torn write, so never cut */
+        return bad(r, off, 0, "seq %" PRIu64 " not above previous seq %" PRIu64, seq, s->last_seq);
     if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR)) {
         if (s->mode == STORE_REPAIR) return move_aside(r, off, "record rejected by index");
-        return fail(r->err, r->errlen, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index",
-                    s->path, off, seq);
+        return fail(r, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index", s->path, off, seq);
     }
     s->last_seq = seq;
     s->nrecords++;
-    *offp = off + 8 + len;
-    return 0;
-}
-
-/* The magic, or (for a new file, or one whose creation was torn after 1..7 bytes of it) write it. */
-static int check_magic(reader *r, const char *dir)
-{
-    store *s = r->s;
-    uint8_t m[STORE_MAGIC_LEN];
-    size_t n = r->fsize < STORE_MAGIC_LEN ? (size_t)r->fsize : STORE_MAGIC_LEN;
-    if (store_pread(s, 0, m, n) < 0) return read_failed(r);
-    if (memcmp(m, STORE_MAGIC, n) != 0) return corrupt(r, 0, "bad magic");
-    if (n == STORE_MAGIC_LEN) return 0;
-    if (s->mode == STORE_CHECK) return fail(r->err, r->errlen, "%s: no log header", s->path);
-    if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
-    if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
-        || (n == 0 && fsync_dir(dir) < 0))
-        return fail(r->err, r->errlen, "%s: writing header: %s", s->path, strerror(errno));
-    r->fsize = STORE_MAGIC_LEN;
+    s->size = off + 8 + len;
     return 0;
 }
 
 static char *join(const char *dir, const char *name)
 {
-    size_t n = strlen(dir), m = strlen(name);
-    char *p = xmalloc(n + m + 2);
-    memcpy(p, dir, n);
-    p[n] = '/';
-    memcpy(p + n + 1, name, m + 1);
+    char *p = xmalloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
     return p;
 }
 
-/* mkdir dir if missing; a new directory's own entry needs its parent synced. */
-static int make_dir(const char *dir, char *err, size_t errlen)
+/* Opens the log (a new directory's entry needs its parent synced) and checks its magic, or
+ * writes it: for a new file, or one whose creation was torn after 1..7 bytes of it. */
+static int open_file(reader *r, const char *dir)
 {
-    if (mkdir(dir, 0700) < 0)
-        return errno == EEXIST ? 0 : fail(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
-    char *parent = join(dir, "..");
-    int rc = fsync_dir(parent);
-    free(parent);
-    return rc < 0 ? fail(err, errlen, "%s/..: fsync: %s", dir, strerror(errno)) : 0;
-}
-
-/* Opens the log, replays it through fn, and leaves the write position at its valid end. */
-static int open_log(store *s, const char *dir, store_replay_fn fn, void *ctx, char *err, size_t errlen)
-{
+    store *s = r->s;
     struct stat st;
+    if (s->mode != STORE_CHECK && mkdir(dir, 0700) == 0) {
+        char *parent = join(dir, "..");
+        int rc = fsync_dir(parent);
+        free(parent);
+        if (rc < 0) return fail(r, "%s/..: fsync: %s", dir, strerror(errno));
+    } else if (s->mode != STORE_CHECK && errno != EEXIST) {
+        return fail(r, "%s: mkdir: %s", dir, strerror(errno));
+    }
     int flags = s->mode == STORE_CHECK ? O_RDONLY : O_RDWR | O_CREAT;
     if ((s->fd = open(s->path, flags | O_CLOEXEC, 0600)) < 0 || fstat(s->fd, &st) < 0)
-        return fail(err, errlen, "%s: open: %s", s->path, strerror(errno));
-    reader r = { .s = s, .fsize = (uint64_t)st.st_size, .cap = REPLAY_WINDOW,
-                 .win = xmalloc(REPLAY_WINDOW), .err = err, .errlen = errlen };
-    uint64_t off = STORE_MAGIC_LEN;
-    int rc = check_magic(&r, dir);
-    while (rc == 0 && off < r.fsize)
-        rc = replay_one(&r, &off, fn, ctx);
-    free(r.win);
-    s->size = off;
-    /* appends write at the file position (writev), so it must sit at the end */
-    if (rc == 0 && s->mode != STORE_CHECK && lseek(s->fd, (off_t)off, SEEK_SET) < 0)
-        rc = fail(err, errlen, "%s: lseek: %s", s->path, strerror(errno));
-    return rc;
+        return fail(r, "%s: open: %s", s->path, strerror(errno));
+    r->fsize = (uint64_t)st.st_size;
+    size_t n = at_most(r->fsize, STORE_MAGIC_LEN);
+    const uint8_t *m = window(r, 0, n);
+    if (!m) return -1;
+    if (memcmp(m, STORE_MAGIC, n) != 0) return bad(r, 0, 0, "bad magic");
+    if (n == STORE_MAGIC_LEN) return 0;
+    if (s->mode == STORE_CHECK) return fail(r, "%s: no log header", s->path);
+    if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
+    if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
+        || (n == 0 && fsync_dir(dir) < 0))
+        return fail(r, "%s: writing header: %s", s->path, strerror(errno));
+    r->fsize = STORE_MAGIC_LEN;
+    return 0;
 }
 
 int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
@@ -337,15 +284,19 @@ int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, 
 int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
                     void *ctx, char *err, size_t errlen)
 {
-    memset(s, 0, sizeof *s);
-    s->fd = -1;
-    s->mode = mode;
-    s->fsync_always = fsync_always && mode == STORE_RUN;
-    s->path = join(dir, STORE_LOG_NAME);
-    if ((mode == STORE_CHECK || make_dir(dir, err, errlen) == 0) && open_log(s, dir, fn, ctx, err, errlen) == 0)
-        return 0;
-    store_close(s);   /* nothing appended yet, so this only closes and frees */
-    return -1;
+    *s = (store){ .fd = -1, .mode = mode, .fsync_always = fsync_always && mode == STORE_RUN,
+                  .size = STORE_MAGIC_LEN, .path = join(dir, STORE_LOG_NAME) };
+    reader r = { .s = s, .cap = REPLAY_WINDOW, .win = xmalloc(REPLAY_WINDOW), .err = err, .errlen = errlen };
+    int rc = open_file(&r, dir);
+    while (rc == 0 && s->size < r.fsize)
+        rc = replay_one(&r, fn, ctx);
+    free(r.win);
+    /* appends write at the file position (writev), so it must sit at the end */
+    if (rc == 0 && mode != STORE_CHECK && lseek(s->fd, (off_t)s->size, SEEK_SET) < 0)
+        rc = fail(&r, "%s: lseek: %s", s->path, strerror(errno));
+    if (rc < 0)
+        store_close(s);   /* nothing appended yet, so this only closes and frees */
+    return rc;
 }
 
 void store_close(store *s)
