@@ -50,6 +50,7 @@ static void compact_reset(compactor *cp)
     free(cp->tmp); free(cp->map_old); free(cp->map_new); free(cp->mk_seq); free(cp->mk_off);
     buf_free(&cp->out);
     buf_free(&cp->rd);
+    db_alive_free(&cp->alive);
     memset(cp, 0, sizeof *cp);
     cp->fd = -1;
 }
@@ -70,6 +71,9 @@ int compact_start(server *s)
     db_rec_meta(&s->rec, &s->db);
     uint64_t off;
     if (server_append(s, REC_META, &cp->upto, &off) < 0) return abort_compaction(s, "appending META");
+    /* What existed at P decides what is kept from before P: an object deleted while the
+     * copy runs keeps its create record, because its delete record lands in the tail. */
+    db_alive_take(&s->db, &cp->alive);
     cp->tmp = tmp_path(&s->st);
     cp->fd = open(cp->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* it becomes the log */
     if (cp->fd < 0) return abort_compaction(s, cp->tmp);
@@ -101,7 +105,7 @@ static int flush_out(compactor *cp)
 static void copy_record(server *s, const store_rec *r)
 {
     compactor *cp = &s->cp;
-    int keep = r->seq >= cp->upto || db_live(&s->db, r->seq, r->type, r->payload, r->len, r->payload_off);
+    int keep = r->seq >= cp->upto || db_live(&s->db, &cp->alive, r->seq, r->type, r->payload, r->len, r->payload_off);
     if (!keep) return;
     uint64_t old = r->payload_off - STORE_REC_HDR, at = cp->write_off + cp->out.len;
     if (r->seq > cp->upto || r->type == REC_MSG_CREATE || r->type == REC_MSG_UPDATE)

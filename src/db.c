@@ -253,11 +253,11 @@ int db_conv_rec(recr *r, conv_rec *cr)
     cr->title = rec_get_str(r, &cr->title_len);
     cr->n = rec_get_u32(r);
     cr->members = r->p + r->pos;
-    if (r->err || r->len - r->pos < (size_t)cr->n * 4) return -1;
+    if (r->err || cr->n > (r->len - r->pos) / 4) return -1;   /* no size_t overflow on 32-bit */
     r->pos += (size_t)cr->n * 4;
     cr->nprev = rec_get_u32(r);
     cr->prev = r->p + r->pos;
-    if (r->err || r->len - r->pos < (size_t)cr->nprev * 4) return -1;
+    if (r->err || cr->nprev > (r->len - r->pos) / 4) return -1;
     return 0;
 }
 
@@ -390,38 +390,77 @@ void db_rec_meta(buf_t *b, const db *d)
     rec_put_u32(b, d->nmsgs);
 }
 
-int db_live(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
+/* Did object id of this kind (0 users, 1 conversations, 2 messages) exist: at the moment
+ * recorded in at, or now when at is NULL? */
+static int existed(db *d, const db_alive *at, int kind, uint32_t id)
+{
+    if (at) {
+        const uint8_t *bits = kind == 0 ? at->users : kind == 1 ? at->convs : at->msgs;
+        uint32_t n = kind == 0 ? at->nusers : kind == 1 ? at->nconvs : at->nmsgs;
+        return id >= 1 && id <= n && (bits[(id - 1) / 8] >> ((id - 1) % 8) & 1);
+    }
+    return kind == 0 ? db_user(d, id) != NULL : kind == 1 ? db_conv(d, id) != NULL : db_msg(d, id) != NULL;
+}
+
+void db_alive_take(db *d, db_alive *at)
+{
+    uint32_t n[3] = { d->nusers, d->nconvs, d->nmsgs };
+    uint8_t **bits[3] = { &at->users, &at->convs, &at->msgs };
+    at->nusers = n[0], at->nconvs = n[1], at->nmsgs = n[2];
+    for (int k = 0; k < 3; k++) {
+        *bits[k] = xcalloc(n[k] / 8 + 1, 1);
+        for (uint32_t id = 1; id <= n[k]; id++)
+            if (existed(d, NULL, k, id)) (*bits[k])[(id - 1) / 8] |= (uint8_t)(1u << ((id - 1) % 8));
+    }
+}
+
+void db_alive_free(db_alive *at)
+{
+    free(at->users); free(at->convs); free(at->msgs);
+    memset(at, 0, sizeof *at);
+}
+
+int db_live(db *d, const db_alive *at, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
     recr r;
     recr_init(&r, p, len);
-    uint32_t id = rec_get_u32(&r);
-    user *u;
-    conv *c;
-    msg *m;
+    uint32_t id = rec_get_u32(&r), n;
     switch (type) {
-    case REC_USER_CREATE: return db_user(d, id) != NULL;
-    case REC_USER_UPDATE: return (u = db_user(d, id)) && (u->disp_seq == seq || u->pw_seq == seq);
+    case REC_USER_CREATE: return existed(d, at, 0, id);
+    case REC_USER_UPDATE:
+        return existed(d, at, 0, id) && (d->users[id - 1].disp_seq == seq || d->users[id - 1].pw_seq == seq);
     case REC_TOKEN_ADD: {
         uint64_t *v = len >= 4 + HASH_LEN ? map_get(&d->tokens, p + 4, HASH_LEN) : NULL;
         return v && *v == id;
     }
-    case REC_CONV_CREATE: return db_conv(d, id) != NULL;
-    case REC_CONV_UPDATE: return (c = db_conv(d, id)) && c->upd_seq == seq;
-    case REC_MSG_CREATE: return db_msg(d, id) != NULL;
+    case REC_CONV_CREATE: return existed(d, at, 1, id);
+    case REC_CONV_UPDATE: return existed(d, at, 1, id) && d->convs[id - 1].upd_seq == seq;
+    case REC_MSG_CREATE: return existed(d, at, 2, id);
     case REC_MSG_UPDATE: {
-        uint32_t n;
         rec_get_u64(&r);
         const char *body = rec_get_str(&r, &n);
-        return !r.err && (m = db_msg(d, id)) && m->body_off == off + (uint64_t)((const uint8_t *)body - p);
+        return !r.err && existed(d, at, 2, id) &&
+               d->msgs[id - 1].body_off == off + (uint64_t)((const uint8_t *)body - p);
     }
     default: return 0;   /* deletes, and META (the compactor keeps its own) */
     }
+}
+
+/* Ids are handed out one per create record and records keep their seq, so no id can be
+ * above its record's seq: a larger one is damage (and would size the arrays absurdly). */
+static int ids_fit(uint8_t type, const uint8_t *p, uint32_t len, uint64_t seq)
+{
+    int n = type == REC_META ? 3 : (type == REC_USER_CREATE || type == REC_CONV_CREATE || type == REC_MSG_CREATE);
+    for (int i = 0; i < n; i++)
+        if (len < 4 * (uint32_t)(i + 1) || le32(p + 4 * i) > seq || le32(p + 4 * i) > DB_MAX_ID) return 0;
+    return 1;
 }
 
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
     recr r;
     recr_init(&r, p, len);
+    if (!ids_fit(type, p, len, seq)) return -1;
     switch (type) {
     case REC_USER_CREATE: return apply_user(d, &r, 1, seq);
     case REC_USER_UPDATE: return apply_user(d, &r, 0, seq);

@@ -66,8 +66,21 @@ void db_free(db *d);
 /* Apply one record (at replay and live). 0 ok, -1 the record does not fit the indexes. */
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
 
-/* Is this record still needed to rebuild the current state? (Compaction keeps only those.) */
-int db_live(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
+#define DB_MAX_ID 0x7fffffffu
+
+/* Which users, conversations and messages existed at one moment (a compaction's start). */
+typedef struct db_alive {
+    uint8_t *users, *convs, *msgs;   /* owned bitmaps, bit id-1 */
+    uint32_t nusers, nconvs, nmsgs;
+} db_alive;
+void db_alive_take(db *d, db_alive *at);
+void db_alive_free(db_alive *at);
+
+/* Is this record still needed to rebuild the state? Its object must have existed at `at`
+ * (now, if NULL) and the record must be the object's current version. Compaction keeps
+ * the records before its start point that pass, and everything after it. */
+int db_live(db *d, const db_alive *at, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len,
+            uint64_t off);
 /* The id counters, so ids of deleted things are never handed out again after compaction. */
 void db_rec_meta(buf_t *b, const db *d);
 

@@ -112,6 +112,7 @@ typedef struct compactor {
     buf_t out, rd;         /* owned */
     uint64_t *map_old, *map_new;   /* owned: record offsets old -> new (bodies, tail) */
     size_t nmap, capmap;
+    db_alive alive;        /* owned: what existed at P */
     uint64_t *mk_seq, *mk_off;     /* owned: replay marks for the new file */
     size_t nmk, capmk;
 } compactor;

@@ -224,8 +224,8 @@ static int replay_one(reader *r, store_replay_fn fn, void *ctx)
     if (!(p = window(r, off, 8 + (size_t)len))) return -1;
     if (crc32c(0, p + 8, len) != le32(p + 4)) return bad(r, off, off + 8 + len, "checksum mismatch");
     uint64_t seq = le64(p + 8);
-    if (seq <= s->last_seq)   /* a valid checksum: not a torn write, so never cut */
-        return bad(r, off, 0, "seq %" PRIu64 " not above previous seq %" PRIu64, seq, s->last_seq);
+    if (seq <= s->last_seq || seq > STORE_MAX_SEQ)   /* a valid checksum: not a torn write, so never cut */
+        return bad(r, off, 0, "seq %" PRIu64 " not above previous seq %" PRIu64 " or too large", seq, s->last_seq);
     if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR)) {
         if (s->mode == STORE_REPAIR) return move_aside(r, off, "record rejected by index");
         return fail(r, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index", s->path, off, seq);
@@ -264,8 +264,12 @@ static int open_file(reader *r, const char *dir)
     size_t n = at_most(r->fsize, STORE_MAGIC_LEN);
     const uint8_t *m = window(r, 0, n);
     if (!m) return -1;
-    if (memcmp(m, STORE_MAGIC, n) != 0) return bad(r, 0, 0, "bad magic");
-    if (n == STORE_MAGIC_LEN) return 0;
+    if (memcmp(m, STORE_MAGIC, n) != 0) {
+        if (bad(r, 0, 0, "bad magic") < 0) return -1;
+        n = 0;   /* repaired: everything moved aside, start the file over */
+    } else if (n == STORE_MAGIC_LEN) {
+        return 0;
+    }
     if (s->mode == STORE_CHECK) return fail(r, "%s: no log header", s->path);
     if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
     if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
@@ -353,6 +357,7 @@ int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
                  uint64_t *seq_out, uint64_t *payload_off)
 {
     if (len > STORE_MAX_PAYLOAD) { errno = EINVAL; return -1; }
+    if (s->last_seq >= STORE_MAX_SEQ) { errno = EOVERFLOW; return -1; }
     uint8_t h[STORE_REC_HDR];
     uint64_t seq = s->last_seq + 1;
     put_le32(h, REC_LEN_MIN + len);

@@ -21,6 +21,7 @@
 #define STORE_REC_HDR      17            /* len + crc + seq + type */
 #define STORE_MAX_PAYLOAD  (1u << 20)    /* a longer len is damage, not a record */
 #define STORE_LOG_NAME     "chatd.log"
+#define STORE_MAX_SEQ      (1ull << 53)   /* seqs are event ids: exact in a JSON double */
 
 typedef struct store {
     int fd;

@@ -614,6 +614,46 @@ static void test_append_failure(void)
     seen_reset(&sn);
 }
 
+/* Fuzz findings: a repair of a log whose magic is bad must leave a log that opens; a seq
+ * at the limit refuses further appends instead of wrapping to 0. */
+static void test_repair_magic_and_seq_limit(void)
+{
+    char dir[200], side[260], err[512];
+    path_of(dir, "badmagic");
+    mkdir(dir, 0700);
+    spit(dir, "XXXXXXXXjunk", 12);
+    store s;
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    CHECK_EQ_INT(store_open_mode(&s, dir, STORE_REPAIR, 0, NULL, NULL, err, sizeof err), 0);
+    store_close(&s);
+    CHECK_EQ_INT(store_open(&s, dir, 0, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(s.size, STORE_MAGIC_LEN);
+    store_close(&s);
+    snprintf(side, sizeof side, "%s/%s.damaged-0", dir, STORE_LOG_NAME);
+    CHECK(access(side, F_OK) == 0);
+
+    path_of(dir, "seqlimit");
+    mkdir(dir, 0700);
+    uint8_t img[64];
+    memcpy(img, STORE_MAGIC, STORE_MAGIC_LEN);
+    size_t n = STORE_MAGIC_LEN + craft(img + STORE_MAGIC_LEN, 9 + 1, STORE_MAX_SEQ, 3, "x");
+    spit(dir, img, n);
+    CHECK_EQ_INT(store_open(&s, dir, 0, NULL, NULL, err, sizeof err), 0);
+    uint64_t seq, off;
+    errno = 0;
+    CHECK_EQ_INT(store_append(&s, 3, "y", 1, &seq, &off), -1);
+    CHECK_EQ_INT(errno, EOVERFLOW);
+    store_close(&s);
+    put_le64(img + STORE_MAGIC_LEN + 8, STORE_MAX_SEQ + 1);   /* beyond the limit: damage */
+    put_le32(img + STORE_MAGIC_LEN + 4, crc32c(0, img + STORE_MAGIC_LEN + 8, 10));
+    spit(dir, img, n);
+    CHECK_EQ_INT(store_open(&s, dir, 0, NULL, NULL, err, sizeof err), -1);
+    dup2(saved, 2);
+    close(saved);
+    close(null);
+}
+
 int main(void)
 {
     umask(022);
@@ -629,6 +669,7 @@ int main(void)
     test_tails();
     test_corruption();
     test_append_failure();
+    test_repair_magic_and_seq_limit();
     rm_tree(tmp);
     return t_report("store");
 }
