@@ -276,8 +276,8 @@ static int apply_conv(db *d, recr *r, int create, uint64_t seq)
     } else if (!(c = db_conv(d, cr.id))) {
         return -1;
     } else {
+        d->dead += c->upd_seq != 0;   /* the update it supersedes; the create stays needed */
         c->upd_seq = seq;
-        d->dead++;
     }
     c->updated_ms = cr.ms;
     free(c->title);
@@ -339,8 +339,8 @@ static int apply_msg_update(db *d, recr *r, uint64_t off)
     m->body_off = off + (uint64_t)((const uint8_t *)body - r->p);
     m->body_len = bn;
     m->updated_ms = ms;
+    d->dead += (m->flags & MSG_EDITED) != 0;   /* the edit it supersedes; the create stays needed */
     m->flags |= MSG_EDITED;
-    d->dead++;
     return 0;
 }
 

@@ -203,7 +203,12 @@ static void sweep(server *s)
         if (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
             s->now_ms - c->req_ms > (int64_t)s->cfg.request_timeout_s * 1000)
             conn_timeout(s, c);   /* slowloris: trickling bytes must not hold a slot forever */
-        if (conn_flush(s, c) < 0 || stuck ||
+        int flushed = conn_flush(s, c);
+        /* output drained below the mark: go on with requests already read (pipelining) */
+        if (flushed == 0 && c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after &&
+            c->in.len && c->out.len - c->out_sent < CONN_OUT_HIGH)
+            conn_process(s, c);
+        if (flushed < 0 || stuck ||
             (s->stopping && quiet))
             close_at(s, i);
     }
@@ -259,7 +264,8 @@ int server_run(server *s)
         if (s->stopping && (s->nconns == 0 || now_ms() > deadline)) break;
         build_pollset(s, &pfds, &cap);
         size_t n = s->nconns + 2;
-        int r = poll(pfds, n, 1000);
+        /* no sleeping while a compaction runs or writes made after this turn's commit wait */
+        int r = poll(pfds, n, s->cp.active || s->commit_pending ? 0 : 1000);
         s->now_ms = now_ms();
         if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
         if (r > 0) handle_events(s, pfds, n);

@@ -28,7 +28,7 @@ static const char usage[] =
     "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
-    "  --compact-pct P       compact when obsolete records pass P%% of all (default 50; 0: never)\n"
+    "  --compact-pct P       compact when obsolete records pass P% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
     "  --tls-cert PEM, --tls-key PEM  serve HTTPS/WSS (builds made with `make TLS=1`)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
@@ -222,6 +222,7 @@ int main(int argc, char **argv)
                  : offline(&s, !strcmp(argv[1], "--check") ? STORE_CHECK : STORE_REPAIR, argv[2]);
         db_free(&s.db);
         events_free(&s.ev);
+        buf_free(&s.rec);
         return rc;
     }
     parse_flags(&s.cfg, argc, argv);
