@@ -43,7 +43,7 @@ UNIT_ws     := ws sha1 base64 json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit shell clean
+.PHONY: all run test test-one test-tls unit shell clean soak valgrind
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -79,6 +79,13 @@ test:
 	$(MAKE) test-deploy
 	$(MAKE) test-tls
 	$(MAKE) fuzz-regress
+
+# Long versions of the reliability tests: many kill points; the shell tests under valgrind.
+soak: $(BIN)
+	scripts/soak.sh -n $(or $(N),50) --chatd $(abspath $(BIN))
+
+valgrind: $(BIN)
+	scripts/valgrind.sh --chatd $(abspath $(BIN))
 
 # The TLS build (needs libmbedtls-dev) and its test.
 test-tls:
