@@ -98,3 +98,4 @@ clean:
 # Deployment builds (static, cross, container checks) and fuzzing live in their own files.
 -include scripts/deploy.mk
 -include tests/fuzz/fuzz.mk
+-include scripts/bench.mk

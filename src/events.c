@@ -45,15 +45,26 @@ void events_free(events *e)
 
 /* ---- rendering ---- */
 
+/* Recipients: a list plus a per-user flag, so adding is O(1) even for 1000 members and
+ * "may this user see it" is one lookup. render() clears the previous event's flags. */
 static void rcpt_add(events *e, uint32_t uid)
 {
-    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] == uid) return;
+    if (uid >= e->capflag) {
+        uint32_t cap = uid + 1024;
+        e->flag = xrealloc(e->flag, cap);
+        memset(e->flag + e->capflag, 0, cap - e->capflag);
+        e->capflag = cap;
+    }
+    if (e->flag[uid]) return;
+    e->flag[uid] = 1;
     if (e->nrcpt == e->caprcpt) {
         e->caprcpt = e->caprcpt ? e->caprcpt * 2 : 64;
         e->rcpt = xrealloc(e->rcpt, e->caprcpt * sizeof *e->rcpt);
     }
     e->rcpt[e->nrcpt++] = uid;
 }
+
+static int may_see(const events *e, uint32_t uid) { return uid < e->capflag && e->flag[uid]; }
 
 static void rcpt_conv(events *e, const conv *c)
 {
@@ -126,6 +137,7 @@ static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint3
     events *e = &s->ev;
     recr r;
     recr_init(&r, p, len);
+    for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
     e->nrcpt = 0;
     buf_reset(&e->json);
     buf_printf(&e->json, "{\"id\":%llu,\"type\":", (unsigned long long)seq);
@@ -174,36 +186,19 @@ static void event_type(const buf_t *json, char *out, size_t n)
     out[k] = 0;
 }
 
-static void flags_grow(events *e, uint32_t nusers)
-{
-    if (nusers + 1 <= e->capflag) return;
-    e->flag = xrealloc(e->flag, nusers + 64);
-    memset(e->flag + e->capflag, 0, nusers + 64 - e->capflag);
-    e->capflag = nusers + 64;
-}
-
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
 {
     events *e = &s->ev;
-    if (!render(s, seq, type, p, len)) return;
+    if (!s->nstreams || !render(s, seq, type, p, len)) return;   /* nobody listening: no work */
     char name[32];
     event_type(&e->json, name, sizeof name);
-    flags_grow(e, s->db.nusers);
-    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] < e->capflag) e->flag[e->rcpt[i]] = 1;
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
-        if (!is_stream(c) || c->replay_off || !e->flag[c->uid]) continue;
+        if (!is_stream(c) || c->replay_off || !may_see(e, c->uid)) continue;
         c->wait_commit = 1;   /* an event, like a response, waits for the fsync */
         stream_send(s, c, seq, name, &e->json);
         check_backlog(s, c);
     }
-    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] < e->capflag) e->flag[e->rcpt[i]] = 0;
-}
-
-static int may_see(const events *e, uint32_t uid)
-{
-    for (uint32_t i = 0; i < e->nrcpt; i++) if (e->rcpt[i] == uid) return 1;
-    return 0;
 }
 
 /* Replay a slice of the log to one stream; live once it reaches the end. */

@@ -184,6 +184,7 @@ void log_flush(server *s)
 
 static void close_at(server *s, size_t i)
 {
+    if (s->conns[i]->kind != KIND_HTTP) s->nstreams--;
     conn_free(s->conns[i]);
     s->conns[i] = s->conns[--s->nconns];
 }

@@ -130,6 +130,7 @@ typedef struct server {
     tls_server *tls;       /* owned; NULL without TLS */
     conn **conns;          /* owned, compact array */
     size_t nconns, capconns;
+    size_t nstreams;       /* connections that are SSE or WebSocket streams */
     uint64_t next_conn_id;
     int64_t now_ms;
     int stopping;

@@ -121,6 +121,7 @@ static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
 static void stream_start(server *s, conn *c, int has_last, uint64_t last)
 {
     c->beat_ms = s->now_ms;
+    s->nstreams++;
     if (!has_last || last >= s->st.last_seq) return;
     if (last + 1 < s->ev.history_from) {
         buf_t *b = &s->ev.frame;

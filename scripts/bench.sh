@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — chatd's benchmark on loopback, beside nginx (the HTTP/1.1 ceiling on this
+# machine) and Redis (the anchor for a durable, group-committed append). `make bench` builds
+# what it needs (scripts/bench.mk) and runs this; it prints one table and writes it as JSON to
+# build/bench.json. Needs: wrk, nginx-light, redis-server (redis-benchmark), curl, python3,
+# taskset (util-linux). With two or more CPUs the servers run on CPU 0 and the load on CPU 1.
+#
+# Scenarios, in the order they run (every chatd runs with --pbkdf2-iters 1000 --max-conns 20000):
+#   nginx     GET of a 15-byte JSON body (`return 200`), one worker, access log off
+#   redis     redis-benchmark -t set -c 64 -P 1 -d BENCH_BODY (appendonly yes, appendfsync always)
+#   A: chatd --fsync never, fresh data dir
+#     1  GET /healthz                                   wrk
+#        fill: BENCH_MESSAGES POSTs over 10 conversations (postload --count; not a scenario)
+#     2  GET /api/messages/:id with a bearer token      wrk -H
+#     7  scenario 2 again while BENCH_IDLE idle keep-alive connections are open (postload --idle)
+#     3  GET /api/messages?conversation_id=1&limit=50 (a conversation of BENCH_MESSAGES/10)
+#   B: chatd --fsync always on the same data dir
+#     6  start-up: replay of the log (chatd's "records replayed in X ms") and RSS after it
+#     4a POST /api/messages, 64 connections, --fsync always (postload), then disk_ceiling
+#     5  WebSocket fan-out, 1000 subscribers of one conversation (wsload): steady rate, then max
+#   C: chatd --fsync never on the same data dir
+#     4b POST /api/messages, 64 connections, --fsync never
+#   idle RSS of a fresh ./chatd-static and ./chatd; size of ./chatd-static
+#
+# Environment: BENCH_SECONDS (6) per wrk/postload run, BENCH_CONNS (64), BENCH_MESSAGES
+# (1000000), BENCH_IDLE (10000), BENCH_WS_CLIENTS (1000), BENCH_WS_RATE (200 messages/s),
+# BENCH_REDIS_N (default: sized by a probe to last BENCH_SECONDS), BENCH_BODY (100 bytes),
+# CHATD (./chatd), CHATD_STATIC (./chatd-static), BENCH_TOOLS (build/bench: postload, wsload,
+# disk_ceiling), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
+# real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt).
+# Results and how to read them: scripts/BENCH.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${BENCH_SECONDS:-6}
+CONNS=${BENCH_CONNS:-64}
+NMSG=${BENCH_MESSAGES:-1000000}
+IDLE=${BENCH_IDLE:-10000}
+WS_CLIENTS=${BENCH_WS_CLIENTS:-1000}
+WS_RATE=${BENCH_WS_RATE:-200}
+BODY=${BENCH_BODY:-100}
+CHATD=${CHATD:-./chatd}
+CHATD_STATIC=${CHATD_STATIC:-./chatd-static}
+TOOLS=${BENCH_TOOLS:-build/bench}
+OUT=${BENCH_OUT:-build/bench.json}
+NCONV=10
+
+die() { echo "bench: $*" >&2; exit 1; }
+for t in wrk nginx redis-server redis-benchmark curl python3; do
+    command -v "$t" >/dev/null || die "$t is not installed (apt-get install -y wrk nginx-light redis-server curl python3)"
+done
+for t in postload wsload disk_ceiling; do [ -x "$TOOLS/$t" ] || die "$TOOLS/$t missing (make bench-tools)"; done
+[ -x "$CHATD" ] || die "$CHATD missing (make)"
+
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    SRV=(taskset -c 0) LOAD=(taskset -c 1) PINNED="server CPU 0, load CPU 1"
+else
+    SRV=() LOAD=() PINNED="not pinned ($(nproc) CPU)"
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE + 1000)) ]; then
+    echo "bench: RLIMIT_NOFILE is $NOFILE (hard limit): idle connections cut to $((NOFILE - 1000))" >&2
+    IDLE=$((NOFILE - 1000))
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/chatd-bench.XXXXXX")
+cleanup() {
+    local p   # only our own background jobs still running: never a stale, reused pid
+    for p in $(jobs -p); do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+[ "$(stat -f -c %T "$TMP")" = tmpfs ] && echo "bench: warning: $TMP is on tmpfs: fsync figures mean nothing" >&2
+ROWS=$TMP/rows.jsonl
+: >"$ROWS"
+HZ=$(getconf CLK_TCK)
+T_START=$(date +%s)
+LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
+SOURCE=$(git describe --always --dirty 2>/dev/null || echo unknown)
+
+# ---------------------------------------------------------------------------- helpers
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_s() { awk -v hz="$HZ" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+stat_cpus() { grep -E '^cpu[01]? ' /proc/stat || true; }
+kids_cpu_s() { awk -v hz="$HZ" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[14] + f[15]) / hz }' "/proc/$$/stat"; }
+# between two /proc/stat snapshots: busy % of cpu0 and cpu1, and busy CPU seconds of all CPUs
+busy() {
+    python3 - "$1" "$2" "$HZ" <<'EOF'
+import sys
+def rd(s):
+    d = {}
+    for line in s.strip().splitlines():
+        f = line.split(); v = list(map(int, f[1:9]))
+        d[f[0]] = (sum(v), v[3] + v[4])
+    return d
+a, b, hz = rd(sys.argv[1]), rd(sys.argv[2]), int(sys.argv[3])
+out = []
+for c in ("cpu0", "cpu1"):
+    if c in a and c in b:
+        tot, idle = b[c][0] - a[c][0], b[c][1] - a[c][1]
+        out.append("%.0f" % (100.0 * (tot - idle) / tot if tot else 0))
+    else:
+        out.append("null")
+out.append("%.2f" % (((b["cpu"][0] - a["cpu"][0]) - (b["cpu"][1] - a["cpu"][1])) / hz))
+print(" ".join(out))
+EOF
+}
+ms() {   # wrk latency ("494.00us", "1.91ms", "1.02s") -> ms
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+# row NAME KEY=VALUE...  (values: numbers, null, or "quoted strings")
+row() {
+    local name=$1; shift
+    local j="{\"name\":\"$name\""
+    for kv in "$@"; do j="$j,\"${kv%%=*}\":${kv#*=}"; done
+    echo "$j}" >>"$ROWS"
+}
+
+# measure_begin PID ... measure_end PID around a run: M_CPU (server CPU s), M_RSS (KiB), M_BUSY_SRV
+# and M_BUSY_LOAD (% busy of CPU 0 and 1), M_LOADCPU (CPU s of the load tools this shell waited
+# for), M_OTHER (CPU s spent by anything else: other processes on the machine, and kernel work
+# that no process is charged for, such as some loopback softirq time)
+# With BENCH_PERF=1, perf record samples the server during each run (NAME given to
+# measure_begin): build/bench-perf/NAME.txt gets the top symbols (perf costs a few % itself).
+PERF_PID=
+measure_begin() {
+    M_C0=$(cpu_s "$1"); M_K0=$(kids_cpu_s); M_S0=$(stat_cpus)
+    if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "${2:-}" ]; then
+        mkdir -p build/bench-perf
+        PERF_NAME=$2
+        perf record -F 999 -e cpu-clock -p "$1" -o "build/bench-perf/$2.data" >/dev/null 2>&1 &
+        PERF_PID=$!
+        sleep 0.2
+    fi
+}
+measure_end() {
+    local all
+    if [ -n "$PERF_PID" ]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        PERF_PID=
+        perf report -i "build/bench-perf/$PERF_NAME.data" --stdio --no-children --sort dso,symbol 2>/dev/null \
+            | grep -E '^ +[0-9.]+%' | head -60 >"build/bench-perf/$PERF_NAME.txt" || true
+    fi
+    read -r M_BUSY_SRV M_BUSY_LOAD all < <(busy "$M_S0" "$(stat_cpus)")
+    M_CPU=$(awk -v a="$M_C0" -v b="$(cpu_s "$1")" 'BEGIN { printf "%.2f", b - a }')
+    M_LOADCPU=$(awk -v a="$M_K0" -v b="$(kids_cpu_s)" 'BEGIN { printf "%.2f", b - a }')
+    M_OTHER=$(awk -v t="$all" -v s="$M_CPU" -v l="$M_LOADCPU" 'BEGIN { o = t - s - l; printf "%.2f", o < 0 ? 0 : o }')
+    M_RSS=$(rss_kb "$1")
+}
+progress() {   # NAME RPS P50 P99
+    printf '  %-22s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  (server CPU %s s; busy %%: CPU0 %s, CPU1 %s; other CPU %s s)\n' \
+        "$1" "$2" "$3" "$4" "$M_CPU" "$M_BUSY_SRV" "$M_BUSY_LOAD" "$M_OTHER"
+}
+M_ROW() { echo rss_kb="$M_RSS" cpu_s="$M_CPU" busy_srv="$M_BUSY_SRV" busy_load="$M_BUSY_LOAD" load_cpu_s="$M_LOADCPU" other_cpu_s="$M_OTHER"; }
+
+# wrk_run NAME PID URL [wrk args]: one fixed-time wrk run against PID's server; one row
+wrk_run() {
+    local name=$1 pid=$2 url=$3; shift 3
+    measure_begin "$pid" "$name"
+    "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" >"$TMP/$name.wrk" 2>&1 || true
+    measure_end "$pid"
+    local rps p50 p99 non2xx errs
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/$name.wrk")
+    p50=$(ms "$(awk '$1 == "50%" { print $2 }' "$TMP/$name.wrk")")
+    p99=$(ms "$(awk '$1 == "99%" { print $2 }' "$TMP/$name.wrk")")
+    non2xx=$(awk '/Non-2xx/ { print $NF }' "$TMP/$name.wrk")
+    errs=$(awk '/Socket errors/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$TMP/$name.wrk")
+    [ -n "$rps" ] || { cat "$TMP/$name.wrk" >&2; die "$name: wrk failed"; }
+    # shellcheck disable=SC2046
+    row "$name" rps="$rps" p50_ms="$p50" p99_ms="$p99" seconds="$DUR" non2xx="${non2xx:-0}" errors="${errs:-0}" $(M_ROW)
+    progress "$name" "$rps" "$p50" "$p99"
+}
+
+# post_run NAME PID [postload args]: one postload run; one row
+post_run() {
+    local name=$1 pid=$2; shift 2
+    measure_begin "$pid" "$name"
+    "${LOAD[@]}" "$TOOLS/postload" --port "$PORT" --token "$TOKEN" --conv "$CONVS" --conns "$CONNS" \
+        --body-size "$BODY" --json "$@" >"$TMP/$name.out" || { cat "$TMP/$name.out" >&2; die "$name: postload failed"; }
+    measure_end "$pid"
+    local j; j=$(tail -1 "$TMP/$name.out")
+    # shellcheck disable=SC2046
+    row "$name" post="$j" rps="$(jv "$j" rps)" p50_ms="$(jv "$j" p50_ms)" p99_ms="$(jv "$j" p99_ms)" \
+        seconds="$(jv "$j" seconds)" non2xx="$(jv "$j" non2xx)" errors="$(jv "$j" errors)" $(M_ROW)
+    progress "$name" "$(jv "$j" rps)" "$(jv "$j" p50_ms)" "$(jv "$j" p99_ms)"
+}
+jv() {   # JSON KEY -> value (null when absent)
+    python3 -c 'import json, sys
+v = json.loads(sys.argv[1])
+for k in sys.argv[2].split("."): v = v.get(k) if isinstance(v, dict) else None
+print("null" if v is None else v)' "$1" "$2"
+}
+
+# start_chatd NAME FSYNC DIR [BIN]: sets PID, PORT; waits for "listening"
+start_chatd() {
+    local name=$1 fs=$2 dir=$3 bin=${4:-$CHATD}
+    PORT=$(free_port)
+    local t0; t0=$(date +%s%N)
+    "${SRV[@]}" "$bin" --port "$PORT" --bind 127.0.0.1 --data-dir "$dir" --fsync "$fs" --max-conns 20000 \
+        --pbkdf2-iters 1000 2>"$TMP/$name.log" &
+    PID=$!
+    for _ in $(seq 3000); do
+        grep -q 'listening on' "$TMP/$name.log" && break
+        kill -0 "$PID" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name: chatd exited"; }
+        sleep 0.01
+    done
+    grep -q 'listening on' "$TMP/$name.log" || die "$name: chatd did not start"
+    START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+api() {   # METHOD PATH [BODY]: JSON out, with the bench token when set
+    curl -sf -X "$1" "http://127.0.0.1:$PORT$2" ${TOKEN:+-H "Authorization: Bearer $TOKEN"} ${3:+-d "$3"}
+}
+
+echo "chatd bench: $CHATD ($SOURCE), $(nproc) CPU ($PINNED), ${DUR}s per run, $CONNS connections, data in $TMP"
+echo "  machine load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
+
+# ---------------------------------------------------------------------------- nginx
+NGX=$TMP/nginx
+mkdir -p "$NGX/logs"
+NGPORT=$(free_port)
+{
+    [ "$(id -u)" = 0 ] && echo "user $(id -un);"
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 60s;
+    client_body_temp_path $NGX/client_body;
+    proxy_temp_path $NGX/proxy;
+    fastcgi_temp_path $NGX/fastcgi;
+    uwsgi_temp_path $NGX/uwsgi;
+    scgi_temp_path $NGX/scgi;
+    server {
+        listen 127.0.0.1:$NGPORT;
+        location / { default_type application/json; return 200 '{"status":"ok"}'; }
+    }
+}
+EOF
+} >"$NGX/nginx.conf"
+"${SRV[@]}" nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 2>>"$NGX/error.log" &
+NGMASTER=$!
+NGWORKER=
+for _ in $(seq 500); do
+    NGWORKER=$(pgrep -P "$NGMASTER" | head -1 || true)
+    [ -n "$NGWORKER" ] && curl -sf "http://127.0.0.1:$NGPORT/healthz" >/dev/null && break
+    sleep 0.01
+done
+[ -n "$NGWORKER" ] || { cat "$NGX/error.log" >&2; die "nginx did not start"; }
+wrk_run nginx "$NGWORKER" "http://127.0.0.1:$NGPORT/healthz"
+stop_pid "$NGMASTER"
+
+# ---------------------------------------------------------------------------- redis
+RD=$TMP/redis
+mkdir -p "$RD"
+RPORT=$(free_port)
+"${SRV[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$RD" --appendonly yes --appendfsync always \
+    --save '' --daemonize no --logfile "$RD/redis.log" &
+RPID=$!
+for _ in $(seq 500); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.01; done 2>/dev/null || true
+# a short probe sizes the measured run to about BENCH_SECONDS (redis-benchmark counts requests)
+"${LOAD[@]}" timeout 60 redis-benchmark -p "$RPORT" -t set -c 64 -P 1 -n 20000 -d "$BODY" --csv \
+    >"$TMP/redis-probe.csv" 2>/dev/null || die "redis-benchmark failed"
+REDIS_N=${BENCH_REDIS_N:-$(tail -1 "$TMP/redis-probe.csv" | tr -d '"' | awk -F, -v d="$DUR" '{ n = int($2 * d); print n < 20000 ? 20000 : n }')}
+measure_begin "$RPID" redis
+t0=$(date +%s%N)
+"${LOAD[@]}" timeout 120 redis-benchmark -p "$RPORT" -t set -c 64 -P 1 -n "$REDIS_N" -d "$BODY" --csv \
+    >"$TMP/redis.csv" 2>/dev/null || die "redis-benchmark failed"
+RSECS=$(( ($(date +%s%N) - t0) / 1000000 ))
+measure_end "$RPID"
+stop_pid "$RPID"
+IFS=, read -r _ rrps _ _ rp50 _ rp99 _ < <(tail -1 "$TMP/redis.csv" | tr -d '"')
+# shellcheck disable=SC2046
+row redis rps="$rrps" p50_ms="$rp50" p99_ms="$rp99" seconds="$(awk -v m="$RSECS" 'BEGIN{print m/1000}')" $(M_ROW)
+progress redis-set-always "$rrps" "$rp50" "$rp99"
+
+# ---------------------------------------------------------------------------- chatd A (--fsync never)
+DATA=$TMP/data
+start_chatd A never "$DATA"
+A=$PID
+IDLE_RSS_GLIBC=$(rss_kb "$A")
+TOKEN=
+TOKEN=$(api POST /api/users/register '{"username":"bench","password":"bench-password"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ -n "$TOKEN" ] || die "registering the bench user failed"
+CONVS=
+for i in $(seq $NCONV); do
+    id=$(api POST /api/conversations "{\"title\":\"bench $i\",\"member_ids\":[]}" | sed -n 's/.*"conversation":{"id":\([0-9]*\).*/\1/p')
+    CONVS=${CONVS:+$CONVS,}$id
+done
+C1=${CONVS%%,*}
+wrk_run s1_healthz "$A" "http://127.0.0.1:$PORT/healthz"
+
+measure_begin "$A" fill
+"${LOAD[@]}" "$TOOLS/postload" --port "$PORT" --token "$TOKEN" --conv "$CONVS" --conns "$CONNS" --count "$NMSG" \
+    --body-size "$BODY" --json >"$TMP/fill.out" || { cat "$TMP/fill.out" >&2; die "fill failed"; }
+measure_end "$A"
+FILL=$(tail -1 "$TMP/fill.out")
+# shellcheck disable=SC2046
+row fill rps="$(jv "$FILL" rps)" p50_ms="$(jv "$FILL" p50_ms)" p99_ms="$(jv "$FILL" p99_ms)" seconds="$(jv "$FILL" seconds)" $(M_ROW)
+printf '  %-22s %10.0f req/s  (%s messages, --fsync never)\n' fill "$(jv "$FILL" rps)" "$NMSG"
+
+MID=$((NMSG / 2))
+api GET "/api/messages/$MID" >/dev/null || die "GET /api/messages/$MID failed"
+wrk_run s2_get_message "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
+
+# 7: idle keep-alive connections held open while scenario 2 runs again
+RSS_BEFORE_IDLE=$(rss_kb "$A")
+"${LOAD[@]}" "$TOOLS/postload" --idle "$IDLE" --port "$PORT" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
+HOLDER=$!
+for _ in $(seq 6000); do
+    grep -q '^idle:' "$TMP/idle.out" && break
+    kill -0 "$HOLDER" 2>/dev/null || { cat "$TMP/idle.err" >&2; die "idle holder exited"; }
+    sleep 0.01
+done
+grep -q '^idle:' "$TMP/idle.out" || die "idle connections not open after 60 s"
+RSS_IDLE_CONNS=$(rss_kb "$A")
+wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
+kill -TERM "$HOLDER"
+wait "$HOLDER" 2>/dev/null && HOLD_OK=true || HOLD_OK=false   # false: the server closed some
+
+wrk_run s3_list_50 "$A" "http://127.0.0.1:$PORT/api/messages?conversation_id=$C1&limit=50" -H "Authorization: Bearer $TOKEN"
+RSS_A_END=$(rss_kb "$A")
+stop_pid "$A"
+
+# ---------------------------------------------------------------------------- chatd B (--fsync always)
+start_chatd B always "$DATA"
+B=$PID
+REPLAY=$(grep -o '[0-9]* records replayed in [0-9]* ms ([^)]*)' "$TMP/B.log" | head -1)
+REPLAY_RECS=$(echo "$REPLAY" | awk '{ print $1 }')
+REPLAY_MS=$(echo "$REPLAY" | awk '{ print $5 }')
+REPLAY_MSGS=$(echo "$REPLAY" | sed -n 's/.* \([0-9]*\) messages).*/\1/p')
+RSS_REPLAYED=$(rss_kb "$B")
+LOG_BYTES=$(stat -c %s "$DATA/chatd.log")
+REC_BYTES=$(( (LOG_BYTES - 8) / REPLAY_RECS ))
+row s6_startup replay_ms="$REPLAY_MS" records="$REPLAY_RECS" messages="$REPLAY_MSGS" start_ms="$START_MS" \
+    rss_kb="$RSS_REPLAYED" idle_rss_kb="$IDLE_RSS_GLIBC" log_bytes="$LOG_BYTES" \
+    bytes_per_msg="$(awk -v a="$RSS_REPLAYED" -v b="$IDLE_RSS_GLIBC" -v n="$REPLAY_MSGS" 'BEGIN { printf "%.1f", (a - b) * 1024 / n }')"
+printf '  %-22s %s; process up in %s ms; RSS %s KiB (idle %s KiB)\n' s6_startup "$REPLAY" "$START_MS" "$RSS_REPLAYED" "$IDLE_RSS_GLIBC"
+
+post_run s4_post_always "$B" --seconds "$DUR"
+# the disk's ceiling right after, with the records chatd wrote: appends (what chatd does), and
+# overwrites of a zero-filled preallocated file (what a preallocating log would get)
+"${LOAD[@]}" "$TOOLS/disk_ceiling" "$TMP" "$REC_BYTES" "$CONNS" 2 append >"$TMP/disk.out"
+"${LOAD[@]}" "$TOOLS/disk_ceiling" "$TMP" "$REC_BYTES" "$CONNS" 1.5 overwrite >"$TMP/disk-ow.out"
+DISK=$(tail -1 "$TMP/disk.out")
+DISK_OW=$(tail -1 "$TMP/disk-ow.out")
+printf '  %-22s %10.0f rec/s  (%s-byte records, %s per fdatasync; sync p50 %s ms; preallocated: %s rec/s)\n' disk_ceiling \
+    "$(jv "$DISK" records_per_s)" "$REC_BYTES" "$CONNS" "$(jv "$DISK" sync_p50_ms)" "$(jv "$DISK_OW" records_per_s)"
+
+measure_begin "$B" s5_fanout
+t0=$(date +%s%N)
+"${LOAD[@]}" "$TOOLS/wsload" --port "$PORT" --pid "$B" --clients "$WS_CLIENTS" --rate "$WS_RATE" --seconds 4 --max-seconds 3 \
+    --body-size "$BODY" --json >"$TMP/ws.out" 2>"$TMP/ws.err" || { cat "$TMP/ws.out" "$TMP/ws.err" >&2; echo "bench: wsload reported missing deliveries" >&2; }
+measure_end "$B"
+WS=$(tail -1 "$TMP/ws.out")
+case $WS in "{"*) ;; *) cat "$TMP/ws.err" >&2; die "wsload failed";; esac
+# shellcheck disable=SC2046
+row s5_fanout ws="$WS" seconds="$(( ($(date +%s%N) - t0) / 1000000 ))e-3" $(M_ROW)
+sed 's/^/  /' "$TMP/ws.out" | grep -v '^  {'
+stop_pid "$B"
+
+# ---------------------------------------------------------------------------- chatd C (--fsync never)
+start_chatd C never "$DATA"
+C=$PID
+post_run s4_post_never "$C" --seconds "$DUR"
+stop_pid "$C"
+
+# ---------------------------------------------------------------------------- idle RSS, size
+STATIC_SIZE=null IDLE_RSS_STATIC=null
+if [ -x "$CHATD_STATIC" ]; then
+    start_chatd static never "$TMP/static-data" "$CHATD_STATIC"
+    sleep 0.2
+    IDLE_RSS_STATIC=$(rss_kb "$PID")
+    stop_pid "$PID"
+    STATIC_SIZE=$(stat -c %s "$CHATD_STATIC")
+fi
+
+T_TOTAL=$(( $(date +%s) - T_START ))
+mkdir -p "$(dirname "$OUT")"
+q() { printf '"%s"' "$1"; }
+row meta time="$(q "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" cpus="$(nproc)" pinned="$(q "$PINNED")" seconds_per_run="$DUR" \
+    connections="$CONNS" messages="$NMSG" idle_connections="$IDLE" ws_clients="$WS_CLIENTS" ws_rate="$WS_RATE" \
+    body_bytes="$BODY" record_bytes="$REC_BYTES" loadavg_start="$(q "$LOADAVG0")" \
+    loadavg_end="$(q "$(cut -d' ' -f1-3 /proc/loadavg)")" total_seconds="$T_TOTAL" chatd="$(q "$CHATD")" \
+    source="$(q "$SOURCE")" \
+    static_binary_bytes="$STATIC_SIZE" idle_rss_kb="{\"chatd\":$IDLE_RSS_GLIBC,\"chatd-static\":$IDLE_RSS_STATIC}" \
+    fill="$FILL" disk_ceiling="$DISK" disk_ceiling_overwrite="$DISK_OW" replay="$(q "$REPLAY")" \
+    rss_kb_idle_conns="{\"before\":$RSS_BEFORE_IDLE,\"with_idle\":$RSS_IDLE_CONNS,\"idle_conns_survived\":$HOLD_OK}" \
+    rss_kb_after_scenarios_A="$RSS_A_END"
+python3 - "$ROWS" "$OUT" <<'EOF'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line); rows[r.pop("name")] = r
+meta = rows.pop("meta")
+ng, rd, disk = rows["nginx"], rows["redis"], meta["disk_ceiling"]
+ws = rows["s5_fanout"]["ws"]
+st, mx = ws.get("steady", {}), ws.get("max", {})
+s6 = rows["s6_startup"]
+def ratio(a, b): return round(a / b, 3) if a is not None and b else None
+table = []   # name, rps, p50, p99, rss, cpu, vs
+def add(label, r, vs=""):
+    table.append((label, r.get("rps"), r.get("p50_ms"), r.get("p99_ms"), r.get("rss_kb"), r.get("cpu_s"), vs, r.get("other_cpu_s")))
+add("nginx GET (ceiling)", ng)
+add("1 chatd GET /healthz", rows["s1_healthz"], "%.2fx nginx" % ratio(rows["s1_healthz"]["rps"], ng["rps"]))
+add("2 GET /api/messages/:id", rows["s2_get_message"], "%.2fx nginx" % ratio(rows["s2_get_message"]["rps"], ng["rps"]))
+add("3 GET list limit=50", rows["s3_list_50"], "%.2fx nginx" % ratio(rows["s3_list_50"]["rps"], ng["rps"]))
+add("redis SET appendfsync always", rd)
+add("4 POST --fsync always", rows["s4_post_always"], "%.2fx redis, %.2fx disk" % (ratio(rows["s4_post_always"]["rps"], rd["rps"]),
+    ratio(rows["s4_post_always"]["rps"], disk["records_per_s"])))
+add("4 POST --fsync never", rows["s4_post_never"], "%.2fx redis" % ratio(rows["s4_post_never"]["rps"], rd["rps"]))
+f5 = rows["s5_fanout"]
+table.append(("5 fan-out %d subs @%g/s" % (meta["ws_clients"], meta["ws_rate"]), st.get("deliveries_per_s"), st.get("p50_ms"), st.get("p99_ms"), f5["rss_kb"], st.get("server_cpu_s"), "deliveries/s (other CPU s: whole fan-out run)", f5.get("other_cpu_s")))
+table.append(("5 fan-out max (closed loop)", mx.get("deliveries_per_s"), mx.get("p50_ms"), mx.get("p99_ms"), None, mx.get("server_cpu_s"), "deliveries/s; server %s us/delivery (steady %s)" % (mx.get("server_us_per_delivery"), st.get("server_us_per_delivery")), None))
+add("7 GET :id + %d idle conns" % meta["idle_connections"], rows["s7_get_with_idle"], "%.2fx scenario 2" % ratio(rows["s7_get_with_idle"]["rps"], rows["s2_get_message"]["rps"]))
+def f(v, fmt): return "-" if v is None else fmt % v
+print()
+print("%-34s %11s %9s %9s %9s %7s %7s  %s" % ("scenario", "req/s", "p50 ms", "p99 ms", "RSS KiB", "CPU s", "other s", "ratio"))
+for t in table:
+    print("%-34s %11s %9s %9s %9s %7s %7s  %s" % (t[0], f(t[1], "%.0f"), f(t[2], "%.3f"), f(t[3], "%.3f"), f(t[4], "%d"), f(t[5], "%.2f"), f(t[7], "%.2f"), t[6]))
+dow = meta["disk_ceiling_overwrite"]
+print("%-34s %s" % ("disk ceiling (%d-byte records, %d/sync)" % (disk["record_bytes"], disk["batch"]), "appending %.0f records/s (fdatasync p50 %.3f ms p99 %.3f ms); preallocated %.0f records/s (p50 %.3f ms)" % (disk["records_per_s"], disk["sync_p50_ms"], disk["sync_p99_ms"], dow["records_per_s"], dow["sync_p50_ms"])))
+print("%-34s %s" % ("6 start-up replay", "%s ms for %s records (%s messages), process ready in %s ms; RSS %s KiB = %s bytes/message over idle" % (s6["replay_ms"], s6["records"], s6["messages"], s6["start_ms"], s6["rss_kb"], s6["bytes_per_msg"])))
+print("%-34s %s" % ("idle RSS", "chatd %s KiB, chatd-static %s KiB; chatd-static %s bytes" % (meta["idle_rss_kb"]["chatd"], meta["idle_rss_kb"]["chatd-static"], meta["static_binary_bytes"])))
+print("%-34s %s" % ("fill (%d POSTs, --fsync never)" % meta["messages"], "%.0f/s" % meta["fill"]["rps"]))
+print("%-34s %s" % ("%d idle connections" % meta["idle_connections"], "RSS %s -> %s KiB (%.0f bytes/connection)" % (meta["rss_kb_idle_conns"]["before"], meta["rss_kb_idle_conns"]["with_idle"], (meta["rss_kb_idle_conns"]["with_idle"] - meta["rss_kb_idle_conns"]["before"]) * 1024.0 / max(1, meta["idle_connections"]))))
+print("%-34s %s" % ("CPU busy % CPU0/CPU1, other CPU s", "; ".join("%s %s/%s %s" % (k, r.get("busy_srv"), r.get("busy_load"), r.get("other_cpu_s")) for k, r in rows.items() if "busy_srv" in r)))
+noisy = ["%s (%.1f of %.1f s)" % (k, r["other_cpu_s"], r.get("seconds") or 0) for k, r in rows.items()
+         if r.get("other_cpu_s") is not None and r.get("seconds") and r["other_cpu_s"] > 0.15 * r["seconds"]]
+if noisy:
+    print("warning: other work took CPU during: " + ", ".join(noisy) + " -- those figures are low")
+targets = [
+    ("1 healthz >= nginx req/s", rows["s1_healthz"]["rps"] >= ng["rps"], "%.2fx" % ratio(rows["s1_healthz"]["rps"], ng["rps"])),
+    ("2 GET :id >= nginx req/s", rows["s2_get_message"]["rps"] >= ng["rps"], "%.2fx" % ratio(rows["s2_get_message"]["rps"], ng["rps"])),
+    ("4 POST always >= redis SET always", rows["s4_post_always"]["rps"] >= rd["rps"], "%.2fx (disk ceiling %.2fx)" % (ratio(rows["s4_post_always"]["rps"], rd["rps"]), ratio(rows["s4_post_always"]["rps"], disk["records_per_s"]))),
+    ("5 fan-out p99 < 10 ms", st.get("p99_ms") is not None and st["p99_ms"] < 10, "p99 %s ms at %s/s" % (st.get("p99_ms"), meta["ws_rate"])),
+    ("5 fan-out >= 200k deliveries/s", max(st.get("deliveries_per_s") or 0, mx.get("deliveries_per_s") or 0) >= 200000, "steady %s, max %s" % (st.get("deliveries_per_s"), mx.get("deliveries_per_s"))),
+    ("5 every delivery exactly once", bool(ws.get("ok")), "duplicates %s, post errors %s" % (ws.get("duplicates"), ws.get("post_errors"))),
+    ("6 replay of 1M messages < 1 s", s6["messages"] >= 1000000 and s6["replay_ms"] < 1000, "%s ms for %s messages" % (s6["replay_ms"], s6["messages"])),
+    ("6 index < 64 bytes/message", s6["bytes_per_msg"] < 64, "%s bytes/message" % s6["bytes_per_msg"]),
+    ("7 with idle conns >= 0.5x scenario 2", rows["s7_get_with_idle"]["rps"] >= 0.5 * rows["s2_get_message"]["rps"] and meta["rss_kb_idle_conns"]["idle_conns_survived"], "%.2fx" % ratio(rows["s7_get_with_idle"]["rps"], rows["s2_get_message"]["rps"])),
+    ("idle RSS < 2 MB (chatd-static)", meta["idle_rss_kb"]["chatd-static"] is not None and meta["idle_rss_kb"]["chatd-static"] < 2048, "%s KiB (glibc chatd %s KiB)" % (meta["idle_rss_kb"]["chatd-static"], meta["idle_rss_kb"]["chatd"])),
+    ("static binary < 300 KB", meta["static_binary_bytes"] is not None and meta["static_binary_bytes"] < 300000, "%s bytes" % meta["static_binary_bytes"]),
+]
+print()
+for name, ok, detail in targets:
+    print("  %-4s %-40s %s" % ("MET" if ok else "MISS", name, detail))
+bad = [r for r in rows.values() if r.get("non2xx") or r.get("errors")]
+if bad: print("  warning: some runs had non-2xx answers or socket errors (see build/bench.json)")
+print("\nbench: %d s in all; JSON in %s" % (meta["total_seconds"], sys.argv[2]))
+json.dump(dict(meta=meta, scenarios=rows, table=[dict(zip(("scenario", "rps", "p50_ms", "p99_ms", "rss_kb", "cpu_s", "ratio", "other_cpu_s"), t)) for t in table],
+               targets=[dict(target=n, met=bool(o), detail=d) for n, o, d in targets]), open(sys.argv[2], "w"), indent=1)
+EOF
