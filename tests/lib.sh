@@ -649,3 +649,34 @@ post_msg() {
 
 # wait until the clock has moved on (a later millisecond) — keeps updated_at orderings strict
 tick() { sleep 0.01; }
+
+# ---------------------------------------------------------------------------------------------
+# background clients (the stream tests)
+
+# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
+# wall-clock time have passed (1)
+poll() {
+    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+    shift
+    while :; do
+        "$@" && return 0
+        ((${EPOCHREALTIME/./} >= end)) && return 1
+        sleep 0.05
+    done
+}
+
+# stop_clients: end this file's background clients that are still running (only our own
+# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
+stop_clients() {
+    local p
+    for p in ${EXTRA_PIDS:-}; do
+        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
+            kill "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
+    EXTRA_PIDS=
+}
+
+# proc_alive PID: running and not a zombie
+proc_alive() { _alive "$1"; }

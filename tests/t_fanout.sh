@@ -11,37 +11,8 @@ PY=/usr/bin/python3
 WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
 N=200
 
-# stop_clients: end this file's background clients that are still running (only our own
-# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
-stop_clients() {
-    local p
-    for p in ${EXTRA_PIDS:-}; do
-        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
-            kill "$p" 2>/dev/null
-        fi
-        wait "$p" 2>/dev/null
-    done
-    EXTRA_PIDS=
-}
 
-proc_alive() {
-    local st
-    [ -r "/proc/$1/stat" ] || return 1
-    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ] && [ "$st" != X ]
-}
 
-# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
-# wall-clock time have passed (1)
-poll() {
-    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
-    shift
-    while :; do
-        "$@" && return 0
-        ((${EPOCHREALTIME/./} >= end)) && return 1
-        sleep 0.05
-    done
-}
 
 # wait_line FILE JQ_FILTER [SECONDS]: until a JSON line of FILE matches (the filter gives true)
 wait_line() { poll "${3:-30}" _has_line "$1" "$2"; }

@@ -15,17 +15,6 @@ WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
 # ---------------------------------------------------------------------------------------------
 # SSE helpers (this file's own)
 
-# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
-# wall-clock time have passed (1)
-poll() {
-    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
-    shift
-    while :; do
-        "$@" && return 0
-        ((${EPOCHREALTIME/./} >= end)) && return 1
-        sleep 0.05
-    done
-}
 
 # sse_open NAME TOKEN [QUERY] [curl args...]: start a stream into $TMP_ROOT/sse.NAME.{out,h};
 # TOKEN goes in an Authorization header ("" for none); QUERY is appended to the URL as is.
@@ -47,25 +36,6 @@ sse_open() {
 }
 _sse_head_or_gone() { grep -q $'^\r$' "$TMP_ROOT/sse.$1.h" 2>/dev/null || ! proc_alive "$2"; }
 
-# stop_clients: end this file's background clients that are still running (only our own
-# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
-stop_clients() {
-    local p
-    for p in ${EXTRA_PIDS:-}; do
-        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
-            kill "$p" 2>/dev/null
-        fi
-        wait "$p" 2>/dev/null
-    done
-    EXTRA_PIDS=
-}
-
-proc_alive() {   # PID: running and not a zombie
-    local st
-    [ -r "/proc/$1/stat" ] || return 1
-    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ] && [ "$st" != X ]
-}
 
 sse_pid() { local v="SSE_PID_$1"; echo "${!v}"; }
 

@@ -16,37 +16,8 @@ MAXMSG=4096
 # ---------------------------------------------------------------------------------------------
 # helpers (this file's own)
 
-# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
-# wall-clock time have passed (1)
-poll() {
-    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
-    shift
-    while :; do
-        "$@" && return 0
-        ((${EPOCHREALTIME/./} >= end)) && return 1
-        sleep 0.05
-    done
-}
 
-# stop_clients: end this file's background clients that are still running (only our own
-# children, by pid), reap them, and clear EXTRA_PIDS so nothing is signalled twice
-stop_clients() {
-    local p
-    for p in ${EXTRA_PIDS:-}; do
-        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "/proc/$p/stat" 2>/dev/null)" == "$$" ]; then
-            kill "$p" 2>/dev/null
-        fi
-        wait "$p" 2>/dev/null
-    done
-    EXTRA_PIDS=
-}
 
-proc_alive() {
-    local st
-    [ -r "/proc/$1/stat" ] || return 1
-    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ] && [ "$st" != X ]
-}
 
 # ws_listen NAME TOKEN [QUERY]: a background client writing JSON lines to $TMP_ROOT/ws.NAME;
 # waits (bounded) for the handshake's outcome (an "open" or "error" line).
