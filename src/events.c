@@ -79,7 +79,7 @@ static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
     msg m = s->db.msgs[id - 1];
     rcpt_conv(e, db_conv(&s->db, m.conv_id));
     if (type == REC_MSG_DELETE) {
-        buf_printf(b, "\"message.deleted\",\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
+        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
         return 1;
     }
     const char *body;
@@ -89,11 +89,11 @@ static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
         m.created_ms = m.updated_ms = (int64_t)rec_get_u64(r);
         rec_get_str(r, &n);
         m.flags = 0;
-        buf_puts(b, "\"message.created\",\"message\":");
+        buf_puts(b, "\"message\":");
     } else {
         m.updated_ms = (int64_t)rec_get_u64(r);
         m.flags = MSG_EDITED;
-        buf_puts(b, "\"message.updated\",\"message\":");
+        buf_puts(b, "\"message\":");
     }
     body = rec_get_str(r, &n);
     if (r->err) return 0;
@@ -110,7 +110,7 @@ static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
     for (uint32_t i = 0; i < cr.n; i++) rcpt_add(e, le32(cr.members + 4 * i));
     for (uint32_t i = 0; i < cr.nprev; i++) rcpt_add(e, le32(cr.prev + 4 * i));
     if (type == REC_CONV_DELETE) {
-        buf_printf(b, "\"conversation.deleted\",\"conversation\":{\"id\":%u}}", cr.id);
+        buf_printf(b, "\"conversation\":{\"id\":%u}}", cr.id);
         return 1;
     }
     conv c = s->db.convs[cr.id - 1];   /* the record's state, with creator and messages from the index */
@@ -122,12 +122,26 @@ static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
     c.nmembers = cr.n;
     c.updated_ms = cr.ms;
     if (type == REC_CONV_CREATE) c.nmsgs = 0;   /* a new conversation has no last message */
-    buf_printf(b, "\"conversation.%s\",\"conversation\":", type == REC_CONV_CREATE ? "created" : "updated");
+    buf_puts(b, "\"conversation\":");
     put_conversation(b, cr.id, &c);
     buf_putc(b, '}');
     free(title);
     free(mem);
     return 1;
+}
+
+/* The event type of each record type that is an event. */
+static const char *event_name(uint8_t type)
+{
+    switch (type) {
+    case REC_MSG_CREATE: return "message.created";
+    case REC_MSG_UPDATE: return "message.updated";
+    case REC_MSG_DELETE: return "message.deleted";
+    case REC_CONV_CREATE: return "conversation.created";
+    case REC_CONV_UPDATE: return "conversation.updated";
+    case REC_CONV_DELETE: return "conversation.deleted";
+    default: return NULL;
+    }
 }
 
 /* Render the event of a record into e->json and its recipients into e->rcpt.
@@ -139,13 +153,11 @@ static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint3
     recr_init(&r, p, len);
     for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
     e->nrcpt = 0;
+    if (!(e->name = event_name(type))) return 0;
     buf_reset(&e->json);
-    buf_printf(&e->json, "{\"id\":%llu,\"type\":", (unsigned long long)seq);
-    switch (type) {
-    case REC_MSG_CREATE: case REC_MSG_UPDATE: case REC_MSG_DELETE: return render_msg(s, type, &r, &e->json);
-    case REC_CONV_CREATE: case REC_CONV_UPDATE: case REC_CONV_DELETE: return render_conv(s, type, &r, &e->json);
-    default: return 0;
-    }
+    buf_printf(&e->json, "{\"id\":%llu,\"type\":\"%s\",", (unsigned long long)seq, e->name);
+    if (type >= REC_CONV_CREATE && type <= REC_CONV_DELETE) return render_conv(s, type, &r, &e->json);
+    return render_msg(s, type, &r, &e->json);
 }
 
 /* ---- delivery ---- */
@@ -177,26 +189,16 @@ void check_backlog(server *s, conn *c)
     fprintf(stderr, "%s stream dropped: %zu bytes queued\n", c->addr, c->out.len - c->out_sent);
 }
 
-/* The event type name, read back from the rendered JSON ({"id":N,"type":"name",...). */
-static void event_type(const buf_t *json, char *out, size_t n)
-{
-    const char *t = strstr(json->data, "\"type\":\"");
-    size_t k = 0;
-    if (t) for (t += 8; t[k] && t[k] != '"' && k + 1 < n; k++) out[k] = t[k];
-    out[k] = 0;
-}
 
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
 {
     events *e = &s->ev;
     if (!s->nstreams || !render(s, seq, type, p, len)) return;   /* nobody listening: no work */
-    char name[32];
-    event_type(&e->json, name, sizeof name);
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         if (!is_stream(c) || c->replay_off || !may_see(e, c->uid)) continue;
         c->wait_commit = 1;   /* an event, like a response, waits for the fsync */
-        stream_send(s, c, seq, name, &e->json);
+        stream_send(s, c, seq, e->name, &e->json);
         check_backlog(s, c);
     }
 }
@@ -215,9 +217,7 @@ static void replay_some(server *s, conn *c)
         c->replay_off = rec.next_off;
         if (rec.seq <= c->replay_after || !render(s, rec.seq, rec.type, rec.payload, rec.len) || !may_see(e, c->uid))
             continue;
-        char name[32];
-        event_type(&e->json, name, sizeof name);
-        stream_send(s, c, rec.seq, name, &e->json);
+        stream_send(s, c, rec.seq, e->name, &e->json);
     }
     if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
     conn_ready(c);

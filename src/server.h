@@ -96,6 +96,7 @@ typedef struct events {
     uint8_t *flag;         /* owned: per user id, set while fanning out */
     uint32_t capflag;
     buf_t json, frame, rd; /* owned scratch */
+    const char *name;      /* type of the event in json ("message.created", ...) */
 } events;
 
 #define EVENT_MARK_EVERY 256   /* replay start points: one per this many records */
