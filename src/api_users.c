@@ -49,12 +49,6 @@ static int valid_display(const jval *v)
     return n >= 1 && n <= 64 && !memchr(v->str, 0, v->len);
 }
 
-static void lower_name(char *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
-    out[n] = 0;
-}
-
 /* A job with a copy of the password, parked on the worker. */
 static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
 {
@@ -103,7 +97,7 @@ void api_login(server *s, conn *c, http_req *r)
     else if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required");
     else if (name->len > 32 || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
     else {
-        lower_name(low, name->str, name->len);
+        low[db_lower(low, name->str, name->len)] = 0;
         int wait = throttle_wait(&s->throttle, low, name->len, s->now_ms / 1000);
         if (wait > 0) {
             char h[40];

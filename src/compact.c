@@ -145,10 +145,7 @@ static void rebase(server *s)
         conn *c = s->conns[i];
         if (!c->replay_off) continue;
         if (c->replay_after + 1 < cp->upto) {   /* the events it still needs may be gone */
-            buf_t *b = &s->ev.frame;
-            buf_reset(b);
-            buf_puts(b, "{\"type\":\"resync\"}");
-            stream_send(s, c, 0, "resync", b);
+            stream_resync(s, c);
             c->replay_off = 0;
         } else {
             c->replay_off = translate(cp, c->replay_off, 0);

@@ -57,7 +57,7 @@ msg *db_msg(db *d, int64_t id)
 }
 
 /* The by_name key: the name lower-cased into out (64 bytes: names are no longer). */
-static size_t lower(char *out, const char *s, size_t n)
+size_t db_lower(char *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
     return n;
@@ -67,7 +67,7 @@ uint32_t db_user_by_name(db *d, const char *name, size_t n)
 {
     char low[64];
     if (n > sizeof low) return 0;
-    uint64_t *v = map_get(&d->by_name, low, lower(low, name, n));
+    uint64_t *v = map_get(&d->by_name, low, db_lower(low, name, n));
     return v ? (uint32_t)*v : 0;
 }
 
@@ -192,7 +192,7 @@ static int apply_user(db *d, recr *r, int create, uint64_t seq)
         u = &d->users[id - 1];
         u->username = xstrndup(name, nn);
         u->created_ms = ms;
-        map_put(&d->by_name, low, lower(low, name, nn), id);
+        map_put(&d->by_name, low, db_lower(low, name, nn), id);
         d->live_users++;
     }
     if (what & 1) {
@@ -219,7 +219,7 @@ static int apply_user_delete(db *d, recr *r)
     user *u = db_user(d, id);
     if (!u || r->err) return -1;
     char low[64];
-    map_del(&d->by_name, low, lower(low, u->username, strlen(u->username)));
+    map_del(&d->by_name, low, db_lower(low, u->username, strlen(u->username)));
     revoke_tokens(d, id, NULL);
     free(u->username);
     u->username = NULL;

@@ -89,6 +89,7 @@ user *db_user(db *d, int64_t id);
 conv *db_conv(db *d, int64_t id);
 msg *db_msg(db *d, int64_t id);
 uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* 0 when absent */
+size_t db_lower(char *out, const char *s, size_t n);           /* ASCII lower-case copy; n */
 int conv_has_member(const conv *c, uint32_t uid);
 uint32_t conv_last_message(const conv *c);                      /* 0 when none */
 

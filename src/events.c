@@ -178,6 +178,15 @@ void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t 
     conn_ready(c);
 }
 
+/* Tell a stream its history is gone: refetch with the REST API, then go on live. */
+void stream_resync(server *s, conn *c)
+{
+    buf_t *b = &s->ev.frame;
+    buf_reset(b);
+    buf_puts(b, "{\"type\":\"resync\"}");
+    stream_send(s, c, 0, "resync", b);
+}
+
 /* A reader this far behind would grow our memory without bound: drop it. SSE clients
  * reconnect with Last-Event-ID and lose nothing; WebSocket ones get 1008. */
 void check_backlog(server *s, conn *c)

@@ -180,19 +180,23 @@ void put_time(buf_t *b, int64_t ms)
     buf_append(b, t, sizeof t);
 }
 
-user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
+/* The user of a presented token (text, n), or NULL after answering 401. */
+user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
 {
-    const http_header *h = http_header_get(r, "Authorization");
     uint8_t hash[32];
-    uint64_t *v = NULL;
-    if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
-        token_hash(h->value + 7, h->value_len - 7, hash) == 0)
-        v = map_get(&s->db.tokens, hash, sizeof hash);
+    uint64_t *v = text && token_hash(text, n, hash) == 0 ? map_get(&s->db.tokens, hash, sizeof hash) : NULL;
     user *u = v ? db_user(&s->db, (int64_t)*v) : NULL;
     if (!u) { respond_error(s, c, 401, "unauthorized", "missing or invalid token"); return NULL; }
     *uid = (uint32_t)*v;
     if (tokhash) memcpy(tokhash, hash, sizeof hash);
     return u;
+}
+
+user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
+{
+    const http_header *h = http_header_get(r, "Authorization");
+    int bearer = h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0;
+    return token_user(s, c, bearer ? h->value + 7 : NULL, bearer ? h->value_len - 7 : 0, uid, tokhash);
 }
 
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc)

@@ -175,6 +175,7 @@ int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: ans
 int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
 void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
+user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32]);
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
 void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
 int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
@@ -189,6 +190,7 @@ void events_free(events *e);
 int is_stream(const conn *c);
 void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t *json);
 void check_backlog(server *s, conn *c);
+void stream_resync(server *s, conn *c);
 uint64_t replay_start(const events *e, uint64_t after);
 void streams_revoke(server *s);
 void stream_input(server *s, conn *c);

@@ -85,13 +85,7 @@ static int stream_auth(server *s, conn *c, http_req *r)
     long n = http_query_get(r->query, r->query_len, "token", q, sizeof q);
     if (http_header_get(r, "Authorization") || n < 0)
         return auth_user(s, c, r, &c->uid, c->tok) != NULL;
-    uint64_t *v = token_hash(q, (size_t)n, c->tok) == 0 ? map_get(&s->db.tokens, c->tok, 32) : NULL;
-    if (!v || !db_user(&s->db, (int64_t)*v)) {
-        respond_error(s, c, 401, "unauthorized", "missing or invalid token");
-        return 0;
-    }
-    c->uid = (uint32_t)*v;
-    return 1;
+    return token_user(s, c, q, (size_t)n, &c->uid, c->tok) != NULL;
 }
 
 /* Last-Event-ID (SSE header) or ?last_event_id=: 1 set, 0 none, -1 malformed (answered). */
@@ -124,10 +118,7 @@ static void stream_start(server *s, conn *c, int has_last, uint64_t last)
     s->nstreams++;
     if (!has_last || last >= s->st.last_seq) return;
     if (last + 1 < s->ev.history_from) {
-        buf_t *b = &s->ev.frame;
-        buf_reset(b);
-        buf_puts(b, "{\"type\":\"resync\"}");
-        stream_send(s, c, 0, "resync", b);
+        stream_resync(s, c);
         return;
     }
     c->replay_off = replay_start(&s->ev, last);
