@@ -15,6 +15,7 @@
 conn *conn_new(server *s, int fd, const char *addr)
 {
     conn *c = xcalloc(1, sizeof *c);
+    c->srv = s;
     c->fd = fd;
     c->id = ++s->next_conn_id;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
@@ -86,15 +87,18 @@ int conn_flush(server *s, conn *c)
     return 0;
 }
 
+/* Output queued: whatever its tier, the connection must now be polled for writing. */
 void conn_ready(conn *c)
 {
     if (!c->wait_commit) c->out_ready = c->out.len;
+    conn_wake(c->srv, c);
 }
 
 void conn_release(conn *c)
 {
     c->wait_commit = 0;
     c->out_ready = c->out.len;
+    conn_wake(c->srv, c);
 }
 
 /* Copy "METHOD target" for the access log, with any token= query value redacted. */

@@ -234,7 +234,7 @@ static void replay_some(server *s, conn *c)
 
 void events_pump(server *s)
 {
-    for (size_t i = 0; i < s->nconns; i++) {
+    for (size_t i = 0; i < s->nhot; i++) {   /* a replaying stream is busy, so hot */
         conn *c = s->conns[i];
         if (is_stream(c) && c->replay_off && c->out.len - c->out_sent < REPLAY_SLICE) replay_some(s, c);
     }

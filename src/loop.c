@@ -126,7 +126,9 @@ static void accept_all(server *s)
 #ifdef CHATD_TLS
         if (s->tls && !(c->tls = tls_conn_new(s->tls, fd))) { conn_free(c); continue; }
 #endif
+        c->slot = s->nconns;
         s->conns[s->nconns++] = c;
+        conn_wake(s, c);
         s->m.conns_accepted++;
     }
 }
@@ -167,7 +169,7 @@ static void commit_turn(server *s)
     }
     s->m.fsyncs++;
     s->commit_pending = 0;
-    for (size_t i = 0; i < s->nconns; i++)
+    for (size_t i = 0; i < s->nhot; i++)   /* output is queued only on hot connections */
         if (s->conns[i]->wait_commit) conn_release(s->conns[i]);
 }
 
@@ -182,18 +184,53 @@ void log_flush(server *s)
     buf_release(&s->log, 64 * 1024);
 }
 
-static void close_at(server *s, size_t i)
+static void swap_slots(server *s, size_t i, size_t j)
 {
-    if (s->conns[i]->kind != KIND_HTTP) s->nstreams--;
-    conn_free(s->conns[i]);
-    s->conns[i] = s->conns[--s->nconns];
+    conn *c = s->conns[i];
+    s->conns[i] = s->conns[j];
+    s->conns[i]->slot = i;
+    s->conns[j] = c;
+    c->slot = j;
 }
 
-/* Flush what may be sent; close the dead, the finished and the idle. */
-static void sweep(server *s)
+/* The array is split: conns[0..nhot) are polled and swept every turn, the cold rest only
+ * once per POLL_COLD_MS. Anything that gives a connection work (an event on its socket,
+ * queued output) wakes it, so only connections with nothing to do are ever cold. */
+void conn_wake(server *s, conn *c)
+{
+    if (c->slot >= s->nhot) swap_slots(s, c->slot, s->nhot++);
+}
+
+static int conn_busy(const conn *c)
+{
+    return c->out_sent < c->out.len || c->wait_commit || c->state == CONN_WAIT_HASH || c->in.len ||
+           c->replay_off || c->close_after || (c->tls && tls_want_write(c->tls));
+}
+
+/* After a full turn: the hot connections that had nothing to do for CONN_HOT_MS go cold. */
+static void cool_down(server *s)
+{
+    for (size_t i = s->nhot; i-- > 0;) {
+        conn *c = s->conns[i];
+        if (!conn_busy(c) && s->now_ms - c->last_ms > CONN_HOT_MS) swap_slots(s, i, --s->nhot);
+    }
+}
+
+static void close_at(server *s, size_t i)
+{
+    conn *c = s->conns[i];
+    if (c->kind != KIND_HTTP) s->nstreams--;
+    if (i < s->nhot) swap_slots(s, i, --s->nhot), i = s->nhot;   /* first out of the hot tier */
+    swap_slots(s, i, --s->nconns);
+    conn_free(c);
+}
+
+/* Flush what may be sent; close the dead, the finished and the idle. The first n slots:
+ * the hot ones, or all of them on a full turn. */
+static void sweep(server *s, size_t n)
 {
     int64_t idle = (int64_t)s->cfg.idle_timeout_s * 1000;
-    for (size_t i = s->nconns; i-- > 0;) {
+    for (size_t i = n; i-- > 0;) {
         conn *c = s->conns[i];
         int busy = c->state == CONN_WAIT_HASH || c->out_sent < c->out.len;
         int quiet = !busy && c->in.len == 0;
@@ -209,21 +246,24 @@ static void sweep(server *s)
         if (flushed == 0 && c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after &&
             c->in.len && c->out.len - c->out_sent < CONN_OUT_HIGH)
             conn_process(s, c);
-        if (flushed < 0 || stuck ||
-            (s->stopping && quiet))
-            close_at(s, i);
+        if (flushed < 0 || stuck || (s->stopping && quiet))
+            close_at(s, c->slot);   /* handling may have woken it into another slot */
     }
 }
 
-static void build_pollset(server *s, struct pollfd **pfds, size_t *cap)
+/* The pollfds of the first n connections, after the hasher's pipe and the listener. */
+static void build_pollset(server *s, struct pollfd **pfds, size_t *cap, size_t n)
 {
-    size_t need = s->nconns + 2;
-    if (*cap < need) { *cap = need * 2; *pfds = xrealloc(*pfds, *cap * sizeof **pfds); }
+    if (*cap < n + 2) {
+        *cap = (n + 2) * 2;
+        *pfds = xrealloc(*pfds, *cap * sizeof **pfds);
+        s->polled = xrealloc(s->polled, *cap * sizeof *s->polled);
+    }
     struct pollfd *p = *pfds;
     p[0] = (struct pollfd){ s->hs.pipe[0], POLLIN, 0 };
     p[1] = (struct pollfd){ s->stopping ? -1 : s->listen_fd, POLLIN, 0 };
-    for (size_t i = 0; i < s->nconns; i++) {
-        conn *c = s->conns[i];
+    for (size_t i = 0; i < n; i++) {
+        conn *c = s->polled[i] = s->conns[i];
         short ev = conn_wants_read(c) ? POLLIN : 0;
         if (c->out_sent < c->out_ready || (c->tls && tls_want_write(c->tls))) ev |= POLLOUT;
         p[i + 2] = (struct pollfd){ c->fd, ev, 0 };
@@ -233,15 +273,18 @@ static void build_pollset(server *s, struct pollfd **pfds, size_t *cap)
 static void handle_events(server *s, struct pollfd *p, size_t n)
 {
     if (p[0].revents) hashes_done(s);
-    if (p[1].revents & POLLIN) accept_all(s);
-    /* Connections accepted just now are not in p; index i of p is conns[i-2] as built. */
+    /* Handling wakes connections (reordering conns), so pollfd i is polled[i-2]'s; nothing
+     * is closed before the sweep. Connections accepted now are not in p. */
     for (size_t i = 2; i < n; i++) {
-        conn *c = s->conns[i - 2];
+        conn *c = s->polled[i - 2];
+        if (!p[i].revents) continue;
+        conn_wake(s, c);
         int tls_turn = c->tls && (p[i].revents & POLLOUT) && tls_want_write(c->tls);   /* handshake */
         if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) || tls_turn) {
             if (conn_on_readable(s, c) < 0) { c->close_after = 1; c->out_ready = c->out.len; c->in.len = 0; }
         }
     }
+    if (p[1].revents & POLLIN) accept_all(s);
 }
 
 int server_run(server *s)
@@ -255,6 +298,7 @@ int server_run(server *s)
     struct pollfd *pfds = NULL;
     size_t cap = 0;
     int64_t deadline = 0;
+    int quiet = 1;   /* the last poll found nothing: make the next one full (and sleep) */
     for (;;) {
         if (stop_signal && !s->stopping) {
             fprintf(stderr, "chatd: signal %d: finishing in-flight requests\n", (int)stop_signal);
@@ -263,21 +307,34 @@ int server_run(server *s)
             deadline = now_ms() + (int64_t)s->cfg.shutdown_grace_s * 1000;
         }
         if (s->stopping && (s->nconns == 0 || now_ms() > deadline)) break;
-        build_pollset(s, &pfds, &cap);
-        size_t n = s->nconns + 2;
+        /* A full turn polls every connection; in between, while the hot ones keep the loop
+         * busy, only they are: poll() costs in proportion to the fds it is given, and
+         * thousands of idle keep-alive connections must not slow down the busy few. */
+        int64_t since = s->now_ms - s->full_ms;
+        int full = quiet || s->stopping || since >= POLL_COLD_MS;
+        size_t n = full ? s->nconns : s->nhot;
+        build_pollset(s, &pfds, &cap, n);
         /* no sleeping while a compaction runs or writes made after this turn's commit wait */
-        int r = poll(pfds, n, s->cp.active || s->commit_pending ? 0 : 1000);
+        int timeout = s->cp.active || s->commit_pending ? 0 : full ? 1000 : (int)(POLL_COLD_MS - since);
+        int r = poll(pfds, n + 2, timeout);
         s->now_ms = now_ms();
+        if (full) s->full_ms = s->now_ms;
+        quiet = r == 0;
         if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
-        if (r > 0) handle_events(s, pfds, n);
+        if (r > 0) handle_events(s, pfds, n + 2);
         compact_maybe(s);
         events_pump(s);
-        events_heartbeat(s);
+        if (full) events_heartbeat(s);
         commit_turn(s);
-        sweep(s);
+        /* cold connections have nothing to flush: they only need the idle-timeout check */
+        int all = s->stopping || s->now_ms - s->swept_ms >= 1000;
+        sweep(s, all ? s->nconns : s->nhot);
+        if (all) s->swept_ms = s->now_ms;
+        if (full) cool_down(s);
         log_flush(s);
     }
     free(pfds);
+    free(s->polled);
     while (s->nconns) close_at(s, s->nconns - 1);
     log_flush(s);
     return 0;

@@ -15,6 +15,10 @@
 
 #define MAX_CORS_ORIGINS 8
 #define CONN_OUT_HIGH (256 * 1024)   /* stop reading/parsing above this much unsent output */
+/* Two-tier polling: a connection idle this long (and with nothing pending) goes cold, and
+ * cold ones are polled only once per POLL_COLD_MS while hot ones keep the loop busy. */
+#define CONN_HOT_MS 1000
+#define POLL_COLD_MS 10
 
 typedef struct config {
     const char *bind_addr;
@@ -50,7 +54,10 @@ typedef struct req_info {
     char line[160];        /* "GET /path" for the access log, token redacted */
 } req_info;
 
+struct server;
 typedef struct conn {
+    struct server *srv;    /* the server it belongs to (for conn_ready's wake-up) */
+    size_t slot;           /* its index in srv->conns */
     int fd;
     tls_conn *tls;         /* owned; NULL without TLS */
     uint64_t id;
@@ -129,8 +136,11 @@ typedef struct server {
     metrics m;
     int listen_fd;
     tls_server *tls;       /* owned; NULL without TLS */
-    conn **conns;          /* owned, compact array */
-    size_t nconns, capconns;
+    conn **conns;          /* owned, compact array: conns[0..nhot) are the hot ones */
+    size_t nconns, capconns, nhot;
+    conn **polled;         /* owned: polled[i] is the conn of pollfd i + 2 this turn */
+    int64_t full_ms;       /* when all connections were last polled */
+    int64_t swept_ms;      /* ... and swept */
     size_t nstreams;       /* connections that are SSE or WebSocket streams */
     uint64_t next_conn_id;
     int64_t now_ms;
@@ -148,6 +158,7 @@ int server_listen(server *s);
 int server_run(server *s);
 int64_t now_ms(void);
 void log_flush(server *s);
+void conn_wake(server *s, conn *c);         /* make it hot: polled and swept every turn */
 
 /* conn.c */
 conn *conn_new(server *s, int fd, const char *addr);

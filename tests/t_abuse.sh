@@ -52,9 +52,19 @@ def hold(port, n, ready, stop):
         except OSError:
             continue
         still += 1          # data (an answer) but not closed: still held
+    # long-idle connections are polled less often than busy ones: they must still be served
+    served = 0
+    for s in socks[:50]:
+        try:
+            s.settimeout(5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: idle\r\n\r\n")
+            served += status_of(s.recv(4096)) == 200
+        except OSError:
+            pass
     for s in socks:
         s.close()
-    print(json.dumps({"opened": len(socks), "still_open": still, "nofile": limit, "error": err}))
+    print(json.dumps({"opened": len(socks), "still_open": still, "served_after_idle": served,
+                      "nofile": limit, "error": err}))
 
 def slowloris(port, n, deadline):
     # n clients each sending one header byte a second; how does each end?
@@ -218,6 +228,7 @@ EXTRA_PIDS=
 HO=$(tail -n 1 "$TMP_ROOT/hold.out")
 LAST_REQ="$HOLD idle connections"
 expect_eq "all idle connections were still open at the end" "$HOLD" "$(jq -r .still_open <<<"$HO" 2>&1)"
+expect_eq "50 of them, idle for 25 s, each get 200 for a GET /healthz" 50 "$(jq -r .served_after_idle <<<"$HO" 2>&1)"
 echo "  held $(jq -r .still_open <<<"$HO") idle connections (open connections seen: $OPEN); slowloris: $(jq -c . <<<"$SL")"
 n=100
 until [ "$(metric chatd_open_connections)" == 1 ] || ((n-- <= 0)); do sleep 0.1; done
