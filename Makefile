@@ -35,11 +35,11 @@ OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
 
 # Each unit test links only the modules it tests.
-UNIT_crypto := sha256 sha1 base64
+UNIT_crypto := crypto
 UNIT_json   := json buf
 UNIT_http   := http buf
 UNIT_store  := store crc32c buf
-UNIT_ws     := ws sha1 base64 json buf
+UNIT_ws     := ws crypto json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 

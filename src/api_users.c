@@ -2,7 +2,7 @@
  * on the worker: these handlers park the connection (CONN_WAIT_HASH) and api_hash_done()
  * finishes the request when the hash is ready. */
 #include "server.h"
-#include "sha256.h"
+#include "crypto.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <stdio.h>

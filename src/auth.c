@@ -3,9 +3,8 @@
  * The worker and the loop share only the two job lists, under one mutex; the worker
  * wakes the loop by writing a byte to a pipe the loop polls. */
 #include "auth.h"
-#include "base64.h"
 #include "buf.h"
-#include "sha256.h"
+#include "crypto.h"
 #include "store.h"
 #include <errno.h>
 #include <fcntl.h>

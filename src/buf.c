@@ -5,26 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *xmalloc(size_t n)
+static void *oom_check(void *p)
 {
-    void *p = malloc(n ? n : 1);
     if (!p) { fputs("chatd: out of memory\n", stderr); abort(); }
     return p;
 }
 
-void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) { fputs("chatd: out of memory\n", stderr); abort(); }
-    return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) { fputs("chatd: out of memory\n", stderr); abort(); }
-    return p;
-}
+/* Zero-size requests ask for 1 byte, so NULL always means out of memory. */
+void *xmalloc(size_t n) { return oom_check(malloc(n ? n : 1)); }
+void *xcalloc(size_t n, size_t size) { return oom_check(calloc(n ? n : 1, size ? size : 1)); }
+void *xrealloc(void *p, size_t n) { return oom_check(realloc(p, n ? n : 1)); }
 
 char *xstrndup(const char *s, size_t n)
 {
@@ -80,18 +70,18 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void buf_consume(buf_t *b, size_t n)
-{
-    if (n >= b->len) { b->len = 0; if (b->data) b->data[0] = 0; return; }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-    b->data[b->len] = 0;
-}
-
 void buf_reset(buf_t *b)
 {
     b->len = 0;
     if (b->data) b->data[0] = 0;
+}
+
+void buf_consume(buf_t *b, size_t n)
+{
+    if (n >= b->len) { buf_reset(b); return; }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = 0;
 }
 
 void buf_release(buf_t *b, size_t keep)

@@ -2,7 +2,7 @@
  * (token from the header or ?token=, replay point from Last-Event-ID or ?last_event_id=),
  * WebSocket frames from clients (ping, close, typing), and the typing relay. */
 #include "server.h"
-#include "base64.h"
+#include "crypto.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,9 +2,8 @@
  * and the client frame reader that validates frames (§5), reassembles fragmented
  * messages and checks close payloads (§5.5.1, §7.4). Knows nothing about sockets. */
 #include "ws.h"
-#include "base64.h"
+#include "crypto.h"
 #include "json.h"
-#include "sha1.h"
 #include <string.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

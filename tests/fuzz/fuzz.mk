@@ -11,7 +11,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZERS      := http json ws store
 FUZZ_http    := http buf
 FUZZ_json    := json buf
-FUZZ_ws      := ws sha1 base64 json buf
+FUZZ_ws      := ws crypto json buf
 FUZZ_store   := store db map crc32c buf
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 

@@ -2,9 +2,7 @@
  * sha1.c and base64.c. Expected values are hard-coded from FIPS 180-4, RFC 4231,
  * RFC 6455 and RFC 4648; PBKDF2 from the widely published SHA-256 analogues of the
  * RFC 6070 vectors (cross-checked against Python's hashlib when written). */
-#include "base64.h"
-#include "sha1.h"
-#include "sha256.h"
+#include "crypto.h"
 #include "t.h"
 #include <stdlib.h>
 
