@@ -1,5 +1,5 @@
-/* test_crypto.c — known-answer tests for sha256.c (SHA-256, HMAC, PBKDF2, ct_equal),
- * sha1.c and base64.c. Expected values are hard-coded from FIPS 180-4, RFC 4231,
+/* test_crypto.c — known-answer tests for crypto.c (SHA-256, HMAC, PBKDF2, ct_equal,
+ * SHA-1, base64). Expected values are hard-coded from FIPS 180-4, RFC 4231,
  * RFC 6455 and RFC 4648; PBKDF2 from the widely published SHA-256 analogues of the
  * RFC 6070 vectors (cross-checked against Python's hashlib when written). */
 #include "crypto.h"
