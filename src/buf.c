@@ -54,6 +54,15 @@ void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 void buf_putc(buf_t *b, char c) { buf_append(b, &c, 1); }
 
+/* Decimal, without printf: response heads and log lines are written on every request. */
+void buf_putu(buf_t *b, uint64_t v)
+{
+    char t[20];
+    size_t i = sizeof t;
+    do t[--i] = (char)('0' + v % 10); while ((v /= 10));
+    buf_append(b, t + i, sizeof t - i);
+}
+
 void buf_printf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -18,6 +18,7 @@ void buf_reserve(buf_t *b, size_t extra);       /* room for len+extra+1 bytes */
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
+void buf_putu(buf_t *b, uint64_t v);            /* decimal */
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_consume(buf_t *b, size_t n);           /* drop n bytes from the front */
 void buf_reset(buf_t *b);                       /* len = 0, memory kept */

@@ -101,19 +101,29 @@ void conn_release(conn *c)
     conn_wake(c->srv, c);
 }
 
+/* Append at most room - 1 bytes of p to out[*n], keeping it NUL-terminated. */
+static void put_cut(char *out, size_t *n, size_t room, const char *p, size_t len)
+{
+    if (len > room - 1 - *n) len = room - 1 - *n;
+    memcpy(out + *n, p, len);
+    out[*n += len] = 0;
+}
+
 /* Copy "METHOD target" for the access log, with any token= query value redacted. */
 static void log_line(req_info *ri, const http_req *r)
 {
-    int n = snprintf(ri->line, sizeof ri->line, "%.*s %.*s", (int)r->method_len, r->method_str,
-                     (int)(r->target_len > 120 ? 120 : r->target_len), r->target);
-    char *t = strstr(ri->line, "token=");
-    if (t && n > 0) {
-        char *end = t + 6;
-        while (*end && *end != '&') end++;
-        char rest[160];
-        snprintf(rest, sizeof rest, "REDACTED%s", end);
-        snprintf(t + 6, sizeof ri->line - (size_t)(t + 6 - ri->line), "%s", rest);
-    }
+    size_t n = 0, tl = r->target_len > 120 ? 120 : r->target_len;
+    const char *t = NULL;
+    for (size_t i = 0; !t && i + 6 <= tl; i++)
+        if (memcmp(r->target + i, "token=", 6) == 0) t = r->target + i;
+    put_cut(ri->line, &n, sizeof ri->line, r->method_str, r->method_len);
+    put_cut(ri->line, &n, sizeof ri->line, " ", 1);
+    if (!t) { put_cut(ri->line, &n, sizeof ri->line, r->target, tl); return; }
+    const char *end = memchr(t, '&', (size_t)(r->target + tl - t));
+    if (!end) end = r->target + tl;
+    put_cut(ri->line, &n, sizeof ri->line, r->target, (size_t)(t + 6 - r->target));
+    put_cut(ri->line, &n, sizeof ri->line, "REDACTED", 8);
+    put_cut(ri->line, &n, sizeof ri->line, end, (size_t)(r->target + tl - end));
 }
 
 static int cors_allowed(const server *s, const char *o, size_t n)
@@ -158,10 +168,16 @@ static void put_cors(server *s, conn *c)
 /* Status line and headers; len < 0: a stream (no Content-Length, no Connection header). */
 static void put_head(server *s, conn *c, int status, const char *ctype, long long len, const char *extra)
 {
-    buf_t *o = &c->out;
-    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), server_date(s));
-    if (ctype) buf_printf(o, "Content-Type: %s\r\n", ctype);
-    if (len >= 0 && status != 204) buf_printf(o, "Content-Length: %lld\r\n", len);
+    buf_t *o = &c->out;   /* no printf: this runs for every response */
+    buf_puts(o, "HTTP/1.1 ");
+    buf_putu(o, (uint64_t)status);
+    buf_putc(o, ' ');
+    buf_puts(o, http_reason(status));
+    buf_puts(o, "\r\nDate: ");
+    buf_puts(o, server_date(s));
+    if (ctype) { buf_puts(o, "\r\nContent-Type: "); buf_puts(o, ctype); }
+    if (len >= 0 && status != 204) { buf_puts(o, "\r\nContent-Length: "); buf_putu(o, (uint64_t)len); }
+    buf_puts(o, "\r\n");
     if (extra) buf_puts(o, extra);
     put_cors(s, c);
     if (len < 0) {
@@ -178,8 +194,17 @@ static void log_request(server *s, conn *c, int status, size_t len)
 {
     s->m.req_by_class[status / 100 % 6]++;
     /* buffered: one write(2) per loop turn, not one per request */
-    buf_printf(&s->log, "%s \"%s\" %d %zu %lldms\n", c->addr, c->ri.line, status, len,
-               (long long)(s->now_ms - c->ri.start_ms));
+    buf_t *b = &s->log;
+    buf_puts(b, c->addr);
+    buf_puts(b, " \"");
+    buf_puts(b, c->ri.line);
+    buf_puts(b, "\" ");
+    buf_putu(b, (uint64_t)status);
+    buf_putc(b, ' ');
+    buf_putu(b, len);
+    buf_putc(b, ' ');
+    buf_putu(b, (uint64_t)(s->now_ms > c->ri.start_ms ? s->now_ms - c->ri.start_ms : 0));
+    buf_puts(b, "ms\n");
 }
 
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,

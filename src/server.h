@@ -73,6 +73,9 @@ typedef struct conn {
     int64_t last_ms;       /* last activity, for the idle timeout */
     int64_t req_ms;        /* when the unfinished request in `in` began (slowloris guard) */
     http_parser hp;        /* owned */
+    char auth_text[48];    /* the last bearer token presented here, and its hash */
+    uint8_t auth_hash[32];
+    size_t auth_len;
     req_info ri;
     /* event streams (kind SSE or WS) */
     int kind;              /* KIND_* */

@@ -366,4 +366,18 @@ expect_error 404 ""
 req GET "/api/conversations/$C_ERIN" "" "$NEW_D_TOK"     # the new user is not the old member
 expect_error 404 ""
 
+# one keep-alive connection presenting tokens in turn: a token logged out on it stops
+# working at once on it too (the connection remembers the last token's hash), another works
+req POST /api/users/register '{"username":"keepalive","password":"password789"}'
+K_TOK=$(jqb .token)
+K_ID=$(jqb .user.id)
+req POST /api/users/login '{"username":"keepalive","password":"password789"}'
+K_TOK2=$(jqb .token)
+G=$'GET /api/users/'"$K_ID"$' HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer '
+E=$'\r\n\r\n'
+OUT=$'POST /api/users/logout HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nAuthorization: Bearer '
+raw_send "$G$K_TOK$E$G$K_TOK$E$OUT$K_TOK$E$G$K_TOK$E$G$K_TOK2$E$G$K_TOK$E" -n 6
+expect_eq "same connection: token, token, logout, logged-out token, other token, logged-out token" \
+    "200,200,204,401,200,401" "$(raw_statuses)"
+
 stop_server
