@@ -23,26 +23,22 @@ void put_conversation(buf_t *b, uint32_t id, const conv *c)
     else buf_puts(b, ",\"last_message_id\":null}");
 }
 
-static void put_conv(buf_t *b, db *d, uint32_t id) { put_conversation(b, id, &d->convs[id - 1]); }
-
 static void respond_conv(server *s, conn *c, int status, uint32_t id)
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"conversation\":");
-    put_conv(b, &s->db, id);
+    put_conversation(b, id, &s->db.convs[id - 1]);
     buf_putc(b, '}');
     respond_json(s, c, status, b);
 }
 
-/* The conversation if the caller is a member, else answer 404 and NULL. */
-static conv *member_conv(server *s, conn *c, int64_t id, uint32_t uid)
+/* The conversation if the caller is a member, else answer 401 or 404 and NULL. */
+static conv *find_conv(server *s, conn *c, http_req *r, int64_t id, uint32_t *uid)
 {
-    conv *cv = db_conv(&s->db, id);
-    if (!cv || !conv_has_member(cv, uid)) {
+    conv *cv = NULL;
+    if (auth_user(s, c, r, uid, NULL) && !(cv = db_member_conv(&s->db, id, *uid)))
         respond_error(s, c, 404, "not_found", "no such conversation");
-        return NULL;
-    }
     return cv;
 }
 
@@ -63,8 +59,8 @@ void api_conv_list(server *s, conn *c, http_req *r)
     size_t n = 0;
     activity *ids = xmalloc((s->db.nconvs + 1) * sizeof *ids);
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
-        conv *cv = db_conv(&s->db, i);
-        if (cv && conv_has_member(cv, uid)) ids[n++] = (activity){ cv->updated_ms, i };
+        conv *cv = db_member_conv(&s->db, i, uid);
+        if (cv) ids[n++] = (activity){ cv->updated_ms, i };
     }
     qsort(ids, n, sizeof *ids, by_activity);
     buf_t *b = &s->scratch;
@@ -72,7 +68,7 @@ void api_conv_list(server *s, conn *c, http_req *r)
     buf_puts(b, "{\"conversations\":[");
     for (size_t i = 0; i < n; i++) {
         if (i) buf_putc(b, ',');
-        put_conv(b, &s->db, ids[i].id);
+        put_conversation(b, ids[i].id, &s->db.convs[ids[i].id - 1]);
     }
     buf_puts(b, "]}");
     free(ids);
@@ -86,29 +82,24 @@ static uint32_t *member_list(server *s, conn *c, const jval *v, uint32_t add, ui
     if (!v || v->type != J_ARR) { invalid(s, c, "member_ids must be an array of user ids"); return NULL; }
     if (v->len > MAX_MEMBERS) { invalid(s, c, "at most 1000 members"); return NULL; }
     uint32_t *m = xmalloc((v->len + 1) * sizeof *m), k = 0;
+    const char *err = NULL;
     if (add) m[k++] = add;
     for (const jval *e = v->child; e; e = e->next) {
         int64_t id;
-        if (json_int(e, &id) < 0 || !db_user(&s->db, id)) {
-            free(m);
-            invalid(s, c, "member_ids: unknown user id");
-            return NULL;
-        }
         uint32_t j = 0;
+        if (json_int(e, &id) < 0 || !db_user(&s->db, id)) { err = "member_ids: unknown user id"; break; }
         while (j < k && m[j] != (uint32_t)id) j++;
         if (j == k) m[k++] = (uint32_t)id;
     }
-    if (k == 0 || k > MAX_MEMBERS) {
-        free(m);
-        invalid(s, c, k ? "at most 1000 members" : "member_ids must not be empty");
-        return NULL;
-    }
+    if (!err && k == 0) err = "member_ids must not be empty";
+    if (!err && k > MAX_MEMBERS) err = "at most 1000 members";
+    if (err) { free(m); invalid(s, c, err); return NULL; }
     *n = k;
     return m;
 }
 
-/* title: absent/null -> *t NULL (1), a valid string -> copy (1), else 400 (0). */
-static int title_field(server *s, conn *c, const jval *o, char **t)
+/* title: absent/null -> *t NULL (1), a valid string (no NUL inside) -> it (1), else 400 (0). */
+static int title_field(server *s, conn *c, const jval *o, const char **t)
 {
     const jval *v;
     int h = get_str(o, "title", &v);
@@ -118,70 +109,63 @@ static int title_field(server *s, conn *c, const jval *o, char **t)
         invalid(s, c, "title: a string of at most 128 characters");
         return 0;
     }
-    *t = xstrndup(v->str, v->len);
+    *t = v->str;
     return 1;
+}
+
+/* Create (cv NULL) or update cv from the body's title and member_ids: a create needs the
+ * member list (the caller joins it), an update changes what the body names. */
+static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv *cv, uint32_t id)
+{
+    jdoc doc;
+    const jval *o = parse_body(s, c, r, &doc);
+    if (!o) return;
+    const char *title;
+    uint32_t *m = NULL, n = 0;
+    const jval *mv = json_get(o, "member_ids");
+    int has_m = !cv || (mv && mv->type != J_NULL);
+    if (!title_field(s, c, o, &title) || (has_m && !(m = member_list(s, c, mv, cv ? 0 : uid, &n)))) {
+        /* answered 400 */
+    } else if (!title && !has_m) {
+        respond_conv(s, c, 200, id);   /* nothing to change: no record, no new updated_at */
+    } else {
+        uint8_t type = cv ? REC_CONV_UPDATE : REC_CONV_CREATE;
+        conv none = { .created_by = uid };   /* before a create: no title, no members */
+        const conv *was = cv ? cv : &none;
+        db_rec(&s->rec, type, id, was->created_by, s->now_ms, title ? title : was->title,
+               m ? m : was->members, m ? n : was->nmembers, was->members, was->nmembers);
+        if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
+    }
+    free(m);
+    json_free(&doc);
 }
 
 void api_conv_create(server *s, conn *c, http_req *r)
 {
-    uint32_t uid, n;
-    if (!auth_user(s, c, r, &uid, NULL)) return;
-    jdoc doc;
-    const jval *o = parse_body(s, c, r, &doc);
-    if (!o) return;
-    char *title;
-    uint32_t *m = NULL;
-    if (title_field(s, c, o, &title) && (m = member_list(s, c, json_get(o, "member_ids"), uid, &n))) {
-        uint32_t id = s->db.nconvs + 1;
-        db_rec_conv(&s->rec, id, uid, s->now_ms, title ? title : "", m, n, NULL, 0);
-        if (server_commit(s, c, REC_CONV_CREATE) == 0) respond_conv(s, c, 201, id);
-    }
-    free(m);
-    free(title);
-    json_free(&doc);
+    uint32_t uid;
+    if (auth_user(s, c, r, &uid, NULL)) conv_write(s, c, r, uid, NULL, s->db.nconvs + 1);
 }
 
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    if (!auth_user(s, c, r, &uid, NULL) || !member_conv(s, c, id, uid)) return;
-    respond_conv(s, c, 200, (uint32_t)id);
+    if (find_conv(s, c, r, id, &uid)) respond_conv(s, c, 200, (uint32_t)id);
 }
 
 void api_conv_put(server *s, conn *c, http_req *r, int64_t id)
 {
-    uint32_t uid, n = 0;
-    if (!auth_user(s, c, r, &uid, NULL) || !member_conv(s, c, id, uid)) return;
-    jdoc doc;
-    const jval *o = parse_body(s, c, r, &doc);
-    if (!o) return;
-    char *title;
-    uint32_t *m = NULL;
-    const jval *mv = json_get(o, "member_ids");
-    int has_m = mv && mv->type != J_NULL;
-    if (!title_field(s, c, o, &title) || (has_m && !(m = member_list(s, c, mv, 0, &n)))) {
-        /* answered 400 */
-    } else if (!title && !has_m) {
-        respond_conv(s, c, 200, (uint32_t)id);   /* nothing to change: no record, no new updated_at */
-    } else {
-        conv *cv = db_conv(&s->db, id);
-        db_rec_conv(&s->rec, (uint32_t)id, cv->created_by, s->now_ms, title ? title : cv->title,
-                    m ? m : cv->members, m ? n : cv->nmembers, cv->members, cv->nmembers);
-        if (server_commit(s, c, REC_CONV_UPDATE) == 0) respond_conv(s, c, 200, (uint32_t)id);
-    }
-    free(m);
-    free(title);
-    json_free(&doc);
+    uint32_t uid;
+    conv *cv = find_conv(s, c, r, id, &uid);
+    if (cv) conv_write(s, c, r, uid, cv, (uint32_t)id);
 }
 
 void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    conv *cv;
-    if (!auth_user(s, c, r, &uid, NULL) || !(cv = member_conv(s, c, id, uid))) return;
+    conv *cv = find_conv(s, c, r, id, &uid);
+    if (!cv) return;
     if (cv->created_by != uid) { respond_error(s, c, 403, "forbidden", "only the creator may delete it"); return; }
-    db_rec_conv(&s->rec, (uint32_t)id, cv->created_by, s->now_ms, cv->title, cv->members, cv->nmembers,
-                cv->members, cv->nmembers);
-    if (server_commit(s, c, REC_CONV_DELETE) < 0) return;
-    respond_empty(s, c, 204, NULL);
+    db_rec(&s->rec, REC_CONV_DELETE, (uint32_t)id, cv->created_by, s->now_ms, cv->title,
+           cv->members, cv->nmembers, cv->members, cv->nmembers);
+    if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

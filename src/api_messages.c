@@ -41,16 +41,20 @@ static void respond_msg(server *s, conn *c, int status, uint32_t id)
     respond_json(s, c, status, b);
 }
 
-/* A message the caller may see (member of its conversation), else answer 404 and NULL. */
-static msg *visible_msg(server *s, conn *c, int64_t id, uint32_t uid)
+/* The message if the caller may see it (a member of its conversation) and, when own, is its
+ * author; else answer 401, 404 or 403 and NULL. */
+static msg *find_msg(server *s, conn *c, http_req *r, int64_t id, int own)
 {
-    msg *m = db_msg(&s->db, id);
-    conv *cv = m ? db_conv(&s->db, m->conv_id) : NULL;
-    if (!cv || !conv_has_member(cv, uid)) {
+    uint32_t uid;
+    msg *m;
+    if (!auth_user(s, c, r, &uid, NULL)) return NULL;
+    if (!(m = db_msg(&s->db, id)) || !db_member_conv(&s->db, m->conv_id, uid))
         respond_error(s, c, 404, "not_found", "no such message");
-        return NULL;
-    }
-    return m;
+    else if (own && m->author_id != uid)
+        respond_error(s, c, 403, "forbidden", "only the author may change it");
+    else
+        return m;
+    return NULL;
 }
 
 /* Query parameter as a positive integer in [1, max]: 1 set, 0 absent, -1 invalid. */
@@ -59,26 +63,11 @@ static int query_int(http_req *r, const char *name, int64_t max, int64_t *out)
     char v[24];
     long n = http_query_get(r->query, r->query_len, name, v, sizeof v);
     if (n == -1) return 0;
-    if (n <= 0 || n > 18 || v[0] == '0') return -1;
-    int64_t x = 0;
-    for (long i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9') return -1;
-        x = x * 10 + (v[i] - '0');
-    }
+    if (n <= 0 || n > 18 || v[0] == '0' || strspn(v, "0123456789") != (size_t)n) return -1;
+    int64_t x = strtoll(v, NULL, 10);   /* at most 18 digits: no overflow */
     if (x > max) return -1;
     *out = x;
     return 1;
-}
-
-/* First index in ids[0..n) whose id is >= key (or > key when strict). */
-static uint32_t bound(const uint32_t *ids, uint32_t n, uint32_t key, int strict)
-{
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ids[mid] < key || (strict && ids[mid] == key)) lo = mid + 1; else hi = mid;
-    }
-    return lo;
 }
 
 typedef struct page { int64_t before, after, limit; uint32_t *ids; size_t n; uint64_t total; } page;
@@ -89,11 +78,11 @@ static void page_add(page *p, const conv *cv)
 {
     uint32_t lo, hi;
     if (p->after) {
-        lo = bound(cv->msgs, cv->nmsgs, (uint32_t)p->after, 1);
+        lo = conv_msg_pos(cv, (uint32_t)p->after, 1);
         hi = cv->nmsgs - lo > p->limit ? lo + (uint32_t)p->limit : cv->nmsgs;
         p->total += cv->nmsgs - lo;
     } else {
-        hi = p->before ? bound(cv->msgs, cv->nmsgs, (uint32_t)p->before, 0) : cv->nmsgs;
+        hi = p->before ? conv_msg_pos(cv, (uint32_t)p->before, 0) : cv->nmsgs;
         lo = hi > p->limit ? hi - (uint32_t)p->limit : 0;
         p->total += hi;
     }
@@ -129,7 +118,7 @@ void api_msg_list(server *s, conn *c, http_req *r)
 {
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
-    page p = { 0, 0, LIMIT_DEFAULT, NULL, 0, 0 };
+    page p = { .limit = LIMIT_DEFAULT };
     int64_t cid = 0;
     const int64_t big = 999999999999999999;
     if (query_int(r, "conversation_id", big, &cid) < 0 || query_int(r, "before", big, &p.before) < 0 ||
@@ -140,18 +129,17 @@ void api_msg_list(server *s, conn *c, http_req *r)
     if (p.before && p.after) { invalid(s, c, "before and after cannot be combined"); return; }
     if (p.before > UINT32_MAX) p.before = UINT32_MAX;   /* ids are 32-bit: beyond is "all" */
     if (p.after > UINT32_MAX) p.after = UINT32_MAX;
-    conv *one = cid ? db_conv(&s->db, cid) : NULL;
-    if (cid && (!one || !conv_has_member(one, uid))) { respond_error(s, c, 404, "not_found", "no such conversation"); return; }
-    size_t nconv = 0;
-    for (uint32_t i = 1; !cid && i <= s->db.nconvs; i++) {
-        conv *cv = db_conv(&s->db, i);
-        nconv += cv && conv_has_member(cv, uid);
+    if (cid && !db_member_conv(&s->db, cid, uid)) {
+        respond_error(s, c, 404, "not_found", "no such conversation");
+        return;
     }
-    p.ids = xmalloc(((cid ? 1 : nconv) * (size_t)p.limit + 1) * sizeof *p.ids);
-    if (cid) page_add(&p, one);
-    for (uint32_t i = 1; !cid && i <= s->db.nconvs; i++) {
-        conv *cv = db_conv(&s->db, i);
-        if (cv && conv_has_member(cv, uid)) page_add(&p, cv);
+    uint32_t first = cid ? (uint32_t)cid : 1, last = cid ? (uint32_t)cid : s->db.nconvs;
+    size_t nconv = 0;
+    for (uint32_t i = first; i <= last; i++) nconv += db_member_conv(&s->db, i, uid) != NULL;
+    p.ids = xmalloc((nconv * (size_t)p.limit + 1) * sizeof *p.ids);
+    for (uint32_t i = first; i <= last; i++) {
+        conv *cv = db_member_conv(&s->db, i, uid);
+        if (cv) page_add(&p, cv);
     }
     respond_page(s, c, &p);
     free(p.ids);
@@ -159,9 +147,7 @@ void api_msg_list(server *s, conn *c, http_req *r)
 
 void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
 {
-    uint32_t uid;
-    if (!auth_user(s, c, r, &uid, NULL) || !visible_msg(s, c, id, uid)) return;
-    respond_msg(s, c, 200, (uint32_t)id);
+    if (find_msg(s, c, r, id, 0)) respond_msg(s, c, 200, (uint32_t)id);
 }
 
 /* The "body" member: 1-16384 bytes. NULL after answering 400. */
@@ -185,41 +171,30 @@ void api_msg_create(server *s, conn *c, http_req *r)
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
     int64_t cid;
-    conv *cv;
     char k[4 + MAX_IDEM_KEY];
     size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
     uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
     if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
-    else if (!(cv = db_conv(&s->db, cid)) || !conv_has_member(cv, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
+    else if (!db_member_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
     else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev);
     else {
         uint32_t id = s->db.nmsgs + 1;
-        db_rec_msg_create(&s->rec, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
-                          key ? key->value_len : 0, body->str, body->len);
+        db_rec(&s->rec, REC_MSG_CREATE, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
+               key ? key->value_len : 0, body->str, body->len);
         if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id);
     }
     json_free(&doc);
 }
 
-/* The caller's own message, else answer 404 (cannot see it) or 403 (not the author). */
-static msg *own_msg(server *s, conn *c, http_req *r, int64_t id)
-{
-    uint32_t uid;
-    msg *m;
-    if (!auth_user(s, c, r, &uid, NULL) || !(m = visible_msg(s, c, id, uid))) return NULL;
-    if (m->author_id != uid) { respond_error(s, c, 403, "forbidden", "only the author may change it"); return NULL; }
-    return m;
-}
-
 void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 {
-    if (!own_msg(s, c, r, id)) return;
+    if (!find_msg(s, c, r, id, 1)) return;
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
     if ((body = body_field(s, c, o))) {
-        db_rec_msg_update(&s->rec, (uint32_t)id, s->now_ms, body->str, body->len);
+        db_rec(&s->rec, REC_MSG_UPDATE, (uint32_t)id, s->now_ms, body->str, body->len);
         if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id);
     }
     json_free(&doc);
@@ -227,8 +202,7 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 
 void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
 {
-    if (!own_msg(s, c, r, id)) return;
-    db_rec_id(&s->rec, (uint32_t)id, s->now_ms);
-    if (server_commit(s, c, REC_MSG_DELETE) < 0) return;
-    respond_empty(s, c, 204, NULL);
+    if (!find_msg(s, c, r, id, 1)) return;
+    db_rec(&s->rec, REC_MSG_DELETE, (uint32_t)id, s->now_ms);
+    if (server_commit(s, c, REC_MSG_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

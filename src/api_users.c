@@ -3,7 +3,6 @@
  * finishes the request when the hash is ready. */
 #include "server.h"
 #include "crypto.h"
-#include <ctype.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,12 +32,8 @@ static void respond_user(server *s, conn *c, int status, uint32_t id, const char
 
 static int valid_username(const jval *v)
 {
-    if (v->len < 3 || v->len > 32) return 0;
-    for (size_t i = 0; i < v->len; i++) {
-        unsigned char ch = (unsigned char)v->str[i];
-        if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-') return 0;
-    }
-    return 1;
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+    return v->len >= 3 && v->len <= 32 && strspn(v->str, ok) == v->len;
 }
 
 static int valid_password(const jval *v) { return v->len >= 8 && v->len <= 256; }
@@ -121,7 +116,7 @@ static void issue_token(server *s, conn *c, uint32_t uid, int status)
     char text[TOKEN_CHARS + 1];
     uint8_t hash[32];
     token_new(text, hash);
-    db_rec_token(&s->rec, uid, hash);
+    db_rec(&s->rec, REC_TOKEN_ADD, uid, hash);
     if (server_commit(s, c, REC_TOKEN_ADD) < 0) return;
     respond_user(s, c, status, uid, text);
 }
@@ -133,7 +128,7 @@ static void finish_register(server *s, conn *c, hash_job *j)
         return;
     }
     uint32_t id = s->db.nusers + 1;
-    db_rec_user_create(&s->rec, id, s->now_ms, j->username, j->display, j->iters, j->salt, j->out);
+    db_rec(&s->rec, REC_USER_CREATE, id, s->now_ms, j->username, j->display, j->iters, j->salt, j->out);
     if (server_commit(s, c, REC_USER_CREATE) < 0) return;
     issue_token(s, c, id, 201);
 }
@@ -151,12 +146,14 @@ static void finish_login(server *s, conn *c, hash_job *j)
     issue_token(s, c, j->uid, 200);
 }
 
+/* A password change (with the display name when it changes too) revokes the user's other
+ * tokens: all but the one of the request (keep). */
 static void finish_password(server *s, conn *c, hash_job *j)
 {
     if (!db_user(&s->db, j->uid)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
-    db_rec_user_update(&s->rec, j->uid, j->display, j->iters, j->salt, j->out, j->keep);
-    if (server_commit(s, c, REC_USER_UPDATE) < 0) return;
-    respond_user(s, c, 200, j->uid, NULL);
+    db_rec(&s->rec, REC_USER_UPDATE, j->uid, j->display ? 3 : 2, j->display, j->iters, j->salt, j->out,
+           j->keep);
+    if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, j->uid, NULL);
 }
 
 void api_hash_done(server *s, conn *c, hash_job *j)
@@ -171,36 +168,34 @@ void api_logout(server *s, conn *c, http_req *r)
     uint32_t uid;
     uint8_t hash[32];
     if (!auth_user(s, c, r, &uid, hash)) return;
-    db_rec_token(&s->rec, 0, hash);
-    if (server_commit(s, c, REC_TOKEN_DEL) < 0) return;
-    respond_empty(s, c, 204, NULL);
+    db_rec(&s->rec, REC_TOKEN_DEL, 0u, hash);
+    if (server_commit(s, c, REC_TOKEN_DEL) == 0) respond_empty(s, c, 204, NULL);
+}
+
+/* Authenticate; the user must exist (else 404) and, when self, be the caller: one may change
+ * only oneself (else 403). 0 after answering. */
+static int find_user(server *s, conn *c, http_req *r, int64_t id, int self, uint32_t *uid, uint8_t *hash)
+{
+    if (!auth_user(s, c, r, uid, hash)) return 0;
+    if (!db_user(&s->db, id)) respond_error(s, c, 404, "not_found", "no such user");
+    else if (self && *uid != id) respond_error(s, c, 403, "forbidden", "you may only change yourself");
+    else return 1;
+    return 0;
 }
 
 void api_user_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    if (!auth_user(s, c, r, &uid, NULL)) return;
-    if (!db_user(&s->db, id)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
-    respond_user(s, c, 200, (uint32_t)id, NULL);
-}
-
-/* The caller may change only itself: 404 for no such user, 403 for someone else. */
-static int self_only(server *s, conn *c, http_req *r, int64_t id, uint32_t *uid, uint8_t *hash)
-{
-    if (!auth_user(s, c, r, uid, hash)) return 0;
-    if (!db_user(&s->db, id)) { respond_error(s, c, 404, "not_found", "no such user"); return 0; }
-    if (*uid != id) { respond_error(s, c, 403, "forbidden", "you may only change yourself"); return 0; }
-    return 1;
+    if (find_user(s, c, r, id, 0, &uid, NULL)) respond_user(s, c, 200, (uint32_t)id, NULL);
 }
 
 void api_user_put(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     uint8_t hash[32];
-    if (!self_only(s, c, r, id, &uid, hash)) return;
     jdoc doc;
-    const jval *o = parse_body(s, c, r, &doc), *disp, *pw;
-    if (!o) return;
+    const jval *o, *disp, *pw;
+    if (!find_user(s, c, r, id, 1, &uid, hash) || !(o = parse_body(s, c, r, &doc))) return;
     int hd = get_str(o, "display_name", &disp), hp = get_str(o, "password", &pw);
     if (hd < 0 || (hd && !valid_display(disp))) invalid(s, c, "display_name: 1-64 characters");
     else if (hp < 0 || (hp && !valid_password(pw))) invalid(s, c, "password: 8-256 bytes");
@@ -211,10 +206,8 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id)
         j->display = hd ? xstrndup(disp->str, disp->len) : NULL;
         memcpy(j->keep, hash, sizeof hash);
         park(s, c, j);
-    } else if (hd) {
-        char *d = xstrndup(disp->str, disp->len);
-        db_rec_user_update(&s->rec, uid, d, 0, NULL, NULL, NULL);
-        free(d);
+    } else if (hd) {   /* valid_display(): no NUL inside, so str is the whole name */
+        db_rec(&s->rec, REC_USER_UPDATE, uid, 1, disp->str, 0u, NULL, NULL, NULL);
         if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, uid, NULL);
     } else {
         respond_user(s, c, 200, uid, NULL);
@@ -225,20 +218,20 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id)
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    if (!self_only(s, c, r, id, &uid, NULL)) return;
+    if (!find_user(s, c, r, id, 1, &uid, NULL)) return;
     /* Leaving each conversation is a conversation update of its own: one event each. */
     uint32_t *left = xmalloc(1001 * sizeof *left);
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
-        conv *cv = db_conv(&s->db, i);
-        if (!cv || !conv_has_member(cv, uid)) continue;
+        conv *cv = db_member_conv(&s->db, i, uid);
+        if (!cv) continue;
         uint32_t k = 0;
         for (uint32_t j = 0; j < cv->nmembers; j++)
             if (cv->members[j] != uid) left[k++] = cv->members[j];
-        db_rec_conv(&s->rec, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members, cv->nmembers);
+        db_rec(&s->rec, REC_CONV_UPDATE, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members,
+               cv->nmembers);
         if (server_commit(s, c, REC_CONV_UPDATE) < 0) { free(left); return; }
     }
     free(left);
-    db_rec_id(&s->rec, uid, s->now_ms);
-    if (server_commit(s, c, REC_USER_DELETE) < 0) return;
-    respond_empty(s, c, 204, NULL);
+    db_rec(&s->rec, REC_USER_DELETE, uid, s->now_ms);
+    if (server_commit(s, c, REC_USER_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

@@ -4,6 +4,7 @@
 #include "db.h"
 #include "store.h"
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,14 +31,12 @@ static void *grow(void *arr, uint32_t *n, uint32_t *cap, uint32_t id, size_t ele
 {
     if (id > *cap) {
         uint32_t c = *cap ? *cap : 64;
-        while (c < id)
-            c *= 2;
+        while (c < id) c *= 2;
         arr = xrealloc(arr, (size_t)c * elem);
         memset((char *)arr + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
         *cap = c;
     }
-    if (id > *n)
-        *n = id;
+    if (id > *n) *n = id;
     return arr;
 }
 
@@ -49,6 +48,12 @@ user *db_user(db *d, int64_t id)
 conv *db_conv(db *d, int64_t id)
 {
     return id >= 1 && id <= d->nconvs && d->convs[id - 1].title ? &d->convs[id - 1] : NULL;
+}
+
+conv *db_member_conv(db *d, int64_t id, uint32_t uid)
+{
+    conv *c = db_conv(d, id);
+    return c && conv_has_member(c, uid) ? c : NULL;
 }
 
 msg *db_msg(db *d, int64_t id)
@@ -80,6 +85,16 @@ int conv_has_member(const conv *c, uint32_t uid)
 
 uint32_t conv_last_message(const conv *c) { return c->nmsgs ? c->msgs[c->nmsgs - 1] : 0; }
 
+uint32_t conv_msg_pos(const conv *c, uint32_t id, int after)
+{
+    uint32_t lo = 0, hi = c->nmsgs;
+    while (lo < hi) {   /* binary search */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->msgs[mid] < id || (after && c->msgs[mid] == id)) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
 size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen)
 {
     put_le32((uint8_t *)out, author);
@@ -87,78 +102,68 @@ size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen)
     return 4 + keylen;
 }
 
-/* ---- record encoders ---- */
+/* ---- record encoding ---- */
 
-void db_rec_user_create(buf_t *b, uint32_t id, int64_t ms, const char *name, const char *display,
-                        uint32_t iters, const uint8_t *salt, const uint8_t *hash)
-{
-    db_rec_id(b, id, ms);
-    rec_put_str(b, name, (uint32_t)strlen(name));
-    rec_put_str(b, display, (uint32_t)strlen(display));
-    rec_put_u32(b, iters);
-    buf_append(b, salt, SALT_LEN);
-    buf_append(b, hash, HASH_LEN);
-}
+/* The payload layout of each record type, one letter per field, as db_rec() takes them:
+ *   u  u32 (uint32_t)                t  time: u64 on disk (int64_t ms)
+ *   c  u8 (int)                      s  string: u32 length + bytes (NUL-ended char *; NULL: "")
+ *   b  string from (char *, size_t)  l  id list: u32 count + u32 ids (uint32_t *, uint32_t count)
+ *   S  SALT_LEN bytes                H  HASH_LEN bytes (uint8_t *; NULL: zeros)
+ * Conversation records carry the whole conversation and the members before the change, so
+ * each is an event on its own. A message's body comes last: its file offset is derived. */
+static const char *const layout[] = {
+    [REC_USER_CREATE] = "utssuSH",   /* id, created, username, display name, iters, salt, hash */
+    [REC_USER_UPDATE] = "ucsuSHH",   /* id, what (1 display, 2 password), display name, iters,
+                                        salt, hash, the token a password change keeps */
+    [REC_USER_DELETE] = "ut",        /* id, when */
+    [REC_TOKEN_ADD]   = "uH",        /* user id, sha256(token) */
+    [REC_TOKEN_DEL]   = "uH",        /* 0, sha256(token) */
+    [REC_CONV_CREATE] = "uutsll",    /* id, created_by, when, title, members, members before */
+    [REC_CONV_UPDATE] = "uutsll",
+    [REC_CONV_DELETE] = "uutsll",
+    [REC_MSG_CREATE]  = "uuutbb",    /* id, conversation, author, when, idempotency key, body */
+    [REC_MSG_UPDATE]  = "utb",       /* id, when, body */
+    [REC_MSG_DELETE]  = "ut",        /* id, when */
+    [REC_META]        = "uuu",       /* the id counters: users, conversations, messages */
+};
 
-void db_rec_user_update(buf_t *b, uint32_t id, const char *display, uint32_t iters,
-                        const uint8_t *salt, const uint8_t *hash, const uint8_t *keep)
+/* type is an int, not a uint8_t: va_start() needs a parameter that is not promoted. */
+void db_rec(buf_t *b, int type, ...)
 {
     static const uint8_t zero[HASH_LEN];
+    va_list ap;
+    va_start(ap, type);
     buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u8(b, (uint8_t)((display ? 1 : 0) | (hash ? 2 : 0)));
-    rec_put_str(b, display ? display : "", display ? (uint32_t)strlen(display) : 0);
-    rec_put_u32(b, iters);
-    buf_append(b, salt ? salt : zero, SALT_LEN);
-    buf_append(b, hash ? hash : zero, HASH_LEN);
-    buf_append(b, keep ? keep : zero, HASH_LEN);
+    for (const char *f = layout[type]; *f; f++) {
+        const char *str;
+        const uint8_t *bytes;
+        const uint32_t *ids;
+        uint32_t n;
+        switch (*f) {
+        case 'u': rec_put_u32(b, va_arg(ap, uint32_t)); break;
+        case 't': rec_put_u64(b, (uint64_t)va_arg(ap, int64_t)); break;
+        case 'c': rec_put_u8(b, (uint8_t)va_arg(ap, int)); break;
+        case 's':
+        case 'b':
+            str = va_arg(ap, const char *);
+            n = *f == 'b' ? (uint32_t)va_arg(ap, size_t) : str ? (uint32_t)strlen(str) : 0;
+            rec_put_str(b, str ? str : "", n);
+            break;
+        case 'l':
+            ids = va_arg(ap, const uint32_t *);
+            n = va_arg(ap, uint32_t);
+            rec_put_u32(b, n);
+            for (uint32_t i = 0; i < n; i++) rec_put_u32(b, ids[i]);
+            break;
+        default:   /* S, H */
+            bytes = va_arg(ap, const uint8_t *);
+            buf_append(b, bytes ? bytes : zero, *f == 'S' ? SALT_LEN : HASH_LEN);
+        }
+    }
+    va_end(ap);
 }
 
-void db_rec_id(buf_t *b, uint32_t id, int64_t ms)
-{
-    buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u64(b, (uint64_t)ms);
-}
-
-void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash)
-{
-    buf_reset(b);
-    rec_put_u32(b, uid);
-    buf_append(b, hash, HASH_LEN);
-}
-
-void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
-                 const uint32_t *members, uint32_t n, const uint32_t *prev, uint32_t nprev)
-{
-    buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u32(b, by);
-    rec_put_u64(b, (uint64_t)ms);
-    rec_put_str(b, title, (uint32_t)strlen(title));
-    rec_put_u32(b, n);
-    for (uint32_t i = 0; i < n; i++) rec_put_u32(b, members[i]);
-    rec_put_u32(b, nprev);
-    for (uint32_t i = 0; i < nprev; i++) rec_put_u32(b, prev[i]);
-}
-
-void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t cv, uint32_t author, int64_t ms,
-                       const char *key, size_t keylen, const char *body, size_t bodylen)
-{
-    buf_reset(b);
-    rec_put_u32(b, id);
-    rec_put_u32(b, cv);
-    rec_put_u32(b, author);
-    rec_put_u64(b, (uint64_t)ms);
-    rec_put_str(b, key ? key : "", (uint32_t)keylen);
-    rec_put_str(b, body, (uint32_t)bodylen);   /* last: its file offset is derived from it */
-}
-
-void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen)
-{
-    db_rec_id(b, id, ms);
-    rec_put_str(b, body, (uint32_t)bodylen);
-}
+void db_rec_meta(buf_t *b, const db *d) { db_rec(b, REC_META, d->nusers, d->nconvs, d->nmsgs); }
 
 /* ---- appliers: one per record type; -1 means the record contradicts the indexes ---- */
 
@@ -344,20 +349,6 @@ static int apply_msg_update(db *d, recr *r, uint64_t off)
     return 0;
 }
 
-/* Remove id from a conversation's ascending list (binary search, then close the gap). */
-static void conv_drop_msg(conv *c, uint32_t id)
-{
-    uint32_t lo = 0, hi = c->nmsgs;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (c->msgs[mid] < id) lo = mid + 1; else hi = mid;
-    }
-    if (lo < c->nmsgs && c->msgs[lo] == id) {
-        memmove(c->msgs + lo, c->msgs + lo + 1, (c->nmsgs - lo - 1) * sizeof *c->msgs);
-        c->nmsgs--;
-    }
-}
-
 static int apply_msg_delete(db *d, recr *r)
 {
     uint32_t id = rec_get_u32(r);
@@ -365,7 +356,11 @@ static int apply_msg_delete(db *d, recr *r)
     if (!m || r->err) return -1;
     m->flags &= ~(uint32_t)MSG_LIVE;
     conv *c = db_conv(d, m->conv_id);
-    if (c) conv_drop_msg(c, id);
+    uint32_t at = c ? conv_msg_pos(c, id, 0) : 0;
+    if (c && at < c->nmsgs && c->msgs[at] == id) {
+        memmove(c->msgs + at, c->msgs + at + 1, (c->nmsgs - at - 1) * sizeof *c->msgs);
+        c->nmsgs--;
+    }
     d->live_msgs--;
     d->dead += 2;
     return 0;
@@ -380,14 +375,6 @@ static int apply_meta(db *d, recr *r)
     d->convs = grow(d->convs, &d->nconvs, &d->capconvs, nc, sizeof *d->convs);
     d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, nm, sizeof *d->msgs);
     return 0;
-}
-
-void db_rec_meta(buf_t *b, const db *d)
-{
-    buf_reset(b);
-    rec_put_u32(b, d->nusers);
-    rec_put_u32(b, d->nconvs);
-    rec_put_u32(b, d->nmsgs);
 }
 
 /* Did object id of this kind (0 users, 1 conversations, 2 messages) exist: at the moment

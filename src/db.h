@@ -1,5 +1,5 @@
 /* db.h — the in-memory indexes (Bitcask style) and the log records that build them.
- * Every change is a record: handlers encode one (db_rec_*), the store appends it, and
+ * Every change is a record: handlers encode one (db_rec), the store appends it, and
  * db_apply() applies it — the same function replays the log at start-up, so what is in
  * memory after a restart is exactly what was live before it. Message bodies stay in the
  * log file; a message costs sizeof(msg) + 4 bytes (its id in the conversation's list). */
@@ -87,28 +87,19 @@ void db_rec_meta(buf_t *b, const db *d);
 /* Lookups: NULL when absent or deleted. */
 user *db_user(db *d, int64_t id);
 conv *db_conv(db *d, int64_t id);
+conv *db_member_conv(db *d, int64_t id, uint32_t uid);          /* ... and uid is a member */
 msg *db_msg(db *d, int64_t id);
 uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* 0 when absent */
 size_t db_lower(char *out, const char *s, size_t n);           /* ASCII lower-case copy; n */
 int conv_has_member(const conv *c, uint32_t uid);
 uint32_t conv_last_message(const conv *c);                      /* 0 when none */
+/* First position in c's ascending message list whose id is >= id (> id when after). */
+uint32_t conv_msg_pos(const conv *c, uint32_t id, int after);
 
-/* Record encoders: fill b (reset first) with the payload for the given type. */
-void db_rec_user_create(buf_t *b, uint32_t id, int64_t ms, const char *name, const char *display,
-                        uint32_t iters, const uint8_t *salt, const uint8_t *hash);
-/* display NULL: unchanged; hash NULL: password unchanged. keep: a token hash to keep
- * when a password change revokes the user's other tokens. */
-void db_rec_user_update(buf_t *b, uint32_t id, const char *display, uint32_t iters,
-                        const uint8_t *salt, const uint8_t *hash, const uint8_t *keep);
-void db_rec_id(buf_t *b, uint32_t id, int64_t ms);   /* user/conv/msg delete */
-void db_rec_token(buf_t *b, uint32_t uid, const uint8_t *hash);   /* add; uid 0 for del */
-/* Conversation create, update and delete records carry the whole conversation (title,
- * members) and the members before the change, so each is an event on its own. */
-void db_rec_conv(buf_t *b, uint32_t id, uint32_t by, int64_t ms, const char *title,
-                 const uint32_t *members, uint32_t n, const uint32_t *prev, uint32_t nprev);
-void db_rec_msg_create(buf_t *b, uint32_t id, uint32_t conv, uint32_t author, int64_t ms,
-                       const char *key, size_t keylen, const char *body, size_t bodylen);
-void db_rec_msg_update(buf_t *b, uint32_t id, int64_t ms, const char *body, size_t bodylen);
+/* Encode a record: b (reset first) gets the payload of the given type, from the arguments
+ * in the order of that type's layout in db.c. Their C types must match the layout's letters
+ * exactly (they pass through "..."): ids and counts uint32_t, times int64_t, lengths size_t. */
+void db_rec(buf_t *b, int type, ...);
 
 typedef struct conv_rec {
     uint32_t id, by, n, nprev, title_len;
