@@ -142,10 +142,7 @@ void hasher_stop(hasher *h)
 
 void hash_job_free(hash_job *j)
 {
-    if (j->password) {
-        volatile char *p = j->password;   /* wipe: the password must not linger in the heap */
-        for (size_t i = 0; i < j->pwlen; i++) p[i] = 0;
-    }
+    if (j->password) explicit_bzero(j->password, j->pwlen);   /* it must not linger in the heap */
     free(j->password);
     free(j->username);
     free(j->display);
@@ -181,34 +178,26 @@ int token_hash(const char *text, size_t n, uint8_t hash[32])
 }
 
 /* A throttle entry packs the window's start (seconds) and the failures in it. */
+static int64_t window_end(uint64_t v) { return (int64_t)(v >> 8) + LOGIN_WINDOW_S; }
+
 int throttle_wait(map *m, const char *key, size_t n, int64_t now_s)
 {
     uint64_t *v = map_get(m, key, n);
-    if (!v) return 0;
-    int64_t start = (int64_t)(*v >> 8);
-    if ((*v & 0xff) < LOGIN_MAX_FAILS || now_s >= start + LOGIN_WINDOW_S) return 0;
-    return (int)(start + LOGIN_WINDOW_S - now_s);
-}
-
-/* Entries whose window is over are dropped now and then, so a stream of made-up
- * usernames cannot grow the map without bound. */
-static void throttle_prune(map *m, int64_t now_s)
-{
-    size_t i = 0;
-    map_slot *s;
-    while ((s = map_next(m, &i)))
-        if ((int64_t)(s->val >> 8) + LOGIN_WINDOW_S <= now_s) map_del(m, s->key, s->keylen);
+    if (!v || (*v & 0xff) < LOGIN_MAX_FAILS || now_s >= window_end(*v)) return 0;
+    return (int)(window_end(*v) - now_s);
 }
 
 void throttle_fail(map *m, const char *key, size_t n, int64_t now_s)
 {
-    if (m->live >= 4096) throttle_prune(m, now_s);
-    uint64_t *v = map_get(m, key, n);
-    if (!v || (int64_t)(*v >> 8) + LOGIN_WINDOW_S <= now_s) {
-        map_put(m, key, n, ((uint64_t)now_s << 8) | 1);
-        return;
+    if (m->live >= 4096) {   /* drop ended windows, so made-up usernames cannot grow the map */
+        size_t i = 0;
+        map_slot *e;
+        while ((e = map_next(m, &i)))
+            if (window_end(e->val) <= now_s) map_del(m, e->key, e->keylen);
     }
-    if ((*v & 0xff) < 0xff) (*v)++;
+    uint64_t *v = map_get(m, key, n);
+    if (!v || window_end(*v) <= now_s) map_put(m, key, n, ((uint64_t)now_s << 8) | 1);
+    else if ((*v & 0xff) < 0xff) (*v)++;
 }
 
 void throttle_clear(map *m, const char *key, size_t n) { map_del(m, key, n); }

@@ -29,13 +29,6 @@ static void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x
     (*b)[(*n)++] = y;
 }
 
-static char *tmp_path(const store *st)
-{
-    char *p = xmalloc(strlen(st->path) + 9);
-    sprintf(p, "%s.compact", st->path);
-    return p;
-}
-
 void compact_cleanup(const char *dir)
 {
     char *p = xmalloc(strlen(dir) + sizeof STORE_LOG_NAME + 10);
@@ -74,7 +67,8 @@ int compact_start(server *s)
     /* What existed at P decides what is kept from before P: an object deleted while the
      * copy runs keeps its create record, because its delete record lands in the tail. */
     db_alive_take(&s->db, &cp->alive);
-    cp->tmp = tmp_path(&s->st);
+    cp->tmp = xmalloc(strlen(s->st.path) + sizeof ".compact");
+    sprintf(cp->tmp, "%s.compact", s->st.path);
     cp->fd = open(cp->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* it becomes the log */
     if (cp->fd < 0) return abort_compaction(s, cp->tmp);
     buf_append(&cp->out, STORE_MAGIC, STORE_MAGIC_LEN);

@@ -38,25 +38,14 @@ static const char usage[] =
     "  --health-check URL    GET http://IP:PORT/path once; exit 0 on 200 (container probes)\n"
     "  --help, --version\n";
 
-static void defaults(config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->bind_addr = "0.0.0.0";
-    c->port = 8000;
-    c->data_dir = "./data";
-    c->fsync_always = 1;
-    c->max_conns = 1024;
-    c->idle_timeout_s = 60;
-    c->request_timeout_s = 30;
-    c->shutdown_grace_s = 10;
-    c->pbkdf2_iters = 100000;
-    c->heartbeat_s = 15;
-    c->stream_queue = 1 << 20;
-    c->ws_max_msg = 64 * 1024;
-    c->compact_pct = 50;
-    c->compact_min = 10000;
-    c->http = (http_limits){ HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY };
-}
+/* Every flag's default; parse_flags overwrites what the command line names. */
+static const config defaults = {
+    .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
+    .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
+    .pbkdf2_iters = 100000, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
+    .compact_pct = 50, .compact_min = 10000,
+    .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
+};
 
 /* An integer flag value in [lo, hi], or exit 2 with a message. */
 static long long num(const char *flag, const char *v, long long lo, long long hi)
@@ -164,19 +153,28 @@ static int check_indexes(server *s)
     return bad;
 }
 
-/* --check DIR / --repair DIR: verify (or cut back to the longest valid prefix) offline. */
-static int offline(server *s, int mode, const char *dir)
+/* --check DIR / --repair DIR: verify (or cut back to the longest valid prefix) offline.
+ * --compact DIR: the same compaction the server runs, offline. */
+static int offline(server *s, const char *mode, const char *dir)
 {
     char err[512];
-    if (store_open_mode(&s->st, dir, mode, 0, replay, s, err, sizeof err) < 0) {
+    int compact = !strcmp(mode, "--compact");
+    if (compact) compact_cleanup(dir);
+    int smode = compact ? STORE_RUN : !strcmp(mode, "--check") ? STORE_CHECK : STORE_REPAIR;
+    if (store_open_mode(&s->st, dir, smode, compact, replay, s, err, sizeof err) < 0) {
         fprintf(stderr, "chatd: %s\n", err);
         return 1;
     }
-    int bad = check_indexes(s) || (mode == STORE_CHECK && s->st.torn_bytes);
-    printf("%s: %llu records, last seq %llu, %llu bytes; %u users, %u conversations, %u messages: %s\n",
-           s->st.path, (unsigned long long)s->st.nrecords, (unsigned long long)s->st.last_seq,
-           (unsigned long long)s->st.size, s->db.live_users, s->db.live_convs, s->db.live_msgs,
-           bad ? "PROBLEMS (see above)" : "ok");
+    int bad;
+    if (compact) {
+        bad = compact_offline(s) < 0 || store_sync(&s->st) < 0;
+    } else {
+        bad = check_indexes(s) || (smode == STORE_CHECK && s->st.torn_bytes);
+        printf("%s: %llu records, last seq %llu, %llu bytes; %u users, %u conversations, "
+               "%u messages: %s\n", s->st.path, (unsigned long long)s->st.nrecords, (unsigned long long)s->st.last_seq,
+               (unsigned long long)s->st.size, s->db.live_users, s->db.live_convs, s->db.live_msgs,
+               bad ? "PROBLEMS (see above)" : "ok");
+    }
     store_close(&s->st);
     return bad;
 }
@@ -196,48 +194,46 @@ static int start_tls(server *s)
     return -1;
 }
 
-/* --compact DIR: the same compaction the server runs, offline. */
-static int compact_dir(server *s, const char *dir)
+/* Frees what start-up, an offline mode or the run left; safe on parts never set up. */
+static void teardown(server *s)
 {
-    char err[512];
-    compact_cleanup(dir);
-    if (store_open(&s->st, dir, 1, replay, s, err, sizeof err) < 0) {
-        fprintf(stderr, "chatd: %s\n", err);
-        return 1;
-    }
-    int rc = compact_offline(s) < 0 || store_sync(&s->st) < 0;
+    hasher_stop(&s->hs);
+#ifdef CHATD_TLS
+    tls_server_free(s->tls);
+#endif
     store_close(&s->st);
-    return rc;
+    db_free(&s->db);
+    events_free(&s->ev);
+    map_free(&s->throttle);
+    buf_free(&s->scratch);
+    buf_free(&s->rec);
+    buf_free(&s->log);
+    free(s->conns);
 }
 
 int main(int argc, char **argv)
 {
     server s;
     memset(&s, 0, sizeof s);
-    defaults(&s.cfg);
+    s.cfg = defaults;
     s.cp.fd = -1;
-    if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--repair") || !strcmp(argv[1], "--compact"))) {
-        db_init(&s.db);
-        int rc = !strcmp(argv[1], "--compact") ? compact_dir(&s, argv[2])
-                 : offline(&s, !strcmp(argv[1], "--check") ? STORE_CHECK : STORE_REPAIR, argv[2]);
-        db_free(&s.db);
-        events_free(&s.ev);
-        buf_free(&s.rec);
+    s.st.fd = -1;
+    db_init(&s.db);
+    int rc;
+    const char *mode = argc == 3 ? argv[1] : "";
+    if (!strcmp(mode, "--check") || !strcmp(mode, "--repair") || !strcmp(mode, "--compact")) {
+        rc = offline(&s, mode, argv[2]);
+        teardown(&s);
         return rc;
     }
     parse_flags(&s.cfg, argc, argv);
     signal(SIGXFSZ, SIG_IGN);   /* a file-size limit must fail the write, not kill us */
-    db_init(&s.db);
-    map_init(&s.throttle);
-    buf_init(&s.scratch);
-    buf_init(&s.rec);
     char err[512];
     int64_t t0 = now_ms();
     compact_cleanup(s.cfg.data_dir);
     if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s, err, sizeof err) < 0) {
         fprintf(stderr, "chatd: cannot open the store: %s\n", err);
-        db_free(&s.db);
-        events_free(&s.ev);
+        teardown(&s);
         return 1;
     }
     fprintf(stderr, "chatd: %s: %llu records replayed in %lld ms (%u users, %u conversations, %u messages)\n",
@@ -247,19 +243,8 @@ int main(int argc, char **argv)
     if (hasher_start(&s.hs) < 0) { perror("chatd: worker thread"); return 1; }
     if (server_listen(&s) < 0) return 1;
     s.now_ms = now_ms();
-    int rc = server_run(&s);
-    hasher_stop(&s.hs);
-#ifdef CHATD_TLS
-    tls_server_free(s.tls);
-#endif
-    store_close(&s.st);
-    db_free(&s.db);
-    events_free(&s.ev);
-    map_free(&s.throttle);
-    buf_free(&s.scratch);
-    buf_free(&s.rec);
-    buf_free(&s.log);
-    free(s.conns);
+    rc = server_run(&s);
+    teardown(&s);
     fprintf(stderr, "chatd: stopped\n");
     return rc;
 }

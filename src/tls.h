@@ -1,5 +1,5 @@
 /* tls.h — optional TLS 1.2+ on the same poll() loop, with mbedtls (`make TLS=1`).
- * The default build has no TLS and does not compile tls.c's body. */
+ * The default build has no TLS: tls.c then only answers tls_want_write/tls_pending with 0. */
 #ifndef CHATD_TLS_H
 #define CHATD_TLS_H
 #include <stddef.h>
@@ -17,11 +17,6 @@ void tls_conn_free(tls_conn *c);
  * errno (EAGAIN: try again when poll says so; the handshake runs inside these calls). */
 ssize_t tls_read(tls_conn *c, void *p, size_t n);
 ssize_t tls_write(tls_conn *c, const void *p, size_t n);
-#ifdef CHATD_TLS
 int tls_want_write(const tls_conn *c);   /* the last call waits for the socket to be writable */
 size_t tls_pending(const tls_conn *c);   /* decrypted bytes buffered inside the session */
-#else
-static inline int tls_want_write(const tls_conn *c) { (void)c; return 0; }
-static inline size_t tls_pending(const tls_conn *c) { (void)c; return 0; }
-#endif
 #endif
