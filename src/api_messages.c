@@ -12,13 +12,19 @@
 
 void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
 {
-    buf_printf(b, "{\"id\":%u,\"conversation_id\":%u,\"author_id\":%u,\"body\":", id, m->conv_id, m->author_id);
+    buf_puts(b, "{\"id\":");   /* no printf: lists write up to 200 of these per request */
+    buf_putu(b, id);
+    buf_puts(b, ",\"conversation_id\":");
+    buf_putu(b, m->conv_id);
+    buf_puts(b, ",\"author_id\":");
+    buf_putu(b, m->author_id);
+    buf_puts(b, ",\"body\":");
     json_str(b, body, n);
     buf_puts(b, ",\"created_at\":");
     put_time(b, m->created_ms);
     buf_puts(b, ",\"updated_at\":");
     put_time(b, m->updated_ms);
-    buf_printf(b, ",\"edited\":%s}", (m->flags & MSG_EDITED) ? "true" : "false");
+    buf_puts(b, (m->flags & MSG_EDITED) ? ",\"edited\":true}" : ",\"edited\":false}");
 }
 
 /* Append the message as JSON; -1 if its body could not be read back. */
