@@ -373,10 +373,11 @@ int server_run(server *s)
         if (r > 0) handle_events(s, pfds, n + 2);
         compact_maybe(s);
         events_pump(s);
-        if (full) events_heartbeat(s);
-        commit_turn(s);
-        /* cold connections have nothing to flush: they only need the idle-timeout check */
+        /* once a second: cold connections have nothing to flush, they only need the
+         * idle-timeout check, and streams their heartbeat */
         int all = s->stopping || s->now_ms - s->swept_ms >= 1000;
+        if (all) events_heartbeat(s);
+        commit_turn(s);
         sweep(s, all ? s->nconns : s->nhot);
         if (all) s->swept_ms = s->now_ms;
         if (full) cool_down(s);

@@ -16,9 +16,10 @@
 #define MAX_CORS_ORIGINS 8
 #define CONN_OUT_HIGH (256 * 1024)   /* stop reading/parsing above this much unsent output */
 /* Two-tier polling: a connection idle this long (and with nothing pending) goes cold, and
- * cold ones are polled only once per POLL_COLD_MS while hot ones keep the loop busy. */
+ * cold ones are polled only once per POLL_COLD_MS while hot ones keep the loop busy (an
+ * idle loop sleeps in a poll of everything, so a cold one then waits no longer). */
 #define CONN_HOT_MS 1000
-#define POLL_COLD_MS 10
+#define POLL_COLD_MS 25
 
 typedef struct config {
     const char *bind_addr;
