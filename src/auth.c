@@ -18,29 +18,17 @@ static void *hasher_main(void *arg)
     hasher *h = arg;
     pthread_mutex_lock(&h->mu);
     for (;;) {
-        while (!h->todo && h->sync_state != SYNC_ASKED && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
+        while (!h->todo && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
         if (h->stop) break;
-        if (h->sync_state == SYNC_ASKED) {   /* first: writers wait on it */
-            h->sync_state = SYNC_RUNNING;
-            pthread_mutex_unlock(&h->mu);
-            int err = fdatasync(h->sync_fd) < 0 ? errno : 0;
-            pthread_mutex_lock(&h->mu);
-            h->sync_err = err;
-            h->sync_state = SYNC_DONE;
-            pthread_cond_broadcast(&h->cv);
-        } else {
-            hash_job *j = h->todo;
-            h->todo = j->next;
-            if (!h->todo) h->todo_tail = NULL;
-            h->hashing = 1;
-            pthread_mutex_unlock(&h->mu);
-            pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
-            pthread_mutex_lock(&h->mu);
-            h->hashing = 0;
-            j->next = NULL;
-            if (h->done_tail) h->done_tail->next = j; else h->done = j;
-            h->done_tail = j;
-        }
+        hash_job *j = h->todo;
+        h->todo = j->next;
+        if (!h->todo) h->todo_tail = NULL;
+        pthread_mutex_unlock(&h->mu);
+        pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
+        pthread_mutex_lock(&h->mu);
+        j->next = NULL;
+        if (h->done_tail) h->done_tail->next = j; else h->done = j;
+        h->done_tail = j;
         char one = 1;
         ssize_t w = write(h->pipe[1], &one, 1);   /* a full pipe already means "wake up" */
         (void)w;
@@ -70,7 +58,7 @@ void hasher_submit(hasher *h, hash_job *j)
     pthread_mutex_lock(&h->mu);
     if (h->todo_tail) h->todo_tail->next = j; else h->todo = j;
     h->todo_tail = j;
-    pthread_cond_broadcast(&h->cv);
+    pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -85,39 +73,6 @@ hash_job *hasher_take(hasher *h)
     return list;
 }
 
-int hasher_sync(hasher *h, int fd)
-{
-    pthread_mutex_lock(&h->mu);
-    /* behind a PBKDF2 (tens of ms) the writers would wait far longer than a sync here */
-    int ok = h->started && !h->hashing && !h->todo && h->sync_state == SYNC_IDLE;
-    if (ok) {
-        h->sync_fd = fd;
-        h->sync_state = SYNC_ASKED;
-        pthread_cond_broadcast(&h->cv);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return ok;
-}
-
-int hasher_sync_done(hasher *h, int *err)
-{
-    pthread_mutex_lock(&h->mu);
-    int done = h->sync_state == SYNC_DONE;
-    if (done) {
-        *err = h->sync_err;
-        h->sync_state = SYNC_IDLE;
-    }
-    pthread_mutex_unlock(&h->mu);
-    return done;
-}
-
-void hasher_sync_wait(hasher *h)
-{
-    pthread_mutex_lock(&h->mu);
-    while (h->sync_state == SYNC_ASKED || h->sync_state == SYNC_RUNNING) pthread_cond_wait(&h->cv, &h->mu);
-    pthread_mutex_unlock(&h->mu);
-}
-
 static void free_list(hash_job *j)
 {
     while (j) { hash_job *n = j->next; hash_job_free(j); j = n; }
@@ -128,7 +83,7 @@ void hasher_stop(hasher *h)
     if (!h->started) return;
     pthread_mutex_lock(&h->mu);
     h->stop = 1;
-    pthread_cond_broadcast(&h->cv);
+    pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->th, NULL);
     free_list(h->todo);

@@ -36,21 +36,12 @@ typedef struct hasher {
     hash_job *todo, *todo_tail, *done, *done_tail;
     int pipe[2];                  /* worker -> loop wake-up; the loop polls pipe[0] */
     int stop, started;
-    int hashing;                  /* a PBKDF2 is running */
-    int sync_fd, sync_state, sync_err;   /* the log's fdatasync, when the loop hands it over */
 } hasher;
-
-enum { SYNC_IDLE, SYNC_ASKED, SYNC_RUNNING, SYNC_DONE };
 
 int hasher_start(hasher *h);
 void hasher_submit(hasher *h, hash_job *j);
 hash_job *hasher_take(hasher *h);   /* finished jobs in submit order (a list), or NULL */
 void hasher_stop(hasher *h);
-/* The worker also runs the group commit's fdatasync, so the loop serves the next requests
- * meanwhile. 1: started; 0: the worker is hashing, the caller syncs itself. */
-int hasher_sync(hasher *h, int fd);
-int hasher_sync_done(hasher *h, int *err);   /* 1 once finished (err: its errno or 0) */
-void hasher_sync_wait(hasher *h);            /* block until a started sync has finished */
 void hash_job_free(hash_job *j);
 
 int random_bytes(void *p, size_t n);

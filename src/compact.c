@@ -156,7 +156,6 @@ static void rebase(server *s)
 static int finish(server *s)
 {
     compactor *cp = &s->cp;
-    commit_wait(s);   /* the worker must not be syncing the log we are about to replace */
     if (flush_out(cp) < 0 || fdatasync(cp->fd) < 0) return abort_compaction(s, "writing the copy");
     if (rename(cp->tmp, s->st.path) < 0) return abort_compaction(s, "rename");
     if (store_fsync_dir(&s->st) < 0) fprintf(stderr, "chatd: compaction: fsync of the directory failed\n");

@@ -81,8 +81,7 @@ int conn_flush(server *s, conn *c)
     }
     if (c->out_sent == c->out.len) {   /* all written: start the buffer over */
         buf_release(&c->out, 64 * 1024);
-        c->out_sent = c->out_ready = c->sync_len = 0;
-        c->sync_gen = 0;
+        c->out_sent = c->out_ready = 0;
         if (c->close_after) return -1;
     }
     return 0;

@@ -206,7 +206,7 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         if (!is_stream(c) || c->replay_off || !may_see(e, c->uid)) continue;
-        conn_hold(s, c);   /* an event, like a response, waits for the fsync */
+        c->wait_commit = 1;   /* an event, like a response, waits for the fsync */
         stream_send(s, c, seq, e->name, &e->json);
         check_backlog(s, c);
     }
@@ -228,7 +228,7 @@ static void replay_some(server *s, conn *c)
             continue;
         stream_send(s, c, rec.seq, e->name, &e->json);
     }
-    conn_hold(s, c);   /* it may have read records not yet synced */
+    if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
     conn_ready(c);
 }
 

@@ -140,73 +140,9 @@ static conn *find_conn(server *s, uint64_t id)
     return NULL;
 }
 
-/* Output queued now waits for the sync that covers every record appended so far: the
- * next one when records wait for it, else the one running (nothing unsynced: no wait). */
-void conn_hold(server *s, conn *c)
-{
-    uint64_t gen = s->commit_gen + (s->commit_pending ? 1 : 0);
-    if ((s->commit_pending || s->sync_busy) && gen > c->wait_commit) c->wait_commit = gen;
-}
-
-/* Sync number gen is on disk: what waited for it may go. A failed fdatasync leaves memory
- * ahead of the disk: exit, and let the restart rebuild the indexes from what the log holds. */
-static void commit_done(server *s, uint64_t gen, int err)
-{
-    if (err) {
-        fprintf(stderr, "chatd: fdatasync %s: %s; exiting\n", s->st.path, strerror(err));
-        exit(1);
-    }
-    s->m.fsyncs++;
-    for (size_t i = 0; i < s->nhot; i++) {   /* held output is only on hot connections */
-        conn *c = s->conns[i];
-        if (c->wait_commit && c->wait_commit <= gen) {
-            conn_release(c);
-        } else if (c->sync_gen == gen) {
-            if (c->sync_len > c->out_ready) c->out_ready = c->sync_len;
-            conn_wake(s, c);
-        }
-    }
-}
-
-void commit_wait(server *s)
-{
-    int err;
-    if (!s->sync_busy) return;
-    hasher_sync_wait(&s->hs);
-    hasher_sync_done(&s->hs, &err);
-    s->sync_busy = 0;
-    commit_done(s, s->commit_gen, err);
-}
-
-/* End of turn: one fdatasync covers every record appended since the last one started, and
- * only then do their responses and events go out (like Redis's beforeSleep). It runs on the
- * worker thread when that is free, and the loop serves the next requests meanwhile; the
- * output queued after this point waits for the next sync, which starts when this one ends. */
-static void commit_turn(server *s)
-{
-    if (!s->commit_pending || s->sync_busy) return;
-    uint64_t gen = ++s->commit_gen;
-    s->commit_pending = 0;
-    for (size_t i = 0; i < s->nhot; i++) {   /* remember how much of each output it covers */
-        conn *c = s->conns[i];
-        if (c->wait_commit >= gen) c->sync_gen = gen, c->sync_len = c->out.len;
-    }
-    if (s->st.fsync_always && s->st.unsynced && hasher_sync(&s->hs, s->st.fd)) {
-        s->st.unsynced = 0;
-        s->sync_busy = 1;
-        return;
-    }
-    commit_done(s, gen, store_sync(&s->st) < 0 ? errno : 0);
-}
-
 /* Password hashes finished by the worker: finish their requests, in submit order. */
 static void hashes_done(server *s)
 {
-    int err;
-    if (s->sync_busy && hasher_sync_done(&s->hs, &err)) {
-        s->sync_busy = 0;
-        commit_done(s, s->commit_gen, err);
-    }
     hash_job *j = hasher_take(&s->hs);
     while (j) {
         hash_job *next = j->next;
@@ -219,6 +155,22 @@ static void hashes_done(server *s)
         hash_job_free(j);
         j = next;
     }
+}
+
+/* End of turn: one fdatasync covers every write made in it; only then do the writers'
+ * responses go out. A failed fdatasync leaves memory ahead of the disk: exit, and let
+ * the restart rebuild the indexes from what the log really holds. */
+static void commit_turn(server *s)
+{
+    if (!s->commit_pending) return;
+    if (store_sync(&s->st) < 0) {
+        fprintf(stderr, "chatd: fdatasync %s: %s; exiting\n", s->st.path, strerror(errno));
+        exit(1);
+    }
+    s->m.fsyncs++;
+    s->commit_pending = 0;
+    for (size_t i = 0; i < s->nhot; i++)   /* output is queued only on hot connections */
+        if (s->conns[i]->wait_commit) conn_release(s->conns[i]);
 }
 
 void log_flush(server *s)
@@ -363,8 +315,7 @@ int server_run(server *s)
         size_t n = full ? s->nconns : s->nhot;
         build_pollset(s, &pfds, &cap, n);
         /* no sleeping while a compaction runs or writes made after this turn's commit wait */
-        int timeout = s->cp.active || (s->commit_pending && !s->sync_busy) ? 0
-                      : full ? 1000 : (int)(POLL_COLD_MS - since);
+        int timeout = s->cp.active || s->commit_pending ? 0 : full ? 1000 : (int)(POLL_COLD_MS - since);
         int r = poll(pfds, n + 2, timeout);
         s->now_ms = now_ms();
         if (full) s->full_ms = s->now_ms;
@@ -383,7 +334,6 @@ int server_run(server *s)
         if (full) cool_down(s);
         log_flush(s);
     }
-    commit_wait(s);
     free(pfds);
     free(s->polled);
     while (s->nconns) close_at(s, s->nconns - 1);

@@ -139,7 +139,7 @@ int server_commit(server *s, conn *c, uint8_t type)
         respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
         return -1;
     }
-    conn_hold(s, c);
+    c->wait_commit = 1;
     events_publish(s, seq, type, (const uint8_t *)s->rec.data, (uint32_t)s->rec.len);
     if (type == REC_TOKEN_DEL || type == REC_USER_UPDATE || type == REC_USER_DELETE) streams_revoke(s);
     return 0;

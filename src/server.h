@@ -68,9 +68,7 @@ typedef struct conn {
     buf_t out;             /* owned: responses */
     size_t out_sent;       /* bytes of out written to the socket */
     size_t out_ready;      /* bytes of out that may be written (the rest wait for fsync) */
-    uint64_t wait_commit;  /* output past out_ready waits for this sync (commit_gen); 0: none */
-    uint64_t sync_gen;     /* ... but the sync numbered sync_gen frees it up to sync_len */
-    size_t sync_len;
+    int wait_commit;       /* made a write this turn: hold output until the fsync */
     int close_after;       /* close once out is flushed; read nothing more */
     int sent_continue;
     int64_t last_ms;       /* last activity, for the idle timeout */
@@ -151,9 +149,7 @@ typedef struct server {
     uint64_t next_conn_id;
     int64_t now_ms;
     int stopping;
-    int commit_pending;    /* records were appended since the last sync started */
-    int sync_busy;         /* a sync (number commit_gen) runs on the worker */
-    uint64_t commit_gen;   /* syncs started so far */
+    int commit_pending;    /* a record was appended this turn */
     buf_t scratch;         /* owned: response bodies are built here */
     buf_t rec;             /* owned: record payloads are built here */
     buf_t log;             /* owned: access-log lines, written to stderr once per turn */
@@ -167,8 +163,6 @@ int server_run(server *s);
 int64_t now_ms(void);
 void log_flush(server *s);
 void conn_wake(server *s, conn *c);         /* make it hot: polled and swept every turn */
-void conn_hold(server *s, conn *c);         /* its output waits for the records appended so far */
-void commit_wait(server *s);                /* finish a sync running on the worker */
 
 /* conn.c */
 conn *conn_new(server *s, int fd, const char *addr);
