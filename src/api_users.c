@@ -220,18 +220,18 @@ void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
     uint32_t uid;
     if (!find_user(s, c, r, id, 1, &uid, NULL)) return;
     /* Leaving each conversation is a conversation update of its own: one event each. */
-    uint32_t *left = xmalloc(1001 * sizeof *left);
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
         conv *cv = db_member_conv(&s->db, i, uid);
         if (!cv) continue;
-        uint32_t k = 0;
+        /* sized by the conversation: a log written by hand may hold more than the API's 1000 */
+        uint32_t k = 0, *left = xmalloc(cv->nmembers * sizeof *left);
         for (uint32_t j = 0; j < cv->nmembers; j++)
             if (cv->members[j] != uid) left[k++] = cv->members[j];
         db_rec(&s->rec, REC_CONV_UPDATE, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members,
                cv->nmembers);
-        if (server_commit(s, c, REC_CONV_UPDATE) < 0) { free(left); return; }
+        free(left);
+        if (server_commit(s, c, REC_CONV_UPDATE) < 0) return;
     }
-    free(left);
     db_rec(&s->rec, REC_USER_DELETE, uid, s->now_ms);
     if (server_commit(s, c, REC_USER_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }
