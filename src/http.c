@@ -7,46 +7,46 @@
 #include <string.h>
 #include <time.h>
 
-/* Parser states. The chunked decoder has one state per framing element so that it can
- * stop at any byte and resume there on the next call. */
-enum { ST_SKIP, ST_HEAD, ST_BODY, ST_CSIZE, ST_CEXT, ST_CSIZE_LF, ST_CDATA, ST_CDATA_CR,
-       ST_CDATA_LF, ST_TRAILER, ST_TLINE, ST_TLINE_LF, ST_END_LF, ST_DONE };
+/* Parser states. The body can stop at any byte and resume there on the next call: ST_DATA
+ * counts chunk_left down (a chunk, or the whole Content-Length body), the states after it
+ * are the chunked framing: size line, extensions, CRLF after the data, trailer lines. */
+enum { ST_HEAD, ST_DATA, ST_CSIZE, ST_CEXT, ST_CDATA_END, ST_TRAILER, ST_TLINE, ST_DONE };
 
 #define MAX_METHOD     32
 #define MAX_CHUNK_LINE 1024
 
 /* What the header lines say about framing and the connection, gathered before judging. */
-typedef struct head_info {
-    int hosts, te, has_cl, close, keep;
-    uint64_t cl;
-} head_info;
+typedef struct head_info { int hosts, te, has_cl, close, keep; uint64_t cl; } head_info;
 
-static int is_tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* Controls other than HTAB: never allowed in a field value, chunk extension or trailer. */
-static int is_bad_ctl(char c) { return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f; }
+/* Byte classes for span(). A token: visible ASCII but the delimiters (RFC 9110 §5.6.2).
+ * Field values, chunk extensions and trailers: no controls but HTAB. A request-target:
+ * visible ASCII and no fragment. */
+static int is_tchar(char c) { return c > ' ' && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c); }
+static int is_fchar(char c) { return ((unsigned char)c >= ' ' || c == '\t') && c != 0x7f; }
+static int is_tgchar(char c) { return c > ' ' && c < 0x7f && c != '#'; }
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
 
+/* The end of the run of class `in` bytes in buf[i..e). */
+static size_t span(const char *buf, size_t i, size_t e, int (*in)(char))
+{
+    while (i < e && in(buf[i])) i++;
+    return i;
+}
+
 static int hexval(char c)
 {
-    if (is_digit(c)) return c - '0';
     c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return is_digit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* ASCII case-insensitive (locale-free): does s[0..n) equal the C string lit? */
 static int ieq(const char *s, size_t n, const char *lit)
 {
-    if (strlen(lit) != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower(s[i]) != lower(lit[i])) return 0;
-    return 1;
+    size_t i = 0;
+    while (i < n && lit[i] && lower(s[i]) == lower(lit[i])) i++;
+    return i == n && !lit[i];
 }
 
 void http_parser_init(http_parser *p, const http_limits *lim)
@@ -59,43 +59,33 @@ void http_parser_init(http_parser *p, const http_limits *lim)
     buf_init(&p->chunked_body);
 }
 
+/* Once per request on a keep-alive connection, so it clears only what it must: not the
+ * header arrays (most of the struct), which are never read past req.nheaders. */
 void http_parser_reset(http_parser *p)
 {
-    http_limits lim = p->lim;
-    buf_t body = p->chunked_body;
-    http_parser_init(p, &lim);
-    buf_reset(&body);
-    p->chunked_body = body;
+    size_t from = offsetof(http_parser, state), to = offsetof(http_parser, req.headers);
+    memset((char *)p + from, 0, to - from);
+    buf_reset(&p->chunked_body);
 }
 
 void http_parser_free(http_parser *p) { buf_free(&p->chunked_body); }
 
-/* RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
- * We skip any number, bounded by max_head so a peer cannot stream CRLFs forever. */
-static long skip_blank_lines(http_parser *p, const char *buf, size_t len)
-{
-    size_t i = p->head_start;
-    for (; i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n'; i += 2)
-        if (i + 2 > p->lim.max_head) return -431;
-    p->head_start = i;
-    if (i == len || (i + 1 == len && buf[i] == '\r')) return 0;   /* a lone CR: wait for its LF */
-    if (buf[i] == '\r' || buf[i] == '\n') return -400;
-    p->state = ST_HEAD;
-    p->scanned = p->line_start = i;
-    return 0;
-}
-
 /* Look for the blank line ending the head, resuming at p->scanned so a head that trickles
- * in byte by byte is scanned once. On the way, reject bare CR/LF and catch oversized
- * methods, targets and heads early. Returns the offset just past the head, 0, or -status. */
+ * in byte by byte is scanned once. On the way, skip empty lines before the request line,
+ * reject bare CR/LF and catch oversized methods, targets and heads early. Returns the
+ * offset just past the head, 0, or -status. */
 static long scan_head(http_parser *p, const char *buf, size_t len)
 {
-    size_t hs = p->head_start, end = len, i;
-    if (end - hs > p->lim.max_head) end = hs + p->lim.max_head;
-    for (i = p->scanned; i < end; i++) {
+    size_t hs = p->head_start, i;
+    for (i = p->scanned; i < len && i - hs < p->lim.max_head; i++) {
         char c = buf[i];
         if (i > hs && (buf[i - 1] == '\r') != (c == '\n')) return -400;   /* bare CR or LF */
-        if (c == '\n') {
+        if (c == '\n' && i - 1 == hs) {
+            /* RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
+             * request line. Any number, but bounded so a peer cannot send CRLFs forever. */
+            if (i + 1 > p->lim.max_head) return -431;
+            hs = p->head_start = p->line_start = i + 1;
+        } else if (c == '\n') {
             if (i - 1 == p->line_start) return (long)(i + 1);
             if (p->line_start == hs && !p->tstart) return -400;   /* a request line with no spaces */
             if (p->line_start == hs && !p->tend) p->tend = i - 1;
@@ -108,91 +98,46 @@ static long scan_head(http_parser *p, const char *buf, size_t len)
     p->scanned = i;
     if (p->tstart && (p->tend ? p->tend : i) - p->tstart > p->lim.max_target) return -414;
     /* a method too long is refused the same whether its bytes came one by one or at once */
-    size_t mend = p->tstart ? p->tstart - 1 : p->line_start == hs ? i : hs;
-    if (mend - hs > MAX_METHOD) return -400;
+    if ((p->tstart ? p->tstart - 1 : i) - hs > MAX_METHOD) return -400;
     return i - hs == p->lim.max_head ? -431 : 0;   /* max_head bytes and no end: too long */
 }
 
-/* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
-static int method_code(const char *m, size_t n)
-{
-    static const char *const names[] = { [HM_GET] = "GET", [HM_HEAD] = "HEAD",
-        [HM_POST] = "POST", [HM_PUT] = "PUT", [HM_DELETE] = "DELETE",
-        [HM_OPTIONS] = "OPTIONS", [HM_PATCH] = "PATCH" };
-    for (int i = HM_GET; i <= HM_PATCH; i++)
-        if (strlen(names[i]) == n && memcmp(m, names[i], n) == 0) return i;
-    return HM_OTHER;
-}
-
-/* Origin-form, absolute-form ("http://" or "https://", any case) or "*" (OPTIONS only);
- * authority-form is for CONNECT, which a chat server does not proxy. */
-static long parse_target(http_parser *p, const char *buf, size_t t, size_t n)
-{
-    const char *s = buf + t;
-    size_t path = t, a = 0;
-    if (n == 0) return -400;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '#')
-            return -400;
-    p->req.target_len = n;
-    if (n == 1 && s[0] == '*') {
-        if (p->req.method != HM_OPTIONS) return -400;
-    } else if (s[0] != '/') {
-        if (n >= 7 && ieq(s, 7, "http://")) a = 7;
-        else if (n >= 8 && ieq(s, 8, "https://")) a = 8;
-        else return -400;
-        for (path = t + a; path < t + n && buf[path] != '/' && buf[path] != '?'; path++) {}
-        if (path == t + a) return -400;   /* empty authority */
-    }
-    const char *q = memchr(buf + path, '?', t + n - path);
-    size_t end = q ? (size_t)(q - buf) : t + n;
-    int root = a && path == end;   /* absolute-form with an empty path: "/" */
-    p->path_off = root ? 0 : path;
-    p->req.path_len = root ? 1 : end - path;
-    if (q) {
-        p->query_off = end + 1;
-        p->req.query_len = t + n - p->query_off;
-    }
-    return 0;
-}
-
-/* "HTTP/" DIGIT "." DIGIT exactly; a well-formed other major version gets 505. */
-static long parse_version(http_parser *p, const char *v, size_t n)
-{
-    if (n != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
-        !is_digit(v[7]))
-        return -400;
-    if (v[5] != '1') return -505;
-    p->req.version_minor = v[7] == '0' ? 0 : 1;
-    return 0;
-}
-
-/* method SP request-target SP HTTP-version, in buf[s..e); the scan found the spaces. */
+/* method SP request-target SP HTTP-version, in buf[s..e); the scan found the spaces.
+ * The target is origin-form, absolute-form ("http://" or "https://", any case) or "*"
+ * (OPTIONS only); authority-form is for CONNECT, which a chat server does not proxy. */
 static long parse_request_line(http_parser *p, const char *buf, size_t s, size_t e)
 {
-    size_t i = s, t = p->tstart, te = p->tend;
-    while (i < e && is_tchar(buf[i])) i++;
-    if (i == s || i - s > MAX_METHOD || i + 1 != t) return -400;
-    p->req.method_len = i - s;
-    p->req.method = method_code(buf + s, i - s);
-    if (te - t > p->lim.max_target) return -414;
-    if (te == e) return -400;
-    long r = parse_target(p, buf, t, te - t);
-    return r ? r : parse_version(p, buf + te + 1, e - te - 1);
-}
-
-/* 1*DIGIT and nothing else: a sign, a space or a list could be read differently by a
- * proxy in front of us, which is how requests get smuggled. */
-static int parse_length(const char *s, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]) || v > (UINT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (uint64_t)(s[i] - '0');
+    /* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
+    static const char *const methods[] = { [HM_GET] = "GET", [HM_HEAD] = "HEAD",
+        [HM_POST] = "POST", [HM_PUT] = "PUT", [HM_DELETE] = "DELETE",
+        [HM_OPTIONS] = "OPTIONS", [HM_PATCH] = "PATCH" };
+    http_req *r = &p->req;
+    size_t m = span(buf, s, e, is_tchar), t = p->tstart, te = p->tend, n = te - t, a = 0, path = t, q;
+    const char *v = buf + te + 1;   /* the version */
+    if (m == s || m - s > MAX_METHOD || m + 1 != t) return -400;
+    r->method_len = m - s;
+    for (r->method = HM_PATCH; r->method > HM_OTHER; r->method--)
+        if (strlen(methods[r->method]) == m - s && !memcmp(buf + s, methods[r->method], m - s)) break;
+    if (n > p->lim.max_target) return -414;
+    if (te == e || n == 0 || span(buf, t, te, is_tgchar) != te) return -400;
+    r->target_len = n;
+    int star = n == 1 && buf[t] == '*';
+    if (star && r->method != HM_OPTIONS) return -400;
+    if (!star && buf[t] != '/') {   /* absolute-form */
+        a = n >= 7 && ieq(buf + t, 7, "http://") ? 7 : n >= 8 && ieq(buf + t, 8, "https://") ? 8 : 0;
+        for (path = t + a; path < te && buf[path] != '/' && buf[path] != '?'; path++) {}
+        if (!a || path == t + a) return -400;   /* another scheme, or no authority */
     }
-    *out = v;
-    return 0;
+    for (q = path; q < te && buf[q] != '?'; q++) {}
+    p->path_off = a && path == q ? 0 : path;   /* absolute-form with an empty path: "/" */
+    r->path_len = p->path_off ? q - path : 1;
+    p->query_off = q < te ? q + 1 : 0;
+    r->query_len = q < te ? te - q - 1 : 0;
+    /* "HTTP/" DIGIT "." DIGIT exactly; a well-formed other major version gets 505. */
+    if (e - te != 9 || memcmp(v, "HTTP/", 5) || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]))
+        return -400;
+    r->version_minor = v[7] != '0';
+    return v[5] == '1' ? 0 : -505;
 }
 
 /* Connection: a comma-separated list of tokens; we only care about two of them. */
@@ -202,34 +147,36 @@ static void note_connection(head_info *h, const char *v, size_t n)
         size_t s = i, e;
         while (i < n && v[i] != ',') i++;
         for (e = i; e > s && is_ows(v[e - 1]); e--) {}
-        while (s < e && is_ows(v[s])) s++;
+        s = span(v, s, e, is_ows);
         h->close |= ieq(v + s, e - s, "close");
         h->keep |= ieq(v + s, e - s, "keep-alive");
     }
 }
 
+/* What one header line says about framing and the connection. */
 static long note_header(http_parser *p, head_info *h, const http_header *hd)
 {
-    const char *name = hd->name, *v = hd->value;
-    size_t nlen = hd->name_len, vlen = hd->value_len;
-    uint64_t cl;
-    if (ieq(name, nlen, "host")) {
-        h->hosts++;
-    } else if (ieq(name, nlen, "content-length")) {
-        if (parse_length(v, vlen, &cl) || (h->has_cl && cl != h->cl)) return -400;
-        h->has_cl = 1;
-        h->cl = cl;
-    } else if (ieq(name, nlen, "transfer-encoding")) {
+    const char *v = hd->value;
+    size_t vlen = hd->value_len, i = 0;
+    uint64_t cl = 0;
+    if (ieq(hd->name, hd->name_len, "host")) h->hosts++;
+    if (ieq(hd->name, hd->name_len, "connection")) note_connection(h, v, vlen);
+    /* RFC 9110 §10.1.1: a 1.0 client cannot wait for 100, so ignore it there. */
+    if (ieq(hd->name, hd->name_len, "expect") && ieq(v, vlen, "100-continue"))
+        p->req.expect_continue = p->req.version_minor == 1;
+    if (ieq(hd->name, hd->name_len, "transfer-encoding")) {
         /* Only a lone "chunked": any other coding would leave the length unknown to us. */
         if (!ieq(v, vlen, "chunked")) return -400;
         h->te++;
-    } else if (ieq(name, nlen, "connection")) {
-        note_connection(h, v, vlen);
-    } else if (ieq(name, nlen, "expect")) {
-        /* RFC 9110 §10.1.1: a 1.0 client cannot wait for 100, so ignore it there. */
-        if (ieq(v, vlen, "100-continue") && p->req.version_minor == 1)
-            p->req.expect_continue = 1;
     }
+    if (!ieq(hd->name, hd->name_len, "content-length")) return 0;
+    /* 1*DIGIT and nothing else: a sign, a space or a list could be read differently by a
+     * proxy in front of us, which is how requests get smuggled. */
+    for (; i < vlen && is_digit(v[i]) && cl <= (UINT64_MAX - 9) / 10; i++)
+        cl = cl * 10 + (uint64_t)(v[i] - '0');
+    if (!vlen || i < vlen || (h->has_cl && cl != h->cl)) return -400;
+    h->has_cl = 1;
+    h->cl = cl;
     return 0;
 }
 
@@ -237,149 +184,114 @@ static long note_header(http_parser *p, head_info *h, const http_header *hd)
  * space before the colon fails the token scan. */
 static long parse_header(http_parser *p, head_info *h, const char *buf, size_t s, size_t e)
 {
-    size_t i = s, v, ve = e;
-    while (i < e && is_tchar(buf[i])) i++;
+    size_t i = span(buf, s, e, is_tchar), v;
     if (i == s || i == e || buf[i] != ':') return -400;
     if (p->req.nheaders == HTTP_MAX_HEADERS) return -431;
-    for (v = i + 1; v < ve && is_ows(buf[v]); v++) {}
-    while (ve > v && is_ows(buf[ve - 1])) ve--;
-    for (size_t k = v; k < ve; k++)
-        if (is_bad_ctl(buf[k])) return -400;
+    for (v = span(buf, i + 1, e, is_ows); e > v && is_ows(buf[e - 1]); e--) {}
+    if (span(buf, v, e, is_fchar) != e) return -400;
     size_t n = p->req.nheaders++;
     p->name_off[n] = s;
-    p->value_off[n] = v;
-    p->req.headers[n] = (http_header){ buf + s, i - s, buf + v, ve - v };
+    p->req.headers[n] = (http_header){ buf + s, i - s, buf + v, e - v };
     return note_header(p, h, &p->req.headers[n]);
 }
 
-/* Judge the framing as a whole once every header line has been seen. */
-static long check_head(http_parser *p, const head_info *h)
-{
-    http_req *r = &p->req;
-    if (h->hosts > 1 || (r->version_minor == 1 && h->hosts == 0)) return -400;
-    if (h->te && (h->has_cl || h->te > 1 || r->version_minor == 0)) return -400;
-    if (h->has_cl && h->cl > p->lim.max_body) return -413;
-    r->keep_alive = r->version_minor ? !h->close : (h->keep && !h->close);
-    r->chunked = h->te > 0;
-    p->content_length = h->has_cl ? h->cl : 0;
-    return 0;
-}
-
-/* Once the scan has found the whole head (every line ending in CRLF), parse and judge it. */
+/* Once the scan has found the whole head (every line ending in CRLF), parse it, then judge
+ * the framing as a whole. */
 static long read_head(http_parser *p, const char *buf, size_t len)
 {
+    http_req *r = &p->req;
     head_info h = { 0 };
-    long end = scan_head(p, buf, len), r = 0;
+    long end = scan_head(p, buf, len), e = 0;
     if (end <= 0) return end;
-    for (size_t pos = p->head_start, eol; !r && pos < (size_t)end - 2; pos = eol + 2) {
+    for (size_t pos = p->head_start, eol; !e && pos < (size_t)end - 2; pos = eol + 2) {
         eol = (size_t)((const char *)memchr(buf + pos, '\r', (size_t)end - pos) - buf);
-        if (pos == p->head_start) r = parse_request_line(p, buf, pos, eol);
-        else r = parse_header(p, &h, buf, pos, eol);
+        if (pos == p->head_start) e = parse_request_line(p, buf, pos, eol);
+        else e = parse_header(p, &h, buf, pos, eol);
     }
-    if (!r) r = check_head(p, &h);
-    if (r) return r;
+    if (e) return e;
+    if (h.hosts > 1 || (r->version_minor == 1 && h.hosts == 0)) return -400;
+    if (h.te && (h.has_cl || h.te > 1 || r->version_minor == 0)) return -400;
+    if (h.has_cl && h.cl > p->lim.max_body) return -413;
+    r->keep_alive = r->version_minor ? !h.close : (h.keep && !h.close);
+    r->chunked = h.te > 0;
+    p->content_length = p->chunk_left = h.has_cl ? h.cl : 0;
     p->head_len = (size_t)end - p->head_start;
     p->head_done = 1;
-    p->body_pos = (size_t)end;
-    p->state = p->req.chunked ? ST_CSIZE : ST_BODY;
+    p->scanned = (size_t)end;
+    p->state = r->chunked ? ST_CSIZE : p->chunk_left ? ST_DATA : ST_DONE;
     return 0;
 }
 
-/* Framing bytes must be exactly `want`; then move on to state `next`. */
-static long expect(http_parser *p, char c, char want, int next)
+/* The LF after a CR: the end of a chunk-size line, of the CRLF after chunk data, of a
+ * trailer line, or of the empty line ending the body. */
+static long end_line(http_parser *p)
 {
-    if (c != want) return -400;
-    p->state = next;
+    p->cr = 0;
+    if (p->state != ST_CEXT) {
+        p->state = p->state == ST_CDATA_END ? ST_CSIZE : p->state == ST_TLINE ? ST_TRAILER : ST_DONE;
+        return 0;
+    }
+    if (p->chunk_left > p->lim.max_body - p->chunked_body.len) return -413;
+    p->line_len = 0;
+    p->state = p->chunk_left ? ST_DATA : ST_TRAILER;
     return 0;
 }
 
 /* One byte of chunk framing (everything but chunk data): 0 or -status. */
 static long chunk_byte(http_parser *p, char c)
 {
-    int d = hexval(c);
-    /* Bound the size line (CRLF excluded) and the trailers (CRLFs included). */
-    if (p->state <= ST_CEXT && c != '\r' && ++p->line_len > MAX_CHUNK_LINE) return -400;
+    /* Bound the trailers (CRLFs included) and the size line (CRLF excluded). */
     if (p->state >= ST_TRAILER && ++p->line_len > p->lim.max_head) return -431;
-    switch (p->state) {
-    case ST_CSIZE:   /* 1-8 hex digits: no sign, no spaces, no "0x", no overflow */
-        if (d >= 0 && ++p->ndigits > 8) return -400;
-        if (d >= 0) { p->chunk_left = p->chunk_left * 16 + (uint64_t)d; return 0; }
-        if (p->ndigits == 0) return -400;
-        if (c == ';') { p->state = ST_CEXT; return 0; }
-        return expect(p, c, '\r', ST_CSIZE_LF);
-    case ST_CEXT:    /* extensions and trailer fields are ignored but must stay on their line */
-    case ST_TLINE:
-        if (c == '\r') p->state++;   /* to ST_CSIZE_LF or ST_TLINE_LF */
-        else if (is_bad_ctl(c)) return -400;
-        return 0;
-    case ST_CSIZE_LF:
-        if (c != '\n') return -400;
-        if (p->chunk_left > p->lim.max_body - p->chunked_body.len) return -413;
-        p->line_len = 0;
-        p->ndigits = 0;
-        p->state = p->chunk_left ? ST_CDATA : ST_TRAILER;
-        return 0;
-    case ST_CDATA_CR: return expect(p, c, '\r', ST_CDATA_LF);
-    case ST_CDATA_LF: return expect(p, c, '\n', ST_CSIZE);
-    case ST_TRAILER: /* start of a trailer line (no obs-fold), or the final CRLF */
-        if (is_ows(c) || (c != '\r' && is_bad_ctl(c))) return -400;
-        p->state = c == '\r' ? ST_END_LF : ST_TLINE;
-        return 0;
-    case ST_TLINE_LF: return expect(p, c, '\n', ST_TRAILER);
-    default:          return expect(p, c, '\n', ST_DONE);   /* ST_END_LF */
+    if (p->cr) return c == '\n' ? end_line(p) : -400;   /* a CR always ends a line */
+    p->cr = c == '\r';
+    if (p->state == ST_CSIZE && hexval(c) >= 0) {   /* 1-8 hex digits: no sign, "0x" or overflow */
+        p->chunk_left = p->chunk_left * 16 + (uint64_t)hexval(c);
+        return ++p->line_len > 8 ? -400 : 0;
     }
+    if (p->state == ST_CSIZE && (!p->line_len || (c != ';' && !p->cr))) return -400;
+    if (p->state <= ST_CEXT && !p->cr && ++p->line_len > MAX_CHUNK_LINE) return -400;
+    if (p->state == ST_CSIZE) p->state = ST_CEXT;
+    if (p->state == ST_CDATA_END) return p->cr ? 0 : -400;
+    if (p->state == ST_TRAILER && is_ows(c)) return -400;   /* obs-fold */
+    if (p->state == ST_TRAILER && !p->cr) p->state = ST_TLINE;
+    return p->cr || is_fchar(c) ? 0 : -400;   /* extensions, trailers: ignored, on their line */
 }
 
-/* Chunked body, resuming at body_pos: framing byte by byte, data copied in bulk. */
-static long read_chunked(http_parser *p, const char *buf, size_t len)
+/* The body, resuming at scanned: data in bulk (copied when chunked), framing byte by byte. */
+static long read_body(http_parser *p, const char *buf, size_t len)
 {
-    while (p->body_pos < len && p->state != ST_DONE) {
-        if (p->state == ST_CDATA) {
-            size_t n = len - p->body_pos;
-            if (n > p->chunk_left) n = (size_t)p->chunk_left;
-            buf_append(&p->chunked_body, buf + p->body_pos, n);
-            p->body_pos += n;
-            p->chunk_left -= n;
-            if (!p->chunk_left) p->state = ST_CDATA_CR;
-            continue;
-        }
-        long r = chunk_byte(p, buf[p->body_pos++]);
-        if (r < 0) return r;
+    long e = 0;
+    while (!e && p->scanned < len && p->state != ST_DONE) {
+        if (p->state != ST_DATA) { e = chunk_byte(p, buf[p->scanned++]); continue; }
+        size_t n = len - p->scanned < p->chunk_left ? len - p->scanned : (size_t)p->chunk_left;
+        if (p->req.chunked) buf_append(&p->chunked_body, buf + p->scanned, n);
+        p->scanned += n;
+        p->chunk_left -= n;
+        if (!p->chunk_left) p->state = p->req.chunked ? ST_CDATA_END : ST_DONE;
     }
-    return 0;
-}
-
-/* Point req into this call's buf (offsets survive a moved buffer), at the body once complete. */
-static void aim(http_parser *p, const char *buf)
-{
-    http_req *r = &p->req;
-    r->method_str = buf + p->head_start;
-    r->target = buf + p->tstart;
-    r->path = p->path_off ? buf + p->path_off : "/";
-    r->query = p->query_off ? buf + p->query_off : NULL;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        r->headers[i].name = buf + p->name_off[i];
-        r->headers[i].value = buf + p->value_off[i];
-    }
-    if (p->state != ST_DONE) return;
-    if (r->chunked) r->body = p->chunked_body.data ? p->chunked_body.data : "";
-    else r->body = buf + p->head_start + p->head_len;
-    r->body_len = r->chunked ? p->chunked_body.len : (size_t)p->content_length;
+    return e;
 }
 
 long http_parse(http_parser *p, const char *buf, size_t len)
 {
-    long r = 0;
-    if (p->state == ST_SKIP) r = skip_blank_lines(p, buf, len);
-    if (!r && p->state == ST_HEAD) r = read_head(p, buf, len);
-    if (!r && p->state == ST_BODY && len >= p->body_pos + p->content_length) {
-        p->body_pos += (size_t)p->content_length;
-        p->state = ST_DONE;
+    http_req *r = &p->req;
+    long e = p->state == ST_HEAD ? read_head(p, buf, len) : 0;
+    if (!e && p->state != ST_HEAD) e = read_body(p, buf, len);
+    if (e < 0 || !p->head_done) return e;
+    /* Point req into this call's buf (offsets survive a moved buffer), at the body once complete. */
+    r->method_str = buf + p->head_start;
+    r->target = buf + p->tstart;
+    r->path = p->path_off ? buf + p->path_off : "/";
+    r->query = p->query_off ? buf + p->query_off : NULL;
+    for (http_header *h = r->headers; h < r->headers + r->nheaders; h++) {
+        h->name = buf + p->name_off[h - r->headers];   /* the value: past ':' and OWS */
+        for (h->value = h->name + h->name_len + 1; is_ows(*h->value); h->value++) {}
     }
-    if (!r && p->state >= ST_CSIZE) r = read_chunked(p, buf, len);
-    if (r < 0) return r;
-    if (p->head_done) aim(p, buf);
-    return p->state == ST_DONE ? (long)p->body_pos : 0;
+    if (p->state != ST_DONE) return 0;
+    if (r->chunked) r->body = p->chunked_body.data ? p->chunked_body.data : "";
+    else r->body = buf + p->head_start + p->head_len;
+    r->body_len = r->chunked ? p->chunked_body.len : (size_t)p->content_length;
+    return (long)p->scanned;
 }
 
 const http_header *http_header_get(const http_req *r, const char *name)
@@ -393,13 +305,10 @@ const http_header *http_header_get(const http_req *r, const char *name)
 static int pct_next(const char *s, size_t n, size_t *i, int plus_space)
 {
     char c = s[(*i)++];
-    if (c == '+' && plus_space) return ' ';
-    if (c != '%') return (unsigned char)c;
-    if (n - *i < 2) return -1;
-    int hi = hexval(s[*i]), lo = hexval(s[*i + 1]);
-    if (hi < 0 || lo < 0) return -1;
+    if (c != '%') return c == '+' && plus_space ? ' ' : (unsigned char)c;
+    if (n - *i < 2 || hexval(s[*i]) < 0 || hexval(s[*i + 1]) < 0) return -1;
     *i += 2;
-    return hi * 16 + lo;
+    return hexval(s[*i - 2]) * 16 + hexval(s[*i - 1]);
 }
 
 /* Decode s[0..n) into out[0..cap): the length, or -1 on a bad %XX or when it (and its NUL)
@@ -407,12 +316,12 @@ static int pct_next(const char *s, size_t n, size_t *i, int plus_space)
 static long pct_decode(const char *s, size_t n, char *out, size_t cap, int plus_space)
 {
     size_t i = 0, o = 0;
+    if (cap == 0) return -1;
     while (i < n) {
         int c = pct_next(s, n, &i, plus_space);
         if (c < 0 || o + 1 >= cap) return -1;
         out[o++] = (char)c;
     }
-    if (cap == 0) return -1;
     out[o] = 0;
     return (long)o;
 }
@@ -432,8 +341,7 @@ long http_query_get(const char *q, size_t qlen, const char *name, char *out, siz
         for (size_t j = s; j < eq;) {   /* does the key decode to name? */
             int c = pct_next(q, eq, &j, 1);
             if (c < 0) return -2;
-            if (!name[k] || (unsigned char)name[k] != c) same = 0;
-            else k++;
+            same = same && name[k] && (unsigned char)name[k++] == c;
         }
         if (same && !name[k]) {
             size_t v = eq < i ? eq + 1 : i;
@@ -448,14 +356,13 @@ const char *http_reason(int status)
 {
     static const struct { int code; const char *text; } reasons[] = {
         { 100, "Continue" }, { 101, "Switching Protocols" }, { 200, "OK" }, { 201, "Created" },
-        { 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
-        { 403, "Forbidden" }, { 404, "Not Found" }, { 405, "Method Not Allowed" },
-        { 408, "Request Timeout" }, { 409, "Conflict" }, { 413, "Content Too Large" },
-        { 414, "URI Too Long" }, { 415, "Unsupported Media Type" }, { 426, "Upgrade Required" },
-        { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
-        { 500, "Internal Server Error" }, { 501, "Not Implemented" },
-        { 503, "Service Unavailable" }, { 505, "HTTP Version Not Supported" },
-        { 507, "Insufficient Storage" },
+        { 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+        { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+        { 409, "Conflict" }, { 413, "Content Too Large" }, { 414, "URI Too Long" },
+        { 415, "Unsupported Media Type" }, { 426, "Upgrade Required" }, { 429, "Too Many Requests" },
+        { 431, "Request Header Fields Too Large" }, { 500, "Internal Server Error" },
+        { 501, "Not Implemented" }, { 503, "Service Unavailable" },
+        { 505, "HTTP Version Not Supported" }, { 507, "Insufficient Storage" },
     };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].code == status) return reasons[i].text;

@@ -14,9 +14,7 @@
 
 enum { HM_OTHER, HM_GET, HM_HEAD, HM_POST, HM_PUT, HM_DELETE, HM_OPTIONS, HM_PATCH };
 
-typedef struct http_limits {
-    size_t max_target, max_head, max_body;
-} http_limits;
+typedef struct http_limits { size_t max_target, max_head, max_body; } http_limits;
 
 typedef struct http_header {
     const char *name;  size_t name_len;
@@ -32,34 +30,32 @@ typedef struct http_req {
                                               "*" for OPTIONS *; not percent-decoded */
     const char *query;  size_t query_len;  /* after '?', NULL/0 if none */
     int version_minor;                     /* 0 or 1 (HTTP/1.x with x > 1 is treated as 1) */
-    http_header headers[HTTP_MAX_HEADERS];
-    size_t nheaders;
     const char *body; size_t body_len;     /* decoded body; body_len 0 when none */
     int keep_alive;        /* 1.1 unless "Connection: close"; 1.0 only with "keep-alive" */
     int expect_continue;   /* "Expect: 100-continue" present */
     int chunked;           /* Transfer-Encoding: chunked */
+    size_t nheaders;
+    http_header headers[HTTP_MAX_HEADERS];   /* last: see http_parser_reset() */
 } http_req;
 
 typedef struct http_parser {
     http_limits lim;
-    int state;             /* private */
-    size_t scanned;        /* private: head bytes already searched for CRLFCRLF */
+    buf_t chunked_body;    /* owned: decoded chunked body */
+    /* From here up to req.headers: cleared for each request. Private but for head_len,
+     * head_done, content_length and req. Offsets count from buf[0], never pointers, since
+     * buf may move between calls: req's pointers are re-aimed from them after every call. */
+    int state, cr;         /* cr: chunked, a CR awaits its LF */
+    size_t scanned;        /* bytes parsed (in the head: searched for CRLFCRLF) */
     size_t head_len;       /* bytes of request line + headers + blank line, once known */
     int head_done;         /* 1 once the head is complete and valid (see expect_continue) */
     uint64_t content_length;
-    size_t body_pos;       /* private: body decoded up to here (offset from request start) */
-    uint64_t chunk_left;   /* private */
-    buf_t chunked_body;    /* owned: decoded chunked body */
-    http_req req;
-    /* private: offsets from buf[0], never pointers, because buf may move between calls;
-     * req's pointers are re-aimed from these at the end of every call. */
     size_t head_start;     /* first byte after the skipped leading CRLFs */
-    size_t line_start;     /* head scan: start of the line being scanned */
-    size_t tstart, tend;   /* head scan: request-target bounds (0: not seen yet) */
+    size_t line_start, tstart, tend;   /* head scan: this line; the target's bounds (0: not yet) */
     size_t path_off, query_off;   /* 0: path "/" (absolute-form, empty path); no query */
-    int ndigits;           /* chunked: hex digits of the current chunk-size */
+    uint64_t chunk_left;   /* body bytes due: the Content-Length, or the current chunk's */
     size_t line_len;       /* chunked: bytes of the chunk-size line, or of the trailers */
-    size_t name_off[HTTP_MAX_HEADERS], value_off[HTTP_MAX_HEADERS];
+    http_req req;
+    size_t name_off[HTTP_MAX_HEADERS];   /* req.headers' names; a value follows ':' and OWS */
 } http_parser;
 
 void http_parser_init(http_parser *p, const http_limits *lim);  /* lim NULL: defaults */
