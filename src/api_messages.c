@@ -37,12 +37,14 @@ static int put_msg(server *s, buf_t *b, uint32_t id)
     return 0;
 }
 
-static void respond_msg(server *s, conn *c, int status, uint32_t id)
+/* {"message":...}. body: the one just written (the request has it), or NULL: read it back. */
+static void respond_msg(server *s, conn *c, int status, uint32_t id, const char *body)
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"message\":");
-    if (put_msg(s, b, id) < 0) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
+    if (body) put_message(b, id, &s->db.msgs[id - 1], body, s->db.msgs[id - 1].body_len);
+    else if (put_msg(s, b, id) < 0) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
     buf_putc(b, '}');
     respond_json(s, c, status, b);
 }
@@ -153,7 +155,7 @@ void api_msg_list(server *s, conn *c, http_req *r)
 
 void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
 {
-    if (find_msg(s, c, r, id, 0)) respond_msg(s, c, 200, (uint32_t)id);
+    if (find_msg(s, c, r, id, 0)) respond_msg(s, c, 200, (uint32_t)id, NULL);
 }
 
 /* The "body" member: 1-16384 bytes. NULL after answering 400. */
@@ -183,12 +185,12 @@ void api_msg_create(server *s, conn *c, http_req *r)
     if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
     else if (!db_member_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
-    else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev);
+    else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
     else {
         uint32_t id = s->db.nmsgs + 1;
         db_rec(&s->rec, REC_MSG_CREATE, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
                key ? key->value_len : 0, body->str, body->len);
-        if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id);
+        if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id, body->str);
     }
     json_free(&doc);
 }
@@ -201,7 +203,7 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
     if (!o) return;
     if ((body = body_field(s, c, o))) {
         db_rec(&s->rec, REC_MSG_UPDATE, (uint32_t)id, s->now_ms, body->str, body->len);
-        if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id);
+        if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id, body->str);
     }
     json_free(&doc);
 }
