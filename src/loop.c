@@ -220,7 +220,9 @@ static void close_at(server *s, size_t i)
 {
     conn *c = s->conns[i];
     if (c->kind != KIND_HTTP) s->nstreams--;
-    if (i < s->nhot) swap_slots(s, i, --s->nhot), i = s->nhot;   /* first out of the hot tier */
+    /* a hot one first trades places with the last hot one, which shrinks the hot tier by
+     * one; then it trades with the very last, which leaves the array */
+    if (i < s->nhot) swap_slots(s, i, --s->nhot), i = s->nhot;
     swap_slots(s, i, --s->nconns);
     conn_free(c);
 }
