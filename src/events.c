@@ -66,37 +66,30 @@ static void rcpt_add(events *e, uint32_t uid)
 
 static int may_see(const events *e, uint32_t uid) { return uid < e->capflag && e->flag[uid]; }
 
-static void rcpt_conv(events *e, const conv *c)
-{
-    for (uint32_t i = 0; c && i < c->nmembers; i++) rcpt_add(e, c->members[i]);
-}
-
 static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
 {
-    events *e = &s->ev;
     uint32_t id = rec_get_u32(r), n = 0;
     if (r->err || id < 1 || id > s->db.nmsgs) return 0;
     msg m = s->db.msgs[id - 1];
-    rcpt_conv(e, db_conv(&s->db, m.conv_id));
+    const conv *cv = db_conv(&s->db, m.conv_id);
+    for (uint32_t i = 0; cv && i < cv->nmembers; i++) rcpt_add(&s->ev, cv->members[i]);
     if (type == REC_MSG_DELETE) {
         buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
         return 1;
     }
-    const char *body;
     if (type == REC_MSG_CREATE) {   /* as it was then, not as it is now */
         rec_get_u32(r);
         m.author_id = rec_get_u32(r);
         m.created_ms = m.updated_ms = (int64_t)rec_get_u64(r);
         rec_get_str(r, &n);
         m.flags = 0;
-        buf_puts(b, "\"message\":");
     } else {
         m.updated_ms = (int64_t)rec_get_u64(r);
         m.flags = MSG_EDITED;
-        buf_puts(b, "\"message\":");
     }
-    body = rec_get_str(r, &n);
+    const char *body = rec_get_str(r, &n);
     if (r->err) return 0;
+    buf_puts(b, "\"message\":");
     put_message(b, id, &m, body, n);
     buf_putc(b, '}');
     return 1;
@@ -104,45 +97,35 @@ static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
 
 static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
 {
-    events *e = &s->ev;
     conv_rec cr;
     if (db_conv_rec(r, &cr) < 0 || cr.id < 1 || cr.id > s->db.nconvs) return 0;
-    for (uint32_t i = 0; i < cr.n; i++) rcpt_add(e, le32(cr.members + 4 * i));
-    for (uint32_t i = 0; i < cr.nprev; i++) rcpt_add(e, le32(cr.prev + 4 * i));
+    uint32_t *mem = xmalloc((cr.n + 1) * sizeof *mem);
+    for (uint32_t i = 0; i < cr.n; i++) rcpt_add(&s->ev, mem[i] = le32(cr.members + 4 * i));
+    for (uint32_t i = 0; i < cr.nprev; i++) rcpt_add(&s->ev, le32(cr.prev + 4 * i));
     if (type == REC_CONV_DELETE) {
         buf_printf(b, "\"conversation\":{\"id\":%u}}", cr.id);
-        return 1;
+    } else {
+        conv c = s->db.convs[cr.id - 1];   /* the record's state, with creator and messages from the index */
+        c.title = xstrndup(cr.title, cr.title_len);
+        c.members = mem;
+        c.nmembers = cr.n;
+        c.updated_ms = cr.ms;
+        if (type == REC_CONV_CREATE) c.nmsgs = 0;   /* a new conversation has no last message */
+        buf_puts(b, "\"conversation\":");
+        put_conversation(b, cr.id, &c);
+        buf_putc(b, '}');
+        free(c.title);
     }
-    conv c = s->db.convs[cr.id - 1];   /* the record's state, with creator and messages from the index */
-    char *title = xstrndup(cr.title, cr.title_len);
-    uint32_t *mem = xmalloc((cr.n + 1) * sizeof *mem);
-    for (uint32_t i = 0; i < cr.n; i++) mem[i] = le32(cr.members + 4 * i);
-    c.title = title;
-    c.members = mem;
-    c.nmembers = cr.n;
-    c.updated_ms = cr.ms;
-    if (type == REC_CONV_CREATE) c.nmsgs = 0;   /* a new conversation has no last message */
-    buf_puts(b, "\"conversation\":");
-    put_conversation(b, cr.id, &c);
-    buf_putc(b, '}');
-    free(title);
     free(mem);
     return 1;
 }
 
-/* The event type of each record type that is an event. */
-static const char *event_name(uint8_t type)
-{
-    switch (type) {
-    case REC_MSG_CREATE: return "message.created";
-    case REC_MSG_UPDATE: return "message.updated";
-    case REC_MSG_DELETE: return "message.deleted";
-    case REC_CONV_CREATE: return "conversation.created";
-    case REC_CONV_UPDATE: return "conversation.updated";
-    case REC_CONV_DELETE: return "conversation.deleted";
-    default: return NULL;
-    }
-}
+/* The event type of each record type that is an event (NULL: not an event). */
+static const char *const event_names[REC_META + 1] = {
+    [REC_MSG_CREATE] = "message.created", [REC_MSG_UPDATE] = "message.updated",
+    [REC_MSG_DELETE] = "message.deleted", [REC_CONV_CREATE] = "conversation.created",
+    [REC_CONV_UPDATE] = "conversation.updated", [REC_CONV_DELETE] = "conversation.deleted",
+};
 
 /* Render the event of a record into e->json and its recipients into e->rcpt.
  * 0 when the record is not an event. */
@@ -153,7 +136,7 @@ static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint3
     recr_init(&r, p, len);
     for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
     e->nrcpt = 0;
-    if (!(e->name = event_name(type))) return 0;
+    if (type > REC_META || !(e->name = event_names[type])) return 0;
     buf_reset(&e->json);
     buf_printf(&e->json, "{\"id\":%llu,\"type\":\"%s\",", (unsigned long long)seq, e->name);
     if (type >= REC_CONV_CREATE && type <= REC_CONV_DELETE) return render_conv(s, type, &r, &e->json);
@@ -197,7 +180,6 @@ void check_backlog(server *s, conn *c)
     c->out_ready = c->out.len;
     fprintf(stderr, "%s stream dropped: %zu bytes queued\n", c->addr, c->out.len - c->out_sent);
 }
-
 
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
 {

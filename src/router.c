@@ -11,6 +11,10 @@
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8 };
 
+/* The route bit of each request method: 0 for those no route takes (OPTIONS is apart). */
+static const int method_bit[HM_PATCH + 1] = { [HM_GET] = M_GET, [HM_HEAD] = M_GET, [HM_POST] = M_POST,
+                                              [HM_PUT] = M_PUT, [HM_DELETE] = M_DELETE };
+
 typedef void (*plain_fn)(server *, conn *, http_req *);
 typedef void (*id_fn)(server *, conn *, http_req *, int64_t);
 
@@ -63,13 +67,6 @@ static const route_def *match(const char *path, size_t n, int64_t *id)
     return NULL;
 }
 
-static void allow_header(char *out, size_t n, int methods)
-{
-    snprintf(out, n, "Allow: %s%s%s%sOPTIONS\r\n", methods & M_GET ? "GET, HEAD, " : "",
-             methods & M_POST ? "POST, " : "", methods & M_PUT ? "PUT, " : "",
-             methods & M_DELETE ? "DELETE, " : "");
-}
-
 /* OPTIONS: a CORS preflight when it carries Origin and CORS is on; else just Allow. */
 static void options(server *s, conn *c, http_req *r, const char *allow)
 {
@@ -82,17 +79,6 @@ static void options(server *s, conn *c, http_req *r, const char *allow)
     respond_empty(s, c, 204, h);
 }
 
-static int method_bit(int m)
-{
-    switch (m) {
-    case HM_GET: case HM_HEAD: return M_GET;
-    case HM_POST: return M_POST;
-    case HM_PUT: return M_PUT;
-    case HM_DELETE: return M_DELETE;
-    default: return 0;
-    }
-}
-
 void route(server *s, conn *c, http_req *r)
 {
     char path[HTTP_MAX_TARGET + 1];
@@ -101,9 +87,11 @@ void route(server *s, conn *c, http_req *r)
     const route_def *rd = pn < 0 ? NULL : match(path, (size_t)pn, &id);
     if (!rd) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
     char allow[96];
-    allow_header(allow, sizeof allow, rd->methods);
+    snprintf(allow, sizeof allow, "Allow: %s%s%s%sOPTIONS\r\n", rd->methods & M_GET ? "GET, HEAD, " : "",
+             rd->methods & M_POST ? "POST, " : "", rd->methods & M_PUT ? "PUT, " : "",
+             rd->methods & M_DELETE ? "DELETE, " : "");
     if (r->method == HM_OPTIONS) { options(s, c, r, allow); return; }
-    int m = method_bit(r->method);
+    int m = method_bit[r->method];
     if (!(rd->methods & m)) {
         respond_error_x(s, c, 405, "method_not_allowed", "method not allowed on this resource", allow);
         return;
@@ -231,27 +219,26 @@ void api_healthz(server *s, conn *c, http_req *r)
 
 void api_metrics(server *s, conn *c, http_req *r)
 {
+    const struct { const char *name, *type; unsigned long long v; } m[] = {
+        { "open_connections", "gauge", s->nconns },
+        { "connections_accepted_total", "counter", s->m.conns_accepted },
+        { "connections_rejected_total", "counter", s->m.conns_rejected },
+        { "store_bytes", "gauge", s->st.size },
+        { "store_records", "gauge", s->st.nrecords },
+        { "store_write_errors_total", "counter", s->m.writes_failed },
+        { "fsyncs_total", "counter", s->m.fsyncs },
+        { "compactions_total", "counter", s->m.compactions },
+        { "users", "gauge", s->db.live_users },
+        { "conversations", "gauge", s->db.live_convs },
+        { "messages", "gauge", s->db.live_msgs },
+    };
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "# TYPE chatd_http_requests_total counter\n");
     for (int k = 1; k <= 5; k++)
         buf_printf(b, "chatd_http_requests_total{status=\"%dxx\"} %llu\n", k,
                    (unsigned long long)s->m.req_by_class[k]);
-    buf_printf(b, "# TYPE chatd_open_connections gauge\nchatd_open_connections %zu\n"
-               "# TYPE chatd_connections_accepted_total counter\nchatd_connections_accepted_total %llu\n"
-               "# TYPE chatd_connections_rejected_total counter\nchatd_connections_rejected_total %llu\n"
-               "# TYPE chatd_store_bytes gauge\nchatd_store_bytes %llu\n"
-               "# TYPE chatd_store_records gauge\nchatd_store_records %llu\n"
-               "# TYPE chatd_store_write_errors_total counter\nchatd_store_write_errors_total %llu\n"
-               "# TYPE chatd_fsyncs_total counter\nchatd_fsyncs_total %llu\n"
-               "# TYPE chatd_compactions_total counter\nchatd_compactions_total %llu\n"
-               "# TYPE chatd_users gauge\nchatd_users %u\n"
-               "# TYPE chatd_conversations gauge\nchatd_conversations %u\n"
-               "# TYPE chatd_messages gauge\nchatd_messages %u\n",
-               s->nconns, (unsigned long long)s->m.conns_accepted, (unsigned long long)s->m.conns_rejected,
-               (unsigned long long)s->st.size, (unsigned long long)s->st.nrecords,
-               (unsigned long long)s->m.writes_failed, (unsigned long long)s->m.fsyncs,
-               (unsigned long long)s->m.compactions,
-               s->db.live_users, s->db.live_convs, s->db.live_msgs);
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        buf_printf(b, "# TYPE chatd_%s %s\nchatd_%s %llu\n", m[i].name, m[i].type, m[i].name, m[i].v);
     respond(s, c, 200, "text/plain; version=0.0.4", b->data, b->len, NULL);
 }

@@ -95,14 +95,21 @@ int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
     return 0;
 }
 
-/* A created or renamed file only survives a crash once its directory is synced too. */
-static int fsync_dir(const char *dir)
+static char *join(const char *dir, const char *name)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
+    char *p = xmalloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+/* A created or renamed file only survives a crash once its directory is synced too. */
+static int fsync_dir(const char *dir, const char *sub)
+{
+    char *path = join(dir, sub);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : fsync(fd), e = errno;
+    if (fd >= 0) close(fd);
+    free(path);
     errno = e;
     return rc;
 }
@@ -236,13 +243,6 @@ static int replay_one(reader *r, store_replay_fn fn, void *ctx)
     return 0;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    char *p = xmalloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
-}
-
 /* Opens the log (a new directory's entry needs its parent synced) and checks its magic, or
  * writes it: for a new file, or one whose creation was torn after 1..7 bytes of it. */
 static int open_file(reader *r, const char *dir)
@@ -250,10 +250,7 @@ static int open_file(reader *r, const char *dir)
     store *s = r->s;
     struct stat st;
     if (s->mode != STORE_CHECK && mkdir(dir, 0700) == 0) {
-        char *parent = join(dir, "..");
-        int rc = fsync_dir(parent);
-        free(parent);
-        if (rc < 0) return fail(r, "%s/..: fsync: %s", dir, strerror(errno));
+        if (fsync_dir(dir, "..") < 0) return fail(r, "%s/..: fsync: %s", dir, strerror(errno));
     } else if (s->mode != STORE_CHECK && errno != EEXIST) {
         return fail(r, "%s: mkdir: %s", dir, strerror(errno));
     }
@@ -273,7 +270,7 @@ static int open_file(reader *r, const char *dir)
     if (s->mode == STORE_CHECK) return fail(r, "%s: no log header", s->path);
     if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
     if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
-        || (n == 0 && fsync_dir(dir) < 0))
+        || (n == 0 && fsync_dir(dir, ".") < 0))
         return fail(r, "%s: writing header: %s", s->path, strerror(errno));
     r->fsize = STORE_MAGIC_LEN;
     return 0;
@@ -327,7 +324,7 @@ void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords)
 int store_fsync_dir(const store *s)
 {
     char *dir = xstrndup(s->path, strlen(s->path) - strlen(STORE_LOG_NAME));
-    int rc = fsync_dir(*dir ? dir : ".");
+    int rc = fsync_dir(dir, ".");
     free(dir);
     return rc;
 }

@@ -23,22 +23,10 @@ void ws_accept_key(const char *key, size_t n, char out[29])
 
 void ws_frame(buf_t *out, int opcode, const void *payload, size_t n)
 {
-    uint8_t h[10];
-    size_t hl = 2;
-    h[0] = (uint8_t)(0x80 | (opcode & 0x0F));
-    if (n < 126) {
-        h[1] = (uint8_t)n;
-    } else if (n <= 0xFFFF) {
-        h[1] = 126;
-        h[2] = (uint8_t)(n >> 8);
-        h[3] = (uint8_t)n;
-        hl = 4;
-    } else {
-        uint64_t v = n;
-        h[1] = 127;
-        for (int i = 0; i < 8; i++) h[2 + i] = (uint8_t)(v >> (56 - 8 * i));
-        hl = 10;
-    }
+    /* length in 7 bits, or 126 + 16 bits, or 127 + 64 bits, big-endian */
+    size_t hl = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
+    uint8_t h[10] = { (uint8_t)(0x80 | (opcode & 0x0F)), (uint8_t)(hl == 2 ? n : hl == 4 ? 126 : 127) };
+    for (size_t i = 2; i < hl; i++) h[i] = (uint8_t)((uint64_t)n >> (8 * (hl - 1 - i)));
     buf_reserve(out, hl + n);
     buf_append(out, h, hl);
     buf_append(out, payload, n);
@@ -46,25 +34,21 @@ void ws_frame(buf_t *out, int opcode, const void *payload, size_t n)
 
 void ws_close_frame(buf_t *out, int code, const char *reason)
 {
-    uint8_t p[125];
+    uint8_t p[125] = { (uint8_t)(code >> 8), (uint8_t)code };
     size_t n = reason ? strlen(reason) : 0;
     if (n > sizeof p - 2) {
         n = sizeof p - 2;
         /* don't cut a multi-byte character in half: the peer would fail us with 1007 */
         while (n > 0 && ((uint8_t)reason[n] & 0xC0) == 0x80) n--;
     }
-    p[0] = (uint8_t)(code >> 8);
-    p[1] = (uint8_t)code;
     if (n) memcpy(p + 2, reason, n);
     ws_frame(out, WS_CLOSE, p, n + 2);
 }
 
 void ws_reader_init(ws_reader *r, size_t max_msg)
 {
+    *r = (ws_reader){ .max_msg = max_msg };
     buf_init(&r->msg);
-    r->msg_opcode = 0;
-    r->in_msg = 0;
-    r->max_msg = max_msg;
 }
 
 void ws_reader_free(ws_reader *r) { buf_free(&r->msg); }
@@ -75,18 +59,7 @@ typedef struct frame_hdr {
     size_t hdr;     /* header size including the 4-byte masking key */
 } frame_hdr;
 
-static uint64_t read_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
-    return v;
-}
-
-static int opcode_known(int op)
-{
-    return op == WS_CONT || op == WS_TEXT || op == WS_BIN ||
-           op == WS_CLOSE || op == WS_PING || op == WS_PONG;
-}
+static int opcode_known(int op) { return op <= WS_BIN || (op >= WS_CLOSE && op <= WS_PONG); }
 
 /* Parse the frame header in b[0..n): 1 when its length is known (h filled), 0 when more
  * bytes are needed, -code when it is malformed. Errors are reported as early as the
@@ -102,16 +75,14 @@ static long parse_header(const uint8_t *b, size_t n, frame_hdr *h)
     h->len = b[1] & 0x7F;
     h->hdr = 2;
     if (h->op >= 8 && (!h->fin || h->len > 125)) return -1002;   /* §5.5 */
-    if (h->len == 126) {
-        if (n < 4) return 0;
-        h->len = read_be(b + 2, 2);
-        h->hdr = 4;
-        if (h->len < 126) return -1002;       /* the minimal length form MUST be used */
-    } else if (h->len == 127) {
-        if (n < 10) return 0;
-        h->len = read_be(b + 2, 8);
-        h->hdr = 10;
-        if (h->len >> 63 || h->len <= 0xFFFF) return -1002;
+    if (h->len >= 126) {   /* 16- or 64-bit length, which MUST be the minimal form */
+        size_t k = h->len == 126 ? 2 : 8;
+        uint64_t min = h->len == 126 ? 126 : 0x10000;
+        if (n < 2 + k) return 0;
+        h->len = 0;
+        for (size_t i = 0; i < k; i++) h->len = h->len << 8 | b[2 + i];
+        h->hdr += k;
+        if (h->len >> 63 || h->len < min) return -1002;
     }
     h->hdr += 4;
     return 1;
@@ -121,8 +92,7 @@ static long parse_header(const uint8_t *b, size_t n, frame_hdr *h)
 static long check_sequence(const ws_reader *r, const frame_hdr *h)
 {
     if (h->op >= 8) return 0;                 /* control frames may come between fragments */
-    if (h->op == WS_CONT && !r->in_msg) return -1002;
-    if (h->op != WS_CONT && r->in_msg) return -1002;
+    if ((h->op == WS_CONT) != r->in_msg) return -1002;   /* a continuation iff one is open */
     size_t have = h->op == WS_CONT ? r->msg.len : 0;   /* never above max_msg */
     if (h->len > (uint64_t)(r->max_msg - have)) return -1009;
     return 0;
@@ -133,11 +103,20 @@ static int close_code_valid(int c)
     return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
 }
 
-static long on_control(int op, const uint8_t *p, size_t len, ws_event *ev)
+/* A complete message: text must be valid UTF-8 as a whole (a character may straddle
+ * fragments, so fragments are not checked one by one). */
+static long on_message(int op, const uint8_t *p, size_t len, ws_event *ev)
 {
+    if (op == WS_TEXT && !utf8_valid((const char *)p, len)) return -1007;
     ev->type = op;
     ev->data = p;
     ev->len = len;
+    return 0;
+}
+
+static long on_control(int op, const uint8_t *p, size_t len, ws_event *ev)
+{
+    on_message(op, p, len, ev);
     if (op != WS_CLOSE) return 0;
     if (len == 0) { ev->close_code = 1005; return 0; }
     if (len == 1) return -1002;
@@ -147,17 +126,6 @@ static long on_control(int op, const uint8_t *p, size_t len, ws_event *ev)
     ev->close_code = code;
     ev->data = p + 2;
     ev->len = len - 2;
-    return 0;
-}
-
-/* A complete message: text must be valid UTF-8 as a whole (a character may straddle
- * fragments, so fragments are not checked one by one). */
-static long on_message(int op, const uint8_t *p, size_t len, ws_event *ev)
-{
-    if (op == WS_TEXT && !utf8_valid((const char *)p, len)) return -1007;
-    ev->type = op;
-    ev->data = p;
-    ev->len = len;
     return 0;
 }
 

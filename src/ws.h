@@ -25,8 +25,7 @@ void ws_close_frame(buf_t *out, int code, const char *reason);
  * in progress (its opcode in msg_opcode); max_msg caps a message's total payload. */
 typedef struct ws_reader {
     buf_t msg;
-    int msg_opcode;
-    int in_msg;
+    int msg_opcode, in_msg;
     size_t max_msg;
 } ws_reader;
 
