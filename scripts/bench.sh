@@ -196,6 +196,17 @@ for k in sys.argv[2].split("."): v = v.get(k) if isinstance(v, dict) else None
 print("null" if v is None else v)' "$1" "$2"
 }
 
+# wait_line FILE REGEX PID TRIES: until FILE has a line matching REGEX (10 ms a try);
+# fails early when PID exits
+wait_line() {
+    for _ in $(seq "$4"); do
+        grep -q "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    grep -q "$2" "$1"
+}
+
 # start_chatd NAME FSYNC DIR [BIN]: sets PID, PORT; waits for "listening"
 start_chatd() {
     local name=$1 fs=$2 dir=$3 bin=${4:-$CHATD}
@@ -204,12 +215,7 @@ start_chatd() {
     "${SRV[@]}" "$bin" --port "$PORT" --bind 127.0.0.1 --data-dir "$dir" --fsync "$fs" --max-conns 20000 \
         --pbkdf2-iters 1000 2>"$TMP/$name.log" &
     PID=$!
-    for _ in $(seq 3000); do
-        grep -q 'listening on' "$TMP/$name.log" && break
-        kill -0 "$PID" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name: chatd exited"; }
-        sleep 0.01
-    done
-    grep -q 'listening on' "$TMP/$name.log" || die "$name: chatd did not start"
+    wait_line "$TMP/$name.log" 'listening on' "$PID" 3000 || { cat "$TMP/$name.log" >&2; die "$name: chatd did not start"; }
     START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -318,12 +324,7 @@ wrk_run s2_get_message "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Autho
 RSS_BEFORE_IDLE=$(rss_kb "$A")
 "${LOAD[@]}" "$TOOLS/postload" --idle "$IDLE" --port "$PORT" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
 HOLDER=$!
-for _ in $(seq 6000); do
-    grep -q '^idle:' "$TMP/idle.out" && break
-    kill -0 "$HOLDER" 2>/dev/null || { cat "$TMP/idle.err" >&2; die "idle holder exited"; }
-    sleep 0.01
-done
-grep -q '^idle:' "$TMP/idle.out" || die "idle connections not open after 60 s"
+wait_line "$TMP/idle.out" '^idle:' "$HOLDER" 6000 || { cat "$TMP/idle.err" >&2; die "idle connections not open"; }
 RSS_IDLE_CONNS=$(rss_kb "$A")
 wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
 kill -TERM "$HOLDER"

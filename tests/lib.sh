@@ -375,6 +375,14 @@ req() {
 
 RAW_PY=$TMP_ROOT/raw.py
 PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3   # skip shims
+
+# Shared by several test files: a POST /api/messages body; a /metrics value read without
+# touching req's STATUS/BODY; the concurrent writer (tests/crash_writer.py) and its python.
+mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
+metric() { curl -s --max-time 10 "$BASE/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+CW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crash_writer.py
+CWPY=/usr/bin/python3
+[ -x "$CWPY" ] || CWPY=$PYTHON
 cat >"$RAW_PY" <<'PYEOF'
 import json, select, socket, sys, threading, time
 

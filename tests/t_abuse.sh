@@ -7,8 +7,6 @@
 
 HOLD=${HOLD_CONNS:-1000}
 SLOW=${SLOW_CLIENTS:-20}
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
-metric() { curl -s --max-time 10 "$BASE/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0; }
 
 AB_PY=$TMP_ROOT/abuse.py

@@ -6,14 +6,8 @@
 # compaction runs at start-up (no stray chatd.log.compact, all data there after a restart).
 . "$(dirname "$0")/lib.sh"
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-CW=$HERE/crash_writer.py
-CWPY=/usr/bin/python3
-[ -x "$CWPY" ] || CWPY=$PYTHON
 LOG_NAME=chatd.log
 CRASH_ROUNDS=${CRASH_ROUNDS:-4}
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
-metric() { curl -s --max-time 10 "$BASE/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 
 wait_metric_ge() {   # NAME VALUE SECONDS: poll /metrics until NAME >= VALUE
     local n=$(($3 * 10)) v

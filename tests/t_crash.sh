@@ -14,10 +14,6 @@
 # The last line before the summary is "crash totals: ..." (scripts/soak.sh reads it).
 . "$(dirname "$0")/lib.sh"
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-CW=$HERE/crash_writer.py
-CWPY=/usr/bin/python3
-[ -x "$CWPY" ] || CWPY=$PYTHON
 KILL_POINTS=${KILL_POINTS:-3}
 THREADS=${WRITER_THREADS:-6}
 read -r -a FLAGS <<<"${CRASH_FLAGS---compact-min 200 --compact-pct 20}"

@@ -3,7 +3,6 @@
 . "$(dirname "$0")/lib.sh"
 
 LOG_FILE=chatd.log
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
 snapshot() {   # TOKEN -> one JSON document of everything that user can see
     local tok=$1 out="" p
     for p in /api/conversations "/api/messages?limit=200"; do

@@ -14,7 +14,6 @@ M=$MSG_ID
 CRLF=$'\r\n'
 AUTH="Authorization: Bearer $A_TOK"
 H="Host: 127.0.0.1:$PORT"
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
 expect_date() { expect_header Date "$DATE_RE"; }
 # the raw response was a JSON error
 expect_raw_error() {   # STATUS

@@ -17,7 +17,6 @@ expect_msg_shape() {
     expect_ts .message.created_at
     expect_ts .message.updated_at
 }
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
 
 # --- post ------------------------------------------------------------------------------------
 req POST /api/messages "$(mbody "$CAB" "hello bob")" "$A_TOK"

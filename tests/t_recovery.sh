@@ -7,13 +7,7 @@
 # with every write acknowledged before the copy began.
 . "$(dirname "$0")/lib.sh"
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-CW=$HERE/crash_writer.py
-CWPY=/usr/bin/python3
-[ -x "$CWPY" ] || CWPY=$PYTHON
 LOG_NAME=chatd.log
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
-metric() { req GET /metrics; awk -v n="$1" '$1 == n { print $2 }' <<<"$BODY"; }
 
 # record boundaries of a log: "start end" per record (python: the framing from src/store.h)
 records() {
