@@ -70,15 +70,11 @@ shell: $(BIN)
 
 test-one: unit shell
 
-# gcc build + tests, a clang -Werror build of everything, the tests under ASan+UBSan,
-# then the deployment builds (static, ARM under qemu) and their tests.
+# Everything, as CI runs it: gcc build + unit + shell tests, a clang -Werror build, the same tests
+# under ASan+UBSan, the deployment builds (static, ARM under qemu) and their tests, TLS, fuzz seeds.
+# scripts/test.sh prints each step (and each shell test file) as it finishes and a final total.
 test:
-	$(MAKE) test-one
-	$(MAKE) CC=clang BUILD=build/clang BIN=build/clang/chatd all
-	$(MAKE) test-one SAN=1
-	$(MAKE) test-deploy
-	$(MAKE) test-tls
-	$(MAKE) fuzz-regress
+	@scripts/test.sh
 
 # Long versions of the reliability tests: many kill points; the shell tests under valgrind.
 soak: $(BIN)
