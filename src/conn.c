@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,29 +102,53 @@ void conn_release(conn *c)
     conn_wake(c->srv, c);
 }
 
-/* Append at most room - 1 bytes of p to out[*n], keeping it NUL-terminated. */
-static void put_cut(char *out, size_t *n, size_t room, const char *p, size_t len)
+/* Append p[0..len) to out[*n] (room bytes, kept NUL-terminated) with '"', '\\', control and
+ * non-ASCII bytes escaped, so a logged line can neither be forged nor broken; an escape that
+ * does not fit is left out whole. */
+static void put_esc(char *out, size_t *n, size_t room, const char *p, size_t len)
 {
-    if (len > room - 1 - *n) len = room - 1 - *n;
-    memcpy(out + *n, p, len);
-    out[*n += len] = 0;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        char e[4] = { '\\', (char)ch };
+        size_t k = 1;
+        if (ch == '"' || ch == '\\') k = 2;
+        else if (ch < 0x20 || ch >= 0x7f) e[1] = 'x', e[2] = hex[ch >> 4], e[3] = hex[ch & 15], k = 4;
+        else e[0] = (char)ch;
+        if (*n + k >= room) break;
+        memcpy(out + *n, e, k);
+        out[*n += k] = 0;
+    }
 }
 
-/* Copy "METHOD target" for the access log, with any token= query value redacted. */
+/* Is q[0..n) a query parameter name that decodes to "token", in any case? */
+static int token_name(const char *q, size_t n)
+{
+    char d[16];
+    long k = n < sizeof d ? http_pct_decode(q, n, d, 1) : -1;
+    return k == 5 && strncasecmp(d, "token", 5) == 0;
+}
+
+/* "METHOD target" for the access log, escaped, with the value of every query parameter
+ * whose name decodes to "token" (split at '&' and ';') logged as REDACTED. */
 static void log_line(req_info *ri, const http_req *r)
 {
-    size_t n = 0, tl = r->target_len > 120 ? 120 : r->target_len;
-    const char *t = NULL;
-    for (size_t i = 0; !t && i + 6 <= tl; i++)
-        if (memcmp(r->target + i, "token=", 6) == 0) t = r->target + i;
-    put_cut(ri->line, &n, sizeof ri->line, r->method_str, r->method_len);
-    put_cut(ri->line, &n, sizeof ri->line, " ", 1);
-    if (!t) { put_cut(ri->line, &n, sizeof ri->line, r->target, tl); return; }
-    const char *end = memchr(t, '&', (size_t)(r->target + tl - t));
-    if (!end) end = r->target + tl;
-    put_cut(ri->line, &n, sizeof ri->line, r->target, (size_t)(t + 6 - r->target));
-    put_cut(ri->line, &n, sizeof ri->line, "REDACTED", 8);
-    put_cut(ri->line, &n, sizeof ri->line, end, (size_t)(r->target + tl - end));
+    size_t n = 0, room = sizeof ri->line;
+    const char *t = r->target, *end = t + r->target_len, *q = memchr(t, '?', r->target_len);
+    ri->line[0] = 0;
+    put_esc(ri->line, &n, room, r->method_str, r->method_len);
+    put_esc(ri->line, &n, room, " ", 1);
+    put_esc(ri->line, &n, room, t, (size_t)((q ? q + 1 : end) - t));
+    for (const char *p = q ? q + 1 : end; p < end;) {
+        const char *e = p, *eq;
+        while (e < end && *e != '&' && *e != ';') e++;
+        for (eq = p; eq < e && *eq != '='; eq++) {}
+        int secret = eq < e && token_name(p, (size_t)(eq - p));
+        put_esc(ri->line, &n, room, p, (size_t)((secret ? eq + 1 : e) - p));
+        if (secret) put_esc(ri->line, &n, room, "REDACTED", 8);
+        put_esc(ri->line, &n, room, e, e < end);   /* the separator */
+        p = e + (e < end);
+    }
 }
 
 static int cors_allowed(const server *s, const char *o, size_t n)

@@ -385,3 +385,35 @@ expect_raw_statuses 431
 raw_send "GET /healthz HTTP/1.1$CRLF$H${CRLF}X-Pad: $(rep p 1900)${CRLF}Connection: close$CRLF$CRLF"
 expect_raw_statuses 200
 stop_server
+
+# --- the access log: a token query parameter is redacted by its decoded name (any spelling,
+# every occurrence); request lines are logged with '"', '\' and control bytes escaped --------------
+start_server
+H="Host: 127.0.0.1:$PORT"
+new_user L logger
+TOKS=()
+for q in '%74oken=' 'tok%65n=' 'x=token=&token=' 'TOKEN=' '%74%6F%6B%65%6E=' 'x=1&token=' 'a=b;token='; do
+    req POST /api/users/login '{"username":"logger","password":"password123"}'
+    t=$(jqb .token)
+    TOKS+=("$t")
+    req HEAD "/api/events?$q$t" "" ""
+    case $q in TOKEN=* | a=b*) ;; *) expect_status 200 ;; esac   # the server takes it as a token
+done
+req POST /api/users/login '{"username":"logger","password":"password123"}'
+T1=$(jqb .token)
+req POST /api/users/login '{"username":"logger","password":"password123"}'
+T2=$(jqb .token)
+TOKS+=("$T1" "$T2")
+req HEAD "/api/events?token=$T1&tok%65n=$T2&token=$T2" "" ""
+expect_status 200
+raw_send "GET /healthz?q=\"x\\y\"+z HTTP/1.1$CRLF$H${CRLF}Connection: close$CRLF$CRLF"
+expect_raw_statuses 200
+stop_server
+LAST_REQ=
+for t in "${TOKS[@]}"; do
+    expect_true "token ${t:0:6}... not in the server log" bash -c "! grep -qF -- '$t' '$SERVER_LOG'"
+done
+expect_eq "redacted values in the log" 10 "$(grep -o 'REDACTED' "$SERVER_LOG" | wc -l)"
+line=$(grep -F 'GET /healthz?q=' "$SERVER_LOG")
+expect_eq "the quote and backslash are escaped" 'GET /healthz?q=\"x\\y\"+z' "$(sed -E 's/^[^"]*"(.*)" [0-9]{3} .*$/\1/' <<<"$line")"
+expect_match "the logged line parses as one quoted string" '^[^ ]+ "([^"\\]|\\.)*" 200 [0-9]+ [0-9]+ms$' "$line"
