@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- typing, sent by WebSocket clients and relayed to the other members ---- */
 
@@ -140,12 +141,25 @@ void api_events(server *s, conn *c, http_req *r)
     stream_start(s, c, has, last);
 }
 
+/* Does a header named `name` (every line of it) list `token` as one of its comma-separated
+ * elements, ignoring ASCII case and the whitespace around elements? A substring is no match:
+ * "Connection: notupgrade" does not ask for an upgrade. */
 static int header_has(const http_req *r, const char *name, const char *token)
 {
-    const http_header *h = http_header_get(r, name);
-    size_t n = strlen(token);
-    for (size_t i = 0; h && i + n <= h->value_len; i++)
-        if (strncasecmp(h->value + i, token, n) == 0) return 1;
+    size_t tn = strlen(token);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const http_header *h = &r->headers[i];
+        if (h->name_len != strlen(name) || strncasecmp(h->name, name, h->name_len) != 0) continue;
+        for (const char *p = h->value, *end = p + h->value_len; p < end;) {
+            const char *e = memchr(p, ',', (size_t)(end - p));
+            if (!e) e = end;
+            const char *a = p, *b = e;
+            while (a < b && (*a == ' ' || *a == '\t')) a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+            if ((size_t)(b - a) == tn && strncasecmp(a, token, tn) == 0) return 1;
+            p = e + 1;
+        }
+    }
     return 0;
 }
 
@@ -154,6 +168,10 @@ void api_ws(server *s, conn *c, http_req *r)
     const http_header *key = http_header_get(r, "Sec-WebSocket-Key");
     const http_header *ver = http_header_get(r, "Sec-WebSocket-Version");
     uint8_t raw[24];
+    if (r->version_minor == 0) {   /* RFC 6455 §4.1: the upgrade is an HTTP/1.1 mechanism */
+        respond_error(s, c, 400, "bad_request", "a WebSocket handshake needs HTTP/1.1");
+        return;
+    }
     if (!header_has(r, "Upgrade", "websocket") || !header_has(r, "Connection", "upgrade") ||
         !ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0) {
         respond_error_x(s, c, 426, "upgrade_required", "a WebSocket version 13 upgrade is required",

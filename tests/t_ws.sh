@@ -110,6 +110,35 @@ expect_ws_line nt '[.[] | select(.k == "error") | .status]' '[401]'
 expect_true "ws bad-token client: handshake outcome" ws_listen bt "not-a-token"
 expect_ws_line bt '[.[] | select(.k == "error") | .status]' '[401]'
 
+# --- the handshake needs HTTP/1.1 and the Upgrade/Connection tokens themselves (comma-separated
+# lists, any case, several header lines), not a substring of some other token
+CRLF=$'\r\n'
+# ws_hs VERSION HEADER-LINES...: a raw handshake with A's token; WS_HS = the first status
+ws_hs() {
+    local v=$1 h=""
+    shift
+    for l in "$@"; do h+="$l$CRLF"; done
+    raw_send "GET /api/ws?token=$A_TOK HTTP/$v${CRLF}Host: t$CRLF${h}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==$CRLF"\
+"Sec-WebSocket-Version: 13$CRLF$CRLF" --timeout 1
+    WS_HS=$(jq -r '.responses[0].status // "none"' <<<"$RAW")
+}
+ws_hs 1.0 'Upgrade: websocket' 'Connection: Upgrade'
+expect_eq "HTTP/1.0 handshake refused" 400 "$WS_HS"
+ws_hs 1.1 'Upgrade: websocket' 'Connection: notupgrade'
+expect_eq "Connection: notupgrade is no upgrade" 426 "$WS_HS"
+ws_hs 1.1 'Upgrade: websocket' 'Connection: upgrade-please, keep-alive'
+expect_eq "Connection: upgrade-please is no upgrade" 426 "$WS_HS"
+ws_hs 1.1 'Upgrade: notwebsocket' 'Connection: Upgrade'
+expect_eq "Upgrade: notwebsocket is no WebSocket" 426 "$WS_HS"
+ws_hs 1.1 'Upgrade: websocketx, h2c' 'Connection: Upgrade'
+expect_eq "Upgrade: websocketx is no WebSocket" 426 "$WS_HS"
+ws_hs 1.1 'Upgrade: h2c, WebSocket' 'Connection: keep-alive, UPGRADE'
+expect_eq "token lists in any case: upgraded" 101 "$WS_HS"
+ws_hs 1.1 'Upgrade: websocket' 'Connection: keep-alive' 'Connection: Upgrade'
+expect_eq "Connection over two header lines: upgraded" 101 "$WS_HS"
+ws_hs 1.1 'Upgrade: websocket' 'Connection: keep-alive,,	upgrade ,'
+expect_eq "empty list elements and tabs: upgraded" 101 "$WS_HS"
+
 # --- handshake: 101 with the right accept key (the library checks it; so does the raw client),
 # permessage-deflate (offered by the library by default) declined
 expect_true "ws a: handshake" ws_listen a "$A_TOK"
