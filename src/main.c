@@ -205,6 +205,7 @@ static void teardown(server *s)
     db_free(&s->db);
     events_free(&s->ev);
     map_free(&s->throttle);
+    map_free(&s->typing);
     buf_free(&s->scratch);
     buf_free(&s->rec);
     buf_free(&s->log);

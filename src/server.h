@@ -20,6 +20,7 @@
  * idle loop sleeps in a poll of everything, so a cold one then waits no longer). */
 #define CONN_HOT_MS 1000
 #define POLL_COLD_MS 25
+#define TYPING_EVERY_MS 2000   /* typing relayed at most this often per user and conversation */
 
 typedef struct config {
     const char *bind_addr;
@@ -137,6 +138,8 @@ typedef struct server {
     compactor cp;
     hasher hs;
     map throttle;          /* lower-cased username -> failed-login window */
+    map typing;            /* (user, conversation) -> when its last typing was relayed */
+    int64_t typing_swept_ms;
     metrics m;
     int listen_fd;
     tls_server *tls;       /* owned; NULL without TLS */

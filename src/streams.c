@@ -20,6 +20,26 @@ static void ws_error(server *s, conn *c, const char *code, const char *message)
     ws_frame(&c->out, WS_TEXT, b->data, b->len);
 }
 
+/* At most one relayed typing per TYPING_EVERY_MS per user and conversation. The map holds
+ * (user, conversation) -> when it was last relayed; entries older than that are swept out
+ * at most once per TYPING_EVERY_MS, so it only holds who typed lately. */
+static int typing_allowed(server *s, uint32_t uid, uint32_t cid)
+{
+    uint8_t k[8];
+    put_le32(k, uid);
+    put_le32(k + 4, cid);
+    if (s->now_ms - s->typing_swept_ms >= TYPING_EVERY_MS) {
+        map_slot *e;
+        for (size_t i = 0; (e = map_next(&s->typing, &i));)
+            if (s->now_ms - (int64_t)e->val >= TYPING_EVERY_MS) map_del(&s->typing, e->key, e->keylen);
+        s->typing_swept_ms = s->now_ms;
+    }
+    uint64_t *last = map_get(&s->typing, k, sizeof k);
+    if (last && s->now_ms - (int64_t)*last < TYPING_EVERY_MS) return 0;
+    map_put(&s->typing, k, sizeof k, (uint64_t)s->now_ms);
+    return 1;
+}
+
 static void typing(server *s, conn *from, const jval *o)
 {
     int64_t cid;
@@ -29,6 +49,7 @@ static void typing(server *s, conn *from, const jval *o)
         ws_error(s, from, "not_found", "no such conversation");
         return;
     }
+    if (!typing_allowed(s, from->uid, (uint32_t)cid)) return;   /* dropped: no error either */
     buf_t *b = &s->ev.frame;
     buf_reset(b);
     buf_printf(b, "{\"type\":\"typing\",\"conversation_id\":%lld,\"user_id\":%u}", (long long)cid, from->uid);

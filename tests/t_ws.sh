@@ -197,9 +197,13 @@ expect_true "ws c got its own message" wait_ws c "any(.[]; .message.id == $MSG_I
 expect_ws c 'any(.[]; .type == "typing")' false
 
 # --- error frames: not a member, no such conversation, unknown type, not JSON, not an object;
-# the connection stays usable (a typing after them is relayed, and ping gets pong)
+# the connection stays usable (a typing after them is relayed, and ping gets pong). The typing
+# goes to another conversation, Y: a second one in X this soon would be rate-limited.
+req POST /api/conversations "{\"title\":\"Y\",\"member_ids\":[$B_ID]}" "$A_TOK"
+Y=$(jqb .conversation.id)
+expect_true "ws b got Y's conversation.created" wait_ws b "any(.[]; .type == \"conversation.created\" and .conversation.id == $Y)"
 ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$CC}" '{"type":"typing","conversation_id":99999}' \
-    '{"type":"dance"}' 'not json' '[1,2]' "{\"type\":\"typing\",\"conversation_id\":$X}"
+    '{"type":"dance"}' 'not json' '[1,2]' "{\"type\":\"typing\",\"conversation_id\":$Y}"
 expect_wsr .open true
 expect_wsr .pong true
 expect_wsr .close null
@@ -212,6 +216,31 @@ post_msg "$C_TOK" "$CC" "sentinel 2 for carol"
 expect_true "ws c got its own message" wait_ws c "any(.[]; .message.id == $MSG_ID)"
 expect_ws c 'any(.[]; .type == "typing")' false
 expect_ws c 'map(.conversation.id // .message.conversation_id) | unique' "[$CC]"
+
+# --- typing is relayed at most once per 2 s per user per conversation; the extras are dropped
+# silently (no error frame). Bounds, not exact counts: a stalled machine may spread a burst.
+req POST /api/conversations "{\"title\":\"Z\",\"member_ids\":[$B_ID]}" "$A_TOK"
+Z=$(jqb .conversation.id)
+expect_true "ws b got Z's conversation.created" wait_ws b "any(.[]; .type == \"conversation.created\" and .conversation.id == $Z)"
+typ_z() { jq -c '[.[] | select(.type == "typing" and .conversation_id == '"$Z"')] | length'; }
+burst=()
+for i in $(seq 30); do burst+=("{\"type\":\"typing\",\"conversation_id\":$Z}"); done
+t0=${EPOCHREALTIME/./}
+ws_send "$A_TOK" "${burst[@]}"
+ws_send "$A_TOK" "${burst[@]:0:5}"   # another connection of the same user
+t1=${EPOCHREALTIME/./}
+expect_wsr '.frames | length' 0
+expect_true "ws b got a typing in Z" wait_ws b "[.[] | select(.type == \"typing\" and .conversation_id == $Z)] | length >= 1"
+ws_send "$B_TOK" "{\"type\":\"typing\",\"conversation_id\":$Z}"   # another user: its own budget
+expect_true "ws a got B's typing in Z" wait_ws a "any(.[]; .type == \"typing\" and .conversation_id == $Z and .user_id == $B_ID)"
+post_msg "$A_TOK" "$Z" "after the burst"
+expect_true "ws b got the message after the burst" wait_ws b "any(.[]; .message.id == $MSG_ID)"
+n=$(ws_events b | typ_z)
+most=$((1 + (t1 - t0) / 2000000))
+expect_true "35 typings from A in Z within $(((t1 - t0) / 1000)) ms: relayed $n times (1..$most)" test "$n" -ge 1 -a "$n" -le "$most"
+sleep 2.1
+ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$Z}"
+expect_true "ws b got another typing in Z 2 s later" wait_ws b "[.[] | select(.type == \"typing\" and .conversation_id == $Z)] | length == $((n + 1))"
 
 # --- ping/pong (library and raw, payload echoed), server heartbeat pings (--heartbeat 1)
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":9,"data":"abc"}' --until-op 10
