@@ -49,6 +49,9 @@ static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
 {
     hash_job *j = xcalloc(1, sizeof *j);
     j->conn_id = c->id;
+    const char *port = strrchr(c->addr, ':');   /* "ip:port" (IPv6 too): the ip part */
+    size_t n = port ? (size_t)(port - c->addr) : strlen(c->addr);
+    memcpy(j->addr, c->addr, n < sizeof j->addr ? n : sizeof j->addr - 1);
     j->kind = kind;
     j->password = xstrndup(pw->str, pw->len);
     j->pwlen = pw->len;
@@ -56,10 +59,28 @@ static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
     return j;
 }
 
-static void park(server *s, conn *c, hash_job *j)
+/* Queue the job, or answer 503 busy when --hash-queue jobs wait already, or a quarter of
+ * them come from this client's address. 0 when parked. */
+static int park(server *s, conn *c, hash_job *j)
 {
-    c->state = CONN_WAIT_HASH;
-    hasher_submit(&s->hs, j);
+    size_t q = (size_t)s->cfg.hash_queue, per_addr = q > 4 ? q / 4 : q ? 1 : 0;
+    if (hasher_submit(&s->hs, j, q, per_addr) == 0) {
+        c->state = CONN_WAIT_HASH;
+        return 0;
+    }
+    char h[40];
+    snprintf(h, sizeof h, "Retry-After: %d\r\n", hasher_retry_after(&s->hs));
+    respond_error_x(s, c, 503, "busy", "too many password checks are waiting; try again later", h);
+    s->m.hash_busy++;
+    hash_job_free(j);
+    return -1;
+}
+
+/* The client of a waiting job has gone: the job is dropped before it is hashed. */
+void api_hash_dropped(server *s, hash_job *j)
+{
+    s->m.hash_dropped++;
+    hash_job_free(j);
 }
 
 void api_register(server *s, conn *c, http_req *r)

@@ -11,7 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void *hasher_main(void *arg)
 {
@@ -23,9 +31,12 @@ static void *hasher_main(void *arg)
         hash_job *j = h->todo;
         h->todo = j->next;
         if (!h->todo) h->todo_tail = NULL;
+        h->nwait--;
         pthread_mutex_unlock(&h->mu);
+        int64_t t0 = mono_ms();
         pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
         pthread_mutex_lock(&h->mu);
+        h->last_ms = (uint32_t)(mono_ms() - t0);
         j->next = NULL;
         if (h->done_tail) h->done_tail->next = j; else h->done = j;
         h->done_tail = j;
@@ -52,14 +63,44 @@ int hasher_start(hasher *h)
     return 0;
 }
 
-void hasher_submit(hasher *h, hash_job *j)
+int hasher_submit(hasher *h, hash_job *j, size_t max_wait, size_t max_addr)
 {
     j->next = NULL;
     pthread_mutex_lock(&h->mu);
-    if (h->todo_tail) h->todo_tail->next = j; else h->todo = j;
-    h->todo_tail = j;
-    pthread_cond_signal(&h->cv);
+    size_t same = 0;   /* the queue is short (bounded): counting by walking it is cheap */
+    for (hash_job *w = h->todo; max_addr && w; w = w->next) same += strcmp(w->addr, j->addr) == 0;
+    int full = (max_wait && h->nwait >= max_wait) || (max_addr && same >= max_addr);
+    if (!full) {
+        if (h->todo_tail) h->todo_tail->next = j; else h->todo = j;
+        h->todo_tail = j;
+        h->nwait++;
+        pthread_cond_signal(&h->cv);
+    }
     pthread_mutex_unlock(&h->mu);
+    return full ? -1 : 0;
+}
+
+hash_job *hasher_cancel(hasher *h, uint64_t conn_id)
+{
+    pthread_mutex_lock(&h->mu);
+    hash_job *prev = NULL, *j = h->todo;
+    while (j && j->conn_id != conn_id) prev = j, j = j->next;
+    if (j) {
+        if (prev) prev->next = j->next; else h->todo = j->next;
+        if (h->todo_tail == j) h->todo_tail = prev;
+        h->nwait--;
+        j->next = NULL;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return j;
+}
+
+int hasher_retry_after(hasher *h)
+{
+    pthread_mutex_lock(&h->mu);
+    uint64_t ms = (uint64_t)(h->nwait + 1) * h->last_ms;
+    pthread_mutex_unlock(&h->mu);
+    return ms < 1000 ? 1 : (int)((ms + 999) / 1000);
 }
 
 hash_job *hasher_take(hasher *h)

@@ -1,4 +1,5 @@
-/* auth.h — password hashing off the loop (one worker thread), tokens, login throttling. */
+/* auth.h — password hashing off the loop (one worker thread, a bounded queue), tokens,
+ * login throttling. */
 #ifndef CHATD_AUTH_H
 #define CHATD_AUTH_H
 #include "map.h"
@@ -18,6 +19,7 @@ typedef struct hash_job {
     struct hash_job *next;
     uint64_t conn_id;
     int kind;                     /* HJ_* */
+    char addr[48];                /* the client's address: one address may fill only part of the queue */
     char *password;               /* owned; wiped before it is freed */
     size_t pwlen;
     uint32_t iters;
@@ -34,12 +36,20 @@ typedef struct hasher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     hash_job *todo, *todo_tail, *done, *done_tail;
+    size_t nwait;                 /* jobs in todo (the one being hashed is not) */
+    uint32_t last_ms;             /* how long the last hash took: for Retry-After */
     int pipe[2];                  /* worker -> loop wake-up; the loop polls pipe[0] */
     int stop, started;
 } hasher;
 
 int hasher_start(hasher *h);
-void hasher_submit(hasher *h, hash_job *j);
+/* Queue j, unless max_wait jobs wait already or max_addr of them come from j's address
+ * (0: no limit); then -1 and the job stays the caller's. */
+int hasher_submit(hasher *h, hash_job *j, size_t max_wait, size_t max_addr);
+/* The waiting job of that connection, taken off the queue (its client has gone); NULL when
+ * there is none waiting (it may be being hashed, or done). */
+hash_job *hasher_cancel(hasher *h, uint64_t conn_id);
+int hasher_retry_after(hasher *h);  /* seconds until the queue has likely drained, >= 1 */
 hash_job *hasher_take(hasher *h);   /* finished jobs in submit order (a list), or NULL */
 void hasher_stop(hasher *h);
 void hash_job_free(hash_job *j);

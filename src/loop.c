@@ -146,6 +146,7 @@ static void hashes_done(server *s)
     hash_job *j = hasher_take(&s->hs);
     while (j) {
         hash_job *next = j->next;
+        s->m.hashes++;
         conn *c = find_conn(s, j->conn_id);
         if (c && c->state == CONN_WAIT_HASH) {
             c->state = CONN_HTTP;
@@ -220,6 +221,8 @@ static void close_at(server *s, size_t i)
 {
     conn *c = s->conns[i];
     if (c->kind != KIND_HTTP) s->nstreams--;
+    hash_job *j = c->state == CONN_WAIT_HASH ? hasher_cancel(&s->hs, c->id) : NULL;
+    if (j) api_hash_dropped(s, j);   /* not hashed yet: nobody is left to answer */
     /* a hot one first trades places with the last hot one, which shrinks the hot tier by
      * one; then it trades with the very last, which leaves the array */
     if (i < s->nhot) swap_slots(s, i, --s->nhot), i = s->nhot;

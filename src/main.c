@@ -25,6 +25,7 @@ static const char usage[] =
     "  --max-head BYTES      request line + headers limit (default 16384)\n"
     "  --max-target BYTES    request target limit (default 8192)\n"
     "  --pbkdf2-iters N      password hashing iterations for new hashes (default 100000)\n"
+    "  --hash-queue N        password checks that may wait; over it: 503 busy (default 64; 0: no limit)\n"
     "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
@@ -42,7 +43,7 @@ static const char usage[] =
 static const config defaults = {
     .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
-    .pbkdf2_iters = 100000, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
+    .pbkdf2_iters = 100000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
     .compact_pct = 50, .compact_min = 10000,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
@@ -111,6 +112,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--max-head")) c->http.max_head = (size_t)num(f, v, 256, 1LL << 20);
         else if (!strcmp(f, "--max-target")) c->http.max_target = (size_t)num(f, v, 16, HTTP_MAX_TARGET);
         else if (!strcmp(f, "--pbkdf2-iters")) c->pbkdf2_iters = (uint32_t)num(f, v, 1000, 10000000);
+        else if (!strcmp(f, "--hash-queue")) c->hash_queue = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--heartbeat")) c->heartbeat_s = (int)num(f, v, 1, 3600);
         else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1LL << 30);
         else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16LL << 20);

@@ -32,6 +32,7 @@ typedef struct config {
     int request_timeout_s; /* a request must arrive whole within this (408) */
     int shutdown_grace_s;
     uint32_t pbkdf2_iters;
+    int hash_queue;        /* password jobs that may wait for the worker (0: no limit) */
     int heartbeat_s;       /* SSE comment / WebSocket ping interval */
     size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
     size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
@@ -95,6 +96,7 @@ typedef struct metrics {
     uint64_t writes_failed;
     uint64_t fsyncs;
     uint64_t compactions;
+    uint64_t hashes, hash_dropped, hash_busy;   /* password jobs hashed, dropped, refused */
 } metrics;
 
 /* Event bookkeeping: where to start a replay, and scratch for rendering events. */
@@ -231,6 +233,7 @@ void api_user_get(server *s, conn *c, http_req *r, int64_t id);
 void api_user_put(server *s, conn *c, http_req *r, int64_t id);
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
 void api_hash_done(server *s, conn *c, hash_job *j);
+void api_hash_dropped(server *s, hash_job *j);
 void put_user(buf_t *b, db *d, uint32_t id);
 void put_conversation(buf_t *b, uint32_t id, const conv *c);
 void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);

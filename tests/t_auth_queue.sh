@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The password-hashing queue (issue 10, defect 2): a flood of anonymous connect-login-close
+# cycles must not make a real login wait behind it (jobs of clients that have gone are dropped
+# before hashing); at most --hash-queue jobs wait (the one being hashed is not waiting), then
+# login and register answer 503 `busy` with Retry-After; one address may fill at most a quarter
+# of the queue. The flood and the held connections come from other loopback addresses
+# (127.0.0.2...) than the real client (127.0.0.1).
+. "$(dirname "$0")/lib.sh"
+AL=$(cd "$(dirname "$0")" && pwd)/auth_load.py
+
+# login_time USER PASSWORD: "STATUS SECONDS" of one login on a fresh connection
+login_time() {
+    curl -s -o /dev/null --max-time 120 -w '%{http_code} %{time_total}' -H 'Content-Type: application/json' \
+        --data-binary "{\"username\":\"$1\",\"password\":\"$2\"}" "$BASE/api/users/login"
+}
+
+# --- a flood of connect-login-close cycles -----------------------------------------------------
+start_server --pbkdf2-iters 100000
+new_user R realuser
+best=9
+for i in 1 2 3; do   # one login with nobody else hashing: the unit of the bound below
+    read -r st t <<<"$(login_time realuser "$PASSWORD")"
+    expect_eq "unloaded login $i" 200 "$st"
+    best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b < a ? b : a) }')
+done
+"$PYTHON" "$AL" flood "$PORT" 300 127.0.0.2 >"$TMP_ROOT/flood" &
+FLOOD_PID=$!
+EXTRA_PIDS=$FLOOD_PID
+sleep 0.3
+read -r st t <<<"$(login_time realuser "$PASSWORD")"
+wait "$FLOOD_PID"
+EXTRA_PIDS=
+note "unloaded login ${best}s; login during 300 connect-login-close cycles ($(cat "$TMP_ROOT/flood")): ${t}s"
+expect_eq "the real login during the flood" 200 "$st"
+# before: it waited for every queued hash (~300 x the unloaded login); now at most a few
+bound=$(awk -v b="$best" 'BEGIN { x = 20 * b; print (x < 2 ? 2 : x) }')
+expect_true "login during the flood took ${t}s, bound ${bound}s (20 x ${best}s, at least 2 s)" \
+    awk -v t="$t" -v b="$bound" 'BEGIN { exit !(t < b) }'
+dropped=$(metric chatd_hash_jobs_dropped_total)
+hashed=$(metric chatd_password_hashes_total)
+note "hash jobs: $hashed hashed, $dropped dropped, $(metric chatd_hash_busy_total) refused busy"
+expect_true "jobs of clients that hung up were dropped (got '$dropped')" test "${dropped:-0}" -gt 0
+expect_true "most of the 300 were never hashed (hashed: '$hashed')" test -n "$hashed" -a "${hashed:-999}" -lt 150
+stop_server
+
+# --- the bound: --hash-queue 4, so one address may have 1 waiting ------------------------------
+# One hash takes long enough (a second or more) that nothing below finishes while it is set up.
+start_server --hash-queue 4 --pbkdf2-iters 1000000
+Q=$("$PYTHON" "$AL" queue "$PORT" "open a1 127.0.0.2; sleep 0.5; open b1 127.0.0.2; open c1 127.0.0.2; peek c1 1;
+    open d 127.0.0.3; open e 127.0.0.4; open f 127.0.0.5; peek f 0.3; open g 127.0.0.6; peek g 1;
+    reg reg1 127.0.0.7; peek reg1 1; metrics m1; close b1; sleep 0.3; metrics m2; open h 127.0.0.6; peek h 0.3;
+    peek a1 30")
+note "queue scenario: $Q"
+qs() { jq -r ".$1.status" <<<"$Q"; }
+expect_eq "a second waiting job from one address (c1) is refused at once" 503 "$(qs c1)"
+expect_eq "4 waiting besides the one being hashed: f still queued" null "$(qs f)"
+expect_eq "a fifth waiting job (g) is refused at once" 503 "$(qs g)"
+expect_match "busy answer has Retry-After (g)" '^[1-9][0-9]*$' "$(jq -r .g.retry_after <<<"$Q")"
+expect_eq "a registration is refused too when the queue is full" 503 "$(qs reg1)"
+expect_eq "busy refusals" 3 "$(jq -r .m1.hash_busy_total <<<"$Q")"
+expect_eq "nothing dropped while every client waits" 0 "$(jq -r .m1.hash_jobs_dropped_total <<<"$Q")"
+expect_eq "b1 hung up: its job was dropped" 1 "$(jq -r .m2.hash_jobs_dropped_total <<<"$Q")"
+expect_eq "after b1's job was dropped, h is queued" null "$(qs h)"
+expect_eq "the first job (being hashed all along) was answered" 401 "$(qs a1)"
+stop_server
+
+# the body of a busy answer: one being hashed (for seconds), four waiting from four addresses
+start_server --hash-queue 4 --pbkdf2-iters 3000000
+"$PYTHON" "$AL" queue "$PORT" "open x1 127.0.0.8; sleep 0.5; open x2 127.0.0.9; open x3 127.0.0.10;
+    open x4 127.0.0.11; open x5 127.0.0.12; sleep 0.3; mark $TMP_ROOT/filled; sleep 10" >/dev/null &
+EXTRA_PIDS=$!
+for i in $(seq 100); do [ -e "$TMP_ROOT/filled" ] && break; sleep 0.1; done
+req POST /api/users/login '{"username":"someone","password":"password123"}'
+expect_error 503 busy
+expect_header Retry-After '^[1-9][0-9]*$'
+req POST /api/users/register '{"username":"someone","password":"password123"}'
+expect_error 503 busy
+kill "$EXTRA_PIDS" 2>/dev/null
+wait "$EXTRA_PIDS" 2>/dev/null
+EXTRA_PIDS=
+stop_server
