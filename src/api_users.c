@@ -80,6 +80,7 @@ static int park(server *s, conn *c, hash_job *j)
 void api_hash_dropped(server *s, hash_job *j)
 {
     s->m.hash_dropped++;
+    if (j->kind == HJ_LOGIN) throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, TH_DROPPED);
     hash_job_free(j);
 }
 
@@ -125,7 +126,8 @@ void api_login(server *s, conn *c, http_req *r)
             j->username = xstrndup(low, name->len);
             user *u = db_user(&s->db, j->uid);
             if (u) { memcpy(j->salt, u->salt, sizeof j->salt); j->iters = u->iters; }
-            park(s, c, j);   /* an unknown user costs the same hash: no timing oracle */
+            /* an unknown user costs the same hash: no timing oracle */
+            if (park(s, c, j) == 0) throttle_begin(&s->throttle, low, name->len, s->now_ms / 1000);
         }
     }
     json_free(&doc);
@@ -154,17 +156,15 @@ static void finish_register(server *s, conn *c, hash_job *j)
     issue_token(s, c, id, 201);
 }
 
+/* The outcome counts for the throttle even when the client has gone (c NULL). */
 static void finish_login(server *s, conn *c, hash_job *j)
 {
     user *u = db_user(&s->db, j->uid);
-    size_t n = strlen(j->username);
-    if (!u || u->iters != j->iters || !ct_equal(u->hash, j->out, sizeof j->out)) {
-        throttle_fail(&s->throttle, j->username, n, s->now_ms / 1000);
-        respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
-        return;
-    }
-    throttle_clear(&s->throttle, j->username, n);
-    issue_token(s, c, j->uid, 200);
+    int ok = u && u->iters == j->iters && ct_equal(u->hash, j->out, sizeof j->out);
+    throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, ok ? TH_OK : TH_FAILED);
+    if (!c) return;
+    if (ok) issue_token(s, c, j->uid, 200);
+    else respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
 }
 
 /* A password change (with the display name when it changes too) revokes the user's other
@@ -177,11 +177,12 @@ static void finish_password(server *s, conn *c, hash_job *j)
     if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, j->uid, NULL);
 }
 
+/* c is NULL when the client went away while its job was being hashed. */
 void api_hash_done(server *s, conn *c, hash_job *j)
 {
-    if (j->kind == HJ_REGISTER) finish_register(s, c, j);
-    else if (j->kind == HJ_LOGIN) finish_login(s, c, j);
-    else finish_password(s, c, j);
+    if (j->kind == HJ_LOGIN) finish_login(s, c, j);
+    else if (c && j->kind == HJ_REGISTER) finish_register(s, c, j);
+    else if (c) finish_password(s, c, j);
 }
 
 void api_logout(server *s, conn *c, http_req *r)

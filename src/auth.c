@@ -173,27 +173,47 @@ int token_hash(const char *text, size_t n, uint8_t hash[32])
     return 0;
 }
 
-/* A throttle entry packs the window's start (seconds) and the failures in it. */
-static int64_t window_end(uint64_t v) { return (int64_t)(v >> 8) + LOGIN_WINDOW_S; }
+/* A throttle entry packs the window's start (seconds), the pending attempts and the
+ * failures in the window: start << 16 | pending << 8 | fails. */
+static int64_t window_end(uint64_t v) { return (int64_t)(v >> 16) + LOGIN_WINDOW_S; }
+static uint64_t pack(int64_t start, unsigned pending, unsigned fails)
+{
+    return (uint64_t)start << 16 | (uint64_t)(pending > 0xff ? 0xff : pending) << 8 | (fails > 0xff ? 0xff : fails);
+}
 
 int throttle_wait(map *m, const char *key, size_t n, int64_t now_s)
 {
     uint64_t *v = map_get(m, key, n);
-    if (!v || (*v & 0xff) < LOGIN_MAX_FAILS || now_s >= window_end(*v)) return 0;
-    return (int)(window_end(*v) - now_s);
+    if (!v) return 0;
+    unsigned fails = now_s < window_end(*v) ? (unsigned)(*v & 0xff) : 0, pending = (unsigned)(*v >> 8 & 0xff);
+    if (fails + pending < LOGIN_MAX_FAILS) return 0;
+    return now_s < window_end(*v) ? (int)(window_end(*v) - now_s) : 1;
 }
 
-void throttle_fail(map *m, const char *key, size_t n, int64_t now_s)
+void throttle_begin(map *m, const char *key, size_t n, int64_t now_s)
 {
     if (m->live >= 4096) {   /* drop ended windows, so made-up usernames cannot grow the map */
         size_t i = 0;
         map_slot *e;
         while ((e = map_next(m, &i)))
-            if (window_end(e->val) <= now_s) map_del(m, e->key, e->keylen);
+            if (window_end(e->val) <= now_s && !(e->val >> 8 & 0xff)) map_del(m, e->key, e->keylen);
     }
     uint64_t *v = map_get(m, key, n);
-    if (!v || window_end(*v) <= now_s) map_put(m, key, n, ((uint64_t)now_s << 8) | 1);
-    else if ((*v & 0xff) < 0xff) (*v)++;
+    if (!v) map_put(m, key, n, pack(now_s, 1, 0));
+    else if (window_end(*v) <= now_s) *v = pack(now_s, (unsigned)(*v >> 8 & 0xff) + 1, 0);
+    else *v = pack((int64_t)(*v >> 16), (unsigned)(*v >> 8 & 0xff) + 1, (unsigned)(*v & 0xff));
 }
 
-void throttle_clear(map *m, const char *key, size_t n) { map_del(m, key, n); }
+void throttle_end(map *m, const char *key, size_t n, int64_t now_s, int outcome)
+{
+    uint64_t *v = map_get(m, key, n);
+    if (!v) return;
+    int64_t start = (int64_t)(*v >> 16);
+    unsigned pending = (unsigned)(*v >> 8 & 0xff), fails = (unsigned)(*v & 0xff);
+    pending -= pending > 0;
+    if (window_end(*v) <= now_s) start = now_s, fails = 0;   /* a failure now starts a new window */
+    if (outcome == TH_FAILED) fails++;
+    else if (outcome == TH_OK) fails = 0;
+    if (!pending && !fails) map_del(m, key, n);
+    else *v = pack(start, pending, fails);
+}

@@ -60,9 +60,14 @@ void token_new(char text[TOKEN_CHARS + 1], uint8_t hash[32]);
 /* SHA-256 of a presented token; -1 when it cannot be one of ours. */
 int token_hash(const char *text, size_t n, uint8_t hash[32]);
 
-/* Failed-login throttle keyed by lower-cased username. Returns seconds to wait (> 0)
- * while blocked, else 0. */
+/* Failed-login throttle keyed by lower-cased username. An attempt counts from the moment it
+ * is submitted (pending) until its hash has been checked: then it is a failure, or a success
+ * that clears the failures, or it was dropped unchecked. So concurrent guesses cannot
+ * overtake the count. */
+enum { TH_DROPPED, TH_OK, TH_FAILED };
+/* Seconds to wait (> 0) while failures in the window plus pending attempts reach
+ * LOGIN_MAX_FAILS, else 0. */
 int throttle_wait(map *m, const char *key, size_t n, int64_t now_s);
-void throttle_fail(map *m, const char *key, size_t n, int64_t now_s);
-void throttle_clear(map *m, const char *key, size_t n);
+void throttle_begin(map *m, const char *key, size_t n, int64_t now_s);
+void throttle_end(map *m, const char *key, size_t n, int64_t now_s, int outcome);   /* TH_* */
 #endif

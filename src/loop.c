@@ -148,11 +148,10 @@ static void hashes_done(server *s)
         hash_job *next = j->next;
         s->m.hashes++;
         conn *c = find_conn(s, j->conn_id);
-        if (c && c->state == CONN_WAIT_HASH) {
-            c->state = CONN_HTTP;
-            api_hash_done(s, c, j);
-            conn_process(s, c);
-        }
+        if (c && c->state != CONN_WAIT_HASH) c = NULL;
+        if (c) c->state = CONN_HTTP;
+        api_hash_done(s, c, j);   /* without a client, it still counts for the login throttle */
+        if (c) conn_process(s, c);
         hash_job_free(j);
         j = next;
     }
