@@ -66,9 +66,11 @@ void api_conv_list(server *s, conn *c, http_req *r)
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"conversations\":[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {   /* the most recently active that fit --max-response */
+        size_t at = b->len;
         if (i) buf_putc(b, ',');
         put_conversation(b, ids[i].id, &s->db.convs[ids[i].id - 1]);
+        if (i && b->len + 2 > s->cfg.max_response) { b->data[b->len = at] = 0; break; }
     }
     buf_puts(b, "]}");
     free(ids);

@@ -104,21 +104,53 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void reverse(char *p, size_t n)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        char t = p[i];
+        p[i] = p[n - 1 - i];
+        p[n - 1 - i] = t;
+    }
+}
+
+/* The page in ascending id order, its body kept within --max-response while it is built (a
+ * page always holds one message): with `after` the oldest that fit are kept, else the newest
+ * (the ones next to the cursor), so the next page goes on exactly where this one ended.
+ * Newest-first pages are rendered backwards, then put in order in place (reverse it all,
+ * then each message). */
 static void respond_page(server *s, conn *c, page *p)
 {
+    static const char tail[] = "],\"has_more\":false}";
     qsort(p->ids, p->n, sizeof *p->ids, by_id);
-    size_t from = 0, to = p->n;
+    size_t from = 0, to = p->n, len[LIMIT_MAX], k = 0;
     if (p->n > (size_t)p->limit) {
         if (p->after) to = (size_t)p->limit; else from = p->n - (size_t)p->limit;
     }
+    int more = p->total > (uint64_t)p->limit, up = p->after != 0;
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"messages\":[");
-    for (size_t i = from; i < to; i++) {
-        if (i > from) buf_putc(b, ',');
-        if (put_msg(s, b, p->ids[i]) < 0) { respond_error(s, c, 500, "internal_error", "could not read a message"); return; }
+    size_t start = b->len;
+    for (size_t i = 0; i < to - from; i++) {
+        size_t at = b->len;
+        if (put_msg(s, b, p->ids[up ? from + i : to - 1 - i]) < 0) {
+            respond_error(s, c, 500, "internal_error", "could not read a message");
+            return;
+        }
+        buf_putc(b, ',');
+        if (k && b->len - 1 + sizeof tail - 1 > s->cfg.max_response) {
+            b->data[b->len = at] = 0;
+            more = 1;
+            break;
+        }
+        len[k++] = b->len - at;
     }
-    buf_printf(b, "],\"has_more\":%s}", p->total > (uint64_t)p->limit ? "true" : "false");
+    if (!up) {
+        reverse(b->data + start, b->len - start);
+        for (size_t i = k, at = start; i-- > 0; at += len[i]) reverse(b->data + at, len[i]);
+    }
+    if (k) b->len--;   /* the last comma */
+    buf_puts(b, more ? "],\"has_more\":true}" : tail);
     respond_json(s, c, 200, b);
 }
 

@@ -29,6 +29,7 @@ static const char usage[] =
     "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
+    "  --max-response BYTES  message pages and the conversation list end before this (default 524288)\n"
     "  --compact-pct P       compact when obsolete records pass P% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
     "  --tls-cert PEM, --tls-key PEM  serve HTTPS/WSS (builds made with `make TLS=1`)\n"
@@ -44,6 +45,7 @@ static const config defaults = {
     .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
     .pbkdf2_iters = 100000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
+    .max_response = 512 * 1024,
     .compact_pct = 50, .compact_min = 10000,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
@@ -116,6 +118,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--heartbeat")) c->heartbeat_s = (int)num(f, v, 1, 3600);
         else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1LL << 30);
         else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16LL << 20);
+        else if (!strcmp(f, "--max-response")) c->max_response = (size_t)num(f, v, 1024, 1LL << 30);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
         else if (!strcmp(f, "--tls-cert")) c->tls_cert = v;

@@ -36,6 +36,7 @@ typedef struct config {
     int heartbeat_s;       /* SSE comment / WebSocket ping interval */
     size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
     size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
+    size_t max_response;   /* list bodies are cut to fit this while they are built */
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
     http_limits http;
