@@ -43,7 +43,7 @@ UNIT_ws     := ws crypto json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit shell clean soak valgrind
+.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -79,6 +79,11 @@ test:
 # Long versions of the reliability tests: many kill points; the shell tests under valgrind.
 soak: $(BIN)
 	scripts/soak.sh -n $(or $(N),50) --chatd $(abspath $(BIN))
+
+# The full power-cut exploration: tests/t_powercut.sh with 300 crash points (make test runs 20).
+powercut: $(BIN)
+	POINTS=$(or $(N),300) PLANT_POINTS=40 SECONDS_RUN=10 MAX_ACKS=6000 PER_TEST_TIMEOUT=3600 VERBOSE=1 \
+	    CHATD=$(abspath $(BIN)) tests/run.sh t_powercut
 
 valgrind: $(BIN)
 	scripts/valgrind.sh --chatd $(abspath $(BIN))

@@ -158,7 +158,13 @@ static int finish(server *s)
     compactor *cp = &s->cp;
     if (flush_out(cp) < 0 || fdatasync(cp->fd) < 0) return abort_compaction(s, "writing the copy");
     if (rename(cp->tmp, s->st.path) < 0) return abort_compaction(s, "rename");
-    if (store_fsync_dir(&s->st) < 0) fprintf(stderr, "chatd: compaction: fsync of the directory failed\n");
+    /* Until the directory is synced the rename may not survive a power cut, and the records
+     * of this turn are synced only in the new file: no response may go out. Exit, as for a
+     * failed fdatasync; the restart finds the old log or the new one, both complete. */
+    if (store_fsync_dir(&s->st) < 0) {
+        fprintf(stderr, "chatd: compaction: fsync of the directory after the rename: %s; exiting\n", strerror(errno));
+        exit(1);
+    }
     rebase(s);
     store_adopt(&s->st, cp->fd, cp->write_off, cp->nrec);
     cp->fd = -1;

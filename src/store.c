@@ -178,7 +178,9 @@ static int move_aside(reader *r, uint64_t off, const char *why)
         const uint8_t *p = window(r, at, n);
         if (!p || write(fd, p, n) != (ssize_t)n) rc = -1;
     }
-    if (rc == 0 && (fsync(fd) < 0 || ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)) rc = -1;
+    /* the copy and its name are on disk before the log loses those bytes */
+    if (rc == 0 && (fsync(fd) < 0 || store_fsync_dir(s) < 0 || ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0))
+        rc = -1;
     if (fd >= 0) close(fd);
     if (rc == 0)
         fprintf(stderr, "chatd: %s: %s at offset %" PRIu64 "; kept %" PRIu64 " bytes, moved %" PRIu64 " to %s\n",
@@ -269,9 +271,10 @@ static int open_file(reader *r, const char *dir)
     }
     if (s->mode == STORE_CHECK) return fail(r, "%s: no log header", s->path);
     if (n) fprintf(stderr, "chatd: %s: torn record at offset 0 (%zu bytes) cut off\n", s->path, n);
-    if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0
-        || (n == 0 && fsync_dir(dir, ".") < 0))
+    if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0)
         return fail(r, "%s: writing header: %s", s->path, strerror(errno));
+    if (n == 0 && fsync_dir(dir, ".") < 0)
+        return fail(r, "%s: fsync of the directory: %s", dir, strerror(errno));
     r->fsize = STORE_MAGIC_LEN;
     return 0;
 }

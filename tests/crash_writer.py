@@ -3,13 +3,16 @@
 stdlib only. Every acknowledged (2xx) write is journalled with what the state must be afterwards.
 
   write  --port P --state F [--threads N] [--tag T] [--seed S] [--ready F] [--stop-file F]
-         [--max-seconds S] [--mark-file F]
+         [--max-seconds S] [--max-acks N] [--mark-file F] [--trace-file F --acks-out F]
       Loads the (settled) state F if it exists, registers N writer users with a conversation
-      each, touches --ready, then N threads register users, create conversations, post, edit
-      and delete messages until a request fails (the server was killed), --stop-file appears or
-      --max-seconds pass. A write whose answer never came is "in flight": it may or may not be
+      each, touches --ready, then N threads register users, create conversations (with some
+      of those users as members), post, edit and delete messages and delete some of the users
+      they registered, until a request fails (the server was killed), --stop-file appears or
+      --max-seconds pass (or N writes were acknowledged). A write whose answer never came is "in flight": it may or may not be
       there. SIGUSR1 writes the number of writes acknowledged so far to --mark-file (a backup
-      taken after that must hold all of them). Saves F; prints a JSON summary.
+      taken after that must hold all of them). With --trace-file (the power-cut explorer's
+      trace), the trace's size when each answer arrived is noted: --acks-out gets the list, in
+      acknowledgement order (write n's position is element n-1). Saves F; prints a JSON summary.
   check  --port P --state F [--mark N|--mark-file F] [--settle] [--final-write]
       Verifies through the API that every write acknowledged (up to the mark) is there in its
       last acknowledged state (or a later one that was sent), that no message has a body nobody
@@ -133,10 +136,15 @@ class Journal:
         self.acks = 0          # acknowledged writes of this run
         self.inflight = 0
         self.errors = []
+        self.max_acks = float("inf")
+        self.trace = None      # power-cut trace: its size at each acknowledgement
+        self.positions = []
 
     def ack(self):
         with self.lock:
             self.acks += 1
+            if self.trace:
+                self.positions.append(os.stat(self.trace).st_size)
             return self.acks
 
 
@@ -153,8 +161,9 @@ def writer_thread(j, port, tag, t, ukey, rng, deadline, stop_file):
     my_convs = [k for k, c in st["convs"].items() if c["creator"] == ukey and c["id"]]
     my_live = []          # message keys whose last state is acked and not deleted
     other_ids = [u["id"] for k, u in st["users"].items() if u.get("writer_of") == tag and k != ukey]
+    my_users = []         # users this thread registered (acked, not deleted): members, then deleted
     n = 0
-    while time.time() < deadline and not (stop_file and os.path.exists(stop_file)):
+    while time.time() < deadline and not (stop_file and os.path.exists(stop_file)) and j.acks < j.max_acks:
         n += 1
         r = rng.random()
         try:
@@ -171,10 +180,22 @@ def writer_thread(j, port, tag, t, ukey, rng, deadline, stop_file):
                 rec["id"] = doc["user"]["id"]
                 rec["token"] = doc["token"]
                 rec["ack"] = j.ack()
+                my_users.append(key)
+            elif r < 0.07 and my_users:
+                key = rng.choice(my_users)
+                rec = st["users"][key]
+                rec["del_ack"] = None
+                status, doc = cl.request("DELETE", "/api/users/%d" % rec["id"], {"password": rec["password"]},
+                                         rec["token"])
+                if status != 204:
+                    raise Unexpected("delete account", status, doc)
+                rec["del_ack"] = j.ack()
+                my_users.remove(key)
             elif r < 0.10 or not my_convs:
                 key = "%s-t%d-c%d" % (tag, t, n)
                 title = "%s-t%d-c%d %s" % (tag, t, n, rand_text(rng, rng.randint(0, 20)))
                 members = rng.sample(other_ids, min(len(other_ids), rng.randint(0, 2)))
+                members += [st["users"][k]["id"] for k in rng.sample(my_users, min(len(my_users), rng.randint(0, 2)))]
                 rec = {"title": title, "creator": ukey, "id": None, "ack": None}
                 with j.lock:
                     st["convs"][key] = rec
@@ -251,6 +272,9 @@ def cmd_write(o):
     tag = o.get("tag", "r%d" % st["round"])
     rng = random.Random(seed)
     j = Journal(st)
+    j.trace = o.get("trace_file")
+    if o.get("max_acks"):
+        j.max_acks = int(o["max_acks"])
     mark_file = o.get("mark_file")
     if mark_file:
         def on_usr1(signum, frame):
@@ -298,6 +322,8 @@ def cmd_write(o):
         while th.is_alive():
             th.join(0.1)     # short joins so SIGUSR1 is handled promptly
     save_json(path, st)
+    if o.get("acks_out"):
+        save_json(o["acks_out"], j.positions)
     print(json.dumps({"acked": j.acks, "inflight": j.inflight, "errors": j.errors, "seed": seed}))
     return 1 if j.errors else 0
 
@@ -349,14 +375,29 @@ def cmd_check(o):
 
     # --- users
     seen_uids = {}
+    any_tok = next((u["token"] for u in st["users"].values() if required(u.get("ack")) and "del_ack" not in u
+                    and u.get("writer_of")), None)
     for key, u in list(st["users"].items()):
-        if required(u.get("ack")):
+        if required(u.get("del_ack")):
+            # an acknowledged account deletion: the account, its name and its tokens are gone
+            status, doc = cl.request("GET", "/api/users/%d" % u["id"], None, any_tok)
+            if status != 404:
+                err("user %s (id %s, deletion acked): GET is %s, want 404" % (key, u["id"], status))
+            status, doc = cl.request("GET", "/api/users/%d" % u["id"], None, u["token"])
+            if status != 401:
+                err("user %s (id %s, deletion acked): its token still works: %s" % (key, u["id"], status))
+            acked_checked += (1 if u["del_ack"] > 0 else 0) + (1 if u["ack"] > 0 else 0)
+            u["_gone"] = True
+            continue
+        if required(u.get("ack")) and "del_ack" not in u:
             status, doc = cl.request("GET", "/api/users/%d" % u["id"], None, u["token"])
             if status != 200 or doc["user"]["username"] != u["username"]:
                 err("user %s (id %s, acked) : GET with its own token: %s %s" % (key, u["id"], status, doc))
             acked_checked += 1 if u["ack"] > 0 else 0
         else:
-            # in flight (or acknowledged after the mark): there or not, but if there, intact
+            # in flight (or acknowledged after the mark): there or not, but if there, intact;
+            # an acknowledged registration whose account deletion is in flight: either
+            acked_checked += 1 if required(u.get("ack")) and u["ack"] > 0 else 0
             status, doc = cl.request("POST", "/api/users/login", {"username": u["username"], "password": u["password"]})
             if status == 200:
                 if u.get("id") is not None and doc["user"]["id"] != u["id"]:
