@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPLAY_SLICE (64 * 1024)   /* replay output per stream per loop turn */
+/* Replay is bounded per loop turn by the log bytes it reads (a stream that sees nothing
+ * produces no output but would otherwise read the whole log at once) and by its output. */
+#define REPLAY_SLICE (64 * 1024)    /* replay output per stream per loop turn */
+#define REPLAY_READ (256 * 1024)    /* log bytes one stream's replay reads per loop turn */
+#define REPLAY_TURN (1024 * 1024)   /* ... and all replays together, so other work waits little */
 
 /* ---- where replay starts ---- */
 
@@ -194,32 +198,84 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
     }
 }
 
-/* Replay a slice of the log to one stream; live once it reaches the end. */
-static void replay_some(server *s, conn *c)
+/* May uid see the event of this record? Decided from its leading ids and the indexes, with
+ * the same rule as the recipients render() gathers, but without rendering: a replay that
+ * sees little of the log costs little. cid and sees cache the last message conversation. */
+static int replay_sees(server *s, uint32_t uid, const store_rec *rec, uint32_t *cid, int *sees)
+{
+    recr r;
+    recr_init(&r, rec->payload, rec->len);
+    if (rec->type == REC_MSG_CREATE || rec->type == REC_MSG_UPDATE || rec->type == REC_MSG_DELETE) {
+        uint32_t id = rec_get_u32(&r);
+        if (r.err || id < 1 || id > s->db.nmsgs) return 0;
+        if (s->db.msgs[id - 1].conv_id != *cid) {
+            *cid = s->db.msgs[id - 1].conv_id;
+            *sees = db_member_conv(&s->db, *cid, uid) != NULL;
+        }
+        return *sees;
+    }
+    conv_rec cr;
+    if (rec->type < REC_CONV_CREATE || rec->type > REC_CONV_DELETE || db_conv_rec(&r, &cr) < 0) return 0;
+    for (uint32_t i = 0; i < cr.n; i++)
+        if (le32(cr.members + 4 * i) == uid) return 1;
+    for (uint32_t i = 0; i < cr.nprev; i++)
+        if (le32(cr.prev + 4 * i) == uid) return 1;
+    return 0;
+}
+
+/* Replay a slice of the log to one stream, reading at most about max bytes of it; live
+ * once it reaches the end. Returns the bytes read. */
+static size_t replay_some(server *s, conn *c, size_t max)
 {
     events *e = &s->ev;
-    size_t start = c->out.len;
-    while (c->replay_off && c->out.len - start < REPLAY_SLICE) {
-        store_rec rec;
-        if (c->replay_off >= s->st.size || store_read(&s->st, c->replay_off, &e->rd, &rec) < 0) {
-            c->replay_off = 0;   /* caught up: from here on, fan-out delivers */
-            break;
-        }
-        c->replay_off = rec.next_off;
-        if (rec.seq <= c->replay_after || !render(s, rec.seq, rec.type, rec.payload, rec.len) || !may_see(e, c->uid))
-            continue;
-        stream_send(s, c, rec.seq, e->name, &e->json);
+    size_t start = c->out.len, used = 0;
+    uint32_t cid = 0;
+    int sees = 0;
+    store_rec rec;
+    if (c->replay_off >= s->st.size || store_read_ahead(&s->st, c->replay_off, max, &e->rd) < 0) {
+        c->replay_off = 0;   /* caught up: from here on, fan-out delivers */
+        return 0;
     }
+    const uint8_t *p = (const uint8_t *)e->rd.data;
+    while (c->out.len - start < REPLAY_SLICE &&
+           store_rec_parse(p + used, e->rd.len - used, c->replay_off, &rec) == 0) {
+        used += (size_t)(rec.next_off - c->replay_off);
+        c->replay_off = rec.next_off;
+        if (rec.seq <= c->replay_after || !replay_sees(s, c->uid, &rec, &cid, &sees)) continue;
+        if (!store_rec_ok(&rec)) { used = 0; break; }   /* damaged since start-up: stop */
+        if (render(s, rec.seq, rec.type, rec.payload, rec.len) && may_see(e, c->uid))
+            stream_send(s, c, rec.seq, e->name, &e->json);
+    }
+    if (!used || c->replay_off >= s->st.size) c->replay_off = 0;   /* the end, or damage */
     if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
     conn_ready(c);
+    return used;
+}
+
+static int replay_ready(const conn *c)   /* more to read, and room to send it */
+{
+    return is_stream(c) && c->replay_off && c->out.len - c->out_sent < REPLAY_SLICE;
 }
 
 void events_pump(server *s)
 {
-    for (size_t i = 0; i < s->nhot; i++) {   /* a replaying stream is busy, so hot */
-        conn *c = s->conns[i];
-        if (is_stream(c) && c->replay_off && c->out.len - c->out_sent < REPLAY_SLICE) replay_some(s, c);
+    size_t left = REPLAY_TURN, n = s->nhot;
+    for (size_t k = 0; k < n && left; k++) {   /* a replaying stream is busy, so hot */
+        conn *c = s->conns[(s->ev.pump_from + k) % n];   /* a different one first each turn */
+        if (!replay_ready(c)) continue;
+        size_t used = replay_some(s, c, left < REPLAY_READ ? left : REPLAY_READ);
+        left = used < left ? left - used : 0;
     }
+    s->ev.pump_from++;
+}
+
+/* A replay can go on at once: the loop must not sleep in poll() (a stream whose output is
+ * full waits for POLLOUT instead). */
+int events_pending(const server *s)
+{
+    for (size_t i = 0; i < s->nhot; i++)
+        if (replay_ready(s->conns[i])) return 1;
+    return 0;
 }
 
 void events_heartbeat(server *s)

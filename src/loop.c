@@ -318,8 +318,9 @@ int server_run(server *s)
         int full = quiet || s->stopping || since >= POLL_COLD_MS;
         size_t n = full ? s->nconns : s->nhot;
         build_pollset(s, &pfds, &cap, n);
-        /* no sleeping while a compaction runs or writes made after this turn's commit wait */
-        int timeout = s->cp.active || s->commit_pending ? 0 : full ? 1000 : (int)(POLL_COLD_MS - since);
+        /* no sleeping while a compaction or a replay runs or writes made after this turn's commit wait */
+        int timeout = s->cp.active || s->commit_pending || events_pending(s) ? 0
+                      : full ? 1000 : (int)(POLL_COLD_MS - since);
         int r = poll(pfds, n + 2, timeout);
         s->now_ms = now_ms();
         if (full) s->full_ms = s->now_ms;

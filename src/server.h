@@ -112,6 +112,7 @@ typedef struct events {
     uint32_t capflag;
     buf_t json, frame, rd; /* owned scratch */
     const char *name;      /* type of the event in json ("message.created", ...) */
+    size_t pump_from;      /* replays take turns going first */
 } events;
 
 #define EVENT_MARK_EVERY 256   /* replay start points: one per this many records */
@@ -206,6 +207,7 @@ size_t utf8_chars(const char *p, size_t n);
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
 void events_pump(server *s);
+int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
 void events_free(events *e);
 int is_stream(const conn *c);

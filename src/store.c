@@ -95,6 +95,36 @@ int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
     return 0;
 }
 
+int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b)
+{
+    if (off + STORE_REC_HDR > s->size) return -1;
+    size_t n = s->size - off < max ? (size_t)(s->size - off) : max;
+    if (n < STORE_REC_HDR) n = STORE_REC_HDR;
+    buf_reset(b);
+    buf_reserve(b, n);
+    if (store_pread(s, off, b->data, n) < 0) return -1;
+    uint64_t need = 8 + (uint64_t)le32((const uint8_t *)b->data);   /* the first record, whole */
+    if (need > n && need <= s->size - off) {
+        buf_reserve(b, (size_t)need);
+        if (store_pread(s, off + n, b->data + n, (size_t)need - n) < 0) return -1;
+        n = (size_t)need;
+    }
+    b->len = n;
+    return 0;
+}
+
+int store_rec_parse(const uint8_t *p, size_t n, uint64_t off, store_rec *out)
+{
+    uint32_t len = n >= STORE_REC_HDR ? le32(p) : 0;
+    if (len < REC_LEN_MIN || len > n - 8) return -1;
+    *out = (store_rec){ .seq = le64(p + 8), .payload_off = off + STORE_REC_HDR, .next_off = off + 8 + len,
+                        .type = p[16], .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN,
+                        .crc = le32(p + 4), .raw = p + 8 };
+    return 0;
+}
+
+int store_rec_ok(const store_rec *r) { return crc32c(0, r->raw, r->len + REC_LEN_MIN) == r->crc; }
+
 static char *join(const char *dir, const char *name)
 {
     char *p = xmalloc(strlen(dir) + strlen(name) + 2);

@@ -88,6 +88,14 @@ typedef struct store_rec {
  * on an I/O error or a checksum that no longer matches. */
 int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out);
 
+/* Replay in bulk: read up to max bytes of the log from the record at off into b (reset
+ * first), but at least that whole record. 0 ok, -1 at the end or on an I/O error. Then
+ * store_rec_parse() takes the record at the front of n bytes read from offset off (-1: it
+ * is cut short or malformed) without checking its checksum: store_rec_ok() does that. */
+int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b);
+int store_rec_parse(const uint8_t *p, size_t n, uint64_t off, store_rec *out);
+int store_rec_ok(const store_rec *r);
+
 /* Payload encoding: little-endian integers and u32-length-prefixed byte strings. */
 void rec_put_u8(buf_t *b, uint8_t v);
 void rec_put_u32(buf_t *b, uint32_t v);

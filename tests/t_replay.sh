@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# t_replay.sh — event replay (?last_event_id= / Last-Event-ID) under load and as of now:
+#  1. ten replays from id 0 of a multi-MB log by a user who can see almost nothing of it must
+#     not stall the loop: /healthz keeps answering (worst latency under a generous bound) and
+#     every replay ends with exactly that user's events, and a member who sees all of it gets
+#     every message once, in order (issue 10, defect 1);
+# The replaying streams and the /healthz probe are one python loop (tests/lib.sh's conventions:
+# bounded waits, a generous latency bound).
+source "$(dirname "$0")/lib.sh"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+REPLAY_MB=${REPLAY_MB:-24}          # size of the log the replays read
+STALL_BOUND_MS=${STALL_BOUND_MS:-400}   # before the fix: 1-2 s; after: under 10 ms
+
+# fill TOKEN CONV MB [MIN MAX]: post messages of MIN-MAX bytes (default 200-2000) into CONV,
+# pipelined 100 at a time on one connection, until about MB megabytes were sent; prints the count
+fill() {
+    "$PY" - "$PORT" "$@" <<'PYEOF'
+import json, random, socket, sys
+port, tok, conv, mb = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+lo, hi = (int(sys.argv[5]), int(sys.argv[6])) if len(sys.argv) > 6 else (200, 2000)
+s = socket.create_connection(("127.0.0.1", port), timeout=60)
+rnd = random.Random(7)
+words = "the quick brown fox jumps over a lazy dog while chatd keeps its log append only".split()
+sent = n = 0
+while sent < mb * 1e6:
+    batch = []
+    for _ in range(100):
+        size = rnd.randint(lo, hi)
+        body = ""
+        while len(body) < size: body += rnd.choice(words) + " "
+        js = json.dumps({"conversation_id": conv, "body": body}).encode()
+        batch.append(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (tok.encode(), len(js), js))
+        sent += len(body)
+    s.sendall(b"".join(batch))
+    data = b""
+    while data.count(b"HTTP/1.1 ") < len(batch) or not data.endswith(b"}"):
+        d = s.recv(65536)
+        if not d: sys.exit("connection closed")
+        data += d
+    if data.count(b"HTTP/1.1 201 ") != len(batch): sys.exit("post failed: %r" % data[:200])
+    n += len(batch)
+print(n)
+PYEOF
+}
+
+# replays PORT TOKEN CONV SECONDS FILES...: open one SSE replay from id 0 per FILE, all at once
+# (as clients do when they reconnect together after a restart), post a marker message into
+# CONV, then GET /healthz on a new connection every 20 ms (draining the streams into FILES in
+# between) until every stream holds the marker or SECONDS pass.
+# Prints {"worst_ms","n","all_ms","done","marker"}: worst /healthz (or marker post) latency.
+replays() {
+    "$PY" - "$@" <<'PYEOF'
+import json, socket, sys, time
+port, tok, conv, secs, files = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
+def request(raw):
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    s.sendall(raw)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        data += d
+    s.close()
+    return data
+streams = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in files]
+for s in streams:
+    s.sendall(b"GET /api/events?token=%s&last_event_id=0 HTTP/1.1\r\nHost: x\r\n\r\n" % tok.encode())
+got = [b""] * len(files)
+t0 = a = time.monotonic()
+body = json.dumps({"conversation_id": conv, "body": "marker after the replays began"}).encode()
+r = request(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (tok.encode(), len(body), body))
+if not r.startswith(b"HTTP/1.1 201"): sys.exit("marker: %r" % r[:200])
+marker = json.loads(r[r.index(b"\r\n\r\n") + 4:])["message"]["id"]
+worst = time.monotonic() - a; n = 1; done = False
+needle = b'"id":%d,' % marker
+while time.monotonic() - t0 < secs:
+    a = time.monotonic()
+    r = request(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if not r.startswith(b"HTTP/1.1 200"): sys.exit("healthz: %r" % r[:80])
+    worst = max(worst, time.monotonic() - a); n += 1
+    for i, s in enumerate(streams):
+        s.setblocking(False)
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d: break
+                got[i] += d
+        except BlockingIOError:
+            pass
+    if all(needle in g for g in got):
+        done = True
+        break
+    time.sleep(0.02)
+for f, g in zip(files, got): open(f, "wb").write(g.split(b"\r\n\r\n", 1)[-1])
+print(json.dumps({"worst_ms": round(worst * 1000, 1), "n": n, "done": done, "marker": marker,
+                  "all_ms": round((time.monotonic() - t0) * 1000)}))
+PYEOF
+}
+
+# sse_json FILE: the events of an SSE capture as a JSON array of {"sid","ev","data"}
+sse_json() {
+    tr -d '\r' <"$1" | awk '
+        function flush() {
+            if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : sid), ev, data
+            have = 0; sid = ""; ev = ""; data = ""
+        }
+        /^$/ { flush(); next }
+        /^:/ || /^retry:/ { next }
+        /^id: / { sid = substr($0, 5); have = 1; next }
+        /^event: / { ev = substr($0, 8); have = 1; next }
+        /^data: / { data = substr($0, 7); have = 1; next }
+        { data = data "BAD-LINE"; have = 1 }' | jq -sc . 2>/dev/null || echo '"unparsable"'
+}
+
+# =============================================================================================
+# 1. Ten replays of a multi-MB log by a user who sees almost none of it
+start_server --compact-pct 0
+new_user A alice
+new_user F fresh
+new_conv "$A_TOK" "busy" "[]"
+BUSY=$CONV_ID
+T0=$EPOCHREALTIME; N=$(fill "$A_TOK" "$BUSY" "$REPLAY_MB")
+note "fill: $N messages in $(bc <<<"$EPOCHREALTIME - $T0") s"
+expect_match "filled the log" '^[0-9]+$' "$N"
+LOG_BYTES=$(stat -c %s "$SERVER_DATA_DIR/chatd.log")
+expect_true "the log is over $REPLAY_MB MB ($LOG_BYTES bytes)" test "$LOG_BYTES" -gt $((REPLAY_MB * 1000000))
+new_conv "$F_TOK" "mine" "[]"
+MINE=$CONV_ID
+
+files=()
+for i in $(seq 1 10); do files+=("$TMP_ROOT/replay.$i.out"); done
+P=$(replays "$PORT" "$F_TOK" "$MINE" 80 "${files[@]}")
+MARK=$(jq -r .marker <<<"$P")
+echo "  10 replays of $LOG_BYTES bytes ($N messages): $P"
+expect_eq "every replay reached the live end" true "$(jq -r .done <<<"$P")"
+W=$(jq -r '.worst_ms | floor' <<<"$P")
+expect_true "/healthz worst latency during the replays ${W} ms < $STALL_BOUND_MS ms" test "${W:-99999}" -lt "$STALL_BOUND_MS"
+for f in "${files[@]}"; do
+    LAST_REQ="replay $(basename "$f")" STATUS=
+    expect_eq "replay holds only fresh's events" \
+        "[[\"conversation.created\",$MINE],[\"message.created\",$MARK]]" \
+        "$(sse_json "$f" | jq -c '[.[] | [.ev, (.data.conversation.id // .data.message.id)]]')"
+done
+
+# the member who sees all of it gets every message once, in order, across the read slices
+F_ALL=$TMP_ROOT/replay.all.out
+timeout 60 curl -sN --max-time 55 "$BASE/api/events?token=$A_TOK&last_event_id=0" >"$F_ALL" 2>/dev/null &
+EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+post_msg "$A_TOK" "$BUSY" "the last one"
+LAST=$MSG_ID
+expect_true "the full replay reached the live end" poll 30 grep -q "\"id\":$LAST," "$F_ALL"
+CHK=$("$PY" - "$F_ALL" "$N" "$LAST" <<'PYEOF'
+import json, sys
+evs = [json.loads(l[6:]) for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if l.startswith("data: ")]
+ids = [e["message"]["id"] for e in evs if e["type"] == "message.created"]
+sids = [e["id"] for e in evs]
+want = list(range(1, int(sys.argv[2]) + 1)) + [int(sys.argv[3])]
+print("%s %d %s" % (ids == want, len(ids), sids == sorted(set(sids))))
+PYEOF
+)
+expect_eq "full replay: messages 1..$N and $LAST in order, once; event ids increasing" "True $((N + 1)) True" "$CHK"
+stop_clients
+stop_server
