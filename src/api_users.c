@@ -152,7 +152,7 @@ static void finish_register(server *s, conn *c, hash_job *j)
     }
     uint32_t id = s->db.nusers + 1;
     db_rec(&s->rec, REC_USER_CREATE, id, s->now_ms, j->username, j->display, j->iters, j->salt, j->out);
-    if (server_commit(s, c, REC_USER_CREATE) < 0) return;
+    server_stage(s, REC_USER_CREATE);   /* the user and its token: stored together or not at all */
     issue_token(s, c, id, 201);
 }
 
@@ -252,7 +252,7 @@ void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
         db_rec(&s->rec, REC_CONV_UPDATE, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members,
                cv->nmembers);
         free(left);
-        if (server_commit(s, c, REC_CONV_UPDATE) < 0) return;
+        server_stage(s, REC_CONV_UPDATE);   /* one change with the delete: all or nothing */
     }
     db_rec(&s->rec, REC_USER_DELETE, uid, s->now_ms);
     if (server_commit(s, c, REC_USER_DELETE) == 0) respond_empty(s, c, 204, NULL);

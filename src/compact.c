@@ -8,6 +8,7 @@
  * At the start a META record (the id counters) is appended; its seq P is where history
  * is cut: after a compaction, replay reaches back to P, older ids get "resync". */
 #include "server.h"
+#include "crc32c.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define COMPACT_SLICE 2048          /* records examined per loop turn */
 #define COMPACT_FLUSH (1u << 20)    /* write the copy out in pieces this big */
+#define COMPACT_BACKOFF_MAX (300 * 1000)   /* ms between attempts when they keep failing */
 
 static void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x, uint64_t y)
 {
@@ -44,14 +46,22 @@ static void compact_reset(compactor *cp)
     buf_free(&cp->out);
     buf_free(&cp->rd);
     db_alive_free(&cp->alive);
+    int64_t retry = cp->retry_ms, backoff = cp->backoff_ms;
     memset(cp, 0, sizeof *cp);
     cp->fd = -1;
+    cp->retry_ms = retry;
+    cp->backoff_ms = backoff;
 }
 
 static int abort_compaction(server *s, const char *what)
 {
     compactor *cp = &s->cp;
-    fprintf(stderr, "chatd: compaction abandoned: %s: %s\n", what, strerror(errno));
+    /* a full disk fails every attempt: wait 1 s, then twice as long each time, up to 5 min */
+    cp->backoff_ms = cp->backoff_ms ? cp->backoff_ms * 2 : 1000;
+    if (cp->backoff_ms > COMPACT_BACKOFF_MAX) cp->backoff_ms = COMPACT_BACKOFF_MAX;
+    cp->retry_ms = now_ms() + cp->backoff_ms;
+    fprintf(stderr, "chatd: compaction abandoned: %s: %s; next try in %lld s\n", what, strerror(errno),
+            (long long)cp->backoff_ms / 1000);
     if (cp->tmp) unlink(cp->tmp);
     compact_reset(cp);
     return -1;
@@ -108,10 +118,18 @@ static void copy_record(server *s, const store_rec *r)
         push2(&cp->map_old, &cp->map_new, &cp->nmap, &cp->capmap, old, at);
     if (cp->nrec++ % EVENT_MARK_EVERY == 0) push2(&cp->mk_seq, &cp->mk_off, &cp->nmk, &cp->capmk, r->seq, at);
     uint8_t h[8];
+    size_t at_raw = cp->out.len + sizeof h;
     put_le32(h, r->len + 9);
     put_le32(h + 4, r->crc);
     buf_append(&cp->out, h, sizeof h);
     buf_append(&cp->out, r->raw, r->len + 9);
+    if (r->more && r->seq < cp->upto) {
+        /* a change from before P may lose some of its records here: what is kept of it is
+         * no longer one change (replay would wait for records that are gone) */
+        uint8_t *raw = (uint8_t *)cp->out.data + at_raw;
+        raw[8] &= (uint8_t)~STORE_MORE;
+        put_le32((uint8_t *)cp->out.data + at_raw - 4, crc32c(0, raw, r->len + 9));
+    }
 }
 
 /* New offset of an old one: the first copied record at or after it (map is in file order). */
@@ -162,7 +180,8 @@ static int finish(server *s)
      * of this turn are synced only in the new file: no response may go out. Exit, as for a
      * failed fdatasync; the restart finds the old log or the new one, both complete. */
     if (store_fsync_dir(&s->st) < 0) {
-        fprintf(stderr, "chatd: compaction: fsync of the directory after the rename: %s; exiting\n", strerror(errno));
+        fprintf(stderr, "chatd: compaction: fsync of the directory after the rename: %s; exiting\n",
+                strerror(errno));
         exit(1);
     }
     rebase(s);
@@ -174,6 +193,7 @@ static int finish(server *s)
             (unsigned long long)cp->old_size, (unsigned long long)s->st.size,
             (unsigned long long)cp->nrec, (long long)(now_ms() - cp->started_ms));
     s->m.compactions++;
+    cp->backoff_ms = 0;
     compact_reset(cp);
     return 1;
 }
@@ -194,6 +214,7 @@ int compact_step(server *s)
 void compact_maybe(server *s)
 {
     if (s->cp.active) { compact_step(s); return; }
+    if (s->now_ms < s->cp.retry_ms) return;
     uint64_t dead = s->db.dead;
     if (s->cfg.compact_pct && dead >= s->cfg.compact_min && dead * 100 >= s->st.nrecords * s->cfg.compact_pct)
         compact_start(s);

@@ -132,6 +132,7 @@ typedef struct compactor {
     db_alive alive;        /* owned: what existed at P */
     uint64_t *mk_seq, *mk_off;     /* owned: replay marks for the new file */
     size_t nmk, capmk;
+    int64_t retry_ms, backoff_ms;  /* after an abandoned one: no new start before retry_ms */
 } compactor;
 
 typedef struct server {
@@ -193,6 +194,7 @@ void respond_empty(server *s, conn *c, int status, const char *extra_headers);
 
 /* router.c */
 void route(server *s, conn *c, http_req *r);
+void server_stage(server *s, uint8_t type);            /* s->rec joins the change server_commit writes */
 int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
 int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
 void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */

@@ -77,6 +77,16 @@ int store_pread(const store *s, uint64_t off, void *dst, size_t n)
     return 0;
 }
 
+/* The record whose checked bytes start at p, at file offset off. */
+static store_rec rec_at(const uint8_t *p, uint64_t off)
+{
+    uint32_t len = le32(p);
+    return (store_rec){ .seq = le64(p + 8), .payload_off = off + STORE_REC_HDR, .next_off = off + 8 + len,
+                        .type = p[16] & (uint8_t)~STORE_MORE, .more = (p[16] & STORE_MORE) != 0,
+                        .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN, .crc = le32(p + 4),
+                        .raw = p + 8 };
+}
+
 int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
 {
     uint8_t h[4];
@@ -89,9 +99,7 @@ int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
     b->len = 8 + (size_t)len;
     const uint8_t *p = (const uint8_t *)b->data;
     if (crc32c(0, p + 8, len) != le32(p + 4)) return -1;
-    *out = (store_rec){ .seq = le64(p + 8), .payload_off = off + STORE_REC_HDR, .next_off = off + 8 + len,
-                        .type = p[16], .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN,
-                        .crc = le32(p + 4), .raw = p + 8 };
+    *out = rec_at(p, off);
     return 0;
 }
 
@@ -152,6 +160,7 @@ typedef struct reader {
     uint8_t *win;          /* file bytes [off, off + len) */
     size_t cap, len;
     uint64_t off;
+    uint64_t change_end;   /* end of the change whose records are being replayed (checked whole) */
     char *err;
     size_t errlen;
 } reader;
@@ -209,7 +218,9 @@ static int move_aside(reader *r, uint64_t off, const char *why)
         if (!p || write(fd, p, n) != (ssize_t)n) rc = -1;
     }
     /* the copy and its name are on disk before the log loses those bytes */
-    if (rc == 0 && (fsync(fd) < 0 || store_fsync_dir(s) < 0 || ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0))
+    if (rc == 0 && (fsync(fd) < 0 || store_fsync_dir(s) < 0))
+        rc = -1;
+    if (rc == 0 && (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0))
         rc = -1;
     if (fd >= 0) close(fd);
     if (rc == 0)
@@ -222,56 +233,108 @@ static int move_aside(reader *r, uint64_t off, const char *why)
     return rc;
 }
 
-/* A bad record at off is a torn tail only if zeros_from is set and nothing but zero bytes
- * follow from there (a file extended but never written); with real data after it, it is
- * damage we must not hide: refused, or moved aside by a repair. */
-static __attribute__((format(printf, 4, 5))) int bad(reader *r, uint64_t off, uint64_t zeros_from,
-                                                     const char *fmt, ...)
+/* Damage at off, not a torn write: refused, or moved aside by a repair. */
+static int damaged(reader *r, uint64_t off, const char *why)
 {
-    char why[80];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    int torn = zeros_from != 0;
-    for (size_t n; torn && zeros_from < r->fsize; zeros_from += n) {
-        n = at_most(r->fsize - zeros_from, r->cap);
-        const uint8_t *p = window(r, zeros_from, n);
-        if (!p) return -1;
-        for (size_t i = 0; torn && i < n; i++)
-            torn = p[i] == 0;
-    }
-    if (torn) return cut_tail(r, off);
     if (r->s->mode == STORE_REPAIR) return move_aside(r, off, why);
     return fail(r, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
 }
 
+enum { REC_OK, REC_TORN, REC_BAD, REC_IOERR };
+
+/* A bad record is a torn tail only if nothing but zero bytes follow from `from` (a file
+ * extended but never written); with real data after it, it is damage we must not hide. */
+static int zeros_after(reader *r, uint64_t from)
+{
+    for (size_t n; from < r->fsize; from += n) {
+        n = at_most(r->fsize - from, r->cap);
+        const uint8_t *p = window(r, from, n);
+        if (!p) return REC_IOERR;
+        for (size_t i = 0; i < n; i++)
+            if (p[i]) return REC_BAD;
+    }
+    return REC_TORN;
+}
+
+/* Classify the record at off: REC_OK (*rec: its checked bytes), REC_TORN (the file ends in
+ * it, or it is bad and only zeros follow), REC_BAD (why set) or REC_IOERR (err set). */
+static int check_rec(reader *r, uint64_t off, const uint8_t **rec, char *why, size_t n)
+{
+    uint64_t left = r->fsize - off;
+    if (left < STORE_REC_HDR) return REC_TORN;
+    const uint8_t *p = window(r, off, STORE_REC_HDR);
+    if (!p) return REC_IOERR;
+    uint32_t len = le32(p);
+    /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
+    if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD) {
+        snprintf(why, n, "invalid length %" PRIu32, len);
+        return zeros_after(r, off);
+    }
+    if (8 + (uint64_t)len > left) return REC_TORN;
+    if (!(p = window(r, off, 8 + (size_t)len))) return REC_IOERR;
+    if (crc32c(0, p + 8, len) != le32(p + 4)) {
+        snprintf(why, n, "checksum mismatch");
+        return zeros_after(r, off + 8 + len);
+    }
+    *rec = p;
+    return REC_OK;
+}
+
+/* The change that starts at off (its first record has STORE_MORE): REC_OK when all of it is
+ * there (r->change_end set), REC_TORN when the file ends inside it, REC_BAD otherwise. */
+static int check_change(reader *r, uint64_t off, char *why, size_t n)
+{
+    uint64_t seq = 0;
+    for (const uint8_t *p;;) {
+        int k = check_rec(r, off, &p, why, n);
+        if (k != REC_OK) return k;
+        store_rec rec = rec_at(p, off);
+        if (seq && rec.seq != seq + 1) {
+            snprintf(why, n, "seq %" PRIu64 " inside a change after seq %" PRIu64, rec.seq, seq);
+            return REC_BAD;
+        }
+        seq = rec.seq;
+        off = rec.next_off;
+        if (!rec.more) break;
+    }
+    r->change_end = off;
+    return REC_OK;
+}
+
 /* Checks the record at s->size, hands it to fn and moves s->size past it; a torn tail is
- * cut instead (fsize becomes s->size). -1 (err set) on damage, rejection, I/O error. */
+ * cut instead (fsize becomes s->size). The first record of a change is taken only when the
+ * whole change is there: one cut short is a torn tail from its start, damaged from its start.
+ * -1 (err set) on damage, rejection, I/O error. */
 static int replay_one(reader *r, store_replay_fn fn, void *ctx)
 {
     store *s = r->s;
-    uint64_t off = s->size, left = r->fsize - off;
-    if (left < STORE_REC_HDR) return cut_tail(r, off);
-    const uint8_t *p = window(r, off, STORE_REC_HDR);
-    if (!p) return -1;
-    uint32_t len = le32(p);
-    /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
-    if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD)
-        return bad(r, off, off, "invalid length %" PRIu32, len);
-    if (8 + (uint64_t)len > left) return cut_tail(r, off);
-    if (!(p = window(r, off, 8 + (size_t)len))) return -1;
-    if (crc32c(0, p + 8, len) != le32(p + 4)) return bad(r, off, off + 8 + len, "checksum mismatch");
-    uint64_t seq = le64(p + 8);
-    if (seq <= s->last_seq || seq > STORE_MAX_SEQ)   /* a valid checksum: not a torn write, so never cut */
-        return bad(r, off, 0, "seq %" PRIu64 " not above previous seq %" PRIu64 " or too large", seq, s->last_seq);
-    if (fn && fn(ctx, seq, p[16], p + STORE_REC_HDR, len - REC_LEN_MIN, off + STORE_REC_HDR)) {
-        if (s->mode == STORE_REPAIR) return move_aside(r, off, "record rejected by index");
-        return fail(r, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index", s->path, off, seq);
+    uint64_t off = s->size;
+    const uint8_t *p;
+    char why[128];
+    int k = check_rec(r, off, &p, why, sizeof why);
+    if (k == REC_OK && (p[16] & STORE_MORE) && off >= r->change_end) {
+        char inner[80];
+        k = check_change(r, off, inner, sizeof inner);
+        if (k == REC_BAD) snprintf(why, sizeof why, "change cut short: %s", inner);
+        if (k == REC_OK) k = check_rec(r, off, &p, why, sizeof why);   /* the window moved */
     }
-    s->last_seq = seq;
+    if (k == REC_TORN) return cut_tail(r, off);
+    if (k == REC_BAD) return damaged(r, off, why);
+    if (k == REC_IOERR) return -1;
+    store_rec rec = rec_at(p, off);
+    if (rec.seq <= s->last_seq || rec.seq > STORE_MAX_SEQ) {   /* a valid checksum: not a torn write */
+        snprintf(why, sizeof why, "seq %" PRIu64 " not above previous seq %" PRIu64 " or too large", rec.seq,
+                 s->last_seq);
+        return damaged(r, off, why);
+    }
+    if (fn && fn(ctx, rec.seq, rec.type, rec.payload, rec.len, rec.payload_off)) {
+        if (s->mode == STORE_REPAIR) return move_aside(r, off, "record rejected by index");
+        return fail(r, "%s: record at offset %" PRIu64 " (seq %" PRIu64 ") rejected by index", s->path, off,
+                    rec.seq);
+    }
+    s->last_seq = rec.seq;
     s->nrecords++;
-    s->size = off + 8 + len;
+    s->size = rec.next_off;
     return 0;
 }
 
@@ -294,7 +357,7 @@ static int open_file(reader *r, const char *dir)
     const uint8_t *m = window(r, 0, n);
     if (!m) return -1;
     if (memcmp(m, STORE_MAGIC, n) != 0) {
-        if (bad(r, 0, 0, "bad magic") < 0) return -1;
+        if (damaged(r, 0, "bad magic") < 0) return -1;
         n = 0;   /* repaired: everything moved aside, start the file over */
     } else if (n == STORE_MAGIC_LEN) {
         return 0;
@@ -342,6 +405,7 @@ void store_close(store *s)
     s->fd = -1;
     free(s->path);
     s->path = NULL;
+    buf_free(&s->staged);
 }
 
 void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords)
@@ -383,36 +447,75 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
-                 uint64_t *seq_out, uint64_t *payload_off)
+void store_stage(store *s, uint8_t type, const void *payload, uint32_t len, uint64_t *seq_out,
+                 uint64_t *payload_off)
 {
-    if (len > STORE_MAX_PAYLOAD) { errno = EINVAL; return -1; }
-    if (s->last_seq >= STORE_MAX_SEQ) { errno = EOVERFLOW; return -1; }
+    if (s->nstaged == 0) {   /* a new change: the last one's records are no longer needed */
+        buf_reset(&s->staged);
+        s->staged_base = s->size;
+        s->staged_err = 0;
+    }
+    uint64_t seq = s->last_seq + s->nstaged + 1;
+    if (len > STORE_MAX_PAYLOAD || (type & STORE_MORE)) s->staged_err = EINVAL;
+    if (seq > STORE_MAX_SEQ) s->staged_err = EOVERFLOW;
+    if (s->staged_err) len = 0;   /* store_write will refuse the change */
+    if (s->nstaged) {   /* the previous record is no longer the last: mark it, checksum again */
+        uint8_t *prev = (uint8_t *)s->staged.data + s->staged.len - s->staged_last;
+        prev[16] |= STORE_MORE;
+        put_le32(prev + 4, crc32c(0, prev + 8, le32(prev)));
+    }
     uint8_t h[STORE_REC_HDR];
-    uint64_t seq = s->last_seq + 1;
     put_le32(h, REC_LEN_MIN + len);
     put_le64(h + 8, seq);
     h[16] = type;
     put_le32(h + 4, crc32c(crc32c(0, h + 8, REC_LEN_MIN), payload, len));
-    /* header and payload go out in one writev: no copy, no malloc, one syscall */
-    struct iovec iov[2] = { { h, sizeof h }, { (void *)payload, len } };
-    if (write_all(s->fd, iov, len ? 2 : 1) < 0) {
+    if (seq_out) *seq_out = seq;
+    if (payload_off) *payload_off = s->staged_base + s->staged.len + STORE_REC_HDR;
+    buf_append(&s->staged, h, sizeof h);
+    buf_append(&s->staged, payload, len);
+    s->staged_last = STORE_REC_HDR + len;
+    s->nstaged++;
+}
+
+int store_write(store *s)
+{
+    uint32_t n = s->nstaged;
+    if (n == 0) return 0;
+    s->nstaged = 0;
+    if (s->staged_err) { errno = s->staged_err; buf_reset(&s->staged); return -1; }
+    struct iovec iov = { s->staged.data, s->staged.len };
+    if (write_all(s->fd, &iov, 1) < 0) {
         /* Cut off whatever part reached the file so the log ends on a record boundary. If even
          * that fails, the next append overwrites it from s->size, and replay meets any leftover
          * as a torn tail or refuses it as damage: no stored record is lost either way. */
         int e = errno;
         if (ftruncate(s->fd, (off_t)s->size) < 0) { /* see above */ }
         lseek(s->fd, (off_t)s->size, SEEK_SET);
+        buf_reset(&s->staged);
         errno = e;
         return -1;
     }
-    if (seq_out) *seq_out = seq;
-    if (payload_off) *payload_off = s->size + STORE_REC_HDR;
-    s->size += STORE_REC_HDR + len;
-    s->unsynced += STORE_REC_HDR + len;
-    s->last_seq = seq;
-    s->nrecords++;
+    s->size += s->staged.len;
+    s->unsynced += s->staged.len;
+    s->last_seq += n;
+    s->nrecords += n;
     return 0;
+}
+
+int store_written(const store *s, size_t *pos, store_rec *out)
+{
+    if (s->nstaged || *pos + STORE_REC_HDR > s->staged.len) return -1;
+    const uint8_t *p = (const uint8_t *)s->staged.data + *pos;
+    *out = rec_at(p, s->staged_base + *pos);
+    *pos += 8 + le32(p);
+    return 0;
+}
+
+int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
+                 uint64_t *seq_out, uint64_t *payload_off)
+{
+    store_stage(s, type, payload, len, seq_out, payload_off);
+    return store_write(s);
 }
 
 int store_sync(store *s)

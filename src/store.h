@@ -7,7 +7,8 @@
  *   record:  u32 len   bytes that follow the crc: 8 (seq) + 1 (type) + payload length
  *            u32 crc   CRC-32C of those len bytes
  *            u64 seq   strictly increasing across the file, first record >= 1
- *            u8  type
+ *            u8  type    low 7 bits; the top bit (STORE_MORE): the next record is part of the
+ *                        same change (see store_stage)
  *            payload
  */
 #ifndef CHATD_STORE_H
@@ -22,6 +23,7 @@
 #define STORE_MAX_PAYLOAD  (1u << 20)    /* a longer len is damage, not a record */
 #define STORE_LOG_NAME     "chatd.log"
 #define STORE_MAX_SEQ      (1ull << 53)   /* seqs are event ids: exact in a JSON double */
+#define STORE_MORE         0x80           /* type bit: the next record is part of the same change */
 
 typedef struct store {
     int fd;
@@ -33,6 +35,11 @@ typedef struct store {
     int fsync_always;      /* 0: store_sync is a no-op (--fsync=never) */
     int mode;              /* STORE_RUN, STORE_CHECK or STORE_REPAIR */
     uint64_t torn_bytes;   /* size of the torn tail found at open (cut, unless checking) */
+    buf_t staged;          /* owned: framed records of the change being built (see store_stage) */
+    uint32_t nstaged;      /* records in it not yet written */
+    size_t staged_last;    /* bytes of the last record in it */
+    uint64_t staged_base;  /* file offset of staged.data[0] */
+    int staged_err;        /* errno of a record that could not be staged: the write fails */
 } store;
 
 /* STORE_RUN: cut a torn tail, refuse damage. STORE_CHECK: read-only; report a torn tail
@@ -62,9 +69,20 @@ void store_close(store *s);   /* syncs, closes, frees path */
 void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords);
 int store_fsync_dir(const store *s);   /* fsync the log's directory */
 
-/* Append one record with one write(). seq = last_seq + 1. On success 0, *seq_out and
- * *payload_off set. On failure (short write, ENOSPC, EFBIG, EIO) the file is cut back to
- * its previous size, nothing counts as stored, -1 with errno set. */
+/* A change is one or more records written with one write(): store_stage() each (seqs follow
+ * last_seq; *seq_out and *payload_off are where it will be), then store_write(). On failure
+ * (short write, ENOSPC, EFBIG, EIO) the file is cut back to its previous size and nothing of
+ * the change is stored: -1 with errno set. Every record of a change but the last carries
+ * STORE_MORE, and replay takes a change only whole: one cut short by a crash is cut off like a
+ * torn record, so a change is all-or-nothing on a full disk and across power cuts alike.
+ * After a successful write, store_written() walks its records (until the next store_stage). */
+struct store_rec;
+void store_stage(store *s, uint8_t type, const void *payload, uint32_t len, uint64_t *seq_out,
+                 uint64_t *payload_off);
+int store_write(store *s);
+int store_written(const store *s, size_t *pos, struct store_rec *out);   /* 0 while there is one */
+
+/* One record as one change: store_stage + store_write. */
 int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
                  uint64_t *seq_out, uint64_t *payload_off);
 
@@ -77,7 +95,8 @@ int store_pread(const store *s, uint64_t off, void *dst, size_t n);
 /* One record read back from the file (event replay). */
 typedef struct store_rec {
     uint64_t seq, payload_off, next_off;
-    uint8_t type;
+    uint8_t type;              /* without STORE_MORE */
+    uint8_t more;              /* STORE_MORE was set: raw[8] still has it */
     const uint8_t *payload;    /* points into the caller's buffer */
     uint32_t len;
     uint32_t crc;              /* the record's checksum, checked */

@@ -282,7 +282,7 @@ static void test_append_replay(void)
     CHECK_EQ_INT(store_open(&s, dir, 1, NULL, NULL, err, sizeof err), 0);
     for (int i = 0; i < N; i++) {
         fill(p, sizes[i], (uint64_t)i + 1);
-        CHECK_EQ_INT(store_append(&s, (uint8_t)(i * 17 + 1), p, sizes[i], &seq, &poff), 0);
+        CHECK_EQ_INT(store_append(&s, (uint8_t)(i * 13 + 1), p, sizes[i], &seq, &poff), 0);
         CHECK_EQ_INT(seq, i + 1);
         CHECK_EQ_INT(poff, off + 17);
         offs[i] = poff;
@@ -308,7 +308,7 @@ static void test_append_replay(void)
     for (int i = 0; i < sn.n && i < N; i++) {
         fill(p, sizes[i], (uint64_t)i + 1);
         CHECK_EQ_INT(sn.r[i].seq, i + 1);
-        CHECK_EQ_INT(sn.r[i].type, i * 17 + 1);
+        CHECK_EQ_INT(sn.r[i].type, i * 13 + 1);
         CHECK_EQ_INT(sn.r[i].len, sizes[i]);
         CHECK_EQ_INT(sn.r[i].off, offs[i]);
         CHECK_MEM(sn.r[i].data, p, sizes[i]);
@@ -317,14 +317,14 @@ static void test_append_replay(void)
     }
     CHECK_EQ_INT(store_pread(&s, off - 4, q, 5), -1);   /* runs past the end */
     fill(p, 3, N + 1);
-    CHECK_EQ_INT(store_append(&s, 200, p, 3, &seq, &poff), 0);   /* seq continues */
+    CHECK_EQ_INT(store_append(&s, 120, p, 3, &seq, &poff), 0);   /* seq continues */
     CHECK_EQ_INT(seq, N + 1);
     CHECK_EQ_INT(poff, off + 17);
     store_close(&s);
     CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
     CHECK_EQ_INT(sn.n, N + 1);
     CHECK_EQ_INT(sn.r[N].seq, N + 1);
-    CHECK_EQ_INT(sn.r[N].type, 200);
+    CHECK_EQ_INT(sn.r[N].type, 120);
     CHECK_EQ_INT(sn.r[N].len, 3);
     CHECK_MEM(sn.r[N].data, p, 3);
     CHECK_EQ_INT(s.size, off + 20);
@@ -342,7 +342,7 @@ static int check_seq(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, ui
     verify *v = ctx;
     uint8_t want[300];
     fill(want, len, seq);
-    if (seq != v->next || type != (uint8_t)seq || len != (seq * 37) % 300 || off != v->off + 17
+    if (seq != v->next || type != (uint8_t)(seq % 128) || len != (seq * 37) % 300 || off != v->off + 17
         || memcmp(p, want, len) != 0)
         v->bad++;
     v->next++;
@@ -361,7 +361,7 @@ static void test_many(void)
     for (uint64_t seq = 1; seq <= 20000; seq++) {
         uint32_t len = (uint32_t)((seq * 37) % 300);
         fill(p, len, seq);
-        if (store_append(&s, (uint8_t)seq, p, len, NULL, NULL) != 0) { CHECK(0); break; }
+        if (store_append(&s, (uint8_t)(seq % 128), p, len, NULL, NULL) != 0) { CHECK(0); break; }
     }
     CHECK_EQ_INT(store_sync(&s), 0);
     store_close(&s);
@@ -654,6 +654,104 @@ static void test_repair_magic_and_seq_limit(void)
     close(null);
 }
 
+/* A change of several records: written with one write, replayed only whole. Cut at every
+ * byte inside it, the whole change is a torn tail; damaged inside with data after it, the
+ * change is refused from its start, and a repair keeps what came before it. A change that
+ * does not fit is stored not at all. */
+static void test_changes(void)
+{
+    static const uint32_t sizes[] = {5, 6};
+    char dir[200], err[512];
+    store s;
+    seen sn = {0};
+    long noise;
+    uint8_t p[3][40];
+    uint64_t seq[3], poff[3];
+    make_log(dir, "change", sizes, 2);
+    CHECK_EQ_INT(store_open(&s, dir, 1, NULL, NULL, err, sizeof err), 0);
+    const uint64_t start = s.size;
+    for (int i = 0; i < 3; i++) {
+        fill(p[i], 10 + (uint32_t)i * 7, 100 + (uint64_t)i);
+        store_stage(&s, (uint8_t)(20 + i), p[i], 10 + (uint32_t)i * 7, &seq[i], &poff[i]);
+        CHECK_EQ_INT(seq[i], 3 + i);
+    }
+    CHECK_EQ_INT(s.size, start);          /* nothing written yet */
+    CHECK_EQ_INT(file_size(dir), (long)start);
+    CHECK_EQ_INT(store_write(&s), 0);
+    const uint64_t end = s.size;
+    CHECK_EQ_INT(end, start + 3 * 17 + 10 + 17 + 24);
+    CHECK_EQ_INT(s.last_seq, 5);
+    store_rec r;
+    size_t pos = 0;
+    for (int i = 0; i < 3; i++) {          /* the records just written, in order */
+        CHECK_EQ_INT(store_written(&s, &pos, &r), 0);
+        CHECK(r.seq == seq[i] && r.payload_off == poff[i] && r.type == 20 + i && r.more == (i < 2));
+        CHECK(r.len == 10 + (uint32_t)i * 7 && memcmp(r.payload, p[i], r.len) == 0);
+    }
+    CHECK_EQ_INT(store_written(&s, &pos, &r), -1);
+    errno = 0;
+    store_stage(&s, STORE_MORE | 1, "x", 1, NULL, NULL);   /* the type's top bit is the store's */
+    CHECK_EQ_INT(store_write(&s), -1);
+    CHECK_EQ_INT(errno, EINVAL);
+    CHECK_EQ_INT(store_append(&s, 9, "after", 5, NULL, NULL), 0);
+    store_close(&s);
+    size_t n;
+    uint8_t *whole = slurp(dir, &n);
+    CHECK_EQ_INT(whole[start + 16], 20 | STORE_MORE);
+    CHECK_EQ_INT(whole[end - 24 - 1], 22);
+
+    CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);   /* whole: all of it, types clean */
+    CHECK(sn.n == 6 && sn.r[2].type == 20 && sn.r[3].type == 21 && sn.r[4].type == 22 && sn.r[5].type == 9);
+    CHECK(sn.n == 6 && sn.r[4].off == poff[2] && memcmp(sn.r[4].data, p[2], 24) == 0);
+    store_close(&s);
+
+    for (uint64_t cut = start + 1; cut < end; cut++) {   /* a crash inside the change */
+        spit(dir, whole, (size_t)cut);
+        CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
+        CHECK_EQ_INT(sn.n, 2);
+        CHECK_EQ_INT(s.size, start);
+        CHECK(noise > 0);                  /* the torn change is reported */
+        store_close(&s);
+        CHECK_EQ_INT(file_size(dir), (long)start);
+    }
+    spit(dir, whole, n);                   /* damage in its second record, data after it */
+    flip(dir, (long)(start + 17 + 10 + 20));
+    CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), -1);
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu", (unsigned long long)start);
+    CHECK(strstr(err, want) != NULL);
+    CHECK_EQ_INT(sn.n, 2);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    CHECK_EQ_INT(store_open_mode(&s, dir, STORE_REPAIR, 0, NULL, NULL, err, sizeof err), 0);
+    dup2(saved, 2);
+    close(saved);
+    close(null);
+    CHECK_EQ_INT(s.size, start);
+    store_close(&s);
+
+    struct rlimit old, lim;                /* a change that does not fit: none of it lands */
+    spit(dir, whole, (size_t)start);
+    CHECK_EQ_INT(store_open(&s, dir, 1, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = start + 40;             /* the first record fits, the rest does not */
+    CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (int i = 0; i < 3; i++) store_stage(&s, (uint8_t)(20 + i), p[i], 10 + (uint32_t)i * 7, NULL, NULL);
+    int rc = store_write(&s);
+    CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+    CHECK_EQ_INT(rc, -1);
+    CHECK_EQ_INT(file_size(dir), (long)start);
+    CHECK_EQ_INT(s.last_seq, 2);
+    CHECK_EQ_INT(store_append(&s, 9, "x", 1, &seq[0], NULL), 0);
+    CHECK_EQ_INT(seq[0], 3);
+    store_close(&s);
+    free(whole);
+    seen_reset(&sn);
+}
+
 int main(void)
 {
     umask(022);
@@ -670,6 +768,7 @@ int main(void)
     test_corruption();
     test_append_failure();
     test_repair_magic_and_seq_limit();
+    test_changes();
     rm_tree(tmp);
     return t_report("store");
 }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# A real full disk: the data directory on a 2 MiB tmpfs mounted here (needs root; SKIP without,
+# a failure under CI=true). Filled with a file until ENOSPC, writes must get 507
+# insufficient_storage with nothing of them stored — also a change made of several records
+# (registration: user + token; account deletion: one record per conversation left + the delete)
+# when the space left holds only part of it — reads keep working, compaction does not spin on the
+# full disk, and once space is freed writes succeed again without a restart; a restart replays
+# cleanly, `chatd --check` passes, and every acknowledged write is there.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: needs root to mount a tmpfs (a real ENOSPC)"
+    exit 0
+fi
+MNT=$TMP_ROOT/small
+mkdir -p "$MNT"
+if ! mount -t tmpfs -o size=2m tmpfs "$MNT" 2>"$TMP_ROOT/mount.err"; then
+    echo "SKIP: cannot mount a tmpfs here: $(cat "$TMP_ROOT/mount.err")"
+    exit 0
+fi
+trap 'rc=$?; [ -n "$SERVER_PID" ] && kill9_server; umount -l "$MNT"; (exit $rc); _cleanup' EXIT
+D=$MNT/data
+LOG=$D/chatd.log
+PAGE=$(getconf PAGESIZE)
+size() { stat -c %s "$LOG"; }
+fill() {   # take every free block of the tmpfs
+    rm -f "$MNT/filler"
+    dd if=/dev/zero of="$MNT/filler" bs=4096 status=none 2>/dev/null
+    dd if=/dev/zero of="$MNT/filler" bs=1 oflag=append conv=notrunc status=none 2>/dev/null
+}
+unfill() { rm -f "$MNT/filler"; }
+body_of() { head -c "$1" /dev/zero | tr '\0' 'x'; }
+# post a message so that the log ends R bytes before a page boundary (then fill: R bytes left)
+leave() {
+    local r=$1 want b
+    want=$(( (PAGE - r - ($(size) + OVERHEAD) % PAGE + 2 * PAGE) % PAGE ))
+    b=$want
+    ((b < 1)) && b=$((b + PAGE))
+    req POST /api/messages "$(mbody "$CONV" "$(body_of "$b")")" "$A_TOK"
+    expect_status 201
+    ACKED+=("$(jqb .message.id):$b")
+    expect_eq "the log ends $r bytes before a page boundary" "$r" $(( (PAGE - $(size) % PAGE) % PAGE ))
+}
+
+DATA_DIR=$D start_server --fsync always --compact-pct 0
+new_user A alice
+new_user B bob
+new_conv "$A_TOK" "full disk" "[$B_ID]"
+CONV=$CONV_ID
+ACKED=()   # id:body length of every message acknowledged
+s0=$(size)
+post_msg "$A_TOK" "$CONV" "$(body_of 10)"
+ACKED+=("$MSG_ID:10")
+OVERHEAD=$(( $(size) - s0 - 10 ))
+note "a message record is $OVERHEAD bytes + its body"
+
+# ---- 1. the disk fills up under ordinary posts: 201 until it is full, then 507, nothing half
+fill
+n201=0 n507=0 other=""
+for i in $(seq 1 60); do
+    b=$(( (i * 997) % 3000 + 1 ))
+    s1=$(size)
+    req POST /api/messages "$(mbody "$CONV" "$(body_of "$b")")" "$A_TOK"
+    if [ "$STATUS" == 201 ]; then
+        n201=$((n201 + 1)); ACKED+=("$(jqb .message.id):$b")
+    elif [ "$STATUS" == 507 ]; then
+        n507=$((n507 + 1))
+        [ "$n507" == 1 ] && expect_error_code insufficient_storage
+        expect_eq "a refused post leaves the log as it was" "$s1" "$(size)"
+    else other+=" $STATUS"; fi
+done
+note "on the full disk: $n201 posts stored, $n507 refused"
+expect_true "posts on the full disk were refused with 507 ($n507)" test "$n507" -ge 1
+expect_eq "nothing but 201 or 507" "" "$other"
+req GET "/api/messages?conversation_id=$CONV&limit=5" "" "$B_TOK"
+expect_status 200
+req GET /healthz
+expect_status 200
+
+# ---- 2. registration is two records: room for the first only must store neither
+unfill
+s0=$(size)
+req POST /api/users/register '{"username":"sizing_1","password":"password123"}'
+expect_status 201
+REG=$(( $(size) - s0 ))
+s0=$(size)
+req POST /api/users/login '{"username":"sizing_1","password":"password123"}'
+expect_status 200
+TOKREC=$(( $(size) - s0 ))
+leave $((REG - TOKREC / 2))
+fill
+req POST /api/users/register '{"username":"halfway","password":"password123"}'
+expect_error 507 insufficient_storage
+unfill
+req POST /api/users/login '{"username":"halfway","password":"password123"}'
+expect_error 401 ""
+req POST /api/users/register '{"username":"halfway","password":"password123"}'
+expect_status 201     # not 409: the refused registration stored nothing
+
+# ---- 3. account deletion: a record per conversation left, then the delete
+new_user C carol
+new_user E erin
+for t in one two three; do new_conv "$A_TOK" "with carol and erin $t" "[$C_ID,$E_ID]"; done
+s0=$(size)
+req DELETE "/api/users/$E_ID" '{"password":"password123"}' "$E_TOK"
+expect_status 204
+DEL=$(( $(size) - s0 ))
+leave $((DEL / 2))
+fill
+req DELETE "/api/users/$C_ID" '{"password":"password123"}' "$C_TOK"
+expect_error 507 insufficient_storage
+unfill
+req GET "/api/conversations" "" "$C_TOK"
+expect_status 200      # her token still works ...
+expect_jq '[.conversations[] | select(.title | startswith("with carol"))] | length' 3   # ... she left none
+req DELETE "/api/users/$C_ID" '{"password":"password123"}' "$C_TOK"
+expect_status 204
+
+# ---- 4. compaction on a full disk: abandoned, retried with a pause, not every loop turn
+stop_server
+DATA_DIR=$D start_server --fsync always --compact-pct 5 --compact-min 5
+post_msg "$A_TOK" "$CONV" "to be edited"
+ACKED+=("$MSG_ID:edited")
+EDITED=$MSG_ID
+fill
+for i in $(seq 1 10); do req PUT "/api/messages/$EDITED" '{"body":"x"}' "$A_TOK"; done
+before=$(grep -c 'compaction abandoned' "$SERVER_LOG")
+for i in $(seq 1 40); do req POST /api/messages "$(mbody "$CONV" "y")" "$A_TOK"; done
+sleep 2
+after=$(grep -c 'compaction abandoned' "$SERVER_LOG")
+note "compactions abandoned on the full disk: $before, then $after after 40 more requests and 2 s"
+expect_true "compaction on a full disk is not retried every turn ($((after - before)) more attempts)" \
+    test $((after - before)) -le 3
+unfill
+req PUT "/api/messages/$EDITED" '{"body":"edited"}' "$A_TOK"
+expect_status 200      # space is back: writes succeed without a restart
+post_msg "$A_TOK" "$CONV" "after the disk was freed"
+ACKED+=("$MSG_ID:after")
+
+# ---- 5. restart: clean replay, every acknowledged write there
+stop_server
+"$CHATD" --check "$D" >"$TMP_ROOT/check.out" 2>&1
+rc=$?
+expect_eq "chatd --check after the full disk: $(tail -n 2 "$TMP_ROOT/check.out")" 0 "$rc"
+DATA_DIR=$D start_server --fsync always --compact-pct 0
+expect_true "the restart replays without cutting or refusing anything" \
+    bash -c "! grep -qiE 'torn|corrupt|damage' '$SERVER_LOG'"
+missing=0
+for a in "${ACKED[@]}"; do
+    id=${a%%:*} want=${a#*:}
+    req GET "/api/messages/$id" "" "$A_TOK"
+    got=$(jqb .message.body)
+    case $want in
+        edited | after) [[ $got == *"$want"* ]] || missing=$((missing + 1)) ;;
+        *) [ "${#got}" == "$want" ] || missing=$((missing + 1)) ;;
+    esac
+done
+expect_eq "acknowledged messages missing or changed after the restart (of ${#ACKED[@]})" 0 "$missing"
+req POST /api/users/login '{"username":"halfway","password":"password123"}'
+expect_status 200
+req POST /api/users/login '{"username":"carol","password":"password123"}'
+expect_error 401 ""
+stop_server
