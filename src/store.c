@@ -125,9 +125,7 @@ int store_rec_parse(const uint8_t *p, size_t n, uint64_t off, store_rec *out)
 {
     uint32_t len = n >= STORE_REC_HDR ? le32(p) : 0;
     if (len < REC_LEN_MIN || len > n - 8) return -1;
-    *out = (store_rec){ .seq = le64(p + 8), .payload_off = off + STORE_REC_HDR, .next_off = off + 8 + len,
-                        .type = p[16], .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN,
-                        .crc = le32(p + 4), .raw = p + 8 };
+    *out = rec_at(p, off);
     return 0;
 }
 
