@@ -24,7 +24,7 @@ static const char usage[] =
     "  --max-body BYTES      request body limit (default 65536)\n"
     "  --max-head BYTES      request line + headers limit (default 16384)\n"
     "  --max-target BYTES    request target limit (default 8192)\n"
-    "  --pbkdf2-iters N      password hashing iterations for new hashes (default 100000)\n"
+    "  --pbkdf2-iters N      password hashing iterations for new hashes (default 600000)\n"
     "  --hash-queue N        password checks that may wait; over it: 503 busy (default 64; 0: no limit)\n"
     "  --heartbeat S         SSE comment / WebSocket ping every S seconds (default 15)\n"
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
@@ -44,7 +44,7 @@ static const char usage[] =
 static const config defaults = {
     .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
-    .pbkdf2_iters = 100000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
+    .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
     .max_response = 512 * 1024,
     .compact_pct = 50, .compact_min = 10000,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
