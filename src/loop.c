@@ -61,13 +61,13 @@ int server_listen(server *s)
     if (fd < 0) { perror("chatd: socket"); return -1; }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0 || set_nonblock(fd) < 0) {
-        fprintf(stderr, "chatd: cannot listen on %s:%d: %s\n", s->cfg.bind_addr, s->cfg.port, strerror(errno));
+        fprintf(stderr, "chatd: --bind %s --port %d: cannot listen: %s\n", s->cfg.bind_addr, s->cfg.port,
+                strerror(errno));
         close(fd);
         return -1;
     }
     getsockname(fd, sa, &len);
-    int port = ntohs(fam == AF_INET ? a4.sin_port : a6.sin6_port);
-    fprintf(stderr, "chatd: listening on %s:%d\n", s->cfg.bind_addr, port);
+    s->cfg.port = ntohs(fam == AF_INET ? a4.sin_port : a6.sin6_port);   /* the chosen one for --port 0 */
     s->listen_fd = fd;
     return 0;
 }

@@ -3,6 +3,9 @@
 #include "server.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -50,16 +53,27 @@ static const config defaults = {
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
 
-/* An integer flag value in [lo, hi], or exit 2 with a message. */
+/* A usage error: the message names the flag and what was wrong; exit 2 before anything is touched.
+ * Run-time failures (a port in use, an unreadable data directory) exit 1. */
+static _Noreturn void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("chatd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (chatd --help lists the options)\n", stderr);
+    exit(2);
+}
+
+/* An integer flag value in [lo, hi], or a usage error. */
 static long long num(const char *flag, const char *v, long long lo, long long hi)
 {
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (errno || *v == 0 || *end || x < lo || x > hi) {
-        fprintf(stderr, "chatd: %s: expected an integer in %lld..%lld, got '%s'\n", flag, lo, hi, v);
-        exit(2);
-    }
+    if (errno || *v == 0 || *end || x < lo || x > hi)
+        usage_error("%s: expected an integer in %lld..%lld, got '%s'", flag, lo, hi, v);
     return x;
 }
 
@@ -71,7 +85,7 @@ static int health_check(const char *url)
     int port = 80;
     if (sscanf(url, "http://%63[0-9.]:%d%255s", host, &port, path) < 2 &&
         sscanf(url, "http://%63[0-9.]%255s", host, path) < 1) {
-        fprintf(stderr, "chatd: --health-check wants http://IPv4[:port][/path]\n");
+        fprintf(stderr, "chatd: --health-check: expected http://IPv4[:port][/path], got '%s'\n", url);
         return 2;
     }
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -94,19 +108,48 @@ static int health_check(const char *url)
     return ok ? 0 : 1;
 }
 
+static int is_addr(const char *a)
+{
+    unsigned char x[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, a, x) == 1 || inet_pton(AF_INET6, a, x) == 1;
+}
+
+/* Is F a flag --help lists ("  --F " or ", --F ")? Then an unknown one is named as such even
+ * when it comes last without a value. */
+static int in_usage(const char *f)
+{
+    size_t n = strlen(f);
+    if (n < 3 || strncmp(f, "--", 2)) return 0;
+    for (const char *p = usage; (p = strstr(p, f)); p += n)
+        if (p[-1] == ' ' && (p[n] == ' ' || p[n] == ',' || p[n] == '\n')) return 1;
+    return 0;
+}
+
+/* Every flag is checked here, before any file, socket or thread exists. */
 static void parse_flags(config *c, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help")) { fputs(usage, stdout); exit(0); }
         if (!strcmp(f, "--version")) { puts("chatd " CHATD_VERSION); exit(0); }
-        if (!strcmp(f, "--health-check") && i + 1 < argc) exit(health_check(argv[i + 1]));
-        if (i + 1 >= argc) { fprintf(stderr, "chatd: unknown or incomplete option '%s'\n%s", f, usage); exit(2); }
+        if (!in_usage(f)) usage_error("unknown option '%s'", f);
+        if (i + 1 >= argc) usage_error("%s: missing value", f);
         const char *v = argv[++i];
+        if (!strcmp(f, "--health-check")) exit(health_check(v));
+        if (!strcmp(f, "--check") || !strcmp(f, "--repair") || !strcmp(f, "--compact"))
+            usage_error("%s DIR: an offline mode, given alone (chatd %s DIR), without other flags", f, f);
         if (!strcmp(f, "--port")) c->port = (int)num(f, v, 0, 65535);
-        else if (!strcmp(f, "--bind")) c->bind_addr = v;
-        else if (!strcmp(f, "--data-dir")) c->data_dir = v;
-        else if (!strcmp(f, "--fsync") && (!strcmp(v, "always") || !strcmp(v, "never"))) c->fsync_always = !strcmp(v, "always");
+        else if (!strcmp(f, "--bind")) {
+            if (!is_addr(v)) usage_error("--bind: '%s' is not an IPv4 or IPv6 address", v);
+            c->bind_addr = v;
+        } else if (!strcmp(f, "--data-dir")) {
+            if (!*v) usage_error("--data-dir: empty path");
+            c->data_dir = v;
+        } else if (!strcmp(f, "--fsync")) {
+            if (strcmp(v, "always") && strcmp(v, "never"))
+                usage_error("--fsync: expected always or never, got '%s'", v);
+            c->fsync_always = !strcmp(v, "always");
+        }
         else if (!strcmp(f, "--max-conns")) c->max_conns = (int)num(f, v, 1, 1000000);
         else if (!strcmp(f, "--idle-timeout")) c->idle_timeout_s = (int)num(f, v, 1, 86400);
         else if (!strcmp(f, "--request-timeout")) c->request_timeout_s = (int)num(f, v, 1, 3600);
@@ -123,9 +166,17 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
         else if (!strcmp(f, "--tls-cert")) c->tls_cert = v;
         else if (!strcmp(f, "--tls-key")) c->tls_key = v;
-        else if (!strcmp(f, "--cors-origin") && c->ncors < MAX_CORS_ORIGINS) c->cors[c->ncors++] = v;
-        else { fprintf(stderr, "chatd: bad option '%s %s'\n%s", f, v, usage); exit(2); }
+        else if (!strcmp(f, "--cors-origin")) {
+            if (c->ncors == MAX_CORS_ORIGINS)
+                usage_error("--cors-origin: at most %d origins; '%s' is one too many", MAX_CORS_ORIGINS, v);
+            c->cors[c->ncors++] = v;
+        }
+        else usage_error("unknown option '%s'", f);
     }
+    if (!c->tls_cert != !c->tls_key) usage_error("--tls-cert and --tls-key go together");
+#ifndef CHATD_TLS
+    if (c->tls_cert) usage_error("--tls-cert: this chatd was built without TLS; rebuild with `make TLS=1`");
+#endif
 }
 
 static int replay(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
@@ -186,17 +237,42 @@ static int offline(server *s, const char *mode, const char *dir)
 
 static int start_tls(server *s)
 {
-    if (!s->cfg.tls_cert && !s->cfg.tls_key) return 0;
+    if (!s->cfg.tls_cert) return 0;
 #ifdef CHATD_TLS
     char err[256];
-    if (!s->cfg.tls_cert || !s->cfg.tls_key) fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
-    else if (!(s->tls = tls_server_new(s->cfg.tls_cert, s->cfg.tls_key, err, sizeof err)))
-        fprintf(stderr, "chatd: TLS: %s\n", err);
-    else return 0;
-#else
-    fprintf(stderr, "chatd: built without TLS; rebuild with `make TLS=1`\n");
+    if ((s->tls = tls_server_new(s->cfg.tls_cert, s->cfg.tls_key, err, sizeof err))) return 0;
+    fprintf(stderr, "chatd: --tls-cert %s --tls-key %s: %s\n", s->cfg.tls_cert, s->cfg.tls_key, err);
 #endif
     return -1;
+}
+
+/* The data directory's parents, created like `mkdir -p` (each new one synced into its parent);
+ * the store creates the directory itself. */
+static int make_parents(const char *dir)
+{
+    size_t n = strlen(dir);
+    char *p = xmalloc(n + 1);
+    memcpy(p, dir, n + 1);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++) {
+        if (p[i] != '/' || p[i - 1] == '/') continue;
+        p[i] = 0;
+        if (mkdir(p, 0700) == 0) {
+            char *slash = strrchr(p, '/');
+            const char *parent = slash == p ? "/" : slash ? (*slash = 0, p) : ".";
+            int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0 || fsync(fd) < 0) rc = -1;
+            if (fd >= 0) close(fd);
+            if (slash && slash != p) *slash = '/';
+            if (rc < 0) fprintf(stderr, "chatd: --data-dir %s: syncing %s: %s\n", dir, parent, strerror(errno));
+        } else if (errno != EEXIST) {
+            fprintf(stderr, "chatd: --data-dir %s: cannot create %s: %s\n", dir, p, strerror(errno));
+            rc = -1;
+        }
+        p[i] = '/';
+    }
+    free(p);
+    return rc;
 }
 
 /* Frees what start-up, an offline mode or the run left; safe on parts never set up. */
@@ -232,22 +308,25 @@ int main(int argc, char **argv)
         teardown(&s);
         return rc;
     }
-    parse_flags(&s.cfg, argc, argv);
+    parse_flags(&s.cfg, argc, argv);   /* exit 2 on any usage error, before anything exists */
     signal(SIGXFSZ, SIG_IGN);   /* a file-size limit must fail the write, not kill us */
+    /* What can fail without touching the disk goes first (certificate, worker, listening socket),
+     * so a port in use leaves no data directory or log behind; every run-time failure exits 1. */
+    if (start_tls(&s) < 0 || server_listen(&s) < 0) { teardown(&s); return 1; }
+    if (hasher_start(&s.hs) < 0) { perror("chatd: worker thread"); teardown(&s); return 1; }
     char err[512];
     int64_t t0 = now_ms();
+    if (make_parents(s.cfg.data_dir) < 0) { teardown(&s); return 1; }
     compact_cleanup(s.cfg.data_dir);
     if (store_open(&s.st, s.cfg.data_dir, s.cfg.fsync_always, replay, &s, err, sizeof err) < 0) {
-        fprintf(stderr, "chatd: cannot open the store: %s\n", err);
+        fprintf(stderr, "chatd: --data-dir %s: cannot open the store: %s\n", s.cfg.data_dir, err);
         teardown(&s);
         return 1;
     }
     fprintf(stderr, "chatd: %s: %llu records replayed in %lld ms (%u users, %u conversations, %u messages)\n",
             s.st.path, (unsigned long long)s.st.nrecords, (long long)(now_ms() - t0),
             s.db.live_users, s.db.live_convs, s.db.live_msgs);
-    if (start_tls(&s) < 0) return 1;
-    if (hasher_start(&s.hs) < 0) { perror("chatd: worker thread"); return 1; }
-    if (server_listen(&s) < 0) return 1;
+    fprintf(stderr, "chatd: listening on %s:%d\n", s.cfg.bind_addr, s.cfg.port);
     s.now_ms = now_ms();
     rc = server_run(&s);
     teardown(&s);
