@@ -43,7 +43,7 @@ UNIT_ws     := ws crypto json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut
+.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut deps
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -75,6 +75,25 @@ test-one: unit shell
 # scripts/test.sh prints each step (and each shell test file) as it finishes and a final total.
 test:
 	@scripts/test.sh
+
+# Everything `make test` needs, on Debian as root (`.ci/run` uses it too): the package lists
+# first, then compilers (gcc, clang with its sanitizer/fuzzer runtimes, musl, ARM cross gcc and
+# qemu-user to run their output), mbedtls for the TLS build, the test clients (curl, jq, python3
+# with websockets, openssl for t_tls), and for the web client's browser test chromium + node
+# with the npm modules of tests/web (once that directory exists).
+DEPS_APT := build-essential clang libclang-rt-dev musl-tools qemu-user-static \
+            gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross \
+            libmbedtls-dev openssl curl jq python3 python3-websockets ca-certificates file util-linux \
+            chromium nodejs
+# npm only where no npm is there yet: NodeSource's nodejs package carries its own npm and conflicts
+# with Debian's npm package (installing both fails).
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS_APT)
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+	@if [ -f tests/web/package.json ]; then \
+	    echo "cd tests/web && npm install --no-package-lock --no-audit --no-fund"; \
+	    cd tests/web && npm install --no-package-lock --no-audit --no-fund; fi
 
 # Long versions of the reliability tests: many kill points; the shell tests under valgrind.
 soak: $(BIN)

@@ -2,7 +2,7 @@
 #   make bench        scripts/bench.sh: chatd (-O2) beside nginx and Redis on loopback; one
 #                     table on stdout, JSON in build/bench.json; results: scripts/BENCH.md
 #   make bench-tools  the load tools: build/bench/postload, wsload, disk_ceiling
-#   make bench-deps   apt-get install what bench.sh runs (wrk, nginx-light, redis-server, ...)
+#   make bench-deps   apt-get update, then install what bench.sh runs (wrk, nginx-light, redis-server, ...)
 # Knobs (environment or make variables): BENCH_SECONDS, BENCH_CONNS, BENCH_MESSAGES,
 # BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY (see bench.sh).
 
@@ -25,4 +25,5 @@ bench: chatd $(if $(shell command -v $(or $(STATIC_CC),musl-gcc) 2>/dev/null),ch
 	BENCH_TOOLS=$(BENCH_DIR) CHATD=./chatd CHATD_STATIC=./chatd-static BENCH_OUT=build/bench.json scripts/bench.sh
 
 bench-deps:
-	apt-get install -y wrk nginx-light redis-server curl python3 util-linux
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx-light redis-server curl python3 util-linux
