@@ -3,7 +3,7 @@
 # Expect: 100-continue, HTTP/1.0, Host rules, absolute form, limits (413/414/431), smuggling,
 # malformed requests (400/505), which errors close the connection and which do not.
 . "$(dirname "$0")/lib.sh"
-start_server
+start_server --max-response 4194304   # the big response read slowly below is 1.3 MB
 
 new_user A alice
 new_user B bob
