@@ -46,11 +46,10 @@ static void compact_reset(compactor *cp)
     buf_free(&cp->out);
     buf_free(&cp->rd);
     db_alive_free(&cp->alive);
-    int64_t retry = cp->retry_ms, backoff = cp->backoff_ms;
-    memset(cp, 0, sizeof *cp);
+    compactor keep = { .retry_ms = cp->retry_ms, .backoff_ms = cp->backoff_ms,
+                       .stale_since_ms = cp->stale_since_ms };
+    *cp = keep;   /* the rest starts over */
     cp->fd = -1;
-    cp->retry_ms = retry;
-    cp->backoff_ms = backoff;
 }
 
 static int abort_compaction(server *s, const char *what)
@@ -77,6 +76,7 @@ int compact_start(server *s)
     /* What existed at P decides what is kept from before P: an object deleted while the
      * copy runs keeps its create record, because its delete record lands in the tail. */
     db_alive_take(&s->db, &cp->alive);
+    cp->stale_at_start = s->db.stale_bodies;   /* every one of them is erased by this copy */
     cp->tmp = xmalloc(strlen(s->st.path) + sizeof ".compact");
     sprintf(cp->tmp, "%s.compact", s->st.path);
     cp->fd = open(cp->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* it becomes the log */
@@ -107,6 +107,26 @@ static int flush_out(compactor *cp)
     return fdatasync(cp->fd);
 }
 
+/* Erasure: a message's create record from before P whose body is no longer the message's
+ * (edited since, or deleted during the copy) is copied with an empty body. [*from, *to): the
+ * body's length field and bytes in the payload. */
+static int stale_body(server *s, const store_rec *r, size_t *from, size_t *to)
+{
+    if (r->type != REC_MSG_CREATE) return 0;
+    recr rd;
+    recr_init(&rd, r->payload, r->len);
+    uint32_t id = rec_get_u32(&rd), n;
+    rec_get_u32(&rd); rec_get_u32(&rd); rec_get_u64(&rd);   /* conversation, author, time */
+    rec_get_str(&rd, &n);                                     /* idempotency key */
+    *from = rd.pos;
+    const char *body = rec_get_str(&rd, &n);
+    *to = rd.pos;
+    if (rd.err || !n || id < 1 || id > s->db.nmsgs) return 0;
+    const msg *m = &s->db.msgs[id - 1];
+    uint64_t off = r->payload_off + (uint64_t)((const uint8_t *)body - r->payload);
+    return !(m->flags & MSG_LIVE) || m->body_off != off;
+}
+
 /* Copy one record if it is still needed (everything after P is). */
 static void copy_record(server *s, const store_rec *r)
 {
@@ -117,18 +137,28 @@ static void copy_record(server *s, const store_rec *r)
     if (r->seq > cp->upto || r->type == REC_MSG_CREATE || r->type == REC_MSG_UPDATE)
         push2(&cp->map_old, &cp->map_new, &cp->nmap, &cp->capmap, old, at);
     if (cp->nrec++ % EVENT_MARK_EVERY == 0) push2(&cp->mk_seq, &cp->mk_off, &cp->nmk, &cp->capmk, r->seq, at);
-    uint8_t h[8];
-    size_t at_raw = cp->out.len + sizeof h;
-    put_le32(h, r->len + 9);
-    put_le32(h + 4, r->crc);
+    uint8_t h[8] = {0};
+    size_t at_raw = cp->out.len + sizeof h, from, to;
     buf_append(&cp->out, h, sizeof h);
-    buf_append(&cp->out, r->raw, r->len + 9);
-    if (r->more && r->seq < cp->upto) {
+    buf_append(&cp->out, r->raw, 9);   /* seq, type */
+    int strip = r->seq < cp->upto && stale_body(s, r, &from, &to);
+    if (strip) {   /* the body's length becomes 0; fields after it (if any) stay */
+        uint8_t zero[4] = {0};
+        buf_append(&cp->out, r->payload, from);
+        buf_append(&cp->out, zero, sizeof zero);
+        buf_append(&cp->out, r->payload + to, r->len - to);
+    } else {
+        buf_append(&cp->out, r->payload, r->len);
+    }
+    uint8_t *raw = (uint8_t *)cp->out.data + at_raw;
+    uint32_t n = (uint32_t)(cp->out.len - at_raw);
+    put_le32(raw - 8, n);
+    put_le32(raw - 4, r->crc);
+    if (strip || (r->more && r->seq < cp->upto)) {
         /* a change from before P may lose some of its records here: what is kept of it is
          * no longer one change (replay would wait for records that are gone) */
-        uint8_t *raw = (uint8_t *)cp->out.data + at_raw;
-        raw[8] &= (uint8_t)~STORE_MORE;
-        put_le32((uint8_t *)cp->out.data + at_raw - 4, crc32c(0, raw, r->len + 9));
+        if (r->seq < cp->upto) raw[8] &= (uint8_t)~STORE_MORE;
+        put_le32(raw - 4, crc32c(0, raw, n));
     }
 }
 
@@ -188,6 +218,9 @@ static int finish(server *s)
     store_adopt(&s->st, cp->fd, cp->write_off, cp->nrec);
     cp->fd = -1;
     s->db.dead = 0;
+    s->db.stale_bodies -= cp->stale_at_start;
+    /* bodies that went stale during the copy are erased by the next one: count from its start */
+    cp->stale_since_ms = s->db.stale_bodies ? cp->started_ms : 0;
     s->ev.history_from = cp->upto;
     fprintf(stderr, "chatd: compaction done: %llu -> %llu bytes, %llu records, %lld ms\n",
             (unsigned long long)cp->old_size, (unsigned long long)s->st.size,
@@ -214,9 +247,13 @@ int compact_step(server *s)
 void compact_maybe(server *s)
 {
     if (s->cp.active) { compact_step(s); return; }
+    if (s->db.stale_bodies && !s->cp.stale_since_ms) s->cp.stale_since_ms = s->now_ms;
     if (s->now_ms < s->cp.retry_ms) return;
     uint64_t dead = s->db.dead;
-    if (s->cfg.compact_pct && dead >= s->cfg.compact_min && dead * 100 >= s->st.nrecords * s->cfg.compact_pct)
+    int erase = s->cfg.erase_within_s && s->db.stale_bodies &&
+                s->now_ms - s->cp.stale_since_ms >= (int64_t)s->cfg.erase_within_s * 1000;
+    if (erase || (s->cfg.compact_pct && dead >= s->cfg.compact_min &&
+                  dead * 100 >= s->st.nrecords * s->cfg.compact_pct))
         compact_start(s);
 }
 

@@ -302,6 +302,7 @@ static int apply_conv_delete(db *d, recr *r)
     for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
     d->live_msgs -= c->nmsgs;
     d->dead += 2 + 2 * (uint64_t)c->nmsgs;
+    d->stale_bodies += c->nmsgs;
     d->live_convs--;
     free(c->title); free(c->members); free(c->msgs);
     *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
@@ -341,6 +342,7 @@ static int apply_msg_update(db *d, recr *r, uint64_t off)
     uint32_t bn;
     const char *body = rec_get_str(r, &bn);
     if (!m || r->err) return -1;
+    d->stale_bodies += m->body_len != 0;   /* 0: a body a compaction already erased */
     m->body_off = off + (uint64_t)((const uint8_t *)body - r->p);
     m->body_len = bn;
     m->updated_ms = ms;
@@ -363,6 +365,7 @@ static int apply_msg_delete(db *d, recr *r)
     }
     d->live_msgs--;
     d->dead += 2;
+    d->stale_bodies++;
     return 0;
 }
 

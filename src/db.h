@@ -55,6 +55,7 @@ typedef struct db {
     uint32_t capusers, capconvs, capmsgs;
     uint32_t live_users, live_convs, live_msgs;
     uint64_t dead;     /* records made obsolete since the last compaction (roughly) */
+    uint64_t stale_bodies;   /* message bodies deleted or replaced that the log still holds */
     map by_name;       /* lower-cased username -> user id */
     map tokens;        /* sha256(token) -> user id */
     map idem;          /* u32 author id + key bytes -> message id */

@@ -35,6 +35,8 @@ static const char usage[] =
     "  --max-response BYTES  message pages and the conversation list end before this (default 524288)\n"
     "  --compact-pct P       compact when obsolete records pass P% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
+    "  --erase-within S      compact when a deleted or replaced message body is S seconds old\n"
+    "                        (default 3600; 0: only by --compact-pct)\n"
     "  --tls-cert PEM, --tls-key PEM  serve HTTPS/WSS (builds made with `make TLS=1`)\n"
     "  --cors-origin ORIGIN  allow browser requests from ORIGIN (repeatable, or *)\n"
     "  --compact DIR         compact a data directory offline\n"
@@ -49,7 +51,7 @@ static const config defaults = {
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
     .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
     .max_response = 512 * 1024,
-    .compact_pct = 50, .compact_min = 10000,
+    .compact_pct = 50, .compact_min = 10000, .erase_within_s = 3600,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
 
@@ -164,6 +166,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--max-response")) c->max_response = (size_t)num(f, v, 1024, 1LL << 30);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
+        else if (!strcmp(f, "--erase-within")) c->erase_within_s = (int)num(f, v, 0, 365 * 86400);
         else if (!strcmp(f, "--tls-cert")) c->tls_cert = v;
         else if (!strcmp(f, "--tls-key")) c->tls_key = v;
         else if (!strcmp(f, "--cors-origin")) {

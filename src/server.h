@@ -39,6 +39,7 @@ typedef struct config {
     size_t max_response;   /* list bodies are cut to fit this while they are built */
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
+    int erase_within_s;    /* compact when a deleted/replaced body is older than this (0: never) */
     http_limits http;
     const char *tls_cert, *tls_key;   /* PEM files; TLS builds only */
     const char *cors[MAX_CORS_ORIGINS];
@@ -133,6 +134,8 @@ typedef struct compactor {
     uint64_t *mk_seq, *mk_off;     /* owned: replay marks for the new file */
     size_t nmk, capmk;
     int64_t retry_ms, backoff_ms;  /* after an abandoned one: no new start before retry_ms */
+    int64_t stale_since_ms;        /* when the oldest body still to erase became stale (0: none) */
+    uint64_t stale_at_start;       /* db.stale_bodies when this compaction started */
 } compactor;
 
 typedef struct server {
