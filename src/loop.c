@@ -88,18 +88,25 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
     snprintf(out, n, "%s:%d", ip, port);
 }
 
-/* Over the cap: a best-effort 503 on the still-blocking-free socket, then close. */
-static void refuse(server *s, int fd)
+/* Over a cap: a best-effort 503 on the still-blocking-free socket, then close. */
+static void refuse(server *s, int fd, const char *why)
 {
-    static const char body[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open connections\"}}";
-    char head[512];
+    char head[512], body[128];
+    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}", why);
     int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     server_date(s), sizeof body - 1, body);
+                     "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                     server_date(s), bn, body);
     ssize_t w = write(fd, head, (size_t)n);
     (void)w;
     close(fd);
     s->m.conns_rejected++;
+}
+
+/* The address part of "ip:port" (IPv6 too): the key of the per-address connection count. */
+static size_t ip_len(const char *addr)
+{
+    const char *p = strrchr(addr, ':');
+    return p ? (size_t)(p - addr) : strlen(addr);
 }
 
 static void accept_all(server *s)
@@ -113,11 +120,19 @@ static void accept_all(server *s)
             return;   /* EAGAIN, or EMFILE: try again next turn */
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
-        if (set_nonblock(fd) < 0 || s->nconns >= (size_t)s->cfg.max_conns) { refuse(s, fd); continue; }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (set_nonblock(fd) < 0 || s->nconns >= (size_t)s->cfg.max_conns) {
+            refuse(s, fd, "too many open connections");
+            continue;
+        }
         char addr[64];
         peer_name(&ss, addr, sizeof addr);
+        uint64_t *per = s->cfg.max_conns_per_ip ? map_get(&s->per_ip, addr, ip_len(addr)) : NULL;
+        if (per && *per >= (uint64_t)s->cfg.max_conns_per_ip) {
+            refuse(s, fd, "too many connections from this address");
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (s->nconns == s->capconns) {
             s->capconns = s->capconns ? s->capconns * 2 : 64;
             s->conns = xrealloc(s->conns, s->capconns * sizeof *s->conns);
@@ -128,6 +143,8 @@ static void accept_all(server *s)
 #endif
         c->slot = s->nconns;
         s->conns[s->nconns++] = c;
+        if (per) ++*per;
+        else if (s->cfg.max_conns_per_ip) map_put(&s->per_ip, addr, ip_len(addr), 1);
         conn_wake(s, c);
         s->m.conns_accepted++;
     }
@@ -219,7 +236,9 @@ static void cool_down(server *s)
 static void close_at(server *s, size_t i)
 {
     conn *c = s->conns[i];
-    if (c->kind != KIND_HTTP) s->nstreams--;
+    if (c->kind != KIND_HTTP) stream_closed(s, c);
+    uint64_t *per = s->cfg.max_conns_per_ip ? map_get(&s->per_ip, c->addr, ip_len(c->addr)) : NULL;
+    if (per && --*per == 0) map_del(&s->per_ip, c->addr, ip_len(c->addr));
     hash_job *j = c->state == CONN_WAIT_HASH ? hasher_cancel(&s->hs, c->id) : NULL;
     if (j) api_hash_dropped(s, j);   /* not hashed yet: nobody is left to answer */
     /* a hot one first trades places with the last hot one, which shrinks the hot tier by

@@ -33,6 +33,9 @@ static const char usage[] =
     "  --stream-queue BYTES  a stream further behind than this is dropped (default 1048576)\n"
     "  --ws-max-message B    largest WebSocket message accepted (default 65536)\n"
     "  --max-response BYTES  message pages and the conversation list end before this (default 524288)\n"
+    "  --max-conns-per-ip N  open connections per client address; over it: 503 (default 256; 0: off)\n"
+    "  --max-streams-per-user N  open event streams per user; over it: 429 (default 16; 0: off)\n"
+    "  --write-rate N        writes per second per user, bursts of 5N; over it: 429 (default 20; 0: off)\n"
     "  --compact-pct P       compact when obsolete records pass P% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
     "  --erase-within S      compact when a deleted or replaced message body is S seconds old\n"
@@ -50,7 +53,7 @@ static const config defaults = {
     .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
     .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
-    .max_response = 512 * 1024,
+    .max_response = 512 * 1024, .max_conns_per_ip = 256, .max_streams_per_user = 16, .write_rate = 20,
     .compact_pct = 50, .compact_min = 10000, .erase_within_s = 3600,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
@@ -164,6 +167,9 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--stream-queue")) c->stream_queue = (size_t)num(f, v, 4096, 1LL << 30);
         else if (!strcmp(f, "--ws-max-message")) c->ws_max_msg = (size_t)num(f, v, 125, 16LL << 20);
         else if (!strcmp(f, "--max-response")) c->max_response = (size_t)num(f, v, 1024, 1LL << 30);
+        else if (!strcmp(f, "--max-conns-per-ip")) c->max_conns_per_ip = (int)num(f, v, 0, 1000000);
+        else if (!strcmp(f, "--max-streams-per-user")) c->max_streams_per_user = (int)num(f, v, 0, 1000000);
+        else if (!strcmp(f, "--write-rate")) c->write_rate = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
         else if (!strcmp(f, "--erase-within")) c->erase_within_s = (int)num(f, v, 0, 365 * 86400);
@@ -290,6 +296,9 @@ static void teardown(server *s)
     events_free(&s->ev);
     map_free(&s->throttle);
     map_free(&s->typing);
+    map_free(&s->per_ip);
+    map_free(&s->user_streams);
+    map_free(&s->write_tat);
     buf_free(&s->scratch);
     buf_free(&s->rec);
     buf_free(&s->log);

@@ -79,6 +79,8 @@ static void options(server *s, conn *c, http_req *r, const char *allow)
     respond_empty(s, c, 204, h);
 }
 
+static int over_write_rate(server *s, conn *c, http_req *r);
+
 void route(server *s, conn *c, http_req *r)
 {
     char path[HTTP_MAX_TARGET + 1];
@@ -97,6 +99,9 @@ void route(server *s, conn *c, http_req *r)
         return;
     }
     if (id < 0) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
+    if (m != M_GET && s->cfg.write_rate && rd->post != api_register && rd->post != api_login &&
+        over_write_rate(s, c, r))
+        return;
     if (!rd->get_id) { (m == M_GET ? rd->get : rd->post)(s, c, r); return; }
     (m == M_GET ? rd->get_id : m == M_PUT ? rd->put_id : rd->del_id)(s, c, r, id);
 }
@@ -187,8 +192,8 @@ void put_time(buf_t *b, int64_t ms)
     buf_append(b, t, sizeof t);
 }
 
-/* The user of a presented token (text, n), or NULL after answering 401. */
-user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
+/* The user of a presented token, or NULL (nothing answered). */
+static user *token_find(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
 {
     uint8_t hash[32];
     int ok;
@@ -202,17 +207,56 @@ user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, 
     }
     uint64_t *v = ok ? map_get(&s->db.tokens, hash, sizeof hash) : NULL;
     user *u = v ? db_user(&s->db, (int64_t)*v) : NULL;
-    if (!u) { respond_error(s, c, 401, "unauthorized", "missing or invalid token"); return NULL; }
+    if (!u) return NULL;
     *uid = (uint32_t)*v;
     if (tokhash) memcpy(tokhash, hash, sizeof hash);
     return u;
 }
 
-user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
+/* The user of a presented token (text, n), or NULL after answering 401. */
+user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
+{
+    user *u = token_find(s, c, text, n, uid, tokhash);
+    if (!u) respond_error(s, c, 401, "unauthorized", "missing or invalid token");
+    return u;
+}
+
+static user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer)
 {
     const http_header *h = http_header_get(r, "Authorization");
     int bearer = h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0;
-    return token_user(s, c, bearer ? h->value + 7 : NULL, bearer ? h->value_len - 7 : 0, uid, tokhash);
+    const char *t = bearer ? h->value + 7 : NULL;
+    size_t n = bearer ? h->value_len - 7 : 0;
+    return answer ? token_user(s, c, t, n, uid, tokhash) : token_find(s, c, t, n, uid, tokhash);
+}
+
+user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
+{
+    return bearer_user(s, c, r, uid, tokhash, 1);
+}
+
+/* --write-rate N: each user's writes pass a token bucket of N a second with bursts of 5N,
+ * kept as one number per user (GCRA's "theoretical arrival time", in microseconds). Over it:
+ * 429 rate_limited with Retry-After, and 1. Without a valid token the handler answers 401. */
+static int over_write_rate(server *s, conn *c, http_req *r)
+{
+    uint32_t uid;
+    if (!bearer_user(s, c, r, &uid, NULL, 0)) return 0;
+    uint8_t k[4];
+    put_le32(k, uid);
+    int64_t now = s->now_ms * 1000, every = 1000000 / s->cfg.write_rate;
+    int64_t burst = every * (5 * (int64_t)s->cfg.write_rate - 1);
+    uint64_t *v = map_get(&s->write_tat, k, sizeof k);
+    int64_t tat = v && (int64_t)*v > now ? (int64_t)*v : now;
+    if (tat - now > burst) {
+        char h[48];
+        snprintf(h, sizeof h, "Retry-After: %lld\r\n", (long long)((tat - now - burst + 999999) / 1000000));
+        respond_error_x(s, c, 429, "rate_limited", "too many writes; try again later", h);
+        return 1;
+    }
+    if (v) *v = (uint64_t)(tat + every);
+    else map_put(&s->write_tat, k, sizeof k, (uint64_t)(tat + every));
+    return 0;
 }
 
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc)

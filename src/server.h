@@ -37,6 +37,9 @@ typedef struct config {
     size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
     size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
     size_t max_response;   /* list bodies are cut to fit this while they are built */
+    int max_conns_per_ip;  /* open connections per client address (0: no limit) */
+    int max_streams_per_user;   /* open SSE/WebSocket streams per user (0: no limit) */
+    int write_rate;        /* writes a second per user, bursts of 5x (0: no limit) */
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
     int erase_within_s;    /* compact when a deleted/replaced body is older than this (0: never) */
@@ -147,6 +150,9 @@ typedef struct server {
     hasher hs;
     map throttle;          /* lower-cased username -> failed-login window */
     map typing;            /* (user, conversation) -> when its last typing was relayed */
+    map per_ip;            /* client address -> open connections (with --max-conns-per-ip) */
+    map user_streams;      /* user id -> open streams (with --max-streams-per-user) */
+    map write_tat;         /* user id -> its write bucket (--write-rate; see router.c) */
     int64_t typing_swept_ms;
     metrics m;
     int listen_fd;
@@ -224,6 +230,7 @@ void streams_revoke(server *s);
 void stream_input(server *s, conn *c);
 void api_events(server *s, conn *c, http_req *r);
 void api_ws(server *s, conn *c, http_req *r);
+void stream_closed(server *s, conn *c);    /* a stream connection goes away */
 
 /* streams.c */
 /* compact.c */

@@ -132,12 +132,40 @@ static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
     return 1;
 }
 
+/* --max-streams-per-user: 1 when the user of c may open one more stream, else 0 after
+ * answering 429 too_many_streams. */
+static int stream_room(server *s, conn *c)
+{
+    uint8_t k[4];
+    put_le32(k, c->uid);
+    uint64_t *n = s->cfg.max_streams_per_user ? map_get(&s->user_streams, k, sizeof k) : NULL;
+    if (!n || *n < (uint64_t)s->cfg.max_streams_per_user) return 1;
+    respond_error(s, c, 429, "too_many_streams", "this user has too many open event streams");
+    return 0;
+}
+
+void stream_closed(server *s, conn *c)
+{
+    uint8_t k[4];
+    put_le32(k, c->uid);
+    s->nstreams--;
+    uint64_t *n = s->cfg.max_streams_per_user ? map_get(&s->user_streams, k, sizeof k) : NULL;
+    if (n && --*n == 0) map_del(&s->user_streams, k, sizeof k);
+}
+
 /* After the handshake: replay from the given id, or say "resync" when history that old
  * is gone (compacted away), or go live at once. */
 static void stream_start(server *s, conn *c, int has_last, uint64_t last)
 {
     c->beat_ms = s->now_ms;
     s->nstreams++;
+    if (s->cfg.max_streams_per_user) {
+        uint8_t k[4];
+        put_le32(k, c->uid);
+        uint64_t *n = map_get(&s->user_streams, k, sizeof k);
+        if (n) ++*n;
+        else map_put(&s->user_streams, k, sizeof k, 1);
+    }
     if (!has_last || last >= s->st.last_seq) return;
     if (last + 1 < s->ev.history_from) {
         stream_resync(s, c);
@@ -152,6 +180,7 @@ void api_events(server *s, conn *c, http_req *r)
     uint64_t last = 0;
     c->kind = KIND_SSE;
     int has = stream_auth(s, c, r) ? last_event_id(s, c, r, &last) : -1;
+    if (has >= 0 && r->method != HM_HEAD && !stream_room(s, c)) has = -1;
     if (has < 0 || r->method == HM_HEAD) {
         if (has >= 0) respond(s, c, 200, "text/event-stream", "", 0, NULL);
         c->kind = KIND_HTTP;
@@ -206,7 +235,7 @@ void api_ws(server *s, conn *c, http_req *r)
     uint64_t last = 0;
     c->kind = KIND_WS;
     int has = stream_auth(s, c, r) ? last_event_id(s, c, r, &last) : -1;
-    if (has < 0) { c->kind = KIND_HTTP; return; }
+    if (has < 0 || !stream_room(s, c)) { c->kind = KIND_HTTP; return; }
     char accept[29], extra[128];
     ws_accept_key(key->value, key->value_len, accept);
     snprintf(extra, sizeof extra, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);

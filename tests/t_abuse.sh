@@ -186,7 +186,7 @@ PYEOF
 # =============================================================================================
 # 1. 1000 idle connections + 20 slowloris clients, while a normal client is served
 SERVER_WRAP=(bash -c 'ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' nofile)
-start_server --request-timeout 3 --max-conns 2000
+start_server --request-timeout 3 --max-conns 2000 --max-conns-per-ip 0   # 1000 idle ones from one address
 unset SERVER_WRAP
 rm -f "$TMP_ROOT/held" "$TMP_ROOT/stop"
 "$PYTHON" "$AB_PY" hold "$PORT" "$HOLD" "$TMP_ROOT/held" "$TMP_ROOT/stop" >"$TMP_ROOT/hold.out" 2>&1 &

@@ -54,7 +54,7 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$SERVER_PID/status"; }
 # ---------------------------------------------------------------------------------------------
 # --max-response (default 512 KiB): 200 messages of ~10,900 control characters each are 13 MB
 # of JSON; a page stops before the cap with has_more true, and the next page goes on from it
-start_server
+start_server --write-rate 0
 new_user A alice
 new_user B bob
 new_conv "$A_TOK" "ctl" "[$B_ID]"
@@ -148,4 +148,163 @@ expect_jq '[.conversations[].id]' "$NEWEST"
 post_msg "$A_TOK" "$C" "bump"   # the oldest becomes the most recently active
 req GET /api/conversations "" "$B_TOK"
 expect_jq '.conversations[0].id' "$C"
+stop_server
+
+# ---------------------------------------------------------------------------------------------
+# --max-conns-per-ip N: one more connection from that address -> 503 and close; other
+# addresses and connections after some closed are served. (Bound to 0.0.0.0 so 127.0.0.2
+# reaches it as another address; flags given later win.)
+start_server --bind 0.0.0.0 --max-conns-per-ip 5 --max-conns 100
+perip() {   # K: hold K connections from 127.0.0.1, then one more from there and one from 127.0.0.2
+    "$PYTHON" - "$PORT" "$1" <<'PY'
+import json, socket, sys
+port, k = int(sys.argv[1]), int(sys.argv[2])
+def ask(src):
+    s = socket.socket(); s.settimeout(5); s.bind((src, 0)); s.connect(("127.0.0.1", port))
+    try: s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    except OSError: pass
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            c = s.recv(4096)
+            if not c: break
+            data += c
+    except OSError: pass
+    st = int(data.split(b" ")[1]) if data.startswith(b"HTTP/1.1 ") else None
+    return s, st, data
+held = [ask("127.0.0.1") for _ in range(k)]
+extra = ask("127.0.0.1")
+other = ask("127.0.0.2")
+print(json.dumps({"held": [h[1] for h in held], "extra": extra[1], "extra_connection": "close" in extra[2].decode("latin-1").lower(),
+                  "other": other[1]}))
+PY
+}
+PERIP=$(perip 5)
+LAST_REQ="5 + 1 connections from 127.0.0.1, 1 from 127.0.0.2" STATUS=
+expect_eq "5 connections held" '[200,200,200,200,200]' "$(jq -c .held <<<"$PERIP")"
+expect_eq "the 6th from the same address: 503" 503 "$(jq .extra <<<"$PERIP")"
+expect_eq "... with Connection: close" true "$(jq .extra_connection <<<"$PERIP")"
+expect_eq "another address is served" 200 "$(jq .other <<<"$PERIP")"
+PERIP=$(perip 4)   # the first ones closed: the address has room again
+expect_eq "after they closed: served again" '[200,200,200,200]' "$(jq -c .held <<<"$PERIP")"
+expect_eq "... up to the limit" 200 "$(jq .extra <<<"$PERIP")"
+expect_true "rejections counted in /metrics" test "$(metric chatd_connections_rejected_total)" -ge 1
+stop_server
+
+# ---------------------------------------------------------------------------------------------
+# --max-streams-per-user N: one more stream (SSE or WebSocket) -> 429 too_many_streams
+start_server --max-streams-per-user 3
+new_user A alice
+new_user B bob
+SSE_PIDS=()
+for i in 1 2 3; do
+    curl -sN --max-time 50 -o "$TMP_ROOT/sse.$i" "$BASE/api/events?token=$A_TOK" &
+    SSE_PIDS+=($!)
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+done
+sse_open() { [ "$(grep -l '^retry:' "$TMP_ROOT"/sse.[123] 2>/dev/null | wc -l)" == 3 ]; }
+expect_true "3 streams of A open" poll 15 sse_open
+req GET /api/events "" "$A_TOK"
+expect_error 429 too_many_streams
+req GET /api/ws "" "$A_TOK" -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Version: 13'
+expect_error 429 too_many_streams
+expect_no_header Sec-WebSocket-Accept
+req GET /api/conversations "" "$A_TOK"   # plain requests are not streams
+expect_status 200
+curl -sN --max-time 3 -o "$TMP_ROOT/sse.b" -D "$TMP_ROOT/sse.b.h" "$BASE/api/events?token=$B_TOK"
+expect_match "another user's stream opens" '^HTTP/1.1 200' "$(head -n1 "$TMP_ROOT/sse.b.h")"
+kill "${SSE_PIDS[0]}"
+wait "${SSE_PIDS[0]}" 2>/dev/null
+freed() { curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$BASE/api/events?token=$A_TOK" | grep -q 200; }
+expect_true "a stream closed: A may open one again" poll 10 freed
+stop_clients
+stop_server
+
+# ---------------------------------------------------------------------------------------------
+# --write-rate N: N writes a second per user, bursts of 5N; beyond: 429 rate_limited with
+# Retry-After, and nothing stored. Reads, register and login are not writes.
+start_server --write-rate 2
+new_user A alice
+new_user B bob
+new_conv "$A_TOK" "rate" "[$B_ID]"   # A's first write
+C=$CONV_ID
+# burst PORT TOKEN CONV COUNT: COUNT posts over one connection; {"codes":[...],"ms":elapsed}
+burst() {
+    "$PYTHON" - "$@" <<'PY'
+import http.client, json, sys, time
+port, tok, conv, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+codes = []; retry = []; t0 = time.time()
+for i in range(n):
+    c.request("POST", "/api/messages", json.dumps({"conversation_id": conv, "body": "b%d" % i}),
+              {"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    r = c.getresponse(); r.read(); codes.append(r.status)
+    if r.status == 429: retry.append(r.getheader("Retry-After"))
+print(json.dumps({"codes": codes, "retry": retry, "ms": int((time.time() - t0) * 1000)}))
+PY
+}
+B1=$(burst "$PORT" "$A_TOK" "$C" 30)
+LAST_REQ="30 posts by A at once" STATUS=
+OKS=$(jq '[.codes[] | select(. == 201)] | length' <<<"$B1")
+MS=$(jq .ms <<<"$B1")
+# the bucket holds 10; the conversation took one; 2 a second come back while posting
+expect_true "A's posts accepted: $OKS of 30 in $MS ms (9..$((10 + 2 * MS / 1000 + 1)))" \
+    test "$OKS" -ge 9 -a "$OKS" -le $((10 + 2 * MS / 1000 + 1))
+expect_eq "the rest: 429" "$((30 - OKS))" "$(jq '[.codes[] | select(. == 429)] | length' <<<"$B1")"
+expect_eq "the first 9 accepted" true "$(jq '.codes[:9] | all(. == 201)' <<<"$B1")"
+expect_true "Retry-After is a whole number of seconds >= 1" jq -e '.retry | length > 0 and all(test("^[1-9][0-9]*$"))' <<<"$B1"
+req GET "/api/messages?conversation_id=$C&limit=200" "" "$A_TOK"
+expect_jq '.messages | length' "$OKS"
+# each kind of write, right after the bucket was emptied again (a refill in between would let
+# it pass: then the bucket is emptied and it is tried again, up to 3 times)
+PROBE=$("$PYTHON" - "$PORT" "$A_TOK" "$C" <<'PY'
+import http.client, json, sys
+port, tok, conv = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def call(m, p, b=None, auth=True):
+    h = {"Content-Type": "application/json"}
+    if auth: h["Authorization"] = "Bearer " + tok
+    c.request(m, p, json.dumps(b) if b is not None else None, h)
+    r = c.getresponse(); data = r.read()
+    return r.status, r.getheader("Retry-After"), data
+def empty():
+    for _ in range(50):
+        if call("POST", "/api/messages", {"conversation_id": conv, "body": "fill"})[0] == 429: return
+out = {}
+for name, m, p, b in [("put", "PUT", "/api/conversations/%d" % conv, {"title": None}),
+                      ("delete", "DELETE", "/api/messages/1", None),
+                      ("create", "POST", "/api/conversations", {"title": "new", "member_ids": []}),
+                      ("logout", "POST", "/api/users/logout", None)]:
+    got = []
+    for k in range(3):
+        empty()
+        if b is not None and "title" in b and b["title"] is None: b = {"title": "renamed%d" % k}
+        st, ra, data = call(m, p, b)
+        got.append({"status": st, "retry": ra, "code": json.loads(data).get("error", {}).get("code") if data else None,
+                    "title": b.get("title") if b else None})
+        if st == 429: break
+        if b and "title" in b and b["title"].startswith("renamed"): b = {"title": None}
+    out[name] = got
+empty()
+out["get"] = call("GET", "/api/conversations/%d" % conv)[0]
+out["login"] = call("POST", "/api/users/login", {"username": "alice", "password": "password123"}, False)[0]
+out["register"] = call("POST", "/api/users/register", {"username": "carol", "password": "password123"}, False)[0]
+out["title"] = json.loads(call("GET", "/api/conversations/%d" % conv)[2])["conversation"]["title"]
+print(json.dumps(out))
+PY
+)
+LAST_REQ="writes right after the bucket was emptied: $PROBE" STATUS=
+for w in put delete create logout; do
+    expect_eq "$w: 429 rate_limited with Retry-After" '429 rate_limited true' \
+        "$(jq -r --arg w $w '.[$w][-1] | "\(.status) \(.code) \(.retry | test("^[1-9][0-9]*$"))"' <<<"$PROBE")"
+done
+expect_eq "a refused PUT stored nothing" false "$(jq '.title as $t | [.put[] | select(.status == 429) | .title] | index($t) != null' <<<"$PROBE")"
+expect_eq "reads pass" 200 "$(jq .get <<<"$PROBE")"
+expect_eq "login is no write" 200 "$(jq .login <<<"$PROBE")"
+expect_eq "register is no write" 201 "$(jq .register <<<"$PROBE")"
+post_msg "$B_TOK" "$C" "B has its own budget"
+sleep 1.1
+req POST /api/messages "$(mbody "$C" "a second later")" "$A_TOK"
+expect_status 201
 stop_server

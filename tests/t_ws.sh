@@ -21,12 +21,13 @@ MAXMSG=4096
 
 # ws_listen NAME TOKEN [QUERY]: a background client writing JSON lines to $TMP_ROOT/ws.NAME;
 # waits (bounded) for the handshake's outcome (an "open" or "error" line).
+# It lives up to 295 s (stop_clients ends it): on a loaded machine this file runs past a minute.
 ws_listen() {
     local name=$1 tok=$2 q=${3-} url
     url="ws://127.0.0.1:$PORT/api/ws?token=$tok$q"
     [ -z "$tok" ] && url="ws://127.0.0.1:$PORT/api/ws${q:+?${q#&}}"
     : >"$TMP_ROOT/ws.$name"
-    timeout 58 "$PY" "$WSC" listen "$url" "$TMP_ROOT/ws.$name" --max-time 55 2>>"$TMP_ROOT/ws.$name.err" &
+    timeout 298 "$PY" "$WSC" listen "$url" "$TMP_ROOT/ws.$name" --max-time 295 2>>"$TMP_ROOT/ws.$name.err" &
     local pid=$!
     printf -v "WS_PID_$name" '%s' "$pid"
     EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
