@@ -44,8 +44,10 @@ expect_true "most of the 300 were never hashed (hashed: '$hashed')" test -n "$ha
 stop_server
 
 # --- the bound: --hash-queue 4, so one address may have 1 waiting ------------------------------
-# One hash takes long enough (a second or more) that nothing below finishes while it is set up.
-start_server --hash-queue 4 --pbkdf2-iters 1000000
+# One hash takes long enough (about 4 s, scaled from the unloaded login above, which hashed
+# 100,000 iterations) that nothing below finishes while it is set up, on fast machines too.
+iters_for() { awk -v s="$1" -v b="$best" 'BEGIN { n = int(100000 * s / b); print (n < 1000000 ? 1000000 : n > 10000000 ? 10000000 : n) }'; }
+start_server --hash-queue 4 --pbkdf2-iters "$(iters_for 4)"
 Q=$("$PYTHON" "$AL" queue "$PORT" "open a1 127.0.0.2; sleep 0.5; open b1 127.0.0.2; open c1 127.0.0.2; peek c1 1;
     open d 127.0.0.3; open e 127.0.0.4; open f 127.0.0.5; peek f 0.3; open g 127.0.0.6; peek g 1;
     reg reg1 127.0.0.7; peek reg1 1; metrics m1; close b1; sleep 0.3; metrics m2; open h 127.0.0.6; peek h 0.3;
@@ -65,7 +67,7 @@ expect_eq "the first job (being hashed all along) was answered" 401 "$(qs a1)"
 stop_server
 
 # the body of a busy answer: one being hashed (for seconds), four waiting from four addresses
-start_server --hash-queue 4 --pbkdf2-iters 3000000
+start_server --hash-queue 4 --pbkdf2-iters "$(iters_for 6)"
 "$PYTHON" "$AL" queue "$PORT" "open x1 127.0.0.8; sleep 0.5; open x2 127.0.0.9; open x3 127.0.0.10;
     open x4 127.0.0.11; open x5 127.0.0.12; sleep 0.3; mark $TMP_ROOT/filled; sleep 10" >/dev/null &
 EXTRA_PIDS=$!
