@@ -11,7 +11,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
-COPY scripts/deploy.mk scripts/
+COPY scripts/deploy.mk scripts/webgen.sh scripts/
 COPY src/ src/
 RUN make static \
  && install -D -m 755 chatd-static /out/chatd \

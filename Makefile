@@ -119,3 +119,12 @@ clean:
 -include scripts/deploy.mk
 -include tests/fuzz/fuzz.mk
 -include scripts/bench.mk
+
+# The web client (src/web/*) compiled into C by scripts/webgen.sh; src/web.c includes it, so
+# every build of web.o (plain, clang, sanitizers, TLS, static, cross) waits for it.
+WEB_FILES  := $(sort $(wildcard src/web/*.html src/web/*.css src/web/*.js src/web/*.svg))
+WEB_ASSETS := build/web/web_assets.c
+$(WEB_ASSETS): scripts/webgen.sh $(WEB_FILES)
+	@mkdir -p $(@D)
+	scripts/webgen.sh $@ $(WEB_FILES)
+$(BUILD)/web.o $(STATIC_BUILD)/web.o $(foreach a,$(CROSS_ARCHES),build/cross-$(a)/web.o): $(WEB_ASSETS)

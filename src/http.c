@@ -356,7 +356,8 @@ const char *http_reason(int status)
 {
     static const struct { int code; const char *text; } reasons[] = {
         { 100, "Continue" }, { 101, "Switching Protocols" }, { 200, "OK" }, { 201, "Created" },
-        { 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+        { 204, "No Content" }, { 304, "Not Modified" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+        { 403, "Forbidden" },
         { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
         { 409, "Conflict" }, { 413, "Content Too Large" }, { 414, "URI Too Long" },
         { 415, "Unsupported Media Type" }, { 426, "Upgrade Required" }, { 429, "Too Many Requests" },

@@ -3,6 +3,7 @@
  * formatting, and committing a record to the log. */
 #include "server.h"
 #include "crypto.h"
+#include "web.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ void route(server *s, conn *c, http_req *r)
     long pn = r->path_len <= HTTP_MAX_TARGET ? http_pct_decode(r->path, r->path_len, path, 0) : -1;
     int64_t id = 0;
     const route_def *rd = pn < 0 ? NULL : match(path, (size_t)pn, &id);
+    if (!rd && pn >= 0 && web_route(s, c, r, path, (size_t)pn)) return;   /* the browser client */
     if (!rd) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
     char allow[96];
     snprintf(allow, sizeof allow, "Allow: %s%s%s%sOPTIONS\r\n", rd->methods & M_GET ? "GET, HEAD, " : "",

@@ -1,0 +1,701 @@
+// app.js — the client's state and behaviour: signing in and out, loading and syncing the
+// conversations and messages, applying live events, sending (with an Idempotency-Key and
+// retries), editing, deleting, replies, read state, typing, presence, groups, and wiring the
+// page's controls. HTTP is api.js's, the connection live.js's, DOM building render.js's.
+// v2 features (people search, users by ids, read state, presence, direct conversations) are
+// used when the server's answers show them, and left out quietly when they do not.
+import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey, unsupported }
+  from './api.js';
+import { Live } from './live.js';
+import { h, userName, convName, peerOf, dot, convItem, messageItem, daySeparator, dayKey, reconcile, snippet }
+  from './render.js';
+
+const $ = (id) => document.getElementById(id);
+const S = {};   // all state; reset() gives its shape
+let live = null;
+
+function reset() {
+  Object.assign(S, {
+    me: null,
+    users: new Map(),     // id -> user, or null when deleted
+    convs: new Map(),     // id -> conversation
+    current: null,        // the open conversation's id
+    logs: new Map(),      // conversation id -> { msgs: Map id -> message, pending: [], hasMore, loading }
+    quotes: new Map(),    // message id -> message | null: originals of replies not in a loaded page
+    reads: new Map(),     // conversation id -> Map user id -> last read message id (v2)
+    typing: new Map(),    // conversation id -> Map user id -> until (ms)
+    nodes: new Map(),     // render cache: key -> { sig, el }
+    editing: null, confirming: null, replyTo: null, typedAt: 0,
+    has: { search: true, ids: true, reads: false, replies: false },
+    syncing: false, again: false, buffer: [], synced: false,
+  });
+}
+
+// ---- errors and notices
+function notice(text) {
+  $('alert-text').textContent = text;
+  $('alert').hidden = false;
+}
+function fail(e) {
+  if (e instanceof ApiError && e.status === 401 && !getSession()) return;   // already back at sign-in
+  notice(e instanceof ApiError ? describe(e) : e.message);
+}
+
+// ---- signing in and out
+async function authSubmit(register) {
+  const u = $('auth-user').value.trim(), p = $('auth-pass').value, n = $('auth-name').value.trim();
+  if (!/^[A-Za-z0-9_.-]{3,32}$/.test(u)) return notice('A username is 3 to 32 letters, digits, “_”, “.” or “-”.');
+  if (p.length < 8) return notice('A password has at least 8 characters.');
+  $('alert').hidden = true;
+  try {
+    const r = register ? await api.register(u, p, n || undefined) : await api.login(u, p);
+    setSession(r.token, r.user);
+    $('auth-pass').value = '';
+    start();
+  } catch (e) { notice(describe(e)); }
+}
+
+function showAuth() {
+  $('shell').hidden = true;
+  $('auth').hidden = false;
+  $('auth-user').focus();
+}
+
+function start() {
+  const s = getSession();
+  if (!s) return showAuth();
+  reset();
+  S.me = s.user.id;
+  S.users.set(s.user.id, s.user);
+  $('auth').hidden = true;
+  $('shell').hidden = false;
+  renderMe();
+  live = new Live({ token: () => getSession().token, onEvent, onState, onDown: () => api.user(S.me).catch(() => {}) });
+  live.start();
+  setTimeout(() => { if (!S.synced) sync(); }, 1500);   // show what there is even while offline
+}
+
+async function signOut(why) {
+  if (live) live.stop();
+  live = null;
+  if (getSession() && !why) await api.logout().catch(() => {});
+  clearSession();
+  reset();
+  closeConv();
+  reconcile($('convs'), []);
+  history.replaceState(null, '', location.pathname);
+  showAuth();
+  if (why) notice(why);
+}
+whenUnauthorized((e) => signOut(describe(e)));
+
+function renderMe() {
+  const u = S.users.get(S.me);
+  $('me').textContent = `${u.display_name || u.username} (@${u.username} · #${u.id})`;
+}
+
+// ---- loading: the conversation list, users' names, message pages, read receipts
+function restConv(c) {   // a conversation from a REST answer (events leave out the read fields)
+  S.has.reads = 'last_read_message_id' in c;
+  if (!('unread_count' in c)) c.unread_count = S.convs.get(c.id)?.unread_count || 0;
+  const old = S.convs.get(c.id);
+  if (old) Object.assign(old, c); else S.convs.set(c.id, c);
+  return S.convs.get(c.id);
+}
+
+async function sync() {   // everything again from the REST API; events meanwhile wait in S.buffer
+  if (S.syncing) { S.again = true; return; }
+  S.syncing = true;
+  try {
+    const list = await api.conversations();
+    const keep = new Set(list.map((c) => c.id));
+    for (const id of S.convs.keys()) if (!keep.has(id)) S.convs.delete(id);
+    list.forEach(restConv);
+    await ensureUsers([S.me, ...list.flatMap(nameIds)]);
+    api.user(S.me).then((u) => { S.users.set(u.id, u); renderMe(); }, () => {});
+    const want = S.current || Number((/^#c(\d+)$/.exec(location.hash) || [])[1]);
+    if (want && S.convs.has(want)) {
+      S.logs.delete(want);
+      S.nodes.clear();
+      await openConv(want);
+    } else if (S.current) closeConv();
+    S.synced = true;
+  } catch (e) { fail(e); }
+  S.syncing = false;
+  const buf = S.buffer;
+  S.buffer = [];
+  buf.forEach(apply);
+  renderList();
+  if (S.again) { S.again = false; sync(); }
+}
+
+// The users whose names a conversation's entry shows.
+const nameIds = (c) => [...(c.title && !c.direct ? [] : (c.member_ids || []).slice(0, 4)),
+  ...(c.last_message ? [c.last_message.author_id] : [])];
+
+async function ensureUsers(ids) {
+  const want = [...new Set(ids)].filter((id) => typeof id === 'number' && !S.users.has(id));
+  if (!want.length) return;
+  if (S.has.ids) {
+    try {
+      for (let i = 0; i < want.length; i += 100)
+        for (const u of await api.usersByIds(want.slice(i, i + 100))) S.users.set(u.id, u);
+      for (const id of want) if (!S.users.has(id)) S.users.set(id, null);
+      return;
+    } catch (e) {
+      if (!unsupported(e)) throw e;
+      S.has.ids = false;
+    }
+  }
+  await Promise.all(want.map((id) => api.user(id).then((u) => S.users.set(id, u),
+    (e) => { if (e.status === 404) S.users.set(id, null); else throw e; })));
+}
+
+function logOf(cid) {
+  let log = S.logs.get(cid);
+  if (!log) S.logs.set(cid, log = { msgs: new Map(), pending: [], hasMore: true, loading: false });
+  return log;
+}
+
+async function loadOlder(cid) {
+  const log = logOf(cid);
+  if (log.loading || !log.hasMore) return;
+  log.loading = true;
+  renderOlder();
+  const first = log.msgs.size === 0;
+  let oldest;
+  for (const id of log.msgs.keys()) if (!oldest || id < oldest) oldest = id;
+  try {
+    const page = await api.messages(cid, oldest);
+    for (const m of page.messages) if (!log.msgs.has(m.id)) log.msgs.set(m.id, m);
+    if (page.messages.length) S.has.replies = 'reply_to_id' in page.messages[0];
+    log.hasMore = page.has_more;
+    await ensureUsers(page.messages.map((m) => m.author_id));
+  } catch (e) { fail(e); log.hasMore = false; }
+  log.loading = false;
+  if (S.current !== cid) return;
+  const el = $('log'), fromBottom = el.scrollHeight - el.scrollTop;
+  renderLog();
+  el.scrollTop = first ? el.scrollHeight : el.scrollHeight - fromBottom;   // keep what was in view
+  if (log.hasMore && el.scrollTop < 40) loadOlder(cid);   // the page does not fill the view yet
+}
+
+function loadReads(cid) {
+  if (!S.has.reads) return;
+  api.reads(cid).then((list) => {
+    S.reads.set(cid, new Map(list.map((r) => [r.user_id, r.last_read_message_id || 0])));
+    if (S.current === cid) renderLog();
+  }, () => {});
+}
+
+// ---- live events
+function onEvent(ev) {
+  if (S.syncing) S.buffer.push(ev); else apply(ev);
+}
+
+function onState(state, detail) {
+  const el = $('conn');
+  el.classList.toggle('bad', state === 'offline');
+  el.textContent = state === 'live' ? (detail === 'sse' ? 'Live (event stream)' : 'Live')
+    : state === 'offline' ? `Offline: reconnecting in ${detail} s…` : 'Connecting…';
+  // no event id to replay from (a first connection, or none came before a drop): fetch instead
+  if (state === 'live' && (live.lastId === null || !S.synced)) sync();
+}
+
+function apply(ev) {
+  switch (ev.type) {
+    case 'message.created': return gotMessage(ev.message, true);
+    case 'message.updated': return gotMessage(ev.message, false);
+    case 'message.deleted': return lostMessage(ev.message);
+    case 'conversation.created': case 'conversation.updated': return gotConv(ev.conversation);
+    case 'conversation.deleted': return lostConv(ev.conversation.id);
+    case 'conversation.read': return gotRead(ev);
+    case 'typing': return gotTyping(ev);
+    case 'presence': return gotPresence(ev);
+    case 'resync': return sync();
+  }
+}
+
+const reading = (cid) => S.current === cid && document.visibilityState === 'visible';
+
+function gotMessage(m, created) {
+  const cid = m.conversation_id, c = S.convs.get(cid), log = S.logs.get(cid);
+  if (!c) return refreshConv(cid);
+  S.has.replies = 'reply_to_id' in m;
+  if (log) log.msgs.set(m.id, m);
+  if (S.quotes.has(m.id)) S.quotes.set(m.id, m);
+  if (created && m.id > (c.last_message_id || 0)) {   // new to us (not in the list we loaded)
+    Object.assign(c, { last_message_id: m.id, last_message: m, updated_at: m.created_at });
+    S.typing.get(cid)?.delete(m.author_id);
+    S.reads.get(cid)?.set(m.author_id, m.id);   // posting moves the author's marker
+    if (m.author_id !== S.me) {
+      if (reading(cid)) markRead(cid, m.id); else c.unread_count = (c.unread_count || 0) + 1;
+    }
+  } else if (c.last_message && c.last_message.id === m.id) c.last_message = m;
+  ensureUsers([m.author_id]).catch(() => {}).then(() => {
+    renderList();
+    if (S.current === cid) renderLog({ stick: created && m.author_id === S.me });
+  });
+}
+
+function lostMessage({ id, conversation_id: cid }) {
+  const log = S.logs.get(cid), m = log && log.msgs.get(id);
+  if (m) log.msgs.set(id, { ...m, deleted: true, body: '' });
+  if (S.quotes.has(id) || m) S.quotes.set(id, null);
+  if (S.editing === id || S.confirming === id) S.editing = S.confirming = null;
+  const c = S.convs.get(cid);
+  if (c && c.last_message && c.last_message.id === id) {   // the preview falls back a message
+    const left = log ? [...log.msgs.values()].filter((x) => !x.deleted).sort((a, b) => b.id - a.id) : [];
+    c.last_message = left[0] || null;
+    renderList();
+  }
+  if (c && (c.last_message_id === id || c.unread_count)) refreshConv(cid);
+  if (S.current === cid) renderLog();
+}
+
+function gotConv(c) {
+  if (!(c.member_ids || []).includes(S.me)) return lostConv(c.id);   // we were removed
+  const old = S.convs.get(c.id);
+  if (!old) {   // new to us: list it now (so its first messages count as unread), details from REST
+    S.convs.set(c.id, { ...c, unread_count: 0 });
+    return refreshConv(c.id);
+  }
+  Object.assign(old, c);
+  ensureUsers(nameIds(old).concat(S.current === c.id ? old.member_ids : [])).catch(() => {}).then(() => {
+    renderList();
+    if (S.current === c.id) { renderHeader(); renderLog(); }
+  });
+}
+
+async function refreshConv(cid) {
+  try {
+    const c = restConv(await api.conversation(cid));
+    await ensureUsers(nameIds(c));
+  } catch (e) {
+    if (e.status === 404) return lostConv(cid);
+    return fail(e);
+  }
+  renderList();
+  if (S.current === cid) renderHeader();
+}
+
+function lostConv(cid) {
+  if (!S.convs.delete(cid)) return;
+  S.logs.delete(cid);
+  if (S.current === cid) { closeConv(); notice('That conversation was deleted, or you are no longer in it.'); }
+  renderList();
+}
+
+function gotRead(ev) {
+  const cid = ev.conversation_id, c = S.convs.get(cid);
+  S.reads.get(cid)?.set(ev.user_id, ev.last_read_message_id);
+  if (ev.user_id === S.me && c && ev.last_read_message_id > (c.last_read_message_id || 0)) refreshConv(cid);
+  if (S.current === cid) renderLog();
+}
+
+function gotTyping(ev) {
+  if (ev.user_id === S.me) return;
+  if (!S.typing.has(ev.conversation_id)) S.typing.set(ev.conversation_id, new Map());
+  S.typing.get(ev.conversation_id).set(ev.user_id, Date.now() + 5000);
+  ensureUsers([ev.user_id]).catch(() => {}).then(renderTyping);
+  setTimeout(renderTyping, 5100);
+}
+
+function gotPresence(ev) {
+  const u = S.users.get(ev.user_id);
+  if (!u) return;
+  Object.assign(u, { online: ev.online, last_seen_at: ev.last_seen_at });
+  renderList();
+  if (S.current) renderDetails();
+}
+
+// ---- read state
+function markRead(cid, mid) {
+  const c = S.convs.get(cid);
+  if (!c) return;
+  if (c.unread_count) { c.unread_count = 0; renderList(); }
+  if (!S.has.reads || typeof mid !== 'number' || mid <= (c.last_read_message_id || 0)) return;
+  c.last_read_message_id = mid;
+  api.markRead(cid, mid).catch(() => {});
+}
+
+function readLatest() {
+  const log = S.current && S.logs.get(S.current);
+  if (!log || !reading(S.current)) return;
+  let last = 0;
+  for (const id of log.msgs.keys()) if (id > last && !log.msgs.get(id).deleted) last = id;
+  markRead(S.current, last || undefined);
+}
+
+// ---- the open conversation
+async function openConv(cid) {
+  if (S.current !== cid) {
+    S.nodes.clear();
+    Object.assign(S, { editing: null, confirming: null });
+    setReply(null);
+  }
+  S.current = cid;
+  history.replaceState(null, '', '#c' + cid);
+  document.body.classList.add('in-chat');
+  $('pick').hidden = true;
+  $('chat-view').hidden = false;
+  showDetails(false);
+  renderHeader();
+  renderList();
+  renderLog({ stick: true });
+  if (!S.logs.has(cid)) await loadOlder(cid);
+  loadReads(cid);
+  readLatest();
+  if (S.current === cid && document.activeElement?.closest('#chat-view') == null) $('compose').focus();
+}
+
+function closeConv() {
+  S.current = null;
+  document.body.classList.remove('in-chat');
+  $('pick').hidden = false;
+  $('chat-view').hidden = true;
+  if (location.hash) history.replaceState(null, '', location.pathname);
+  renderList();
+}
+
+function quoted(id) {   // the original of a reply: message, null (deleted) or undefined (loading)
+  const m = S.logs.get(S.current)?.msgs.get(id);
+  if (m) return m;
+  if (!S.quotes.has(id)) {
+    S.quotes.set(id, undefined);
+    api.message(id).then((q) => S.quotes.set(id, q), () => S.quotes.set(id, null))
+      .then(() => ensureUsers([S.quotes.get(id)?.author_id]).catch(() => {})).then(() => renderLog());
+  }
+  return S.quotes.get(id);
+}
+
+function seenBy(list) {   // "Seen by …" under my newest message the others have read
+  const reads = S.reads.get(S.current);
+  const mine = [...list].reverse().find((m) => m.author_id === S.me && !m.pending && !m.deleted);
+  if (!reads || !mine) return {};
+  const who = [...reads].filter(([uid, rid]) => uid !== S.me && rid >= mine.id).map(([uid]) => userName(S.users, uid));
+  return who.length ? { id: mine.id, text: 'Seen by ' + who.join(', ') } : {};
+}
+
+function cached(key, sig, make) {
+  const hit = S.nodes.get(key);
+  if (hit && hit.sig === sig) return hit.el;
+  const el = make();
+  S.nodes.set(key, { sig, el });
+  return el;
+}
+
+const msgCtx = {
+  get me() { return S.me; }, get users() { return S.users; },
+  get editing() { return S.editing; }, get confirming() { return S.confirming; }, get replies() { return S.has.replies; },
+  quoted, seen: () => null,
+  jump(id) {
+    const el = $('m' + id);
+    if (!el) return notice('That message is further back: scroll up to load it.');
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('flash');
+    setTimeout(() => el.classList.remove('flash'), 1500);
+  },
+  reply(m) { setReply(m); $('compose').focus(); },
+  edit(m) { S.editing = m.id; S.confirming = null; renderLog(); document.querySelector(`#m${m.id} textarea`)?.focus(); },
+  askDelete(m) {
+    S.confirming = m.id; S.editing = null; renderLog();
+    document.querySelector(`#m${m.id} .actions button`)?.focus();
+  },
+  cancel() { const id = S.editing || S.confirming; S.editing = S.confirming = null; renderLog(); focusMsg(id); },
+  async save(m, text) {
+    if (!text.trim()) return notice('A message cannot be empty: delete it instead.');
+    try {
+      if (text !== m.body) gotMessage(await api.edit(m.id, text), false);
+      S.editing = null;
+      renderLog();
+      focusMsg(m.id);
+    } catch (e) { fail(e); }
+  },
+  async remove(m) {
+    try {
+      await api.remove(m.id);
+      S.confirming = null;
+      lostMessage(m);
+      $('compose').focus();
+    } catch (e) { fail(e); }
+  },
+  retry: (m) => deliver(m),
+  discard(m) { const log = S.logs.get(m.conversation_id); log.pending = log.pending.filter((x) => x !== m); renderLog(); },
+};
+const focusMsg = (id) => document.querySelector(`#m${id} .actions button`)?.focus();
+
+function renderLog(opts = {}) {
+  const log = S.logs.get(S.current), el = $('log');
+  if (!log) return reconcile($('msgs'), []);
+  const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+  const list = [...log.msgs.values()].sort((a, b) => a.id - b.id).concat(log.pending);
+  const seen = seenBy(list);
+  const ctx = Object.create(msgCtx, { seen: { value: (m) => (m.id === seen.id ? seen.text : null) } });
+  const nodes = [];
+  let day = null;
+  for (const m of list) {
+    const d = dayKey(m.created_at);
+    if (d !== day) nodes.push(cached('day ' + (day = d), d, () => daySeparator(m.created_at)));
+    const q = m.reply_to_id ? quoted(m.reply_to_id) : undefined;
+    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, S.editing === m.id, S.confirming === m.id,
+      seen.id === m.id && seen.text, userName(S.users, m.author_id), q && q.body, q === null, q && userName(S.users, q.author_id)]);
+    nodes.push(cached(m.id, sig, () => messageItem(m, ctx)));
+  }
+  reconcile($('msgs'), nodes);
+  if (opts.stick || atBottom) el.scrollTop = el.scrollHeight;
+  renderOlder();
+  renderTyping();
+}
+
+function renderOlder() {
+  const log = S.logs.get(S.current);
+  $('older-btn').hidden = !log || !log.hasMore || log.loading;
+  $('older-text').textContent = !log ? '' : log.loading ? 'Loading…' : log.hasMore ? '' : 'This is the start of the conversation.';
+}
+
+function renderTyping() {
+  const now = Date.now(), t = S.typing.get(S.current);
+  const who = t ? [...t].filter(([, until]) => until > now).map(([uid]) => userName(S.users, uid)) : [];
+  $('typing').textContent = !who.length ? '' : who.length === 1 ? `${who[0]} is typing…`
+    : who.slice(0, 3).join(', ') + ' are typing…';
+}
+
+function renderHeader() {
+  const c = S.convs.get(S.current);
+  if (!c) return;
+  $('chat-title').textContent = convName(c, S.users, S.me);
+  renderDetails();
+}
+
+function renderList() {
+  const list = [...S.convs.values()].sort((a, b) =>
+    (a.updated_at < b.updated_at) - (a.updated_at > b.updated_at) || b.id - a.id);
+  const ctx = { me: S.me, users: S.users, current: S.current, open: (id) => openConv(id).catch(fail) };
+  reconcile($('convs'), list.map((c) => {
+    const peer = S.users.get(peerOf(c, S.me));
+    const sig = JSON.stringify([convName(c, S.users, S.me), c.unread_count, c.id === S.current, c.last_message?.id,
+      c.last_message?.body, peer?.online]);
+    return cached('conv ' + c.id, sig, () => convItem(c, ctx));
+  }));
+  $('no-convs').hidden = list.length > 0;
+  const n = list.reduce((a, c) => a + (c.unread_count || 0), 0);
+  document.title = n ? `(${n}) chatd` : 'chatd';
+}
+
+// ---- the details panel: rename, members, delete
+function showDetails(on) {
+  $('details').hidden = !on;
+  $('details-btn').setAttribute('aria-expanded', String(on));
+  if (on) renderDetails();
+}
+
+function renderDetails() {
+  const c = S.convs.get(S.current);
+  if (!c || $('details').hidden) return;
+  const owner = c.owner_id ?? c.created_by, mayDrop = c.direct || owner === S.me;
+  $('rename-form').hidden = $('add-form').hidden = !!c.direct;
+  if (document.activeElement !== $('rename-title')) $('rename-title').value = c.title || '';
+  $('delete-conv').hidden = !mayDrop;
+  reconcile($('members'), c.member_ids.map((id) => h('li', {}, dot(S.users.get(id)),
+    h('span', { class: 'grow' }, userName(S.users, id) + (id === S.me ? ' (you)' : '') + (id === owner ? ' · owner' : '')),
+    !c.direct && (id === S.me || mayDrop) ? h('button', { type: 'button', class: 'link',
+      onclick: () => setMembers(c.member_ids.filter((x) => x !== id)) }, id === S.me ? 'Leave' : 'Remove') : null)));
+}
+
+async function setMembers(ids) {
+  try { gotConvRest(await api.updateConversation(S.current, { member_ids: ids })); } catch (e) { fail(e); }
+}
+
+function gotConvRest(c) {
+  if (!c.member_ids.includes(S.me)) return lostConv(c.id);
+  restConv(c);
+  ensureUsers(c.member_ids).catch(() => {}).then(() => { renderList(); renderHeader(); });
+}
+
+// ---- finding people: "#12" by id; a name by search (v2)
+async function findUser(word) {
+  const n = word.replace(/^@/, '');
+  if (/^#\d+$/.test(n)) {
+    try { return await api.user(Number(n.slice(1))); } catch (e) {
+      if (e.status === 404) throw new Error(`There is no user ${n}.`);
+      throw e;
+    }
+  }
+  if (S.has.search) {
+    try {
+      const u = (await api.searchUsers(n, 5)).find((x) => x.username.toLowerCase() === n.toLowerCase());
+      if (u) return u;
+      throw new Error(`There is nobody called “${n}”.`);
+    } catch (e) { if (!unsupported(e)) throw e; S.has.search = false; }
+  }
+  throw new Error(`This server cannot look people up by name: use their number, like #12 (shown next to their name).`);
+}
+
+async function findUsers(text) {
+  const out = [];
+  for (const w of text.split(/[\s,]+/).filter(Boolean)) {
+    const u = await findUser(w);
+    S.users.set(u.id, u);
+    if (u.id !== S.me && !out.includes(u.id)) out.push(u.id);
+  }
+  return out;
+}
+
+let searchSeq = 0;
+async function searchPeople() {
+  const q = $('people').value.trim().replace(/^@/, ''), seq = ++searchSeq, hint = $('people-hint');
+  let users = [], why = '';
+  if (q) {
+    try {
+      if (/^#\d+$/.test(q)) users = [await api.user(Number(q.slice(1)))];
+      else if (S.has.search) users = await api.searchUsers(q, 8);
+    } catch (e) {
+      if (unsupported(e) && !q.startsWith('#')) S.has.search = false;
+      else if (e.status !== 404 && e.status !== 400) fail(e);
+    }
+    if (!S.has.search && !q.startsWith('#')) why = 'Search by number on this server, like #12.';
+    users = users.filter((u) => u.id !== S.me);
+    if (!why && !users.length) why = 'Nobody found.';
+  }
+  if (seq !== searchSeq) return;
+  hint.textContent = why;
+  hint.hidden = !why;
+  users.forEach((u) => S.users.set(u.id, u));
+  reconcile($('people-results'), users.map((u) => h('li', {}, h('button', { type: 'button', onclick: () => talkTo(u) },
+    dot(u), h('span', {}, u.display_name || u.username), h('span', { class: 'hint' }, '@' + u.username)))));
+}
+
+async function talkTo(u) {   // the direct conversation with u, made if needed
+  try {
+    const had = [...S.convs.values()].find((c) => peerOf(c, S.me) === u.id && (c.direct || !c.title));
+    const c = had || restConv(await api.createConversation({ direct: true, member_ids: [u.id] }));
+    $('people').value = '';
+    searchPeople();
+    renderList();
+    await openConv(c.id);
+  } catch (e) { fail(e); }
+}
+
+// ---- writing
+function setReply(m) {
+  S.replyTo = m;
+  $('replying').hidden = !m;
+  if (m) $('replying-text').textContent = `Replying to ${userName(S.users, m.author_id)}: ${snippet(m.body, 60)}`;
+}
+
+function send() {
+  const ta = $('compose'), body = ta.value, cid = S.current;
+  if (!body.trim() || !cid) return;
+  if (new TextEncoder().encode(body).length > 16384) return notice('A message can be at most 16 KiB.');
+  const p = { id: 'p' + newKey(), key: newKey(), conversation_id: cid, author_id: S.me, body, pending: true,
+    reply_to_id: S.replyTo ? S.replyTo.id : null, created_at: new Date().toISOString() };
+  logOf(cid).pending.push(p);
+  ta.value = '';
+  grow();
+  setReply(null);
+  renderLog({ stick: true });
+  deliver(p);
+}
+
+// Sent with its own Idempotency-Key, so a retry after a lost answer is never stored twice.
+async function deliver(p, tries = 0) {
+  p.failed = null;
+  try {
+    const m = await api.send(p.conversation_id, p.body, p.reply_to_id, p.key);
+    const log = logOf(p.conversation_id);
+    log.pending = log.pending.filter((x) => x !== p);
+    gotMessage(m, true);
+  } catch (e) {
+    const transient = e.status === 0 || e.status === 503 || (e.status >= 500 && e.status !== 507);
+    if (transient && tries < 4) return setTimeout(() => deliver(p, tries + 1), 1000 * 2 ** tries);
+    if (e.status === 401) return;
+    p.failed = describe(e);
+  }
+  if (S.current === p.conversation_id) renderLog();
+}
+
+function grow() {
+  const ta = $('compose');
+  ta.style.height = 'auto';
+  ta.style.height = ta.scrollHeight + 2 + 'px';
+}
+
+// ---- wiring
+function on(id, ev, fn) { $(id).addEventListener(ev, fn); }
+const submit = (id, fn) => on(id, 'submit', (e) => { e.preventDefault(); fn(); });
+
+function wire() {
+  submit('auth-form', () => authSubmit(false));
+  on('register', 'click', () => authSubmit(true));
+  on('sign-out', 'click', () => signOut());
+  on('alert-close', 'click', () => { $('alert').hidden = true; });
+  let t;
+  on('people', 'input', () => { clearTimeout(t); t = setTimeout(searchPeople, 200); });
+  on('new-group', 'click', () => {
+    const f = $('group-form');
+    f.hidden = !f.hidden;
+    $('new-group').setAttribute('aria-expanded', String(!f.hidden));
+    if (!f.hidden) $('group-title').focus();
+  });
+  submit('group-form', async () => {
+    try {
+      const ids = await findUsers($('group-members').value);
+      const c = restConv(await api.createConversation({ title: $('group-title').value.trim(), member_ids: ids }));
+      $('group-form').hidden = true;
+      $('group-title').value = $('group-members').value = '';
+      await ensureUsers(c.member_ids);
+      renderList();
+      await openConv(c.id);
+    } catch (e) { fail(e); }
+  });
+  on('back', 'click', closeConv);
+  on('details-btn', 'click', () => showDetails($('details').hidden));
+  submit('rename-form', async () => {
+    try { gotConvRest(await api.updateConversation(S.current, { title: $('rename-title').value.trim() })); } catch (e) { fail(e); }
+  });
+  submit('add-form', async () => {
+    try {
+      const c = S.convs.get(S.current), ids = await findUsers($('add-members').value);
+      await setMembers([...c.member_ids, ...ids.filter((id) => !c.member_ids.includes(id))]);
+      $('add-members').value = '';
+    } catch (e) { fail(e); }
+  });
+  on('delete-conv', 'click', async () => {
+    const b = $('delete-conv');
+    if (!b.dataset.sure) { b.dataset.sure = '1'; b.textContent = 'Delete conversation: click again to confirm'; return; }
+    delete b.dataset.sure;
+    b.textContent = 'Delete conversation';
+    try { const id = S.current; await api.deleteConversation(id); lostConv(id); } catch (e) { fail(e); }
+  });
+  on('older-btn', 'click', () => S.current && loadOlder(S.current));
+  new IntersectionObserver((es) => {
+    if (es.some((e) => e.isIntersecting) && S.current && S.logs.get(S.current)?.msgs.size) loadOlder(S.current);
+  }, { root: $('log') }).observe($('older'));
+  on('log', 'scroll', () => { const el = $('log'); if (el.scrollHeight - el.scrollTop - el.clientHeight < 60) readLatest(); });
+  submit('composer', send);
+  on('reply-cancel', 'click', () => { setReply(null); $('compose').focus(); });
+  on('compose', 'keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+    if (e.key === 'Escape' && S.replyTo) setReply(null);
+    if (e.key === 'ArrowUp' && !$('compose').value) {   // edit my last message
+      const log = S.logs.get(S.current);
+      const m = log && [...log.msgs.values()].filter((x) => x.author_id === S.me && !x.deleted).sort((a, b) => b.id - a.id)[0];
+      if (m) { e.preventDefault(); msgCtx.edit(m); }
+    }
+  });
+  on('compose', 'input', () => {
+    grow();
+    if ($('compose').value && live && Date.now() - S.typedAt > 2000) { S.typedAt = Date.now(); live.typing(S.current); }
+  });
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('alert').hidden) $('alert').hidden = true; });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') { readLatest(); live?.kick(); }
+  });
+  window.addEventListener('online', () => live?.kick());
+}
+
+reset();
+wire();
+$('noscript').hidden = true;
+start();

@@ -1,0 +1,253 @@
+// tests/web/chat.mjs — the built-in web client in a real Chromium (Debian's, driven by
+// playwright-core), used only through accessible roles and names, as a screen reader would:
+// two people in two browser contexts sign up, find each other, chat live (unread counts,
+// typing, edits, deletes, replies, a hostile body shown as text), make a group, page back
+// through history, reload, sign out. The page must make no request to another origin and
+// log no console error. v2 parts (people search by name, "Seen by", presence) run when the
+// server has them. Prints "ok - …"/"not ok - …" lines for tests/t_web_browser.sh to count.
+//   node tests/web/chat.mjs BASE_URL [SCREENSHOT_DIR]
+import { chromium } from 'playwright-core';
+
+const BASE = process.argv[2];
+const SHOTS = process.argv[3] || '';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const T = 15000;   // generous: the machine may be busy
+let failures = 0;
+
+function report(ok, what, detail) {
+  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${ok || !detail ? '' : ': ' + detail}`);
+  if (!ok) failures++;
+}
+async function check(what, fn) {
+  try { await fn(); report(true, what); } catch (e) { report(false, what, String(e.message || e).split('\n')[0]); }
+}
+async function until(fn, what, timeout = T) {   // poll fn() until it returns true
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try { if (await fn()) return; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ' (' + last.message.split('\n')[0] + ')' : ''}`);
+}
+const visible = (loc) => loc.waitFor({ state: 'visible', timeout: T });
+const hidden = (loc) => loc.waitFor({ state: 'hidden', timeout: T });
+
+// Does the server have a route? Without a token a v2 route answers 401, a missing one 404.
+async function has(path) { return (await fetch(BASE + path)).status === 401; }
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const problems = [];
+async function person(name) {
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await ctx.newPage();
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    // an API answer of 4xx is logged by Chromium itself; the client handles those (and a
+    // v2 endpoint an older server lacks is a 404): only the API's may fail, never a file
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()) &&
+        new URL(m.location().url).pathname.startsWith('/api/')) return;
+    problems.push(`${name}: console error: ${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on('request', (r) => { if (!r.url().startsWith(BASE + '/')) problems.push(`${name}: request to ${r.url()}`); });
+  page.setDefaultTimeout(T);
+  return { name, ctx, page };
+}
+const shot = async (p, file) => { if (SHOTS) await p.page.screenshot({ path: `${SHOTS}/${file}.png` }); };
+
+const tag = Date.now().toString(36).slice(-5);
+const A = await person('alice'), B = await person('bob');
+A.user = 'alice_' + tag; B.user = 'bob_' + tag;
+const search = await has('/api/users?q=x'), reads = await has('/api/conversations/1/reads');
+console.log(`# server features: people search ${search ? 'yes' : 'no'}, read state ${reads ? 'yes' : 'no'}`);
+
+const convs = (p) => p.page.getByRole('list', { name: 'Conversations' });
+const convItem = (p, text) => convs(p).getByRole('listitem').filter({ hasText: text });
+const log = (p) => p.page.getByRole('log');
+const msg = (p, text) => log(p).getByRole('listitem').filter({ hasText: text });
+async function send(p, text) {
+  await p.page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await p.page.getByRole('button', { name: 'Send' }).click();
+  await visible(msg(p, text).filter({ hasNotText: 'Sending' }).last());
+}
+
+// ---- 1. the sign-in page, and accounts
+for (const p of [A, B]) {
+  await check(`${p.name}: the page loads with the sign-in form`, async () => {
+    await p.page.goto(BASE + '/');
+    await visible(p.page.getByRole('textbox', { name: 'Username' }));
+    await visible(p.page.getByLabel('Password'));
+    await visible(p.page.getByRole('button', { name: 'Sign in' }));
+  });
+}
+await shot(A, 'sign-in');
+await check('a wrong password is told, not thrown', async () => {
+  await A.page.getByRole('textbox', { name: 'Username' }).fill('nobody_' + tag);
+  await A.page.getByLabel('Password').fill('wrong-password');
+  await A.page.getByRole('button', { name: 'Sign in' }).click();
+  await visible(A.page.getByRole('alert').filter({ hasText: 'Wrong username or password' }));
+});
+for (const p of [A, B]) {
+  await check(`${p.name}: creates an account and is signed in`, async () => {
+    await p.page.getByRole('textbox', { name: 'Username' }).fill(p.user);
+    await p.page.getByLabel('Password').fill('password123');
+    await p.page.getByRole('textbox', { name: 'Display name' }).fill(p.name[0].toUpperCase() + p.name.slice(1));
+    await p.page.getByRole('button', { name: 'Create account' }).click();
+    await visible(p.page.getByRole('button', { name: 'Sign out' }));
+    await visible(p.page.getByRole('textbox', { name: 'Search people' }));
+    await visible(p.page.getByRole('status').filter({ hasText: 'Live' }));
+  });
+}
+
+// ---- 2. Alice finds Bob (by name with people search, else by his #id) and writes to him
+const bobId = Number((await B.page.getByText(`@${B.user} · #`).textContent()).match(/#(\d+)/)[1]);
+await check('alice finds bob with "Search people" and opens a conversation with him', async () => {
+  await A.page.getByRole('textbox', { name: 'Search people' }).fill(search ? B.user.slice(0, 6) : '#' + bobId);
+  await A.page.getByRole('list', { name: 'People found' }).getByRole('button', { name: 'Bob' }).click();
+  await visible(convItem(A, 'Bob'));
+  await visible(A.page.getByRole('heading', { name: 'Bob' }));
+});
+await check('alice sends; the message shows in her log', () => send(A, 'hello bob'));
+await check('bob gets the conversation live, with 1 unread', async () => {
+  await visible(convItem(B, 'Alice').filter({ hasText: '1 unread' }));
+});
+await shot(B, 'unread');
+await check('bob opens it: the message is there and the unread count clears', async () => {
+  await convItem(B, 'Alice').getByRole('button').click();
+  await visible(msg(B, 'hello bob'));
+  await hidden(convItem(B, 'Alice').filter({ hasText: 'unread' }));
+});
+if (reads) {
+  await check('alice sees "Seen by Bob"', () => visible(msg(A, 'hello bob').filter({ hasText: 'Seen by Bob' })));
+}
+await check('bob types: alice sees "Bob is typing…"', async () => {
+  await B.page.getByRole('textbox', { name: 'Message' }).pressSequentially('hi al', { delay: 30 });
+  await visible(A.page.getByText('Bob is typing…'));
+});
+await check('bob sends with Enter; alice gets it live', async () => {
+  await B.page.getByRole('textbox', { name: 'Message' }).pressSequentially('ice');
+  await B.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await visible(msg(A, 'hi alice'));
+  await hidden(A.page.getByText('Bob is typing…'));
+});
+
+// ---- 3. hostile text stays text; replies; edit; delete
+const evil = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
+await check('a hostile body is shown as text, not run', async () => {
+  await send(A, evil);
+  await visible(msg(B, evil));
+  await until(async () => (await msg(B, evil).locator('p').first().textContent()).includes(evil), 'the body as text');
+  if (await log(B).getByRole('img').count()) throw new Error('an <img> was made from the body');
+  if (await B.page.evaluate(() => window.__pwned)) throw new Error('the onerror handler ran');
+});
+const replies = await A.page.evaluate(async () => {   // does the server keep reply_to_id (v2)?
+  const s = JSON.parse(sessionStorage.getItem('chatd.session'));
+  const r = await fetch('/api/messages?limit=1', { headers: { Authorization: 'Bearer ' + s.token } });
+  return 'reply_to_id' in (await r.json()).messages[0];
+});
+console.log(`# replies: ${replies ? 'yes' : 'no'}`);
+if (replies) {
+  await check('bob replies to "hello bob": both see the quote', async () => {
+    await msg(B, 'hello bob').getByRole('button', { name: 'Reply' }).click();
+    await send(B, 'a reply');
+    for (const p of [A, B]) await visible(msg(p, 'a reply').getByRole('link', { name: 'hello bob' }));
+  });
+} else {
+  await check('without reply_to_id on the server there is no Reply button', async () => {
+    if (await msg(B, 'hello bob').getByRole('button', { name: 'Reply' }).count()) throw new Error('a Reply button');
+  });
+}
+await check('alice edits her message: bob sees the new text, marked edited', async () => {
+  await msg(A, 'hello bob').first().getByRole('button', { name: 'Edit' }).click();
+  await A.page.getByRole('textbox', { name: 'Edit text' }).fill('hello bob, edited');
+  await A.page.getByRole('button', { name: 'Save' }).click();
+  await visible(msg(B, 'hello bob, edited').filter({ hasText: '(edited)' }));
+});
+await check('alice deletes the hostile message: bob sees it deleted', async () => {
+  await msg(A, evil).getByRole('button', { name: 'Delete' }).click();
+  await msg(A, evil).getByRole('button', { name: 'Yes, delete' }).click();
+  await hidden(msg(B, evil));
+  await visible(msg(B, 'This message was deleted.'));
+});
+await check('only her own messages have Edit and Delete', async () => {
+  if (await msg(A, 'hi alice').getByRole('button', { name: 'Edit' }).count()) throw new Error('Edit on bob\'s message');
+});
+await shot(A, 'conversation');
+
+// ---- 4. a group: made with a title and members, renamed, seen by the other
+await check('alice makes a group with bob; bob sees it', async () => {
+  await A.page.getByRole('button', { name: 'New group' }).click();
+  await A.page.getByRole('textbox', { name: 'Group title' }).fill('Team ' + tag);
+  await A.page.getByRole('textbox', { name: 'Members' }).fill(search ? B.user : '#' + bobId);
+  await A.page.getByRole('button', { name: 'Create group' }).click();
+  await visible(A.page.getByRole('heading', { name: 'Team ' + tag }));
+  await visible(convItem(B, 'Team ' + tag));
+});
+await check('alice renames it; bob sees the new title', async () => {
+  await A.page.getByRole('button', { name: 'Details' }).click();
+  await A.page.getByRole('textbox', { name: 'New title' }).fill('Crew ' + tag);
+  await A.page.getByRole('button', { name: 'Rename' }).click();
+  await visible(convItem(B, 'Crew ' + tag));
+});
+await check('the list is ordered by activity: the group first, then the direct one after a new message', async () => {
+  await until(async () => (await convs(B).getByRole('listitem').first().textContent()).includes('Crew'), 'group first');
+  await convItem(A, 'Bob').getByRole('button').click();
+  await send(A, 'back to you');
+  await until(async () => (await convs(B).getByRole('listitem').first().textContent()).includes('Alice'), 'direct first');
+});
+
+// ---- 5. a reload keeps the session and the history; infinite scroll upward
+await check('bob reloads: still signed in, the conversation and its history are back', async () => {
+  await B.page.reload();
+  await visible(B.page.getByRole('button', { name: 'Sign out' }));
+  await visible(msg(B, 'hello bob, edited'));
+  await visible(msg(B, 'back to you'));
+});
+await shot(B, 'after-reload');
+await check('bob scrolls up through 130 older messages (before=)', async () => {
+  const token = await A.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')).token);
+  const cid = Number((await A.page.evaluate(() => location.hash)).slice(2));
+  for (let i = 1; i <= 130; i++) {
+    const r = await fetch(BASE + '/api/messages', { method: 'POST', body: JSON.stringify({ conversation_id: cid,
+      body: `old ${i}` }), headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' } });
+    if (r.status === 429) { await new Promise((ok) => setTimeout(ok, 1000 * (+r.headers.get('Retry-After') || 1))); i--; }
+    else if (r.status !== 201) throw new Error('POST /api/messages: ' + r.status);
+  }
+  await convItem(B, 'Crew').getByRole('button').click();
+  await convItem(B, 'Alice').getByRole('button').click();
+  await visible(msg(B, 'old 130'));
+  const start = B.page.getByText('This is the start of the conversation.');
+  await until(async () => {
+    await log(B).evaluate((el) => { el.scrollTop = 0; });
+    return start.isVisible();
+  }, 'the start of the conversation', 30000);
+  const n = await log(B).getByRole('listitem').filter({ hasText: /old \d+/ }).count();
+  if (n !== 130) throw new Error(`${n} of the 130 in the log`);
+  await visible(msg(B, 'hello bob, edited'));
+});
+
+// ---- 6. phone-sized: one column, with a way back
+await check('on a phone-sized screen the list and the conversation take turns', async () => {
+  await B.page.setViewportSize({ width: 380, height: 700 });
+  await hidden(convs(B));
+  await B.page.getByRole('button', { name: 'Back' }).click();
+  await visible(convs(B));
+  await shot(B, 'phone');
+  await B.page.setViewportSize({ width: 1000, height: 700 });
+});
+
+// ---- 7. sign out
+await check('bob signs out: back to the sign-in form, and a reload stays there', async () => {
+  await B.page.getByRole('button', { name: 'Sign out' }).click();
+  await visible(B.page.getByRole('textbox', { name: 'Username' }));
+  await B.page.reload();
+  await visible(B.page.getByRole('textbox', { name: 'Username' }));
+  if (await B.page.evaluate(() => sessionStorage.length)) throw new Error('sessionStorage still holds the session');
+});
+
+report(problems.length === 0, 'no console errors, no page errors, no request to another origin', problems.join('; '));
+await browser.close();
+console.log(`# ${failures} failed`);
+process.exit(failures ? 1 : 0);
