@@ -1,20 +1,21 @@
 # scripts/bench.mk — benchmarks, included by the Makefile (-include scripts/bench.mk).
 #   make bench        scripts/bench.sh: chatd (-O2) beside nginx and Redis on loopback; one
 #                     table on stdout, JSON in build/bench.json; results: scripts/BENCH.md
-#   make bench-tools  the load tools: build/bench/postload, wsload, disk_ceiling
+#   make bench-tools  the load tools: build/bench/postload, wsload, psload, disk_ceiling
 #   make bench-deps   apt-get update, then install what bench.sh runs (wrk, nginx-light, redis-server, ...)
 # Knobs (environment or make variables): BENCH_SECONDS, BENCH_CONNS, BENCH_MESSAGES,
-# BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY (see bench.sh).
+# BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY (see bench.sh);
+# QUICK=1: a shorter run for iterating (under 90 s).
 
 BENCH_DIR   := build/bench
-BENCH_TOOLS := $(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/disk_ceiling
+BENCH_TOOLS := $(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/psload $(BENCH_DIR)/disk_ceiling
 BENCH_CC    ?= $(CC)
 
 .PHONY: bench bench-tools bench-deps
 
 bench-tools: $(BENCH_TOOLS)
 
-$(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/disk_ceiling: $(BENCH_DIR)/%: scripts/%.c | $(BENCH_DIR)
+$(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/psload $(BENCH_DIR)/disk_ceiling: $(BENCH_DIR)/%: scripts/%.c | $(BENCH_DIR)
 	$(BENCH_CC) -std=c11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(BENCH_DIR):
@@ -22,8 +23,8 @@ $(BENCH_DIR):
 
 # chatd-static (for its size and idle RSS) only where its compiler (musl-gcc) is installed
 bench: chatd $(if $(shell command -v $(or $(STATIC_CC),musl-gcc) 2>/dev/null),chatd-static) $(BENCH_TOOLS)
-	BENCH_TOOLS=$(BENCH_DIR) CHATD=./chatd CHATD_STATIC=./chatd-static BENCH_OUT=build/bench.json scripts/bench.sh
+	QUICK=$(QUICK) BENCH_TOOLS=$(BENCH_DIR) CHATD=./chatd CHATD_STATIC=./chatd-static BENCH_OUT=build/bench.json scripts/bench.sh
 
 bench-deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx-light redis-server curl python3 util-linux
+	DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx-light redis-server mosquitto curl python3 util-linux

@@ -6,18 +6,22 @@
 # taskset (util-linux). With two or more CPUs the servers run on CPU 0 and the load on CPU 1.
 #
 # Scenarios, in the order they run (every chatd runs with --pbkdf2-iters 1000 --max-conns 20000):
-#   nginx     GET of a 15-byte JSON body (`return 200`), one worker, access log off
+#   nginx     GET of a 15-byte JSON body (`return 200`), one worker, access log off (it stays up
+#             for the static-file row below)
 #   redis     redis-benchmark -t set -c 64 -P 1 -d BENCH_BODY (appendonly yes, appendfsync always)
 #   A: chatd --fsync never, fresh data dir
 #     1  GET /healthz                                   wrk
 #        fill: BENCH_MESSAGES POSTs over 10 conversations (postload --count; not a scenario)
 #     2  GET /api/messages/:id with a bearer token      wrk -H
 #     7  scenario 2 again while BENCH_IDLE idle keep-alive connections are open (postload --idle)
+#        nginx: GET of a static file of the same bytes as scenario 3's page (sendfile on)
 #     3  GET /api/messages?conversation_id=1&limit=50 (a conversation of BENCH_MESSAGES/10)
 #   B: chatd --fsync always on the same data dir
 #     6  start-up: replay of the log (chatd's "records replayed in X ms") and RSS after it
 #     4a POST /api/messages, 64 connections, --fsync always (postload), then disk_ceiling
 #     5  WebSocket fan-out, 1000 subscribers of one conversation (wsload): steady rate, then max
+#        peers: Redis pub/sub (1000 SUBSCRIBE connections) and Mosquitto (MQTT 3.1.1, QoS 0, 1000
+#        subscribers), PUBLISH at the same rate with payloads of chatd's frame size (psload)
 #   C: chatd --fsync never on the same data dir
 #     4b POST /api/messages, 64 connections, --fsync never
 #   idle RSS of a fresh ./chatd-static and ./chatd; size of ./chatd-static
@@ -27,15 +31,21 @@
 # BENCH_REDIS_N (default: sized by a probe to last BENCH_SECONDS), BENCH_BODY (100 bytes),
 # CHATD (./chatd), CHATD_STATIC (./chatd-static), BENCH_TOOLS (build/bench: postload, wsload,
 # disk_ceiling), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
-# real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt).
+# real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt),
+# QUICK=1 (for iterating, under 90 s: 2 s runs, 100k messages, 2000 idle connections, 2 s + 1 s
+# of fan-out; ratios only roughly comparable with a full run).
 # Results and how to read them: scripts/BENCH.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${BENCH_SECONDS:-6}
+QUICK=${QUICK:-0}
+[ "$QUICK" = 1 ] && Q=1 || Q=
+DUR=${BENCH_SECONDS:-${Q:+2}}; DUR=${DUR:-6}
 CONNS=${BENCH_CONNS:-64}
-NMSG=${BENCH_MESSAGES:-1000000}
-IDLE=${BENCH_IDLE:-10000}
+NMSG=${BENCH_MESSAGES:-${Q:+100000}}; NMSG=${NMSG:-1000000}
+IDLE=${BENCH_IDLE:-${Q:+2000}}; IDLE=${IDLE:-10000}
+WS_SECS=${Q:+2}; WS_SECS=${WS_SECS:-4}
+WS_MAX_SECS=${Q:+1}; WS_MAX_SECS=${WS_MAX_SECS:-3}
 WS_CLIENTS=${BENCH_WS_CLIENTS:-1000}
 WS_RATE=${BENCH_WS_RATE:-200}
 BODY=${BENCH_BODY:-100}
@@ -46,10 +56,10 @@ OUT=${BENCH_OUT:-build/bench.json}
 NCONV=10
 
 die() { echo "bench: $*" >&2; exit 1; }
-for t in wrk nginx redis-server redis-benchmark curl python3; do
-    command -v "$t" >/dev/null || die "$t is not installed (apt-get install -y wrk nginx-light redis-server curl python3)"
+for t in wrk nginx redis-server redis-benchmark mosquitto curl python3; do
+    command -v "$t" >/dev/null || die "$t is not installed (make bench-deps)"
 done
-for t in postload wsload disk_ceiling; do [ -x "$TOOLS/$t" ] || die "$TOOLS/$t missing (make bench-tools)"; done
+for t in postload wsload psload disk_ceiling; do [ -x "$TOOLS/$t" ] || die "$TOOLS/$t missing (make bench-tools)"; done
 [ -x "$CHATD" ] || die "$CHATD missing (make)"
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -248,9 +258,12 @@ http {
     fastcgi_temp_path $NGX/fastcgi;
     uwsgi_temp_path $NGX/uwsgi;
     scgi_temp_path $NGX/scgi;
+    sendfile on;
+    tcp_nopush on;
     server {
         listen 127.0.0.1:$NGPORT;
         location / { default_type application/json; return 200 '{"status":"ok"}'; }
+        location = /page.json { root $NGX/html; default_type application/json; }
     }
 }
 EOF
@@ -265,7 +278,6 @@ for _ in $(seq 500); do
 done
 [ -n "$NGWORKER" ] || { cat "$NGX/error.log" >&2; die "nginx did not start"; }
 wrk_run nginx "$NGWORKER" "http://127.0.0.1:$NGPORT/healthz"
-stop_pid "$NGMASTER"
 
 # ---------------------------------------------------------------------------- redis
 RD=$TMP/redis
@@ -330,6 +342,14 @@ wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Aut
 kill -TERM "$HOLDER"
 wait "$HOLDER" 2>/dev/null && HOLD_OK=true || HOLD_OK=false   # false: the server closed some
 
+# nginx beside scenario 3: a static file of the same bytes as the page (the ceiling for a
+# response of that size), run right before it
+mkdir -p "$NGX/html"
+api GET "/api/messages?conversation_id=$C1&limit=50" >"$NGX/html/page.json" || die "GET the 50-message page failed"
+PAGE_BYTES=$(stat -c %s "$NGX/html/page.json")
+[ "$(curl -sf "http://127.0.0.1:$NGPORT/page.json" | wc -c)" = "$PAGE_BYTES" ] || die "nginx does not serve page.json"
+wrk_run nginx_static_page "$NGWORKER" "http://127.0.0.1:$NGPORT/page.json"
+stop_pid "$NGMASTER"
 wrk_run s3_list_50 "$A" "http://127.0.0.1:$PORT/api/messages?conversation_id=$C1&limit=50" -H "Authorization: Bearer $TOKEN"
 RSS_A_END=$(rss_kb "$A")
 stop_pid "$A"
@@ -361,7 +381,7 @@ printf '  %-22s %10.0f rec/s  (%s-byte records, %s per fdatasync; sync p50 %s ms
 
 measure_begin "$B" s5_fanout
 t0=$(date +%s%N)
-"${LOAD[@]}" "$TOOLS/wsload" --port "$PORT" --pid "$B" --clients "$WS_CLIENTS" --rate "$WS_RATE" --seconds 4 --max-seconds 3 \
+"${LOAD[@]}" "$TOOLS/wsload" --port "$PORT" --pid "$B" --clients "$WS_CLIENTS" --rate "$WS_RATE" --seconds "$WS_SECS" --max-seconds "$WS_MAX_SECS" \
     --body-size "$BODY" --json >"$TMP/ws.out" 2>"$TMP/ws.err" || { cat "$TMP/ws.out" "$TMP/ws.err" >&2; echo "bench: wsload reported missing deliveries" >&2; }
 measure_end "$B"
 WS=$(tail -1 "$TMP/ws.out")
@@ -370,6 +390,47 @@ case $WS in "{"*) ;; *) cat "$TMP/ws.err" >&2; die "wsload failed";; esac
 row s5_fanout ws="$WS" seconds="$(( ($(date +%s%N) - t0) / 1000000 ))e-3" $(M_ROW)
 sed 's/^/  /' "$TMP/ws.out" | grep -v '^  {'
 stop_pid "$B"
+FRAME_BYTES=$(jv "$WS" frame_bytes)
+[ "$FRAME_BYTES" -ge 24 ] 2>/dev/null || FRAME_BYTES=$((BODY + 200))
+
+# ---------------------------------------------------------------------------- fan-out peers
+# ps_run NAME PID PROTO PORT: psload's steady phase against a pub/sub server; one row
+ps_run() {
+    measure_begin "$2" "$1"
+    "${LOAD[@]}" "$TOOLS/psload" --proto "$3" --port "$4" --pid "$2" --clients "$WS_CLIENTS" --rate "$WS_RATE" \
+        --seconds "$WS_SECS" --wait 5 --payload-size "$FRAME_BYTES" --json >"$TMP/$1.out" 2>"$TMP/$1.err" \
+        || { cat "$TMP/$1.out" "$TMP/$1.err" >&2; echo "bench: psload $3 reported missing deliveries" >&2; }
+    measure_end "$2"
+    local j; j=$(tail -1 "$TMP/$1.out")
+    case $j in "{"*) ;; *) cat "$TMP/$1.err" >&2; die "$1: psload failed";; esac
+    # shellcheck disable=SC2046
+    row "$1" ps="$j" seconds="$(jv "$j" steady.span_s)" $(M_ROW)
+    sed 's/^/  /' "$TMP/$1.out" | grep -v '^  {'
+}
+RD2=$TMP/redis-ps
+mkdir -p "$RD2"
+RPORT=$(free_port)
+"${SRV[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$RD2" --appendonly no --save '' --daemonize no \
+    --maxclients 10000 --logfile "$RD2/redis.log" &
+RPID=$!
+for _ in $(seq 500); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.01; done 2>/dev/null || true
+ps_run redis_pubsub "$RPID" resp "$RPORT"
+stop_pid "$RPID"
+# Mosquitto 2.0 drops QoS 0 messages to a subscriber with more than max_queued_messages (1000)
+# waiting: unlimited here, as chatd delivers every event
+MQ=$TMP/mosquitto
+mkdir -p "$MQ"
+MPORT=$(free_port)
+{
+    [ "$(id -u)" = 0 ] && echo "user $(id -un)"   # else it drops to user mosquitto
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\n' "$MPORT"
+    printf 'max_queued_messages 0\nlog_dest file %s\n' "$MQ/mosquitto.log"
+} >"$MQ/mosquitto.conf"
+"${SRV[@]}" mosquitto -c "$MQ/mosquitto.conf" 2>"$MQ/stderr" &
+MPID=$!
+for _ in $(seq 500); do (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null && break; sleep 0.01; done
+ps_run mosquitto "$MPID" mqtt "$MPORT"
+stop_pid "$MPID"
 
 # ---------------------------------------------------------------------------- chatd C (--fsync never)
 start_chatd C never "$DATA"
@@ -392,7 +453,8 @@ mkdir -p "$(dirname "$OUT")"
 q() { printf '"%s"' "$1"; }
 row meta time="$(q "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" cpus="$(nproc)" pinned="$(q "$PINNED")" seconds_per_run="$DUR" \
     connections="$CONNS" messages="$NMSG" idle_connections="$IDLE" ws_clients="$WS_CLIENTS" ws_rate="$WS_RATE" \
-    body_bytes="$BODY" record_bytes="$REC_BYTES" loadavg_start="$(q "$LOADAVG0")" \
+    body_bytes="$BODY" record_bytes="$REC_BYTES" page_bytes="$PAGE_BYTES" frame_bytes="$FRAME_BYTES" quick="$QUICK" \
+    loadavg_start="$(q "$LOADAVG0")" \
     loadavg_end="$(q "$(cut -d' ' -f1-3 /proc/loadavg)")" total_seconds="$T_TOTAL" chatd="$(q "$CHATD")" \
     source="$(q "$SOURCE")" \
     static_binary_bytes="$STATIC_SIZE" idle_rss_kb="{\"chatd\":$IDLE_RSS_GLIBC,\"chatd-static\":$IDLE_RSS_STATIC}" \
@@ -416,13 +478,22 @@ def add(label, r, vs=""):
 add("nginx GET (ceiling)", ng)
 add("1 chatd GET /healthz", rows["s1_healthz"], "%.2fx nginx" % ratio(rows["s1_healthz"]["rps"], ng["rps"]))
 add("2 GET /api/messages/:id", rows["s2_get_message"], "%.2fx nginx" % ratio(rows["s2_get_message"]["rps"], ng["rps"]))
-add("3 GET list limit=50", rows["s3_list_50"], "%.2fx nginx" % ratio(rows["s3_list_50"]["rps"], ng["rps"]))
+ngp = rows["nginx_static_page"]
+add("nginx static file, page's %d B" % meta["page_bytes"], ngp)
+add("3 GET list limit=50", rows["s3_list_50"], "%.2fx nginx same-size file" % ratio(rows["s3_list_50"]["rps"], ngp["rps"]))
 add("redis SET appendfsync always", rd)
 add("4 POST --fsync always", rows["s4_post_always"], "%.2fx redis, %.2fx disk" % (ratio(rows["s4_post_always"]["rps"], rd["rps"]),
     ratio(rows["s4_post_always"]["rps"], disk["records_per_s"])))
 add("4 POST --fsync never", rows["s4_post_never"], "%.2fx redis" % ratio(rows["s4_post_never"]["rps"], rd["rps"]))
 f5 = rows["s5_fanout"]
 table.append(("5 fan-out %d subs @%g/s" % (meta["ws_clients"], meta["ws_rate"]), st.get("deliveries_per_s"), st.get("p50_ms"), st.get("p99_ms"), f5["rss_kb"], st.get("server_cpu_s"), "deliveries/s (other CPU s: whole fan-out run)", f5.get("other_cpu_s")))
+def per_cpu(d): return round(d["deliveries"] / d["server_cpu_s"]) if d.get("server_cpu_s") and d.get("deliveries") else None
+chatd_pc = per_cpu(st)
+peers = {}
+for key, label in (("redis_pubsub", "Redis pub/sub"), ("mosquitto", "Mosquitto QoS 0")):
+    pr = rows[key]; ps = pr["ps"]["steady"]; peers[key] = ps
+    table.append(("5 %s %d subs @%g/s" % (label, meta["ws_clients"], meta["ws_rate"]), ps.get("deliveries_per_s"), ps.get("p50_ms"), ps.get("p99_ms"), pr["rss_kb"], ps.get("server_cpu_s"),
+                  "%s deliveries/server CPU-s (chatd %s)" % (per_cpu(ps), chatd_pc), pr.get("other_cpu_s")))
 table.append(("5 fan-out max (closed loop)", mx.get("deliveries_per_s"), mx.get("p50_ms"), mx.get("p99_ms"), None, mx.get("server_cpu_s"), "deliveries/s; server %s us/delivery (steady %s)" % (mx.get("server_us_per_delivery"), st.get("server_us_per_delivery")), None))
 add("7 GET :id + %d idle conns" % meta["idle_connections"], rows["s7_get_with_idle"], "%.2fx scenario 2" % ratio(rows["s7_get_with_idle"]["rps"], rows["s2_get_message"]["rps"]))
 def f(v, fmt): return "-" if v is None else fmt % v
@@ -443,10 +514,13 @@ if noisy:
     print("warning: other work took CPU during: " + ", ".join(noisy) + " -- those figures are low")
 targets = [
     ("1 healthz >= nginx req/s", rows["s1_healthz"]["rps"] >= ng["rps"], "%.2fx" % ratio(rows["s1_healthz"]["rps"], ng["rps"])),
+    ("3 list of 50 >= 0.8x nginx same-size file", rows["s3_list_50"]["rps"] >= 0.8 * ngp["rps"], "%.2fx (%d-byte page)" % (ratio(rows["s3_list_50"]["rps"], ngp["rps"]), meta["page_bytes"])),
     ("2 GET :id >= nginx req/s", rows["s2_get_message"]["rps"] >= ng["rps"], "%.2fx" % ratio(rows["s2_get_message"]["rps"], ng["rps"])),
     ("4 POST always >= redis SET always", rows["s4_post_always"]["rps"] >= rd["rps"], "%.2fx (disk ceiling %.2fx)" % (ratio(rows["s4_post_always"]["rps"], rd["rps"]), ratio(rows["s4_post_always"]["rps"], disk["records_per_s"]))),
     ("5 fan-out p99 < 10 ms", st.get("p99_ms") is not None and st["p99_ms"] < 10, "p99 %s ms at %s/s" % (st.get("p99_ms"), meta["ws_rate"])),
     ("5 fan-out >= 200k deliveries/s", max(st.get("deliveries_per_s") or 0, mx.get("deliveries_per_s") or 0) >= 200000, "steady %s, max %s" % (st.get("deliveries_per_s"), mx.get("deliveries_per_s"))),
+    ("5 fan-out p99 <= best peer's", st.get("p99_ms") is not None and all(st["p99_ms"] <= p["p99_ms"] for p in peers.values()), "chatd %s ms; %s" % (st.get("p99_ms"), ", ".join("%s %s ms" % (k, p["p99_ms"]) for k, p in peers.items()))),
+    ("5 deliveries/CPU-s >= best peer's", chatd_pc is not None and all(chatd_pc >= (per_cpu(p) or 0) for p in peers.values()), "chatd %s; %s" % (chatd_pc, ", ".join("%s %s" % (k, per_cpu(p)) for k, p in peers.items()))),
     ("5 every delivery exactly once", bool(ws.get("ok")), "duplicates %s, post errors %s" % (ws.get("duplicates"), ws.get("post_errors"))),
     ("6 replay of 1M messages < 1 s", s6["messages"] >= 1000000 and s6["replay_ms"] < 1000, "%s ms for %s messages" % (s6["replay_ms"], s6["messages"])),
     ("6 index < 64 bytes/message", s6["bytes_per_msg"] < 64, "%s bytes/message" % s6["bytes_per_msg"]),

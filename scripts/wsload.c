@@ -18,7 +18,8 @@
  * fan-out completion (POST to the last subscriber) p50/p99, POST latency p50/p99, and this
  * tool's own CPU time (if it is near the wall time, the tool was the bottleneck) and, with
  * --pid, the server's CPU time in the phase and per delivery (-1: not given). One JSON
- * line at the end with --json. Exit 1 when a delivery is missing or duplicated.
+ * line at the end with --json (frame_bytes: the mean payload of a message frame, which
+ * bench.sh gives psload so the peers carry the same bytes per delivery). Exit 1 when a delivery is missing or duplicated.
  *
  * One thread, epoll; the latency clock (CLOCK_MONOTONIC) is the same for the POST and the
  * delivery. Build: cc -O2 -o build/wsload scripts/wsload.c */
@@ -180,7 +181,7 @@ static uint8_t *msg_phase;
 static int32_t *got;                 /* per message: subscribers that received it */
 static int64_t *last_us;             /* per message: time of its last delivery */
 static uint8_t *seen;                /* nsubs x capmsgs bits */
-static uint64_t dups, nonmsg_frames, bad_frames;
+static uint64_t dups, nonmsg_frames, bad_frames, msg_frames, msg_frame_bytes;
 static int64_t phase_first_send[NPHASE], phase_last_recv[NPHASE];
 static uint32_t *lat[NPHASE];        /* delivery latency, us */
 static size_t nlat[NPHASE], caplat[NPHASE];
@@ -222,6 +223,8 @@ static void sub_frames(int si, int64_t t)
         const char *m;
         if (op == 1 && (m = memmem(pl, plen, "\"body\":\"wl ", 11)) != NULL) {
             int64_t seq = strtoll(m + 11, NULL, 10);
+            msg_frames++;
+            msg_frame_bytes += plen;
             if (seq < 0 || seq >= nmsgs) bad_frames++;
             else {
                 size_t bit = (size_t)si * (size_t)capmsgs + (size_t)seq;
@@ -339,7 +342,7 @@ int main(int argc, char **argv)
     int hfd = dial();
     if (hfd < 0) die("cannot connect to port %s", argv[0]);
     for (int i = 0; i < nsubs; i++) {
-        char body[256], tok[128], *p;
+        char body[256], tok[128], *p = NULL;
         snprintf(body, sizeof body, "{\"username\":\"wl%d_%d\",\"password\":\"wsload-password\"}", (int)getpid(), i);
         int st = http_call(hfd, "POST", "/api/users/register", NULL, body, resp, sizeof resp);
         if (st != 201 || json_strval(resp, "token", tok, sizeof tok) < 0 || !(p = strstr(resp, "\"id\":")))
@@ -525,8 +528,9 @@ int main(int argc, char **argv)
         free(pl);
     }
     if (dups || post_errors) bad = 1;
-    snprintf(out + ol, sizeof out - ol, ",\"duplicates\":%llu,\"post_errors\":%llu,\"ok\":%s}",
-             (unsigned long long)dups, (unsigned long long)post_errors, bad ? "false" : "true");
+    snprintf(out + ol, sizeof out - ol, ",\"frame_bytes\":%llu,\"duplicates\":%llu,\"post_errors\":%llu,\"ok\":%s}",
+             (unsigned long long)(msg_frames ? msg_frame_bytes / msg_frames : 0), (unsigned long long)dups,
+             (unsigned long long)post_errors, bad ? "false" : "true");
     if (json) printf("%s\n", out);
     fflush(stdout);
     return bad;
