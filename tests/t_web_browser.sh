@@ -3,7 +3,7 @@
 # Debian's chromium) against a fresh server; each of its "ok"/"not ok" lines is one check.
 # Needs node, tests/web/node_modules (cd tests/web && npm install --no-package-lock) and
 # chromium ($CHROMIUM, default /usr/bin/chromium); without them: SKIP (a failure under CI=true).
-# Screenshots of the main views go to build/web-shots/ (not committed).
+# Screenshots of the main views go to build/web-shots/ (build/ is ignored by git): each checked.
 here=$(cd "$(dirname "$0")" && pwd)
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || { echo "SKIP: no chromium at $CHROMIUM (apt-get install chromium)"; exit 0; }
@@ -16,6 +16,7 @@ export CHROMIUM
 start_server
 SHOTS=$here/../build/web-shots
 mkdir -p "$SHOTS"
+rm -f "$SHOTS"/*.png
 LAST_REQ="node tests/web/chat.mjs $BASE"
 out=$(cd "$here/web" && timeout 240 node chat.mjs "$BASE" "$SHOTS" 2>&1)
 rc=$?
@@ -27,5 +28,8 @@ while IFS= read -r line; do
     esac
 done <<<"$out"
 expect_eq "chat.mjs exit status" 0 "$rc"
-expect_true "chat.mjs ran its checks" test "$(grep -c '^ok - \|^not ok - ' <<<"$out")" -ge 20
+expect_true "chat.mjs ran its checks" test "$(grep -c '^ok - \|^not ok - ' <<<"$out")" -ge 30
+for f in sign-in unread conversation after-reload reconnecting disk-full signed-out phone; do
+    expect_eq "screenshot build/web-shots/$f.png was written (a PNG)" PNG "$(head -c 4 "$SHOTS/$f.png" 2>/dev/null | tail -c 3)"
+done
 stop_server

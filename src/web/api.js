@@ -103,7 +103,8 @@ export function describe(err) {
     case 404: return 'Not found: it may have been deleted, or you are no longer a member.';
     case 409: return err.code === 'username_taken' ? 'That username is taken: choose another.' : err.message;
     case 413: return 'That is too long to send.';
-    case 429: return (err.code === 'too_many_streams' ? 'Too many open windows.' : 'Too many attempts.') + wait;
+    case 429: return (err.code === 'too_many_streams' ? 'Too many open windows: close one.'
+      : err.code === 'rate_limited' ? 'You are sending too fast.' : 'Too many attempts.') + wait;
     case 503: return 'The server is busy.' + wait;
     case 507: return 'The server’s disk is full: nothing was stored. Try again later.';
     default:

@@ -438,7 +438,7 @@ function renderLog(opts = {}) {
     const d = dayKey(m.created_at);
     if (d !== day) nodes.push(cached('day ' + (day = d), d, () => daySeparator(m.created_at)));
     const q = m.reply_to_id ? quoted(m.reply_to_id) : undefined;
-    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, S.editing === m.id, S.confirming === m.id,
+    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, m.note, S.editing === m.id, S.confirming === m.id,
       seen.id === m.id && seen.text, userName(S.users, m.author_id), q && q.body, q === null, q && userName(S.users, q.author_id)]);
     nodes.push(cached(m.id, sig, () => messageItem(m, ctx)));
   }
@@ -599,6 +599,7 @@ function send() {
 }
 
 // Sent with its own Idempotency-Key, so a retry after a lost answer is never stored twice.
+// 429 (too fast) waits its Retry-After and tries again, saying so meanwhile.
 async function deliver(p, tries = 0) {
   p.failed = null;
   try {
@@ -607,11 +608,16 @@ async function deliver(p, tries = 0) {
     log.pending = log.pending.filter((x) => x !== p);
     gotMessage(m, true);
   } catch (e) {
-    const transient = e.status === 0 || e.status === 503 || (e.status >= 500 && e.status !== 507);
-    if (transient && tries < 4) return setTimeout(() => deliver(p, tries + 1), 1000 * 2 ** tries);
+    const transient = e.status === 0 || e.status === 429 || (e.status >= 500 && e.status !== 507);
+    if (transient && tries < 4) {
+      p.note = e.status === 429 ? describe(e).replace(/Try again in/, 'Sending again in') : null;
+      if (S.current === p.conversation_id) renderLog();
+      return setTimeout(() => deliver(p, tries + 1), 1000 * (e.retryAfter || 2 ** tries));
+    }
     if (e.status === 401) return;
     p.failed = describe(e);
   }
+  p.note = null;
   if (S.current === p.conversation_id) renderLog();
 }
 

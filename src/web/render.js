@@ -110,7 +110,7 @@ export function messageItem(m, ctx) {
   }
   li.append(h('p', { class: 'body' }, m.deleted ? 'This message was deleted.' : m.body));
   if (m.pending) {
-    li.append(h('p', { class: 'state' }, m.failed ? 'Not sent: ' + m.failed : 'Sending…'));
+    li.append(h('p', { class: 'state' }, m.failed ? 'Not sent: ' + m.failed : m.note || 'Sending…'));
     if (m.failed) li.append(h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'link', onclick: () => ctx.retry(m) }, 'Retry'),
       h('button', { type: 'button', class: 'link', onclick: () => ctx.discard(m) }, 'Discard')));
