@@ -80,7 +80,7 @@ static int park(server *s, conn *c, hash_job *j)
 void api_hash_dropped(server *s, hash_job *j)
 {
     s->m.hash_dropped++;
-    if (j->kind == HJ_LOGIN) throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, TH_DROPPED);
+    if (j->kind != HJ_REGISTER) throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, TH_DROPPED);
     hash_job_free(j);
 }
 
@@ -104,6 +104,48 @@ void api_register(server *s, conn *c, http_req *r)
     json_free(&doc);
 }
 
+/* 429 with Retry-After while the lower-cased username low is throttled; 1 when answered. */
+static int throttled(server *s, conn *c, const char *low, size_t n)
+{
+    int wait = throttle_wait(&s->throttle, low, n, s->now_ms / 1000);
+    if (wait <= 0) return 0;
+    char h[40];
+    snprintf(h, sizeof h, "Retry-After: %d\r\n", wait);
+    respond_error_x(s, c, 429, "too_many_requests", "too many failed password attempts; try again later", h);
+    return 1;
+}
+
+/* A job that checks pw against user uid's hash (uid 0: none; it costs the same hash, so there
+ * is no timing oracle), counted for the throttle under the lower-cased name low. */
+static hash_job *check_job(server *s, conn *c, int kind, const jval *pw, uint32_t uid, const char *low, size_t n)
+{
+    hash_job *j = job_new(s, c, kind, pw);
+    user *u = db_user(&s->db, uid);
+    j->uid = uid;
+    j->username = xstrndup(low, n);
+    if (u) { memcpy(j->salt, u->salt, sizeof j->salt); j->iters = u->iters; memcpy(j->want, u->hash, sizeof j->want); }
+    return j;
+}
+
+/* Park a checking job; the attempt counts from now on. */
+static void park_check(server *s, conn *c, hash_job *j)
+{
+    char low[64];
+    size_t n = strlen(j->username);
+    memcpy(low, j->username, n);   /* a refused job is freed by park */
+    if (park(s, c, j) == 0) throttle_begin(&s->throttle, low, n, s->now_ms / 1000);
+}
+
+/* Was the checked password right? Counted for the throttle either way; the user's hash
+ * then, not the one when queued, decides (a concurrent password change wins). */
+static int check_done(server *s, hash_job *j)
+{
+    user *u = db_user(&s->db, j->uid);
+    int ok = u && u->iters == j->iters && ct_equal(u->hash, j->out, sizeof j->out);
+    throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, ok ? TH_OK : TH_FAILED);
+    return ok;
+}
+
 void api_login(server *s, conn *c, http_req *r)
 {
     jdoc doc;
@@ -113,23 +155,8 @@ void api_login(server *s, conn *c, http_req *r)
     if (get_str(o, "username", &name) < 1 || name->len == 0) invalid(s, c, "username is required");
     else if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required");
     else if (name->len > 32 || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
-    else {
-        low[db_lower(low, name->str, name->len)] = 0;
-        int wait = throttle_wait(&s->throttle, low, name->len, s->now_ms / 1000);
-        if (wait > 0) {
-            char h[40];
-            snprintf(h, sizeof h, "Retry-After: %d\r\n", wait);
-            respond_error_x(s, c, 429, "too_many_requests", "too many failed logins; try again later", h);
-        } else {
-            hash_job *j = job_new(s, c, HJ_LOGIN, pw);
-            j->uid = db_user_by_name(&s->db, name->str, name->len);
-            j->username = xstrndup(low, name->len);
-            user *u = db_user(&s->db, j->uid);
-            if (u) { memcpy(j->salt, u->salt, sizeof j->salt); j->iters = u->iters; }
-            /* an unknown user costs the same hash: no timing oracle */
-            if (park(s, c, j) == 0) throttle_begin(&s->throttle, low, name->len, s->now_ms / 1000);
-        }
-    }
+    else if (!throttled(s, c, low, db_lower(low, name->str, name->len)))
+        park_check(s, c, check_job(s, c, HJ_LOGIN, pw, db_user_by_name(&s->db, name->str, name->len), low, name->len));
     json_free(&doc);
 }
 
@@ -159,9 +186,7 @@ static void finish_register(server *s, conn *c, hash_job *j)
 /* The outcome counts for the throttle even when the client has gone (c NULL). */
 static void finish_login(server *s, conn *c, hash_job *j)
 {
-    user *u = db_user(&s->db, j->uid);
-    int ok = u && u->iters == j->iters && ct_equal(u->hash, j->out, sizeof j->out);
-    throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, ok ? TH_OK : TH_FAILED);
+    int ok = check_done(s, j);
     if (!c) return;
     if (ok) issue_token(s, c, j->uid, 200);
     else respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
@@ -171,18 +196,27 @@ static void finish_login(server *s, conn *c, hash_job *j)
  * tokens: all but the one of the request (keep). */
 static void finish_password(server *s, conn *c, hash_job *j)
 {
+    int ok = check_done(s, j);
+    if (!c) return;
     if (!db_user(&s->db, j->uid)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
-    db_rec(&s->rec, REC_USER_UPDATE, j->uid, j->display ? 3 : 2, j->display, j->iters, j->salt, j->out,
+    if (!ok || !ct_equal(j->out, j->want, sizeof j->want)) {   /* want: out2 was made */
+        respond_error(s, c, 403, "wrong_password", "current_password is wrong");
+        return;
+    }
+    db_rec(&s->rec, REC_USER_UPDATE, j->uid, j->display ? 3 : 2, j->display, j->iters2, j->salt2, j->out2,
            j->keep);
     if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, j->uid, NULL);
 }
+
+static void finish_delete(server *s, conn *c, hash_job *j);
 
 /* c is NULL when the client went away while its job was being hashed. */
 void api_hash_done(server *s, conn *c, hash_job *j)
 {
     if (j->kind == HJ_LOGIN) finish_login(s, c, j);
-    else if (c && j->kind == HJ_REGISTER) finish_register(s, c, j);
-    else if (c) finish_password(s, c, j);
+    else if (j->kind == HJ_PASSWORD) finish_password(s, c, j);
+    else if (j->kind == HJ_DELETE) finish_delete(s, c, j);
+    else if (c) finish_register(s, c, j);
 }
 
 void api_logout(server *s, conn *c, http_req *r)
@@ -211,23 +245,38 @@ void api_user_get(server *s, conn *c, http_req *r, int64_t id)
     if (find_user(s, c, r, id, 0, &uid, NULL)) respond_user(s, c, 200, (uint32_t)id, NULL);
 }
 
+/* The lower-cased username of user uid (the throttle's key) into low[64]; its length. */
+static size_t user_key(server *s, uint32_t uid, char *low)
+{
+    const char *name = s->db.users[uid - 1].username;
+    return db_lower(low, name, strlen(name));
+}
+
 void api_user_put(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     uint8_t hash[32];
     jdoc doc;
-    const jval *o, *disp, *pw;
+    const jval *o, *disp, *pw, *cur;
+    char low[64];
     if (!find_user(s, c, r, id, 1, &uid, hash) || !(o = parse_body(s, c, r, &doc))) return;
     int hd = get_str(o, "display_name", &disp), hp = get_str(o, "password", &pw);
     if (hd < 0 || (hd && !valid_display(disp))) invalid(s, c, "display_name: 1-64 characters");
     else if (hp < 0 || (hp && !valid_password(pw))) invalid(s, c, "password: 8-256 bytes");
+    else if (hp && (get_str(o, "current_password", &cur) < 1 || cur->len == 0))
+        invalid(s, c, "current_password is required to change the password");
+    else if (hp && cur->len > 256) respond_error(s, c, 403, "wrong_password", "current_password is wrong");
     else if (hp) {
-        hash_job *j = job_new(s, c, HJ_PASSWORD, pw);
-        if (random_bytes(j->salt, sizeof j->salt) < 0) abort();
-        j->uid = uid;
+        size_t n = user_key(s, uid, low);
+        if (throttled(s, c, low, n)) { json_free(&doc); return; }
+        hash_job *j = check_job(s, c, HJ_PASSWORD, cur, uid, low, n);
+        j->password2 = xstrndup(pw->str, pw->len);
+        j->pw2len = pw->len;
+        j->iters2 = s->cfg.pbkdf2_iters;
+        if (random_bytes(j->salt2, sizeof j->salt2) < 0) abort();
         j->display = hd ? xstrndup(disp->str, disp->len) : NULL;
         memcpy(j->keep, hash, sizeof hash);
-        park(s, c, j);
+        park_check(s, c, j);
     } else if (hd) {   /* valid_display(): no NUL inside, so str is the whole name */
         db_rec(&s->rec, REC_USER_UPDATE, uid, 1, disp->str, 0u, NULL, NULL, NULL);
         if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, uid, NULL);
@@ -237,10 +286,30 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id)
     json_free(&doc);
 }
 
+/* DELETE needs the password (a body {"password"}); checked on the worker, then finish_delete. */
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
+    jdoc doc;
+    const jval *o, *pw;
+    char low[64];
     if (!find_user(s, c, r, id, 1, &uid, NULL)) return;
+    if (r->body_len == 0) { invalid(s, c, "password is required to delete the account"); return; }
+    if (!(o = parse_body(s, c, r, &doc))) return;
+    size_t n = user_key(s, uid, low);
+    if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required to delete the account");
+    else if (pw->len > 256) respond_error(s, c, 403, "wrong_password", "password is wrong");
+    else if (!throttled(s, c, low, n)) park_check(s, c, check_job(s, c, HJ_DELETE, pw, uid, low, n));
+    json_free(&doc);
+}
+
+static void finish_delete(server *s, conn *c, hash_job *job)
+{
+    int ok = check_done(s, job);
+    uint32_t uid = job->uid;
+    if (!c) return;
+    if (!db_user(&s->db, uid)) { respond_error(s, c, 404, "not_found", "no such user"); return; }
+    if (!ok) { respond_error(s, c, 403, "wrong_password", "password is wrong"); return; }
     /* Leaving each conversation is a conversation update of its own: one event each. */
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
         conv *cv = db_member_conv(&s->db, i, uid);

@@ -35,6 +35,8 @@ static void *hasher_main(void *arg)
         pthread_mutex_unlock(&h->mu);
         int64_t t0 = mono_ms();
         pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
+        if (j->password2 && ct_equal(j->out, j->want, sizeof j->want))   /* the right current password */
+            pbkdf2_sha256(j->password2, j->pw2len, j->salt2, sizeof j->salt2, j->iters2, j->out2, sizeof j->out2);
         pthread_mutex_lock(&h->mu);
         h->last_ms = (uint32_t)(mono_ms() - t0);
         j->next = NULL;
@@ -139,7 +141,9 @@ void hasher_stop(hasher *h)
 void hash_job_free(hash_job *j)
 {
     if (j->password) explicit_bzero(j->password, j->pwlen);   /* it must not linger in the heap */
+    if (j->password2) explicit_bzero(j->password2, j->pw2len);
     free(j->password);
+    free(j->password2);
     free(j->username);
     free(j->display);
     free(j);

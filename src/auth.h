@@ -12,21 +12,25 @@
 #define LOGIN_MAX_FAILS 10
 #define LOGIN_WINDOW_S 60
 
-enum { HJ_REGISTER, HJ_LOGIN, HJ_PASSWORD };
+enum { HJ_REGISTER, HJ_LOGIN, HJ_PASSWORD, HJ_DELETE };
 
-/* One PBKDF2 computation and what the loop needs to finish the request afterwards. */
+/* One or two PBKDF2 computations and what the loop needs to finish the request afterwards.
+ * Register hashes the new password (password -> out). Login, a password change and an account
+ * deletion check a password (password with the user's salt and iters -> out, to compare with
+ * the user's hash); a password change then hashes the new one (password2 -> out2), but only
+ * when the check gave want (the user's hash when it was queued). */
 typedef struct hash_job {
     struct hash_job *next;
     uint64_t conn_id;
     int kind;                     /* HJ_* */
     char addr[48];                /* the client's address: one address may fill only part of the queue */
-    char *password;               /* owned; wiped before it is freed */
-    size_t pwlen;
-    uint32_t iters;
-    uint8_t salt[16];
-    uint8_t out[32];
-    uint32_t uid;                 /* login: the user found (0: none); password: the user */
-    char *username;               /* owned (register, login) */
+    char *password, *password2;   /* owned; wiped before they are freed */
+    size_t pwlen, pw2len;
+    uint32_t iters, iters2;
+    uint8_t salt[16], salt2[16];
+    uint8_t out[32], out2[32], want[32];
+    uint32_t uid;                 /* the user (login: the one found, 0: none) */
+    char *username;               /* owned: register: as given; else lower-cased (the throttle's key) */
     char *display;                /* owned or NULL (register, password change) */
     uint8_t keep[32];             /* password change: the caller's token hash, kept */
 } hash_job;

@@ -386,7 +386,7 @@ expect_status 401
 as 0 GET /metrics
 as 0 GET /healthz
 # bob changes his password: the answer holds neither password; his other tokens stop working
-as B PUT "/api/users/$BID" "$(jq -nc --arg p "$PB2" '{password:$p}')" "$TB1"
+as B PUT "/api/users/$BID" "$(jq -nc --arg p "$PB2" --arg o "$PB" '{password:$p,current_password:$o}')" "$TB1"
 expect_status 200
 expect_jq "$user_keys" "created_at,display_name,id,username"
 as 0 GET "/api/users/$BID" "" "$TB2"

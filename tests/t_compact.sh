@@ -68,13 +68,13 @@ EXTRA_PIDS=$LIVE_PID
 # A delete must not arrive while a compaction is copying (section 3 tests that case on its own):
 # wait until none runs. Race-free: a compaction starts at the end of the loop turn that crossed
 # the threshold, before that turn's responses go out.
-safe_delete() {   # PATH TOKEN
+safe_delete() {   # PATH TOKEN [BODY]
     wait_no_compact_file "$D" 20
-    req DELETE "$1" "" "$2"
+    req DELETE "$1" "${3-}" "$2"
 }
 # the newest user, conversation and message are deleted before the compaction
 new_user Z zed
-safe_delete "/api/users/$Z_ID" "$Z_TOK"
+safe_delete "/api/users/$Z_ID" "$Z_TOK" '{"password":"password123"}'
 expect_status 204
 new_conv "$A_TOK" "main" "[$B_ID]"
 C1=$CONV_ID

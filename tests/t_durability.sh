@@ -28,7 +28,7 @@ req PUT "/api/users/$A_ID" '{"display_name":"Alice Liddell"}' "$A_TOK"
 expect_status 200
 req POST /api/users/login '{"username":"bob","password":"password123"}'
 B_OLD_TOK=$(jqb .token)
-req PUT "/api/users/$B_ID" '{"password":"bobs-new-password"}' "$B_TOK"
+req PUT "/api/users/$B_ID" '{"password":"bobs-new-password","current_password":"password123"}' "$B_TOK"
 expect_status 200
 req POST /api/users/login '{"username":"carol","password":"password123"}'
 C_TOK2=$(jqb .token)
@@ -56,7 +56,7 @@ req DELETE "/api/conversations/$C2" "" "$A_TOK"
 expect_status 204
 req PUT "/api/conversations/$C3" "{\"title\":\"renamed!\",\"member_ids\":[$B_ID,$C_ID,$A_ID]}" "$C_TOK"
 expect_status 200
-req DELETE "/api/users/$D_ID" "" "$D_TOK"
+req DELETE "/api/users/$D_ID" '{"password":"password123"}' "$D_TOK"
 expect_status 204
 SNAP_A=$(snapshot "$A_TOK")
 SNAP_B=$(snapshot "$B_TOK")

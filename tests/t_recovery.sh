@@ -297,8 +297,9 @@ def rec(typ, payload):
     body = struct.pack("<QB", seq, typ) + payload
     out.extend(struct.pack("<II", len(body), crc32c(body)) + body)
 N = 1500
+PWHASH = hashlib.pbkdf2_hmac("sha256", b"password123", bytes(16), 1000)   # every user's password
 for uid in range(1, N + 1):   # REC_USER_CREATE: id, created, username, display, iters, salt, hash
-    rec(1, struct.pack("<IQ", uid, 1700000000000) + s(b"big%d" % uid) + s(b"") + struct.pack("<I", 1000) + bytes(16) + bytes(32))
+    rec(1, struct.pack("<IQ", uid, 1700000000000) + s(b"big%d" % uid) + s(b"") + struct.pack("<I", 1000) + bytes(16) + PWHASH)
 raw = os.urandom(32)
 rec(4, struct.pack("<I", 1) + hashlib.sha256(raw).digest())   # REC_TOKEN_ADD for user 1
 members = b"".join(struct.pack("<I", u) for u in range(1, N + 1))   # REC_CONV_CREATE, all of them
@@ -311,7 +312,7 @@ DATA_DIR=$BIG start_server
 req GET /api/conversations/1 "" "$BIG_TOK"
 expect_status 200
 expect_eq "the hand-written conversation has 1500 members" 1500 "$(jqb '.conversation.member_ids | length')"
-req DELETE /api/users/1 "" "$BIG_TOK"
+req DELETE /api/users/1 '{"password":"password123"}' "$BIG_TOK"
 expect_status 204
 stop_server
 DATA_DIR=$BIG start_server

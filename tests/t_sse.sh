@@ -264,12 +264,12 @@ req POST /api/users/login "{\"username\":\"erin\",\"password\":\"$PASSWORD\"}"
 E2_TOK=$(jqb .token)
 expect_true "stream e1: headers" sse_open e1 "$E_TOK"
 expect_true "stream e2: headers" sse_open e2 "$E2_TOK"
-req PUT "/api/users/$E_ID" '{"password":"another-password"}' "$E2_TOK"
+req PUT "/api/users/$E_ID" "{\"password\":\"another-password\",\"current_password\":\"$PASSWORD\"}" "$E2_TOK"
 expect_status 200
 expect_true "password change: the other token's stream closed" wait_exit "$(sse_pid e1)" 10
 new_conv "$A_TOK" "for erin" "[$E_ID]"
 expect_true "stream e2 (the changer's token) still delivers" wait_sse e2 "any(.[]; .data.conversation.id == $CONV_ID)"
-req DELETE "/api/users/$E_ID" "" "$E2_TOK"
+req DELETE "/api/users/$E_ID" '{"password":"another-password"}' "$E2_TOK"
 expect_status 204
 expect_true "user deleted: its stream closed" wait_exit "$(sse_pid e2)" 10
 req GET /api/events "" "$E2_TOK"

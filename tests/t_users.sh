@@ -285,7 +285,7 @@ expect_status 200
 # password change: revokes the other tokens, the token used keeps working
 req POST /api/users/login '{"username":"alice","password":"password123"}'
 ALICE_TOK4=$(jqb .token)
-req PUT "/api/users/$ALICE_ID" '{"password":"newpassword1","display_name":"Alice Again"}' "$ALICE_TOK"
+req PUT "/api/users/$ALICE_ID" '{"password":"newpassword1","current_password":"password123","display_name":"Alice Again"}' "$ALICE_TOK"
 expect_status 200
 expect_jq .user.display_name "Alice Again"
 expect_no_secret newpassword1
@@ -319,12 +319,12 @@ M_DAVE2=$MSG_ID
 req POST /api/users/login '{"username":"dave","password":"password123"}'
 D_TOK2=$(jqb .token)
 
-req DELETE "/api/users/$D_ID" "" "$E_TOK"          # someone else → 403
+req DELETE "/api/users/$D_ID" '{"password":"password123"}' "$E_TOK"   # someone else → 403
 expect_error 403 ""
 req GET "/api/users/$D_ID" "" "$E_TOK"
 expect_status 200
 
-req DELETE "/api/users/$D_ID" "" "$D_TOK"
+req DELETE "/api/users/$D_ID" '{"password":"password123"}' "$D_TOK"
 expect_status 204
 expect_empty_body
 req GET "/api/users/$D_ID" "" "$E_TOK"

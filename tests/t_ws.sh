@@ -333,11 +333,11 @@ req POST /api/users/login "{\"username\":\"erin\",\"password\":\"$PASSWORD\"}"
 E2_TOK=$(jqb .token)
 expect_true "ws e1: handshake" ws_listen e1 "$E_TOK"
 expect_true "ws e2: handshake" ws_listen e2 "$E2_TOK"
-req PUT "/api/users/$E_ID" '{"password":"another-password"}' "$E2_TOK"
+req PUT "/api/users/$E_ID" "{\"password\":\"another-password\",\"current_password\":\"$PASSWORD\"}" "$E2_TOK"
 expect_status 200
 expect_true "password change: other token's ws closed" wait_ws_closed e1 10
 expect_ws_line e1 '[.[] | select(.k == "close") | .code]' '[1008]'
-req DELETE "/api/users/$E_ID" "" "$E2_TOK"
+req DELETE "/api/users/$E_ID" '{"password":"another-password"}' "$E2_TOK"
 expect_status 204
 expect_true "user deleted: ws closed" wait_ws_closed e2 10
 expect_ws_line e2 '[.[] | select(.k == "close") | .code]' '[1008]'
