@@ -4,7 +4,8 @@
 // typing, edits, deletes, replies, a hostile body shown as text), make a group, page back
 // through history, reload; the WebSocket cut while the other sends (every message then there
 // exactly once, the send whose answer was lost retried under its Idempotency-Key); the error
-// sentences (507, 429 on a send, a revoked token back to sign-in, the login throttle); a phone
+// sentences (507, 429 on a send, a revoked token back to sign-in, the login throttle); a third
+// person whose browser cannot open a WebSocket, live over the event stream instead; a phone
 // screen; sign out. The page must make no request to another origin and log no console error. v2 parts (people search by name, "Seen by", presence) run when the
 // server has them. Prints "ok - …"/"not ok - …" lines for tests/t_web_browser.sh to count.
 //   node tests/web/chat.mjs BASE_URL [SCREENSHOT_DIR]
@@ -42,8 +43,15 @@ const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 const problems = [];
 let netErrorsExpected = false;
-async function person(name) {
+async function person(name, { noWebSocket = false } = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  if (noWebSocket) await ctx.addInitScript(() => {   // as behind a proxy that drops upgrades
+    window.WebSocket = class extends EventTarget {
+      constructor() { super(); this.readyState = 0; setTimeout(() => { this.readyState = 3; this.onclose?.({}); }, 50); }
+      send() {}
+      close() {}
+    };
+  });
   const page = await ctx.newPage();
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
@@ -64,7 +72,7 @@ async function person(name) {
       p.posts.push({ key: r.headers()['idempotency-key'], body: JSON.parse(r.postData()).body });
   });
   // The WebSocket through Playwright, so the test can cut it and hold the reconnect (p.hold)
-  await ctx.routeWebSocket(/\/api\/ws/, async (ws) => {
+  if (!noWebSocket) await ctx.routeWebSocket(/\/api\/ws/, async (ws) => {
     p.wsUrls.push(ws.url());
     while (p.hold) await p.hold;
     p.ws = ws;
@@ -244,6 +252,32 @@ await check('bob scrolls up through 130 older messages (before=)', async () => {
   if (n !== 130) throw new Error(`${n} of the 130 in the log`);
   await visible(msg(B, 'hello bob, edited'));
 });
+
+// ---- 5b. carol's browser cannot open a WebSocket: the client falls back to the event stream;
+// alice adds her to the group, and she gets it and its messages live
+const C = await person('carol', { noWebSocket: true });
+C.user = 'carol_' + tag;
+await check('carol (no WebSocket) signs up and is live over the event stream', async () => {
+  await C.page.goto(BASE + '/');
+  await C.page.getByRole('textbox', { name: 'Username' }).fill(C.user);
+  await C.page.getByLabel('Password').fill('password123');
+  await C.page.getByRole('button', { name: 'Create account' }).click();
+  await visible(C.page.getByRole('status').filter({ hasText: 'Live (event stream)' }));
+});
+await check('alice adds carol to the group: carol sees it and a new message live, unread', async () => {
+  const carolId = Number((await C.page.getByText(`@${C.user} · #`).textContent()).match(/#(\d+)/)[1]);
+  await convItem(A, 'Crew').getByRole('button').click();
+  await A.page.getByRole('button', { name: 'Details' }).click();
+  await A.page.getByRole('textbox', { name: 'Add people' }).fill(search ? C.user : '#' + carolId);
+  await A.page.getByRole('button', { name: 'Add', exact: true }).click();
+  await visible(convItem(C, 'Crew'));
+  await send(A, 'welcome carol');
+  await visible(convItem(C, 'Crew').filter({ hasText: '1 unread' }));
+  await convItem(C, 'Crew').getByRole('button').click();
+  await visible(msg(C, 'welcome carol'));
+  await convItem(A, 'Bob').getByRole('button').click();
+});
+await C.ctx.close();
 
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends
 // (the answer to her first send is lost too, so it is sent again with the same key)
