@@ -1,17 +1,18 @@
 // app.js — the client's state and behaviour: signing in and out, loading and syncing the
-// conversations and messages, applying live events, sending (with an Idempotency-Key and
-// retries), editing, deleting, replies, read state, typing, presence, groups, and wiring the
-// page's controls. HTTP is api.js's, the connection live.js's, DOM building render.js's.
+// conversations and messages, applying live events, read state, typing, presence, finding
+// people, sending (with an Idempotency-Key and retries), and wiring the page's controls.
+// HTTP is api.js's, the connection live.js's, what is on screen view.js's (with render.js).
 // v2 features (people search, users by ids, read state, presence, direct conversations) are
 // used when the server's answers show them, and left out quietly when they do not.
 import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey, unsupported }
   from './api.js';
 import { Live } from './live.js';
-import { h, userName, convName, peerOf, dot, convItem, messageItem, daySeparator, dayKey, reconcile, snippet }
-  from './render.js';
+import { h, userName, peerOf, dot, reconcile, snippet } from './render.js';
+import { closeConv, gotConvRest, msgCtx, openConv, renderDetails, renderHeader, renderList, renderLog,
+  renderOlder, renderTyping, setMembers, showDetails } from './view.js';
 
-const $ = (id) => document.getElementById(id);
-const S = {};   // all state; reset() gives its shape
+export const $ = (id) => document.getElementById(id);
+export const S = {};   // all state; reset() gives its shape
 let live = null;
 
 function reset() {
@@ -32,11 +33,11 @@ function reset() {
 }
 
 // ---- errors and notices
-function notice(text) {
+export function notice(text) {
   $('alert-text').textContent = text;
   $('alert').hidden = false;
 }
-function fail(e) {
+export function fail(e) {
   if (e instanceof ApiError && e.status === 401 && !getSession()) return;   // already back at sign-in
   notice(e instanceof ApiError ? describe(e) : e.message);
 }
@@ -95,7 +96,7 @@ function renderMe() {
 }
 
 // ---- loading: the conversation list, users' names, message pages, read receipts
-function restConv(c) {   // a conversation from a REST answer (events leave out the read fields)
+export function restConv(c) {   // a conversation from a REST answer (events leave out the read fields)
   S.has.reads = 'last_read_message_id' in c;
   if (!('unread_count' in c)) c.unread_count = S.convs.get(c.id)?.unread_count || 0;
   const old = S.convs.get(c.id);
@@ -133,7 +134,7 @@ async function sync() {   // everything again from the REST API; events meanwhil
 const nameIds = (c) => [...(c.title && !c.direct ? [] : (c.member_ids || []).slice(0, 4)),
   ...(c.last_message ? [c.last_message.author_id] : [])];
 
-async function ensureUsers(ids) {
+export async function ensureUsers(ids) {
   const want = [...new Set(ids)].filter((id) => typeof id === 'number' && !S.users.has(id));
   if (!want.length) return;
   if (S.has.ids) {
@@ -157,7 +158,7 @@ function logOf(cid) {
   return log;
 }
 
-async function loadOlder(cid) {
+export async function loadOlder(cid) {
   const log = logOf(cid);
   if (log.loading || !log.hasMore) return;
   log.loading = true;
@@ -180,7 +181,7 @@ async function loadOlder(cid) {
   if (log.hasMore && el.scrollTop < 40) loadOlder(cid);   // the page does not fill the view yet
 }
 
-function loadReads(cid) {
+export function loadReads(cid) {
   if (!S.has.reads) return;
   api.reads(cid).then((list) => {
     S.reads.set(cid, new Map(list.map((r) => [r.user_id, r.last_read_message_id || 0])));
@@ -218,7 +219,7 @@ function apply(ev) {
 
 const reading = (cid) => S.current === cid && document.visibilityState === 'visible';
 
-function gotMessage(m, created) {
+export function gotMessage(m, created) {
   const cid = m.conversation_id, c = S.convs.get(cid), log = S.logs.get(cid);
   if (!c) return refreshConv(cid);
   S.has.replies = 'reply_to_id' in m;
@@ -238,7 +239,7 @@ function gotMessage(m, created) {
   });
 }
 
-function lostMessage({ id, conversation_id: cid }) {
+export function lostMessage({ id, conversation_id: cid }) {
   const log = S.logs.get(cid), m = log && log.msgs.get(id);
   if (m) log.msgs.set(id, { ...m, deleted: true, body: '' });
   if (S.quotes.has(id) || m) S.quotes.set(id, null);
@@ -279,7 +280,7 @@ async function refreshConv(cid) {
   if (S.current === cid) renderHeader();
 }
 
-function lostConv(cid) {
+export function lostConv(cid) {
   if (!S.convs.delete(cid)) return;
   S.logs.delete(cid);
   if (S.current === cid) { closeConv(); notice('That conversation was deleted, or you are no longer in it.'); }
@@ -319,198 +320,12 @@ function markRead(cid, mid) {
   api.markRead(cid, mid).catch(() => {});
 }
 
-function readLatest() {
+export function readLatest() {
   const log = S.current && S.logs.get(S.current);
   if (!log || !reading(S.current)) return;
   let last = 0;
   for (const id of log.msgs.keys()) if (id > last && !log.msgs.get(id).deleted) last = id;
   markRead(S.current, last || undefined);
-}
-
-// ---- the open conversation
-async function openConv(cid) {
-  if (S.current !== cid) {
-    S.nodes.clear();
-    Object.assign(S, { editing: null, confirming: null });
-    setReply(null);
-  }
-  S.current = cid;
-  history.replaceState(null, '', '#c' + cid);
-  document.body.classList.add('in-chat');
-  $('pick').hidden = true;
-  $('chat-view').hidden = false;
-  showDetails(false);
-  renderHeader();
-  renderList();
-  renderLog({ stick: true });
-  if (!S.logs.has(cid)) await loadOlder(cid);
-  loadReads(cid);
-  readLatest();
-  if (S.current === cid && document.activeElement?.closest('#chat-view') == null) $('compose').focus();
-}
-
-function closeConv() {
-  S.current = null;
-  document.body.classList.remove('in-chat');
-  $('pick').hidden = false;
-  $('chat-view').hidden = true;
-  if (location.hash) history.replaceState(null, '', location.pathname);
-  renderList();
-}
-
-function quoted(id) {   // the original of a reply: message, null (deleted) or undefined (loading)
-  const m = S.logs.get(S.current)?.msgs.get(id);
-  if (m) return m;
-  if (!S.quotes.has(id)) {
-    S.quotes.set(id, undefined);
-    api.message(id).then((q) => S.quotes.set(id, q), () => S.quotes.set(id, null))
-      .then(() => ensureUsers([S.quotes.get(id)?.author_id]).catch(() => {})).then(() => renderLog());
-  }
-  return S.quotes.get(id);
-}
-
-function seenBy(list) {   // "Seen by …" under my newest message the others have read
-  const reads = S.reads.get(S.current);
-  const mine = [...list].reverse().find((m) => m.author_id === S.me && !m.pending && !m.deleted);
-  if (!reads || !mine) return {};
-  const who = [...reads].filter(([uid, rid]) => uid !== S.me && rid >= mine.id).map(([uid]) => userName(S.users, uid));
-  return who.length ? { id: mine.id, text: 'Seen by ' + who.join(', ') } : {};
-}
-
-function cached(key, sig, make) {
-  const hit = S.nodes.get(key);
-  if (hit && hit.sig === sig) return hit.el;
-  const el = make();
-  S.nodes.set(key, { sig, el });
-  return el;
-}
-
-const msgCtx = {
-  get me() { return S.me; }, get users() { return S.users; },
-  get editing() { return S.editing; }, get confirming() { return S.confirming; }, get replies() { return S.has.replies; },
-  quoted, seen: () => null,
-  jump(id) {
-    const el = $('m' + id);
-    if (!el) return notice('That message is further back: scroll up to load it.');
-    el.scrollIntoView({ block: 'center' });
-    el.classList.add('flash');
-    setTimeout(() => el.classList.remove('flash'), 1500);
-  },
-  reply(m) { setReply(m); $('compose').focus(); },
-  edit(m) { S.editing = m.id; S.confirming = null; renderLog(); document.querySelector(`#m${m.id} textarea`)?.focus(); },
-  askDelete(m) {
-    S.confirming = m.id; S.editing = null; renderLog();
-    document.querySelector(`#m${m.id} .actions button`)?.focus();
-  },
-  cancel() { const id = S.editing || S.confirming; S.editing = S.confirming = null; renderLog(); focusMsg(id); },
-  async save(m, text) {
-    if (!text.trim()) return notice('A message cannot be empty: delete it instead.');
-    try {
-      if (text !== m.body) gotMessage(await api.edit(m.id, text), false);
-      S.editing = null;
-      renderLog();
-      focusMsg(m.id);
-    } catch (e) { fail(e); }
-  },
-  async remove(m) {
-    try {
-      await api.remove(m.id);
-      S.confirming = null;
-      lostMessage(m);
-      $('compose').focus();
-    } catch (e) { fail(e); }
-  },
-  retry: (m) => deliver(m),
-  discard(m) { const log = S.logs.get(m.conversation_id); log.pending = log.pending.filter((x) => x !== m); renderLog(); },
-};
-const focusMsg = (id) => document.querySelector(`#m${id} .actions button`)?.focus();
-
-function renderLog(opts = {}) {
-  const log = S.logs.get(S.current), el = $('log');
-  if (!log) return reconcile($('msgs'), []);
-  const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
-  const list = [...log.msgs.values()].sort((a, b) => a.id - b.id).concat(log.pending);
-  const seen = seenBy(list);
-  const ctx = Object.create(msgCtx, { seen: { value: (m) => (m.id === seen.id ? seen.text : null) } });
-  const nodes = [];
-  let day = null;
-  for (const m of list) {
-    const d = dayKey(m.created_at);
-    if (d !== day) nodes.push(cached('day ' + (day = d), d, () => daySeparator(m.created_at)));
-    const q = m.reply_to_id ? quoted(m.reply_to_id) : undefined;
-    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, m.note, S.editing === m.id, S.confirming === m.id,
-      seen.id === m.id && seen.text, userName(S.users, m.author_id), q && q.body, q === null, q && userName(S.users, q.author_id)]);
-    nodes.push(cached(m.id, sig, () => messageItem(m, ctx)));
-  }
-  reconcile($('msgs'), nodes);
-  if (opts.stick || atBottom) el.scrollTop = el.scrollHeight;
-  renderOlder();
-  renderTyping();
-}
-
-function renderOlder() {
-  const log = S.logs.get(S.current);
-  $('older-btn').hidden = !log || !log.hasMore || log.loading;
-  $('older-text').textContent = !log ? '' : log.loading ? 'Loading…' : log.hasMore ? '' : 'This is the start of the conversation.';
-}
-
-function renderTyping() {
-  const now = Date.now(), t = S.typing.get(S.current);
-  const who = t ? [...t].filter(([, until]) => until > now).map(([uid]) => userName(S.users, uid)) : [];
-  $('typing').textContent = !who.length ? '' : who.length === 1 ? `${who[0]} is typing…`
-    : who.slice(0, 3).join(', ') + ' are typing…';
-}
-
-function renderHeader() {
-  const c = S.convs.get(S.current);
-  if (!c) return;
-  $('chat-title').textContent = convName(c, S.users, S.me);
-  renderDetails();
-}
-
-function renderList() {
-  const list = [...S.convs.values()].sort((a, b) =>
-    (a.updated_at < b.updated_at) - (a.updated_at > b.updated_at) || b.id - a.id);
-  const ctx = { me: S.me, users: S.users, current: S.current, open: (id) => openConv(id).catch(fail) };
-  reconcile($('convs'), list.map((c) => {
-    const peer = S.users.get(peerOf(c, S.me));
-    const sig = JSON.stringify([convName(c, S.users, S.me), c.unread_count, c.id === S.current, c.last_message?.id,
-      c.last_message?.body, peer?.online]);
-    return cached('conv ' + c.id, sig, () => convItem(c, ctx));
-  }));
-  $('no-convs').hidden = list.length > 0;
-  const n = list.reduce((a, c) => a + (c.unread_count || 0), 0);
-  document.title = n ? `(${n}) chatd` : 'chatd';
-}
-
-// ---- the details panel: rename, members, delete
-function showDetails(on) {
-  $('details').hidden = !on;
-  $('details-btn').setAttribute('aria-expanded', String(on));
-  if (on) renderDetails();
-}
-
-function renderDetails() {
-  const c = S.convs.get(S.current);
-  if (!c || $('details').hidden) return;
-  const owner = c.owner_id ?? c.created_by, mayDrop = c.direct || owner === S.me;
-  $('rename-form').hidden = $('add-form').hidden = !!c.direct;
-  if (document.activeElement !== $('rename-title')) $('rename-title').value = c.title || '';
-  $('delete-conv').hidden = !mayDrop;
-  reconcile($('members'), c.member_ids.map((id) => h('li', {}, dot(S.users.get(id)),
-    h('span', { class: 'grow' }, userName(S.users, id) + (id === S.me ? ' (you)' : '') + (id === owner ? ' · owner' : '')),
-    !c.direct && (id === S.me || mayDrop) ? h('button', { type: 'button', class: 'link',
-      onclick: () => setMembers(c.member_ids.filter((x) => x !== id)) }, id === S.me ? 'Leave' : 'Remove') : null)));
-}
-
-async function setMembers(ids) {
-  try { gotConvRest(await api.updateConversation(S.current, { member_ids: ids })); } catch (e) { fail(e); }
-}
-
-function gotConvRest(c) {
-  if (!c.member_ids.includes(S.me)) return lostConv(c.id);
-  restConv(c);
-  ensureUsers(c.member_ids).catch(() => {}).then(() => { renderList(); renderHeader(); });
 }
 
 // ---- finding people: "#12" by id; a name by search (v2)
@@ -578,7 +393,7 @@ async function talkTo(u) {   // the direct conversation with u, made if needed
 }
 
 // ---- writing
-function setReply(m) {
+export function setReply(m) {
   S.replyTo = m;
   $('replying').hidden = !m;
   if (m) $('replying-text').textContent = `Replying to ${userName(S.users, m.author_id)}: ${snippet(m.body, 60)}`;
@@ -600,7 +415,7 @@ function send() {
 
 // Sent with its own Idempotency-Key, so a retry after a lost answer is never stored twice.
 // 429 (too fast) waits its Retry-After and tries again, saying so meanwhile.
-async function deliver(p, tries = 0) {
+export async function deliver(p, tries = 0) {
   p.failed = null;
   try {
     const m = await api.send(p.conversation_id, p.body, p.reply_to_id, p.key);
