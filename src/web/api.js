@@ -68,12 +68,13 @@ const q = (params) => {
 
 export const api = {
   register: (username, password, display_name) =>
-    call('POST', '/api/users/register', display_name ? { username, password, display_name } : { username, password }),
+    call('POST', '/api/users/register', { username, password, ...(display_name ? { display_name } : {}) }),
   login: (username, password) => call('POST', '/api/users/login', { username, password }),
   logout: () => call('POST', '/api/users/logout'),
   user: (id) => call('GET', '/api/users/' + id).then((d) => d.user),
   usersByIds: (ids) => call('GET', '/api/users?' + q({ ids: ids.join(',') })).then((d) => d.users),
-  searchUsers: (prefix, limit = 8) => call('GET', '/api/users?' + q({ q: prefix, limit })).then((d) => d.users),
+  searchUsers: (prefix, limit = 8) =>
+    call('GET', '/api/users?' + q({ q: prefix, limit })).then((d) => d.users),
   conversations: () => call('GET', '/api/conversations').then((d) => d.conversations),
   conversation: (id) => call('GET', '/api/conversations/' + id).then((d) => d.conversation),
   createConversation: (body) => call('POST', '/api/conversations', body).then((d) => d.conversation),
@@ -85,7 +86,7 @@ export const api = {
     call('GET', '/api/messages?' + q({ conversation_id, before, limit })),
   message: (id) => call('GET', '/api/messages/' + id).then((d) => d.message),
   send: (conversation_id, body, reply_to_id, key) =>
-    call('POST', '/api/messages', reply_to_id ? { conversation_id, body, reply_to_id } : { conversation_id, body },
+    call('POST', '/api/messages', { conversation_id, body, ...(reply_to_id ? { reply_to_id } : {}) },
       { 'Idempotency-Key': key }).then((d) => d.message),
   edit: (id, body) => call('PUT', '/api/messages/' + id, { body }).then((d) => d.message),
   remove: (id) => call('DELETE', '/api/messages/' + id),
@@ -97,7 +98,8 @@ export function describe(err) {
   const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : ' Try again in a moment.';
   switch (err.status) {
     case 0: return 'Cannot reach the server. Check your connection and try again.';
-    case 401: return session ? 'Your session has ended. Please sign in again.' : 'Wrong username or password.';
+    case 401: return session ? 'Your session has ended. Please sign in again.'
+      : 'Wrong username or password.';
     case 403: return err.code === 'wrong_password' ? 'That password is wrong.'
       : 'You are not allowed to do that: ' + err.message;
     case 404: return 'Not found: it may have been deleted, or you are no longer a member.';
@@ -109,6 +111,7 @@ export function describe(err) {
     case 507: return 'The server’s disk is full: nothing was stored. Try again later.';
     default:
       if (err.status >= 500) return `The server failed (${err.status}).` + wait;
-      return err.message ? err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.' : 'Request failed.';
+      if (!err.message) return 'Request failed.';
+      return err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.';
   }
 }

@@ -4,8 +4,8 @@
 // HTTP is api.js's, the connection live.js's, what is on screen view.js's (with render.js).
 // v2 features (people search, users by ids, read state, presence, direct conversations) are
 // used when the server's answers show them, and left out quietly when they do not.
-import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey, unsupported }
-  from './api.js';
+import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey,
+  unsupported } from './api.js';
 import { Live } from './live.js';
 import { h, userName, peerOf, dot, reconcile, snippet } from './render.js';
 import { closeConv, gotConvRest, msgCtx, openConv, renderDetails, renderHeader, renderList, renderLog,
@@ -45,7 +45,8 @@ export function fail(e) {
 // ---- signing in and out
 async function authSubmit(register) {
   const u = $('auth-user').value.trim(), p = $('auth-pass').value, n = $('auth-name').value.trim();
-  if (!/^[A-Za-z0-9_.-]{3,32}$/.test(u)) return notice('A username is 3 to 32 letters, digits, “_”, “.” or “-”.');
+  if (!/^[A-Za-z0-9_.-]{3,32}$/.test(u))
+    return notice('A username is 3 to 32 letters, digits, “_”, “.” or “-”.');
   if (p.length < 8) return notice('A password has at least 8 characters.');
   $('alert').hidden = true;
   try {
@@ -71,7 +72,8 @@ function start() {
   $('auth').hidden = true;
   $('shell').hidden = false;
   renderMe();
-  live = new Live({ token: () => getSession().token, onEvent, onState, onDown: () => api.user(S.me).catch(() => {}) });
+  const onDown = () => api.user(S.me).catch(() => {});   // a 401 there signs out
+  live = new Live({ token: () => getSession().token, onEvent, onState, onDown });
   live.start();
   setTimeout(() => { if (!S.synced) sync(); }, 1500);   // show what there is even while offline
 }
@@ -283,7 +285,10 @@ async function refreshConv(cid) {
 export function lostConv(cid) {
   if (!S.convs.delete(cid)) return;
   S.logs.delete(cid);
-  if (S.current === cid) { closeConv(); notice('That conversation was deleted, or you are no longer in it.'); }
+  if (S.current === cid) {
+    closeConv();
+    notice('That conversation was deleted, or you are no longer in it.');
+  }
   renderList();
 }
 
@@ -344,7 +349,8 @@ async function findUser(word) {
       throw new Error(`There is nobody called “${n}”.`);
     } catch (e) { if (!unsupported(e)) throw e; S.has.search = false; }
   }
-  throw new Error(`This server cannot look people up by name: use their number, like #12 (shown next to their name).`);
+  throw new Error('This server cannot look people up by name: use their number, like #12 '
+    + '(shown next to their name).');
 }
 
 async function findUsers(text) {
@@ -377,8 +383,9 @@ async function searchPeople() {
   hint.textContent = why;
   hint.hidden = !why;
   users.forEach((u) => S.users.set(u.id, u));
-  reconcile($('people-results'), users.map((u) => h('li', {}, h('button', { type: 'button', onclick: () => talkTo(u) },
-    dot(u), h('span', {}, u.display_name || u.username), h('span', { class: 'hint' }, '@' + u.username)))));
+  reconcile($('people-results'), users.map((u) => h('li', {},
+    h('button', { type: 'button', onclick: () => talkTo(u) },
+      dot(u), h('span', {}, u.display_name || u.username), h('span', { class: 'hint' }, '@' + u.username)))));
 }
 
 async function talkTo(u) {   // the direct conversation with u, made if needed
@@ -396,7 +403,8 @@ async function talkTo(u) {   // the direct conversation with u, made if needed
 export function setReply(m) {
   S.replyTo = m;
   $('replying').hidden = !m;
-  if (m) $('replying-text').textContent = `Replying to ${userName(S.users, m.author_id)}: ${snippet(m.body, 60)}`;
+  if (m) $('replying-text').textContent = `Replying to ${userName(S.users, m.author_id)}: `
+    + snippet(m.body, 60);
 }
 
 function send() {
@@ -462,7 +470,8 @@ function wire() {
   submit('group-form', async () => {
     try {
       const ids = await findUsers($('group-members').value);
-      const c = restConv(await api.createConversation({ title: $('group-title').value.trim(), member_ids: ids }));
+      const title = $('group-title').value.trim();
+      const c = restConv(await api.createConversation({ title, member_ids: ids }));
       $('group-form').hidden = true;
       $('group-title').value = $('group-members').value = '';
       await ensureUsers(c.member_ids);
@@ -473,7 +482,8 @@ function wire() {
   on('back', 'click', closeConv);
   on('details-btn', 'click', () => showDetails($('details').hidden));
   submit('rename-form', async () => {
-    try { gotConvRest(await api.updateConversation(S.current, { title: $('rename-title').value.trim() })); } catch (e) { fail(e); }
+    const title = $('rename-title').value.trim();
+    try { gotConvRest(await api.updateConversation(S.current, { title })); } catch (e) { fail(e); }
   });
   submit('add-form', async () => {
     try {
@@ -484,16 +494,24 @@ function wire() {
   });
   on('delete-conv', 'click', async () => {
     const b = $('delete-conv');
-    if (!b.dataset.sure) { b.dataset.sure = '1'; b.textContent = 'Delete conversation: click again to confirm'; return; }
+    if (!b.dataset.sure) {
+      b.dataset.sure = '1';
+      b.textContent = 'Delete conversation: click again to confirm';
+      return;
+    }
     delete b.dataset.sure;
     b.textContent = 'Delete conversation';
     try { const id = S.current; await api.deleteConversation(id); lostConv(id); } catch (e) { fail(e); }
   });
   on('older-btn', 'click', () => S.current && loadOlder(S.current));
   new IntersectionObserver((es) => {
-    if (es.some((e) => e.isIntersecting) && S.current && S.logs.get(S.current)?.msgs.size) loadOlder(S.current);
+    const shown = es.some((e) => e.isIntersecting);
+    if (shown && S.current && S.logs.get(S.current)?.msgs.size) loadOlder(S.current);
   }, { root: $('log') }).observe($('older'));
-  on('log', 'scroll', () => { const el = $('log'); if (el.scrollHeight - el.scrollTop - el.clientHeight < 60) readLatest(); });
+  on('log', 'scroll', () => {
+    const el = $('log');
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 60) readLatest();
+  });
   submit('composer', send);
   on('reply-cancel', 'click', () => { setReply(null); $('compose').focus(); });
   on('compose', 'keydown', (e) => {
@@ -501,15 +519,21 @@ function wire() {
     if (e.key === 'Escape' && S.replyTo) setReply(null);
     if (e.key === 'ArrowUp' && !$('compose').value) {   // edit my last message
       const log = S.logs.get(S.current);
-      const m = log && [...log.msgs.values()].filter((x) => x.author_id === S.me && !x.deleted).sort((a, b) => b.id - a.id)[0];
+      const m = log && [...log.msgs.values()].filter((x) => x.author_id === S.me && !x.deleted)
+        .sort((a, b) => b.id - a.id)[0];
       if (m) { e.preventDefault(); msgCtx.edit(m); }
     }
   });
   on('compose', 'input', () => {
     grow();
-    if ($('compose').value && live && Date.now() - S.typedAt > 2000) { S.typedAt = Date.now(); live.typing(S.current); }
+    if ($('compose').value && live && Date.now() - S.typedAt > 2000) {
+      S.typedAt = Date.now();
+      live.typing(S.current);
+    }
   });
-  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('alert').hidden) $('alert').hidden = true; });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !$('alert').hidden) $('alert').hidden = true;
+  });
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') { readLatest(); live?.kick(); }
   });

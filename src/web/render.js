@@ -33,14 +33,16 @@ export function convName(c, users, me) {
   if (c.title && !c.direct) return c.title;
   const o = others(c, me);
   if (!o.length) return 'Just you';
-  return o.slice(0, 3).map((id) => userName(users, id)).join(', ') + (o.length > 3 ? ` +${o.length - 3}` : '');
+  const names = o.slice(0, 3).map((id) => userName(users, id)).join(', ');
+  return names + (o.length > 3 ? ` +${o.length - 3}` : '');
 }
 
 // A presence dot, only when the server reports presence (v2 users have `online`).
 export function dot(user) {
   if (!user || typeof user.online !== 'boolean') return null;
   const label = user.online ? 'online' : 'offline';
-  return h('span', { class: 'dot' + (user.online ? ' on' : ''), title: label }, h('span', { class: 'sr' }, label));
+  return h('span', { class: 'dot' + (user.online ? ' on' : ''), title: label },
+    h('span', { class: 'sr' }, label));
 }
 
 const dayKey = (iso) => new Date(iso).toDateString();
@@ -51,7 +53,8 @@ export function dayLabel(iso) {
   return d.toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long',
     year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
 }
-const timeLabel = (iso) => new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+const timeLabel = (iso) =>
+  new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 
 export const snippet = (s, n = 80) => (s.length > n ? s.slice(0, n - 1) + '…' : s).replace(/\s+/g, ' ');
 
@@ -61,12 +64,13 @@ export function convItem(c, ctx) {
   const n = c.unread_count || 0;
   const last = c.last_message;
   return h('li', {},
-    h('button', { type: 'button', 'aria-current': c.id === ctx.current ? 'true' : null, onclick: () => ctx.open(c.id) },
+    h('button', { type: 'button', 'aria-current': c.id === ctx.current ? 'true' : null,
+      onclick: () => ctx.open(c.id) },
       peer ? dot(ctx.users.get(peer)) : null,
       h('span', { class: 'name' }, convName(c, ctx.users, ctx.me)),
       n ? h('span', { class: 'badge' }, String(n), h('span', { class: 'sr' }, ' unread')) : null,
-      last ? h('span', { class: 'preview' },
-        (last.author_id === ctx.me ? 'You' : userName(ctx.users, last.author_id)) + ': ' + snippet(last.body, 60)) : null));
+      last ? h('span', { class: 'preview' }, (last.author_id === ctx.me ? 'You'
+        : userName(ctx.users, last.author_id)) + ': ' + snippet(last.body, 60)) : null));
 }
 
 export function daySeparator(iso) {
@@ -93,7 +97,8 @@ export function messageItem(m, ctx) {
   if (m.reply_to_id && !m.deleted) li.append(quote(m, ctx));
   li.append(h('div', { class: 'meta' },
     h('span', { class: 'author' }, mine ? 'You' : userName(ctx.users, m.author_id)),
-    h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, timeLabel(m.created_at)),
+    h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() },
+      timeLabel(m.created_at)),
     m.edited && !m.deleted ? h('span', { class: 'edited' }, '(edited)') : null));
   if (ctx.editing === m.id) {
     const ta = h('textarea', { 'aria-label': 'Edit text', rows: 2, maxlength: 16384 });
@@ -122,10 +127,11 @@ export function messageItem(m, ctx) {
       h('button', { type: 'button', class: 'link', onclick: () => ctx.remove(m) }, 'Yes, delete'),
       h('button', { type: 'button', class: 'link', onclick: ctx.cancel }, 'Keep')));
   } else {
+    const act = (label, fn) => h('button', { type: 'button', class: 'link', onclick: () => fn(m) }, label);
     li.append(h('div', { class: 'actions' },
-      ctx.replies ? h('button', { type: 'button', class: 'link', onclick: () => ctx.reply(m) }, 'Reply') : null,
-      mine ? h('button', { type: 'button', class: 'link', onclick: () => ctx.edit(m) }, 'Edit') : null,
-      mine ? h('button', { type: 'button', class: 'link', onclick: () => ctx.askDelete(m) }, 'Delete') : null));
+      ctx.replies ? act('Reply', ctx.reply) : null,
+      mine ? act('Edit', ctx.edit) : null,
+      mine ? act('Delete', ctx.askDelete) : null));
   }
   const seen = ctx.seen(m);
   if (seen) li.append(h('p', { class: 'seen' }, seen));

@@ -53,7 +53,8 @@ function seenBy(list) {   // "Seen by …" under my newest message the others ha
   const reads = S.reads.get(S.current);
   const mine = [...list].reverse().find((m) => m.author_id === S.me && !m.pending && !m.deleted);
   if (!reads || !mine) return {};
-  const who = [...reads].filter(([uid, rid]) => uid !== S.me && rid >= mine.id).map(([uid]) => userName(S.users, uid));
+  const who = [...reads].filter(([uid, rid]) => uid !== S.me && rid >= mine.id)
+    .map(([uid]) => userName(S.users, uid));
   return who.length ? { id: mine.id, text: 'Seen by ' + who.join(', ') } : {};
 }
 
@@ -67,7 +68,8 @@ function cached(key, sig, make) {
 
 export const msgCtx = {
   get me() { return S.me; }, get users() { return S.users; },
-  get editing() { return S.editing; }, get confirming() { return S.confirming; }, get replies() { return S.has.replies; },
+  get editing() { return S.editing; }, get confirming() { return S.confirming; },
+  get replies() { return S.has.replies; },
   quoted, seen: () => null,
   jump(id) {
     const el = $('m' + id);
@@ -77,12 +79,18 @@ export const msgCtx = {
     setTimeout(() => el.classList.remove('flash'), 1500);
   },
   reply(m) { setReply(m); $('compose').focus(); },
-  edit(m) { S.editing = m.id; S.confirming = null; renderLog(); document.querySelector(`#m${m.id} textarea`)?.focus(); },
+  edit(m) {
+    S.editing = m.id; S.confirming = null; renderLog();
+    document.querySelector(`#m${m.id} textarea`)?.focus();
+  },
   askDelete(m) {
     S.confirming = m.id; S.editing = null; renderLog();
     document.querySelector(`#m${m.id} .actions button`)?.focus();
   },
-  cancel() { const id = S.editing || S.confirming; S.editing = S.confirming = null; renderLog(); focusMsg(id); },
+  cancel() {
+    const id = S.editing || S.confirming;
+    S.editing = S.confirming = null; renderLog(); focusMsg(id);
+  },
   async save(m, text) {
     if (!text.trim()) return notice('A message cannot be empty: delete it instead.');
     try {
@@ -101,7 +109,11 @@ export const msgCtx = {
     } catch (e) { fail(e); }
   },
   retry: (m) => deliver(m),
-  discard(m) { const log = S.logs.get(m.conversation_id); log.pending = log.pending.filter((x) => x !== m); renderLog(); },
+  discard(m) {
+    const log = S.logs.get(m.conversation_id);
+    log.pending = log.pending.filter((x) => x !== m);
+    renderLog();
+  },
 };
 const focusMsg = (id) => document.querySelector(`#m${id} .actions button`)?.focus();
 
@@ -118,8 +130,9 @@ export function renderLog(opts = {}) {
     const d = dayKey(m.created_at);
     if (d !== day) nodes.push(cached('day ' + (day = d), d, () => daySeparator(m.created_at)));
     const q = m.reply_to_id ? quoted(m.reply_to_id) : undefined;
-    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, m.note, S.editing === m.id, S.confirming === m.id,
-      seen.id === m.id && seen.text, userName(S.users, m.author_id), q && q.body, q === null, q && userName(S.users, q.author_id)]);
+    const sig = JSON.stringify([m.body, m.edited, m.deleted, m.failed, m.note, S.editing === m.id,
+      S.confirming === m.id, seen.id === m.id && seen.text, userName(S.users, m.author_id), q && q.body,
+      q === null, q && userName(S.users, q.author_id)]);
     nodes.push(cached(m.id, sig, () => messageItem(m, ctx)));
   }
   reconcile($('msgs'), nodes);
@@ -131,7 +144,8 @@ export function renderLog(opts = {}) {
 export function renderOlder() {
   const log = S.logs.get(S.current);
   $('older-btn').hidden = !log || !log.hasMore || log.loading;
-  $('older-text').textContent = !log ? '' : log.loading ? 'Loading…' : log.hasMore ? '' : 'This is the start of the conversation.';
+  $('older-text').textContent = !log ? '' : log.loading ? 'Loading…'
+    : log.hasMore ? '' : 'This is the start of the conversation.';
 }
 
 export function renderTyping() {
@@ -154,7 +168,8 @@ export function renderList() {
   const ctx = { me: S.me, users: S.users, current: S.current, open: (id) => openConv(id).catch(fail) };
   reconcile($('convs'), list.map((c) => {
     const peer = S.users.get(peerOf(c, S.me));
-    const sig = JSON.stringify([convName(c, S.users, S.me), c.unread_count, c.id === S.current, c.last_message?.id,
+    const sig = JSON.stringify([convName(c, S.users, S.me), c.unread_count, c.id === S.current,
+      c.last_message?.id,
       c.last_message?.body, peer?.online]);
     return cached('conv ' + c.id, sig, () => convItem(c, ctx));
   }));
@@ -178,9 +193,11 @@ export function renderDetails() {
   if (document.activeElement !== $('rename-title')) $('rename-title').value = c.title || '';
   $('delete-conv').hidden = !mayDrop;
   reconcile($('members'), c.member_ids.map((id) => h('li', {}, dot(S.users.get(id)),
-    h('span', { class: 'grow' }, userName(S.users, id) + (id === S.me ? ' (you)' : '') + (id === owner ? ' · owner' : '')),
+    h('span', { class: 'grow' },
+      userName(S.users, id) + (id === S.me ? ' (you)' : '') + (id === owner ? ' · owner' : '')),
     !c.direct && (id === S.me || mayDrop) ? h('button', { type: 'button', class: 'link',
-      onclick: () => setMembers(c.member_ids.filter((x) => x !== id)) }, id === S.me ? 'Leave' : 'Remove') : null)));
+      onclick: () => setMembers(c.member_ids.filter((x) => x !== id)) },
+    id === S.me ? 'Leave' : 'Remove') : null)));
 }
 
 export async function setMembers(ids) {

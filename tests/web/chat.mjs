@@ -6,8 +6,8 @@
 // exactly once, the send whose answer was lost retried under its Idempotency-Key); the error
 // sentences (507, 429 on a send, a revoked token back to sign-in, the login throttle); a third
 // person whose browser cannot open a WebSocket, live over the event stream instead; a phone
-// screen; sign out. The page must make no request to another origin and log no console error. v2 parts (people search by name, "Seen by", presence) run when the
-// server has them. Prints "ok - …"/"not ok - …" lines for tests/t_web_browser.sh to count.
+// screen; sign out. The page must make no request to another origin and log no console error.
+// v2 parts (people search by name, "Seen by", replies) run when the server has them. Prints "ok - …"/"not ok - …" lines for tests/t_web_browser.sh to count.
 //   node tests/web/chat.mjs BASE_URL [SCREENSHOT_DIR]
 import { chromium } from 'playwright-core';
 
