@@ -232,13 +232,18 @@ static void log_request(server *s, conn *c, int status, size_t len)
     buf_puts(b, "ms\n");
 }
 
+/* A JSON body ends with a newline (so `curl` output does not run into the prompt). */
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
              const char *extra)
 {
-    put_head(s, c, status, ctype, (long long)len, extra);
-    if (!c->ri.head && status != 204) buf_append(&c->out, body, len);
+    size_t nl = ctype && !strcmp(ctype, "application/json") && (len == 0 || body[len - 1] != '\n');
+    put_head(s, c, status, ctype, (long long)(len + nl), extra);
+    if (!c->ri.head && status != 204) {
+        buf_append(&c->out, body, len);
+        if (nl) buf_putc(&c->out, '\n');
+    }
     conn_ready(c);
-    log_request(s, c, status, len);
+    log_request(s, c, status, len + nl);
 }
 
 void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra)

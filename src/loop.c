@@ -92,7 +92,7 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
 static void refuse(server *s, int fd, const char *why)
 {
     char head[512], body[128];
-    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}", why);
+    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n", why);
     int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
                      server_date(s), bn, body);

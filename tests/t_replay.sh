@@ -36,7 +36,7 @@ while sent < mb * 1e6:
         sent += len(body)
     s.sendall(b"".join(batch))
     data = b""
-    while data.count(b"HTTP/1.1 ") < len(batch) or not data.endswith(b"}"):
+    while data.count(b"HTTP/1.1 ") < len(batch) or not data.rstrip().endswith(b"}"):
         d = s.recv(65536)
         if not d: sys.exit("connection closed")
         data += d

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start-up: every flag is checked before anything touches the disk; a usage error exits 2 and a
 # run-time failure 1, each with a message that names the flag or path and what was wrong; the
-# data directory is created with its parents.
+# data directory is created with its parents; every application/json body ends with a newline.
 . "$(dirname "$0")/lib.sh"
 
 # run_chatd ARGS...: run chatd in $TMP_ROOT/cwd (a fresh, empty directory each time) with a
@@ -97,3 +97,36 @@ kill -TERM "$RELPID"
 wait "$RELPID"
 expect_eq "stopped by SIGTERM: exit 0" 0 "$?"
 EXTRA_PIDS=
+
+# --- every application/json body ends with one newline ----------------------------------------
+start_server --max-conns 2
+# json_nl METHOD PATH [BODY] [TOKEN]: the body as sent, its Content-Length, its last byte
+json_nl() {
+    req "$@"
+    local f=$TMP_ROOT/b size last
+    size=$(wc -c <"$f")
+    last=$(tail -c 1 "$f" | od -An -c | tr -d ' ')
+    expect_match "$1 $2 ($STATUS): a JSON Content-Type" "$JSON_CT_RE" "$(hdr Content-Type)"
+    expect_eq "$1 $2 ($STATUS): the body ends with a newline" '\n' "$last"
+    expect_eq "$1 $2 ($STATUS): exactly one" 1 "$(tail -c 2 "$f" | tr -cd '\n' | wc -c)"
+    expect_eq "$1 $2 ($STATUS): Content-Length counts it" "$size" "$(hdr Content-Length)"
+}
+json_nl GET /healthz
+json_nl POST /api/users/register '{"username":"nl_user","password":"password123"}'
+TOK=$(curl -s "$BASE/api/users/login" -d '{"username":"nl_user","password":"password123"}' | jq -r .token)
+json_nl POST /api/users/login '{"username":"nl_user","password":"password123"}'
+json_nl GET /api/conversations "" "$TOK"
+json_nl POST /api/conversations '{"title":"nl","member_ids":[]}' "$TOK"
+json_nl GET "/api/messages?conversation_id=1" "" "$TOK"
+json_nl GET /api/nope                                  # 404 error envelope
+json_nl GET /api/conversations                         # 401
+json_nl POST /api/users/register '{"username":1}'      # 400 validation_failed
+json_nl POST /api/users/register '{'                   # 400 bad JSON
+req HEAD /healthz
+expect_eq "HEAD /healthz: the same Content-Length as GET (newline counted)" 16 "$(hdr Content-Length)"
+# the 503 written on accept over the connection cap is JSON too
+RAW=$(timeout 60 "$PYTHON" "$RAW_PY" conncap "$PORT" 2)
+LAST_REQ="a 3rd connection over --max-conns 2"
+expect_eq "over the cap: 503" 503 "$(jq -r '.extra.status // "none"' <<<"$RAW")"
+expect_eq "over the cap: the body ends with a newline" true "$(jq '.extra.body | endswith("}\n")' <<<"$RAW")"
+stop_server
