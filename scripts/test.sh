@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# scripts/test.sh — what `make test` runs: every build and test step in order, each reported as
-# it finishes (PASS/FAIL, its counts, its time; the shell suites also print one line per file),
-# going on after a failure so one run shows everything, and ending with the line
-# "N passed, M failed" over all checks (unit checks, shell checks, fuzz seeds; a step that fails
-# without counting, e.g. a build, counts as one failure). Exit status 1 if anything failed.
+# scripts/test.sh — what `make test` runs: every build and test step, each reported as it
+# finishes (PASS/FAIL, its counts, its time; the shell suites also print one line per test file,
+# prefixed with the suite: "PASS shell/t_users.sh", "PASS san-shell/t_ws.sh"), going on after a
+# failure so one run shows everything, and ending with the slowest steps and test files and the
+# line "N passed, M failed" over all checks (unit checks, shell checks, fuzz seeds; a step that
+# fails without counting, e.g. a build, counts as one failure). Exit status 1 if anything failed.
 # Full output of each step: build/test-logs/STEP.log.
+#
+# The steps run in three lanes at once (each lane in order), because most of a shell test's time
+# is spent in curl/jq/python processes and in waits, not in the server, so two cores stay busy:
+#   plain:  build -> unit -> shell (tests/run.sh with the gcc -O2 build)
+#   san:    san-build -> san-unit -> san-shell (the same files under ASan+UBSan; see SAN_SKIP)
+#   other:  clang -> deploy (static, ARM under qemu) -> tls -> fuzz-regress
+# LANES=1 runs the same steps one after another (for a timing comparison, or a quiet log).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 logs=build/test-logs
+rm -rf "$logs"
 mkdir -p "$logs"
 MAKE=${MAKE:-make}
-passed=0 failed=0 failed_steps=()
 t_all=$(date +%s)
 
 # The counts a step's log holds: unit binaries and test files print "NAME: N checks, M failed",
@@ -23,40 +31,81 @@ count() {   # LOG -> "checks fails"
          END { printf "%d %d\n", c, f }' "$1"
 }
 
-step() {   # NAME COMMAND...: run it; stream lines that start with PASS/FAIL/SKIP (per-file progress)
-    local name=$1 t0 rc c f
+# step NAME COMMAND...: run it; stream its per-file lines (PASS/FAIL/SKIP at the start) with the
+# step's name before the file; leave "rc checks fails seconds" in $logs/NAME.result
+step() {
+    local name=$1 t0 rc c f secs
     shift
     t0=$(date +%s)
     echo "== $name: $*"
     "$@" >"$logs/$name.log" 2>&1 &
     local pid=$!
-    tail -n +1 -f --pid=$pid "$logs/$name.log" 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|SKIP) '
+    tail -n +1 -f --pid=$pid "$logs/$name.log" 2>/dev/null |
+        sed -u -nE "s#^(PASS|FAIL|SKIP) +(t_[a-z0-9_]+\.sh)#\1 $name/\2#p"
     wait $pid
     rc=$?
+    secs=$(($(date +%s) - t0))
     read -r c f < <(count "$logs/$name.log")
+    echo "$rc $c $f $secs" >"$logs/$name.result"
+    if [ "$rc" == 0 ]; then
+        printf 'PASS %s: %d checks, %ds\n' "$name" "$c" "$secs"
+    else
+        { printf 'FAIL %s (exit %d, %ds); last lines of %s:\n' "$name" "$rc" "$secs" "$logs/$name.log"
+          grep -v -E '^(PASS|SKIP) ' "$logs/$name.log" | tail -n 40 | sed 's/^/    /'; } >"$logs/$name.fail"
+        cat "$logs/$name.fail"   # one write: whole even when another lane prints meanwhile
+    fi
+    [ "$rc" == 0 ]
+}
+
+# ASan+UBSan shell run: every test file except those in SAN_SKIP (space-separated file names),
+# which the plain run covers.
+SAN_SKIP=${SAN_SKIP-}
+san_files=()
+for f in tests/t_*.sh; do
+    f=${f#tests/}
+    case " $SAN_SKIP t_tls.sh t_static.sh t_arm.sh " in *" $f "*) continue ;; esac
+    san_files+=("$f")
+done
+
+lane_plain() {
+    step build $MAKE -j2 all && step unit $MAKE -j2 unit
+    step shell $MAKE shell
+}
+lane_san() {
+    step san-build $MAKE -j2 SAN=1 all && step san-unit $MAKE -j2 SAN=1 unit
+    step san-shell env CHATD="$PWD/build/san/chatd" tests/run.sh "${san_files[@]}"
+}
+lane_other() {
+    step clang $MAKE -j2 CC=clang BUILD=build/clang BIN=build/clang/chatd all
+    step deploy $MAKE test-deploy
+    step tls $MAKE test-tls
+    step fuzz-regress $MAKE fuzz-regress
+}
+
+if [ "${LANES:-3}" == 1 ]; then
+    lane_plain; lane_san; lane_other
+else
+    lane_plain & lane_san & lane_other &
+    wait
+fi
+
+echo "----"
+passed=0 failed=0 failed_steps=()
+for r in "$logs"/*.result; do
+    name=$(basename "$r" .result)
+    read -r rc c f secs <"$r"
     if [ "$rc" == 0 ]; then
         passed=$((passed + c - f)); failed=$((failed + f))
-        printf 'PASS %s: %d checks, %ds\n' "$name" "$c" $(($(date +%s) - t0))
     else
         [ "$f" == 0 ] && f=1
         passed=$((passed + (c > f ? c - f : 0))); failed=$((failed + f)); failed_steps+=("$name")
-        printf 'FAIL %s (exit %d, %ds); last lines of %s:\n' "$name" "$rc" $(($(date +%s) - t0)) "$logs/$name.log"
-        grep -v -E '^(PASS|SKIP) ' "$logs/$name.log" | tail -n 40 | sed 's/^/    /'
     fi
-}
-
-step build        $MAKE -j2 all
-step unit         $MAKE -j2 unit
-step shell        $MAKE shell
-step clang        $MAKE -j2 CC=clang BUILD=build/clang BIN=build/clang/chatd all
-step san-build    $MAKE -j2 SAN=1 all
-step san-unit     $MAKE -j2 SAN=1 unit
-step san-shell    $MAKE SAN=1 shell
-step deploy       $MAKE test-deploy
-step tls          $MAKE test-tls
-step fuzz-regress $MAKE fuzz-regress
-
-echo "----"
+done
+echo "slowest steps: $(for r in "$logs"/*.result; do echo "$(cut -d' ' -f4 "$r") $(basename "$r" .result)"; done |
+    sort -rn | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
+echo "slowest test files: $(for s in shell san-shell; do
+    sed -nE "s#^(PASS|FAIL) +(t_[a-z0-9_]+\.sh) +([0-9.]+)s .*#\3 $s/\2#p" "$logs/$s.log" 2>/dev/null; done |
+    sort -rn | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
 echo "make test: $(($(date +%s) - t_all))s${failed_steps[*]:+; failed steps: ${failed_steps[*]}}"
 echo "$passed passed, $failed failed"
 [ ${#failed_steps[@]} == 0 ]

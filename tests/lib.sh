@@ -49,15 +49,17 @@ JSON_CT_RE='^application/json(;.*)?$'
 # ---------------------------------------------------------------------------------------------
 # reporting
 
-_where() {   # file:line of the first caller outside lib.sh
+_where() { _where_set; echo "$WHERE"; }   # file:line of the first caller outside lib.sh
+_where_set() {   # the same into WHERE, without a subshell (set by a batched check when it reports)
     local i
+    if [ -n "${_JQ_WHERE:-}" ]; then WHERE=$_JQ_WHERE; return; fi
     for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
         if [[ ${BASH_SOURCE[$i]} != *lib.sh ]]; then
-            echo "$(basename "${BASH_SOURCE[$i]}"):${BASH_LINENO[$((i - 1))]}"
+            WHERE="${BASH_SOURCE[$i]##*/}:${BASH_LINENO[$((i - 1))]}"
             return
         fi
     done
-    echo "?"
+    WHERE="?"
 }
 
 _snip() {   # printable, shortened form of $1 (max $2 chars, default 300)
@@ -74,7 +76,8 @@ ok() { CHECKS=$((CHECKS + 1)); }
 fail() {
     CHECKS=$((CHECKS + 1))
     FAILS=$((FAILS + 1))
-    echo "FAIL [$(_where)] $1"
+    _where_set
+    echo "FAIL [$WHERE] $1"
     [ -n "$LAST_REQ" ] && echo "  request:  $(_snip "$LAST_REQ" 200)"
     if [ $# -ge 3 ]; then
         echo "  expected: $(_snip "$2")"
@@ -107,9 +110,51 @@ expect_status() {   # N
 }
 
 expect_jq() {   # FILTER EXPECTED   (jq -rc output compared as a string)
+    _jq_queue "$1" "$2" "jq '$1'"
+}
+
+# Batched jq checks. jq 1.6 spends ~30 ms of CPU starting, more than a request costs, so the
+# checks made on one BODY (expect_jq, expect_error_shape) are queued and run by one jq process
+# when the BODY changes, at the next request, server start/stop or raw_send, and at exit. Each
+# is reported (file:line, request, status) exactly as if it had run at once; if the batch cannot
+# be split cleanly (a jq error, a BODY of several or no JSON values, a NUL in an output) every
+# check runs again on its own. In a subshell, checks run at once. JQ_BATCH=0: never batch.
+_JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQB= _JQ_WHERE=
+_jq_queue() {   # FILTER EXPECTED DESCRIPTION [nobody]
+    if [[ ${JQ_BATCH:-1} == 0 || $BASHPID != "$$" ]]; then _jq_one "$@"; return; fi
+    if ((${#_JQF[@]})) && [[ $BODY != "$_JQB" ]]; then _jq_flush; fi
+    _where_set
+    _JQB=$BODY
+    _JQF+=("$1") _JQE+=("$2") _JQD+=("$3") _JQN+=("${4-}") _JQW+=("$WHERE") _JQR+=("$LAST_REQ") _JQS+=("$STATUS")
+}
+_jq_one() {   # FILTER EXPECTED DESCRIPTION [nobody]: at once
     local got
     got=$(jq -rc "$1" <<<"$BODY" 2>&1)
-    if [ "$got" == "$2" ]; then ok; else fail "jq '$1'" "$2" "$got"; fi
+    if [ "$got" == "$2" ]; then ok; else fail "$3" "$2" "$got" "${4-}"; fi
+}
+_jq_flush() {
+    local n=${#_JQF[@]} i prog= out=() req=$LAST_REQ st=$STATUS body=$BODY
+    ((n)) || return 0
+    if ((n > 1)); then
+        for ((i = 0; i < n; i++)); do
+            prog+="${prog:+, }((try ([${_JQF[$i]}] | map(if type == \"string\" then . else tojson end)"
+            prog+=" | join(\"\\n\")) catch (\"jq: error: \" + tostring)) + \"\\u0000\")"
+        done
+        if jq -j "$prog" <<<"$_JQB" >"$TMP_ROOT/jq.out" 2>/dev/null; then
+            readarray -d '' out <"$TMP_ROOT/jq.out"
+        fi
+    fi
+    BODY=$_JQB
+    for ((i = 0; i < n; i++)); do
+        _JQ_WHERE=${_JQW[$i]} LAST_REQ=${_JQR[$i]} STATUS=${_JQS[$i]}
+        if ((${#out[@]} != n)); then _jq_one "${_JQF[$i]}" "${_JQE[$i]}" "${_JQD[$i]}" "${_JQN[$i]}"
+        elif [ -n "${JQ_BATCH_VERIFY:-}" ] && [ "$(jq -rc "${_JQF[$i]}" <<<"$_JQB" 2>&1)" != "${out[$i]}" ]; then
+            echo "JQBATCH MISMATCH ${_JQW[$i]} ${_JQF[$i]}: batch '${out[$i]}' one '$(jq -rc "${_JQF[$i]}" <<<"$_JQB" 2>&1)'"; fail "jqbatch"
+        elif [ "${out[$i]}" == "${_JQE[$i]}" ]; then ok
+        else fail "${_JQD[$i]}" "${_JQE[$i]}" "${out[$i]}" "${_JQN[$i]}"; fi
+    done
+    _JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQB= _JQ_WHERE=
+    LAST_REQ=$req STATUS=$st BODY=$body
 }
 
 jqb() { jq -rc "$1" <<<"$BODY" 2>/dev/null; }   # value from BODY (no check)
@@ -121,16 +166,28 @@ expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds
 }
 
 hdr() {   # NAME -> value(s) of header NAME in HEADERS (joined with ", "), empty if absent
-    printf '%s\n' "$HEADERS" | awk -v n="$1" '
-        BEGIN { n = tolower(n) }
-        { i = index($0, ":"); if (i == 0) next
-          k = tolower(substr($0, 1, i - 1))
-          if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
-                        out = (out == "" ? v : out ", " v) } }
-        END { printf "%s", out }'
+    local n=${1,,} line k v out= sp=$' \t'
+    while IFS= read -r line; do
+        [[ $line == *:* ]] || continue
+        k=${line%%:*}
+        [[ ${k,,} == "$n" ]] || continue
+        v=${line#*:}
+        v=${v#"${v%%[!$sp]*}"}
+        v=${v%"${v##*[!$sp]}"}
+        out=${out:+$out, }$v
+    done <<<"$HEADERS"
+    printf '%s' "$out"
 }
 
-has_hdr() { printf '%s\n' "$HEADERS" | grep -qi "^$1:"; }
+has_hdr() {   # NAME: present in HEADERS (any case)
+    local n=${1,,} line
+    while IFS= read -r line; do
+        [[ $line == *:* ]] || continue
+        line=${line%%:*}
+        [[ ${line,,} == "$n" ]] && return 0
+    done <<<"$HEADERS"
+    return 1
+}
 
 expect_header() {   # NAME ERE
     local v
@@ -146,9 +203,9 @@ expect_no_header() {   # NAME
 # the error body shape {"error":{"code":CODE,"message":"..."}} with a JSON Content-Type
 expect_error_shape() {
     local got
-    got=$(jq -r 'if (.error|type)=="object" and (.error.code|type)=="string" and (.error.code|test("^[a-z][a-z0-9_]*$"))
-                   and (.error.message|type)=="string" and (.error.message|length)>0 then "ok" else "bad" end' <<<"$BODY" 2>&1)
-    if [ "$got" == ok ]; then ok; else fail "error body shape {\"error\":{\"code\",\"message\"}}" '{"error":{"code":"snake_case","message":"text"}}' "$BODY" nobody; fi
+    _jq_queue 'if (.error|type)=="object" and (.error.code|type)=="string" and (.error.code|test("^[a-z][a-z0-9_]*$"))
+               and (.error.message|type)=="string" and (.error.message|length)>0 then "ok" else tojson end' ok \
+        'error body shape {"error":{"code","message"}}, got (compact) the body after "got"' nobody
     local ct
     ct=$(hdr Content-Type)
     if [[ $ct =~ $JSON_CT_RE ]]; then ok; else fail "error Content-Type" "application/json" "$ct"; fi
@@ -171,18 +228,23 @@ expect_empty_body() {
 # ---------------------------------------------------------------------------------------------
 # server lifecycle
 
-_alive() {   # PID: running and not a zombie
+# nap SECONDS: sleep without a process (a read that times out on a pipe nobody writes to);
+# the waits below poll every 20 ms, and a sleep process each time costs more than the wait
+exec {_NAP_FD}<> <(:)
+nap() { read -r -t "$1" -u "$_NAP_FD" _ 2>/dev/null; return 0; }
+
+_alive() {   # PID: running and not a zombie (the state after the last ") " of /proc/PID/stat)
     local st
-    [ -r "/proc/$1/stat" ] || return 1
-    st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ] && [ "$st" != X ]
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [[ ${st:0:1} != [ZX] ]]
 }
 
 _wait_exit() {   # PID SECONDS -> 0 when it exited in time
     local pid=$1 n=$(($2 * 50))
     while ((n-- > 0)); do
         _alive "$pid" || return 0
-        sleep 0.02
+        nap 0.02
     done
     return 1
 }
@@ -199,6 +261,7 @@ _has_flag() {   # FLAG args...
 # Unless given, adds --fsync never, --pbkdf2-iters 1000 and --write-rate 0 (set NO_FAST_DEFAULTS=1
 # to skip).
 try_start_server() {
+    _jq_flush
     [ -n "$SERVER_PID" ] && stop_server
     if [ -n "${DATA_DIR:-}" ]; then SERVER_DATA_DIR=$DATA_DIR
     else SERVER_DATA_DIR=$(mktemp -d "$TMP_ROOT/data.XXXXXX"); fi
@@ -212,15 +275,16 @@ try_start_server() {
     SERVER_FLAGS=("$@")
     SERVER_N=$((SERVER_N + 1))
     SERVER_LOG=$TMP_ROOT/server.$SERVER_N.log
+    : >"$SERVER_LOG"   # emptied here: a start in a subshell reuses the name, and the poll below must not read the last one's port
     # SERVER_WRAP: an optional command prefix that must exec its arguments (e.g. a ulimit)
     ${SERVER_WRAP[@]+"${SERVER_WRAP[@]}"} "$CHATD" --bind 127.0.0.1 --port 0 --data-dir "$SERVER_DATA_DIR" "${flags[@]}" >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     SERVER_RC=
-    local n=500 line
+    local n=500 line _LISTEN_RE='listening on [^ ]*:([0-9]+)'
     while ((n-- > 0)); do
-        line=$(grep -m1 -E 'listening on [^ ]*:[0-9]+' "$SERVER_LOG" 2>/dev/null)
-        if [ -n "$line" ]; then
-            PORT=$(sed -E 's/.*listening on [^ ]*:([0-9]+).*/\1/' <<<"$line")
+        { line=$(<"$SERVER_LOG"); } 2>/dev/null   # read by bash itself: no process per poll
+        if [[ $line =~ $_LISTEN_RE ]]; then
+            PORT=${BASH_REMATCH[1]}
             BASE=http://127.0.0.1:$PORT
             return 0
         fi
@@ -230,7 +294,7 @@ try_start_server() {
             SERVER_PID=
             return 1
         fi
-        sleep 0.02
+        nap 0.02
     done
     kill -9 "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -261,6 +325,7 @@ _check_log_clean() {
 }
 
 stop_server() {
+    _jq_flush
     [ -z "$SERVER_PID" ] && return 0
     local pid=$SERVER_PID rc
     SERVER_PID=
@@ -304,6 +369,7 @@ _check_server_alive() {
 }
 
 kill9_server() {
+    _jq_flush
     [ -z "$SERVER_PID" ] && return 0
     kill -9 "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -319,6 +385,7 @@ restart_server() {   # same data dir, same flags
 _cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    _jq_flush
     if [ -n "$SERVER_PID" ]; then stop_server; fi
     if [ -n "${EXTRA_PIDS:-}" ]; then
         local p
@@ -339,6 +406,7 @@ trap 'exit 130' INT TERM
 # BODY "" sends no body; TOKEN "" sends no Authorization. Sets STATUS, BODY, HEADERS (the final
 # response's header block, CRs removed), ALL_HEADERS (every block, 1xx included), CURL_RC.
 req() {
+    _jq_flush
     local method=$1 path=$2 body=${3-} token=${4-}
     shift 2
     if [ $# -gt 0 ]; then shift; fi
@@ -361,9 +429,13 @@ req() {
     CURL_RC=$?
     if [ "$CURL_RC" != 0 ]; then LAST_REQ="$LAST_REQ  [curl exit $CURL_RC: $(head -c 200 "$TMP_ROOT/curlerr")]"; fi
     case $CURL_RC in 7 | 28 | 52 | 55 | 56) _check_server_alive ;; esac
-    BODY=$(cat "$TMP_ROOT/b")
-    ALL_HEADERS=$(tr -d '\r' <"$TMP_ROOT/h")
-    HEADERS=$(awk '/^HTTP\//{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' <<<"$ALL_HEADERS")
+    # without a process per line: bash reads $(<file) itself (trailing newlines dropped)
+    BODY=$(<"$TMP_ROOT/b")
+    ALL_HEADERS=$(<"$TMP_ROOT/h")
+    ALL_HEADERS=${ALL_HEADERS//$'\r'/}
+    ALL_HEADERS=${ALL_HEADERS%"${ALL_HEADERS##*[!$'\n']}"}
+    HEADERS=$ALL_HEADERS   # the last block: from the last line that starts with HTTP/
+    [[ $HEADERS == *$'\n'HTTP/* ]] && HEADERS=HTTP/${HEADERS##*$'\n'HTTP/}
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -580,6 +652,7 @@ PYEOF
 raw_send() {
     local bytes=$1
     shift
+    _jq_flush
     LAST_REQ="raw: $bytes"
     STATUS=
     RAW=$(printf '%s' "$bytes" | timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
@@ -630,36 +703,59 @@ rep() {   # STRING N -> STRING repeated N times
     fi
 }
 
+# The fixtures build their JSON and read the ids back in bash when the strings are printable
+# ASCII and the answer has its usual shape (a jq process costs more than the request), else jq.
+_jstr() {   # STRING -> JSTR: a JSON string literal; 1 (use jq) unless printable ASCII
+    [[ $1 == *[![:print:]]* || $1 == *[![:ascii:]]* ]] && return 1
+    local s=${1//\\/\\\\}
+    JSTR="\"${s//\"/\\\"}\""
+}
+_jid() {   # KEY -> JID: the id in BODY's leading {"KEY":{"id":N; else jq's .KEY.id
+    if [[ $BODY =~ ^\{\"$1\":\{\"id\":([0-9]+)[,}] ]]; then JID=${BASH_REMATCH[1]}; else JID=$(jqb ".$1.id"); fi
+}
+
 # new_user PREFIX USERNAME [PASSWORD] [DISPLAY_NAME] -> ${PREFIX}_ID, ${PREFIX}_TOK
 new_user() {
-    local p=$1 u=$2 pw=${3:-$PASSWORD} body
-    if [ $# -ge 4 ]; then
+    local p=$1 u=$2 pw=${3:-$PASSWORD} body ju jp jd tok
+    if _jstr "$u" && ju=$JSTR && _jstr "$pw" && jp=$JSTR && { [ $# -lt 4 ] || { _jstr "$4" && jd=$JSTR; }; }; then
+        body="{\"username\":$ju,\"password\":$jp${jd:+,\"display_name\":$jd}}"
+    elif [ $# -ge 4 ]; then
         body=$(jq -nc --arg u "$u" --arg p "$pw" --arg d "$4" '{username:$u,password:$p,display_name:$d}')
     else
         body=$(jq -nc --arg u "$u" --arg p "$pw" '{username:$u,password:$p}')
     fi
     req POST /api/users/register "$body"
     if [ "$STATUS" != 201 ]; then fail "register $u (fixture)" 201 "$STATUS"; fi
-    printf -v "${p}_ID" '%s' "$(jqb .user.id)"
-    printf -v "${p}_TOK" '%s' "$(jqb .token)"
+    _jid user
+    if [[ $BODY =~ \"token\":\"([A-Za-z0-9_-]+)\"\}$ ]]; then tok=${BASH_REMATCH[1]}; else tok=$(jqb .token); fi
+    printf -v "${p}_ID" '%s' "$JID"
+    printf -v "${p}_TOK" '%s' "$tok"
 }
 
 # new_conv TOKEN TITLE MEMBER_IDS_JSON -> CONV_ID
 new_conv() {
-    req POST /api/conversations "$(jq -nc --arg t "$2" --argjson m "$3" '{title:$t,member_ids:$m}')" "$1"
+    local body
+    if _jstr "$2" && [[ $3 =~ ^\[[0-9,\ ]*\]$ ]]; then body="{\"title\":$JSTR,\"member_ids\":$3}"
+    else body=$(jq -nc --arg t "$2" --argjson m "$3" '{title:$t,member_ids:$m}'); fi
+    req POST /api/conversations "$body" "$1"
     if [ "$STATUS" != 201 ]; then fail "create conversation (fixture)" 201 "$STATUS"; fi
-    CONV_ID=$(jqb .conversation.id)
+    _jid conversation
+    CONV_ID=$JID
 }
 
 # post_msg TOKEN CONV_ID BODY -> MSG_ID
 post_msg() {
-    req POST /api/messages "$(jq -nc --argjson c "$2" --arg b "$3" '{conversation_id:$c,body:$b}')" "$1"
+    local body
+    if _jstr "$3" && [[ $2 =~ ^[0-9]+$ ]]; then body="{\"conversation_id\":$2,\"body\":$JSTR}"
+    else body=$(jq -nc --argjson c "$2" --arg b "$3" '{conversation_id:$c,body:$b}'); fi
+    req POST /api/messages "$body" "$1"
     if [ "$STATUS" != 201 ]; then fail "post message (fixture)" 201 "$STATUS"; fi
-    MSG_ID=$(jqb .message.id)
+    _jid message
+    MSG_ID=$JID
 }
 
 # wait until the clock has moved on (a later millisecond) — keeps updated_at orderings strict
-tick() { sleep 0.01; }
+tick() { nap 0.01; }
 
 # ---------------------------------------------------------------------------------------------
 # background clients (the stream tests)
@@ -672,7 +768,7 @@ poll() {
     while :; do
         "$@" && return 0
         ((${EPOCHREALTIME/./} >= end)) && return 1
-        sleep 0.05
+        nap 0.05
     done
 }
 

@@ -25,6 +25,7 @@ done
 tests=()
 if [ $# -gt 0 ]; then
     for n in "$@"; do
+        if [[ $n == t_*.sh && -f $n ]]; then tests+=("$n"); continue; fi   # an exact file name
         n=${n%.sh}; n=${n#t_}
         for f in t_*"$n"*.sh; do [ -f "$f" ] && tests+=("$f"); done
     done
@@ -37,6 +38,16 @@ fi
 if [ ${#tests[@]} -eq 0 ]; then
     echo "run.sh: no tests found" >&2
     exit 2
+fi
+
+# Longest first (times of the last run with this binary, in build/test-times/): with JOBS files
+# at once, a long file started last would leave the other slots idle at the end.
+times_dir=$here/../build/test-times
+times=$times_dir/$(cksum <<<"$CHATD" | cut -d' ' -f1)
+if [ -f "$times" ]; then
+    mapfile -t tests < <(printf '%s\n' "${tests[@]}" |
+        awk 'NR == FNR { t[$2] = $1; next } { print (($0 in t) ? t[$0] : 999), $0 }' "$times" - |
+        sort -rn -k1,1 | cut -d' ' -f2)
 fi
 
 JOBS=${JOBS:-2}
@@ -59,6 +70,7 @@ run_one() {   # file: run it, then print its line at once (progress as files fin
         else echo skip >"$out/$f.skip"; printf 'SKIP %-22s %6ss  %s\n' "$f" "$t" "${why#SKIP: }"; fi
     fi
     echo "$rc" >"$out/$f.rc"
+    echo "$t" >"$out/$f.time"
     if [ "$rc" == 0 ] && [ -z "$why" ]; then printf 'PASS %-22s %6ss  %s\n' "$f" "$t" "${summary#*: }"
     elif [ "$rc" != 0 ]; then
         [ "$rc" == 124 ] && summary="timed out after ${PER_TEST_TIMEOUT}s; $summary"
@@ -98,6 +110,10 @@ for f in "${tests[@]}"; do
         sed 's/^/    /' "$out/$f.out"
     fi
 done
+# this run's times for the next one (files not run this time keep their last time)
+mkdir -p "$times_dir"
+{ for f in "${tests[@]}"; do [ -f "$out/$f.time" ] && echo "$(<"$out/$f.time") $f"; done
+  [ -f "$times" ] && cat "$times"; } | awk '!seen[$2]++' >"$times.tmp" && mv "$times.tmp" "$times"
 echo "----"
 echo "$pass/${#tests[@]} files passed, $skipped skipped, $total_checks checks, $total_fails failed, $(($(date +%s) - t0))s"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -29,8 +29,8 @@ EOF
 # walk PATH_WITHOUT_CURSOR DIR(before|after) TOKEN [FIRST_CURSOR]: follow the pages to the end; WALK = every id
 # seen in page order, WALK_PAGES = number of pages, WALK_MAX = the largest body in bytes,
 # WALK_BAD = a description of the first page that broke the rules ("" if none)
-walk() {
-    local path=$1 dir=$2 tok=$3 cur=${4-} ids n more
+walk() {   # one jq per page (a page is ~512 KiB): its ids "1,2,3", has_more, ascending or not
+    local path=$1 dir=$2 tok=$3 cur=${4-} ids n more asc all=
     WALK="[]" WALK_PAGES=0 WALK_MAX=0 WALK_BAD=""
     while ((WALK_PAGES < 300)); do
         req GET "$path${cur:+&$dir=$cur}" "" "$tok"
@@ -38,12 +38,12 @@ walk() {
         [ "$STATUS" != 200 ] && { WALK_BAD="page $WALK_PAGES: status $STATUS"; return; }
         n=${#BODY}
         ((n > WALK_MAX)) && WALK_MAX=$n
-        ids=$(jqb '[.messages[].id]')
-        more=$(jqb .has_more)
-        [ "$(jq 'length' <<<"$ids")" == 0 ] && { WALK_BAD="page $WALK_PAGES: empty"; return; }
-        [ "$(jq '. == sort' <<<"$ids")" != true ] && { WALK_BAD="page $WALK_PAGES: not ascending"; return; }
-        if [ "$dir" == before ]; then WALK=$(jq -c --argjson p "$ids" '$p + .' <<<"$WALK"); cur=$(jq '.[0]' <<<"$ids")
-        else WALK=$(jq -c --argjson p "$ids" '. + $p' <<<"$WALK"); cur=$(jq '.[-1]' <<<"$ids"); fi
+        IFS='|' read -r ids more asc < <(jqb '[.messages[].id] as $i | "\($i | map(tostring) | join(","))|\(.has_more)|\($i == ($i | sort))"')
+        [ -z "$ids" ] && { WALK_BAD="page $WALK_PAGES: empty"; return; }
+        [ "$asc" != true ] && { WALK_BAD="page $WALK_PAGES: not ascending"; return; }
+        if [ "$dir" == before ]; then all=$ids${all:+,$all}; cur=${ids%%,*}
+        else all=${all:+$all,}$ids; cur=${ids##*,}; fi
+        WALK="[$all]"
         [ "$more" != true ] && return
     done
     WALK_BAD="more than 300 pages"
