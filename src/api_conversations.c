@@ -135,7 +135,8 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         conv none = { .created_by = uid };   /* before a create: no title, no members */
         const conv *was = cv ? cv : &none;
         db_rec(&s->rec, type, id, was->created_by, s->now_ms, title ? title : was->title,
-               m ? m : was->members, m ? n : was->nmembers, was->members, was->nmembers);
+               m ? m : was->members, m ? n : was->nmembers, was->members, was->nmembers,
+               conv_last_message(was));
         if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
     }
     free(m);
@@ -168,6 +169,6 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
     if (!cv) return;
     if (cv->created_by != uid) { respond_error(s, c, 403, "forbidden", "only the creator may delete it"); return; }
     db_rec(&s->rec, REC_CONV_DELETE, (uint32_t)id, cv->created_by, s->now_ms, cv->title,
-           cv->members, cv->nmembers, cv->members, cv->nmembers);
+           cv->members, cv->nmembers, cv->members, cv->nmembers, conv_last_message(cv));
     if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

@@ -319,7 +319,7 @@ static void finish_delete(server *s, conn *c, hash_job *job)
         for (uint32_t j = 0; j < cv->nmembers; j++)
             if (cv->members[j] != uid) left[k++] = cv->members[j];
         db_rec(&s->rec, REC_CONV_UPDATE, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members,
-               cv->nmembers);
+               cv->nmembers, conv_last_message(cv));
         free(left);
         server_stage(s, REC_CONV_UPDATE);   /* one change with the delete: all or nothing */
     }

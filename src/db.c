@@ -118,9 +118,9 @@ static const char *const layout[] = {
     [REC_USER_DELETE] = "ut",        /* id, when */
     [REC_TOKEN_ADD]   = "uH",        /* user id, sha256(token) */
     [REC_TOKEN_DEL]   = "uH",        /* 0, sha256(token) */
-    [REC_CONV_CREATE] = "uutsll",    /* id, created_by, when, title, members, members before */
-    [REC_CONV_UPDATE] = "uutsll",
-    [REC_CONV_DELETE] = "uutsll",
+    [REC_CONV_CREATE] = "uutsllu",   /* id, created_by, when, title, members, members before, */
+    [REC_CONV_UPDATE] = "uutsllu",   /* the last message's id then (0: none; absent in old logs) */
+    [REC_CONV_DELETE] = "uutsllu",
     [REC_MSG_CREATE]  = "uuutbb",    /* id, conversation, author, when, idempotency key, body */
     [REC_MSG_UPDATE]  = "utb",       /* id, when, body */
     [REC_MSG_DELETE]  = "ut",        /* id, when */
@@ -263,6 +263,8 @@ int db_conv_rec(recr *r, conv_rec *cr)
     cr->nprev = rec_get_u32(r);
     cr->prev = r->p + r->pos;
     if (r->err || cr->nprev > (r->len - r->pos) / 4) return -1;
+    r->pos += (size_t)cr->nprev * 4;
+    cr->last = r->len - r->pos >= 4 ? rec_get_u32(r) : 0;   /* a record from before the field */
     return 0;
 }
 

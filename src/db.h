@@ -104,6 +104,7 @@ void db_rec(buf_t *b, int type, ...);
 
 typedef struct conv_rec {
     uint32_t id, by, n, nprev, title_len;
+    uint32_t last;                   /* the last message's id when it was written (0: none) */
     int64_t ms;
     const char *title;
     const uint8_t *members, *prev;   /* n / nprev little-endian u32 ids */

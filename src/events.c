@@ -114,7 +114,8 @@ static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
         c.members = mem;
         c.nmembers = cr.n;
         c.updated_ms = cr.ms;
-        if (type == REC_CONV_CREATE) c.nmsgs = 0;   /* a new conversation has no last message */
+        c.msgs = &cr.last;   /* the last message as of the record, not a later one */
+        c.nmsgs = cr.last != 0;
         buf_puts(b, "\"conversation\":");
         put_conversation(b, cr.id, &c);
         buf_putc(b, '}');

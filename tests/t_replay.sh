@@ -4,6 +4,8 @@
 #     not stall the loop: /healthz keeps answering (worst latency under a generous bound) and
 #     every replay ends with exactly that user's events, and a member who sees all of it gets
 #     every message once, in order (issue 10, defect 1);
+#  2. a replayed conversation.updated carries the last_message_id it had when it was written,
+#     not the current one: a removed member learns nothing of later activity (defect 7a);
 # The replaying streams and the /healthz probe are one python loop (tests/lib.sh's conventions:
 # bounded waits, a generous latency bound).
 source "$(dirname "$0")/lib.sh"
@@ -163,5 +165,65 @@ print("%s %d %s" % (ids == want, len(ids), sids == sorted(set(sids))))
 PYEOF
 )
 expect_eq "full replay: messages 1..$N and $LAST in order, once; event ids increasing" "True $((N + 1)) True" "$CHK"
+stop_clients
+stop_server
+
+# =============================================================================================
+# 2. conversation events replay as of their record (last_message_id then, not now)
+start_server
+new_user A alice
+new_user B bob
+new_conv "$A_TOK" "x" "[$B_ID]"
+X=$CONV_ID
+post_msg "$A_TOK" "$X" "before bob leaves"
+M1=$MSG_ID
+LIVE_A=$TMP_ROOT/live.a.out
+timeout 60 curl -sN --max-time 55 "$BASE/api/events?token=$A_TOK" >"$LIVE_A" 2>/dev/null &
+EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+sleep 0.3
+req PUT "/api/conversations/$X" "{\"member_ids\":[$A_ID]}" "$A_TOK"   # bob is dropped
+expect_status 200
+expect_jq .conversation.last_message_id "$M1"
+post_msg "$A_TOK" "$X" "after bob left"
+M2=$MSG_ID
+req PUT "/api/conversations/$X" '{"title":"x renamed"}' "$A_TOK"
+expect_status 200
+expect_jq .conversation.last_message_id "$M2"
+for who in B A; do
+    f=$TMP_ROOT/conv.$who.out
+    tok=${who}_TOK
+    timeout 60 curl -sN --max-time 55 "$BASE/api/events?token=${!tok}&last_event_id=0" >"$f" 2>/dev/null &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+done
+post_msg "$A_TOK" "$X" "marker"
+MK=$MSG_ID
+new_conv "$B_TOK" "bob's marker" "[]"
+BMK=$CONV_ID
+expect_true "bob's replay reached the live end" poll 15 grep -q "\"id\":$BMK," "$TMP_ROOT/conv.B.out"
+expect_true "alice's replay reached the live end" poll 15 grep -q "\"id\":$MK," "$TMP_ROOT/conv.A.out"
+expect_true "alice's live stream got the marker" poll 15 grep -q "\"id\":$MK," "$LIVE_A"
+LAST_REQ="bob's replay" STATUS=
+# (bob is no longer a member, so the conversation's messages are not replayed to him)
+expect_eq "bob's replayed conversation events: last_message_id as they were written" \
+    "[[\"conversation.created\",$X,null],[\"conversation.updated\",$X,$M1],[\"conversation.created\",$BMK,null]]" \
+    "$(sse_json "$TMP_ROOT/conv.B.out" | jq -c '[.[] | [.ev, (.data.conversation // .data.message | .id)] +
+        (if .data.conversation then [.data.conversation.last_message_id] else [] end)]')"
+LAST_REQ="alice's replay" STATUS=
+expect_eq "alice's replayed conversation events, as they were written" \
+    "[[$X,null],[$X,$M1],[$X,$M2]]" \
+    "$(sse_json "$TMP_ROOT/conv.A.out" | jq -c '[.[] | select(.data.conversation) | [.data.conversation.id, .data.conversation.last_message_id]]')"
+# the replayed conversation events are exactly the ones sent live
+expect_eq "replayed conversation.updated == live" \
+    "$(sse_json "$LIVE_A" | jq -c '[.[] | select(.ev == "conversation.updated")]')" \
+    "$(sse_json "$TMP_ROOT/conv.A.out" | jq -c '[.[] | select(.ev == "conversation.updated")]')"
+# the same after a restart (the value is in the record, not in memory)
+stop_clients
+restart_server
+f=$TMP_ROOT/conv.B2.out
+timeout 30 curl -sN --max-time 25 "$BASE/api/events?token=$B_TOK&last_event_id=0" >"$f" 2>/dev/null &
+EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+expect_true "bob's replay after a restart reached its end" poll 15 grep -q "\"id\":$BMK," "$f"
+expect_eq "after a restart too" "$M1" \
+    "$(sse_json "$f" | jq -c '[.[] | select(.ev == "conversation.updated")][0].data.conversation.last_message_id')"
 stop_clients
 stop_server
