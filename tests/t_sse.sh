@@ -23,11 +23,11 @@ sse_open() {
     local name=$1 tok=$2 q=${3-}
     shift 2
     [ $# -gt 0 ] && shift
-    local args=(-sN --max-time 55 -D "$TMP_ROOT/sse.$name.h" -H 'Accept: text/event-stream')
+    local args=(-sN --max-time 280 -D "$TMP_ROOT/sse.$name.h" -H 'Accept: text/event-stream')
     [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
     : >"$TMP_ROOT/sse.$name.out"
     : >"$TMP_ROOT/sse.$name.h"
-    timeout 58 curl "${args[@]}" "$@" "$BASE/api/events$q" >"$TMP_ROOT/sse.$name.out" 2>/dev/null &
+    timeout 290 curl "${args[@]}" "$@" "$BASE/api/events$q" >"$TMP_ROOT/sse.$name.out" 2>/dev/null &
     local pid=$!
     printf -v "SSE_PID_$name" '%s' "$pid"
     EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
