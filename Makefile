@@ -43,7 +43,7 @@ UNIT_ws     := ws crypto json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut deps
+.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut deps apidoc
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -94,6 +94,15 @@ deps:
 	@if [ -f tests/web/package.json ]; then \
 	    echo "cd tests/web && npm install --no-package-lock --no-audit --no-fund"; \
 	    cd tests/web && npm install --no-package-lock --no-audit --no-fund; fi
+
+# Rewrite the answers shown in docs/API.md from a fresh server (after a deliberate API change;
+# review `git diff docs/API.md`). tests/t_docs.sh checks them in every `make test`.
+apidoc: $(BIN)
+	@d=$$(mktemp -d); ./$(BIN) --bind 127.0.0.1 --port 0 --data-dir $$d --fsync never \
+	    --pbkdf2-iters 1000 2>$$d.log & pid=$$!; n=0; \
+	until p=$$(sed -nE 's/.*listening on [^ ]*:([0-9]+).*/\1/p' $$d.log) && [ -n "$$p" ]; do \
+	    n=$$((n + 1)); [ $$n -gt 100 ] && { cat $$d.log; kill $$pid; exit 1; }; sleep 0.1; done; \
+	scripts/apidoc.py update http://127.0.0.1:$$p; rc=$$?; kill $$pid; wait $$pid; rm -rf $$d $$d.log; exit $$rc
 
 # Long versions of the reliability tests: many kill points; the shell tests under valgrind.
 soak: $(BIN)
