@@ -29,7 +29,7 @@ while IFS= read -r line; do
 done <<<"$out"
 expect_eq "chat.mjs exit status" 0 "$rc"
 expect_true "chat.mjs ran its checks" test "$(grep -c '^ok - \|^not ok - ' <<<"$out")" -ge 30
-for f in sign-in unread conversation after-reload reconnecting disk-full signed-out phone; do
+for f in sign-in unread conversation main after-reload reconnecting disk-full signed-out phone; do
     expect_eq "screenshot build/web-shots/$f.png was written (a PNG)" PNG "$(head -c 4 "$SHOTS/$f.png" 2>/dev/null | tail -c 3)"
 done
 stop_server

@@ -222,6 +222,8 @@ await check('the list is ordered by activity: the group first, then the direct o
   await send(A, 'back to you');
   await until(async () => (await convs(B).getByRole('listitem').first().textContent()).includes('Alice'), 'direct first');
 });
+await visible(msg(B, 'back to you'));
+await shot(B, 'main');   // the README's docs/web-client.png
 
 // ---- 5. a reload keeps the session and the history; infinite scroll upward
 await check('bob reloads: still signed in, the conversation and its history are back', async () => {
