@@ -280,6 +280,14 @@ await check('alice adds carol to the group: carol sees it and a new message live
   await convItem(A, 'Bob').getByRole('button').click();
 });
 await C.ctx.close();
+await check('presence events (v2; sent into alice\'s WebSocket by the test) show as a dot by bob\'s name', async () => {
+  const presence = (online) => A.ws.send(JSON.stringify({ type: 'presence', user_id: bobId, online,
+    last_seen_at: online ? null : new Date().toISOString() }));
+  presence(true);
+  await visible(convItem(A, 'Bob').filter({ hasText: 'online' }));
+  presence(false);
+  await visible(convItem(A, 'Bob').filter({ hasText: 'offline' }));
+});
 
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends
 // (the answer to her first send is lost too, so it is sent again with the same key)
