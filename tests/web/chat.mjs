@@ -229,7 +229,7 @@ await shot(B, 'main');   // the README's docs/web-client.png
 await check('bob reloads: still signed in, the conversation and its history are back', async () => {
   await B.page.reload();
   await visible(B.page.getByRole('button', { name: 'Sign out' }));
-  await visible(msg(B, 'hello bob, edited'));
+  await visible(msg(B, 'hello bob, edited').first());
   await visible(msg(B, 'back to you'));
 });
 await shot(B, 'after-reload');
@@ -252,7 +252,7 @@ await check('bob scrolls up through 130 older messages (before=)', async () => {
   }, 'the start of the conversation', 30000);
   const n = await log(B).getByRole('listitem').filter({ hasText: /old \d+/ }).count();
   if (n !== 130) throw new Error(`${n} of the 130 in the log`);
-  await visible(msg(B, 'hello bob, edited'));
+  await visible(msg(B, 'hello bob, edited').first());
 });
 
 // ---- 5b. carol's browser cannot open a WebSocket: the client falls back to the event stream;
@@ -277,6 +277,12 @@ await check('alice adds carol to the group: carol sees it and a new message live
   await visible(convItem(C, 'Crew').filter({ hasText: '1 unread' }));
   await convItem(C, 'Crew').getByRole('button').click();
   await visible(msg(C, 'welcome carol'));
+});
+await check('alice removes carol from the group: it leaves carol\'s list, and she is told', async () => {
+  await A.page.getByRole('region', { name: 'Conversation details' }).getByRole('listitem')
+    .filter({ hasText: C.user }).getByRole('button', { name: 'Remove' }).click();
+  await hidden(convItem(C, 'Crew'));
+  await visible(C.page.getByRole('alert').filter({ hasText: 'you are no longer in it' }));
   await convItem(A, 'Bob').getByRole('button').click();
 });
 await C.ctx.close();
