@@ -217,6 +217,7 @@ size_t utf8_chars(const char *p, size_t n);
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
+int events_types_ok(void);   /* 0, or the first record type without an event entry */
 void events_pump(server *s);
 int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
