@@ -137,6 +137,8 @@ await check('alice finds bob with "Search people" and opens a conversation with 
 await check('alice sends; the message shows in her log', () => send(A, 'hello bob'));
 await check('bob gets the conversation live, with 1 unread', async () => {
   await visible(convItem(B, 'Alice').filter({ hasText: '1 unread' }));
+  // a screen reader hears the entry as words: "Alice 1 unread Alice: hello bob"
+  await visible(convs(B).getByRole('button', { name: /\bAlice 1 unread Alice: hello bob$/ }));
 });
 await shot(B, 'unread');
 await check('bob opens it: the message is there and the unread count clears', async () => {
