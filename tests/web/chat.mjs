@@ -297,6 +297,54 @@ await check('presence events (v2; sent into alice\'s WebSocket by the test) show
   await visible(convItem(A, 'Bob').filter({ hasText: 'offline' }));
 });
 
+// Read state (v2): the test adds its fields and endpoints to the server's answers (a v2 server
+// has them itself; these stand-ins follow the contract), so the client's use of them is checked.
+await check('read state (v2, stand-ins): unread from the list, "Seen by", /read posted, conversation.read', async () => {
+  const token = await A.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')).token);
+  const get = async (path) => (await fetch(BASE + path, { headers: { Authorization: 'Bearer ' + token } })).json();
+  const byTitle = async (t) => (await get('/api/conversations')).conversations.find((c) => c.title === t ||
+    (t === 'Bob' && !c.title && c.member_ids.includes(bobId)));
+  const direct = await byTitle('Bob'), crew = await byTitle('Crew ' + tag);
+  const posted = [];
+  const ROUTE = /\/api\/conversations(\/\d+(\/reads?)?)?$/;
+  await A.page.route(ROUTE, async (route) => {
+    const r = route.request(), path = new URL(r.url()).pathname;
+    if (path.endsWith('/reads'))
+      return route.fulfill({ json: { reads: [{ user_id: bobId, last_read_message_id: direct.last_message_id }] } });
+    if (path.endsWith('/read')) {
+      posted.push([Number(path.split('/')[3]), JSON.parse(r.postData()).message_id]);
+      const c = (await get(path.slice(0, -5))).conversation;
+      return route.fulfill({ json: { conversation: { ...c, last_read_message_id: c.last_message_id, unread_count: 0 } } });
+    }
+    if (r.method() !== 'GET') return route.fallback();
+    const res = await route.fetch(), j = await res.json();
+    for (const c of j.conversations || [j.conversation])   // crew: never read; the others: all read
+      Object.assign(c, c.id === crew.id ? { last_read_message_id: null, unread_count: 1 }
+        : { last_read_message_id: c.last_message_id, unread_count: 0 });
+    return route.fulfill({ response: res, json: j });
+  });
+  const readState = async () => {
+    await A.page.reload();
+    await visible(msg(A, 'old 130').filter({ hasText: 'Seen by Bob' }));   // her newest there
+    await visible(convItem(A, 'Crew').filter({ hasText: '1 unread' }));
+    await convItem(A, 'Crew').getByRole('button').click();
+    await hidden(convItem(A, 'Crew').filter({ hasText: 'unread' }));
+    await until(() => posted.some(([c, m]) => c === crew.id && m === crew.last_message_id), 'POST /read of the newest');
+    await convItem(A, 'Bob').getByRole('button').click();
+    await send(A, 'are you there');
+    await hidden(log(A).getByText('Seen by Bob'));
+    const mine = (await get(`/api/messages?conversation_id=${direct.id}&limit=1`)).messages[0].id;
+    A.ws.send(JSON.stringify({ type: 'conversation.read', conversation_id: direct.id, user_id: bobId,
+      last_read_message_id: mine }));
+    await visible(msg(A, 'are you there').filter({ hasText: 'Seen by Bob' }));
+  };
+  try { await readState(); } finally {
+    await A.page.unroute(ROUTE);
+    await A.page.reload();
+  }
+  await visible(msg(A, 'are you there'));
+});
+
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends
 // (the answer to her first send is lost too, so it is sent again with the same key)
 const exactly = async (p, text, n = 1) => {
