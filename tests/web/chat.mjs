@@ -345,6 +345,28 @@ await check('read state (v2, stand-ins): unread from the list, "Seen by", /read 
   await visible(msg(A, 'are you there'));
 });
 
+await check('people search (v2, a stand-in for GET /api/users?q=): found by name, opens the conversation', async () => {
+  const token = await A.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')).token);
+  const bob = (await (await fetch(`${BASE}/api/users/${bobId}`, { headers: { Authorization: 'Bearer ' + token } }))
+    .json()).user;
+  const asked = [];
+  const isSearch = (u) => u.pathname === '/api/users' && u.searchParams.has('q');
+  await A.page.route(isSearch, (route) => {
+    const q = new URL(route.request().url()).searchParams.get('q').toLowerCase();
+    asked.push(q);
+    return route.fulfill({ json: { users: bob.username.startsWith(q) ? [bob] : [] } });
+  });
+  try {
+    await A.page.getByRole('textbox', { name: 'Search people' }).fill('zz');
+    await visible(A.page.getByText('Nobody found.'));
+    await A.page.getByRole('textbox', { name: 'Search people' }).fill('Bob_');
+    await A.page.getByRole('list', { name: 'People found' }).getByRole('button', { name: 'Bob' }).click();
+    await visible(A.page.getByRole('heading', { name: 'Bob' }));
+    if (!asked.includes('bob_')) throw new Error('searched for ' + asked.join(', '));
+    if (await convs(A).getByRole('listitem').count() !== 2) throw new Error('a second conversation with bob');
+  } finally { await A.page.unroute(isSearch); }
+});
+
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends
 // (the answer to her first send is lost too, so it is sent again with the same key)
 const exactly = async (p, text, n = 1) => {
