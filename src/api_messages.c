@@ -10,7 +10,7 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
-void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
+static void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
 {
     buf_puts(b, "{\"id\":");   /* no printf: lists write up to 200 of these per request */
     buf_putu(b, id);
@@ -27,8 +27,8 @@ void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n
     buf_puts(b, (m->flags & MSG_EDITED) ? ",\"edited\":true}" : ",\"edited\":false}");
 }
 
-/* Append the message as JSON; -1 if its body could not be read back. */
-static int put_msg(server *s, buf_t *b, uint32_t id)
+/* Append the message as it is now as JSON; -1 if its body could not be read back. */
+int put_msg(server *s, buf_t *b, uint32_t id)
 {
     msg *m = &s->db.msgs[id - 1];
     char body[MAX_BODY];

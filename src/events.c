@@ -1,8 +1,9 @@
 /* events.c — real-time delivery. Every record that changes a conversation or a message is
  * an event whose id is the record's seq. This file renders events from records (the same
- * code for live fan-out and for replay from the log), decides who may see them, fans them
- * out to SSE and WebSocket streams, replays the log after a reconnect, heartbeats, and
- * closes streams whose token is revoked or whose reader falls too far behind. */
+ * code for live fan-out and for replay from the log; a message as it is now), decides who
+ * may see them, fans them out to SSE and WebSocket streams, replays the log after a
+ * reconnect, heartbeats, and closes streams whose token is revoked or whose reader falls
+ * too far behind. */
 #include "server.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,25 +75,18 @@ static int render_msg(server *s, const rec_t *r, buf_t *b)
 {
     uint32_t id = r->del.id;   /* every message record starts with the id */
     if (id < 1 || id > s->db.nmsgs) return 0;
-    msg m = s->db.msgs[id - 1];
-    const conv *cv = db_conv(&s->db, m.conv_id);
+    const msg *m = &s->db.msgs[id - 1];
+    const conv *cv = db_conv(&s->db, m->conv_id);
     for (uint32_t i = 0; cv && i < cv->nmembers; i++) rcpt_add(&s->ev, cv->members[i]);
     if (r->type == REC_MSG_DELETE) {
-        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
+        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m->conv_id);
         return 1;
     }
-    rec_str body = r->msg_update.body;
-    if (r->type == REC_MSG_CREATE) {   /* as it was then, not as it is now */
-        m.author_id = r->msg_create.author;
-        m.created_ms = m.updated_ms = r->msg_create.ms;
-        m.flags = 0;
-        body = r->msg_create.body;
-    } else {
-        m.updated_ms = r->msg_update.ms;
-        m.flags = MSG_EDITED;
-    }
+    /* As it is now (live: as the record says): a message deleted since shows only its
+     * message.deleted, one edited since its current body; an old body is never sent again. */
+    if (!(m->flags & MSG_LIVE)) return 0;
     buf_puts(b, "\"message\":");
-    put_message(b, id, &m, body.p, body.n);
+    if (put_msg(s, b, id) < 0) return 0;
     buf_putc(b, '}');
     return 1;
 }

@@ -252,7 +252,7 @@ void api_hash_done(server *s, conn *c, hash_job *j);
 void api_hash_dropped(server *s, hash_job *j);
 void put_user(buf_t *b, db *d, uint32_t id);
 void put_conversation(buf_t *b, uint32_t id, const conv *c);
-void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);
+int put_msg(server *s, buf_t *b, uint32_t id);
 void api_conv_list(server *s, conn *c, http_req *r);
 void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);
