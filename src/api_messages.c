@@ -10,7 +10,7 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
-static void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
+void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
 {
     buf_puts(b, "{\"id\":");   /* no printf: lists write up to 200 of these per request */
     buf_putu(b, id);
@@ -21,14 +21,17 @@ static void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, s
     buf_puts(b, ",\"body\":");
     json_str(b, body, n);
     buf_puts(b, ",\"created_at\":");
+    size_t at = b->len;
     put_time(b, m->created_ms);
     buf_puts(b, ",\"updated_at\":");
-    put_time(b, m->updated_ms);
+    buf_reserve(b, 26);   /* unedited: put_time's 26 bytes again (reserved: no realloc under them) */
+    if (m->updated_ms == m->created_ms) buf_append(b, b->data + at, 26);
+    else put_time(b, m->updated_ms);
     buf_puts(b, (m->flags & MSG_EDITED) ? ",\"edited\":true}" : ",\"edited\":false}");
 }
 
-/* Append the message as it is now as JSON; -1 if its body could not be read back. */
-int put_msg(server *s, buf_t *b, uint32_t id)
+/* Append the message as JSON; -1 if its body could not be read back. */
+static int put_msg(server *s, buf_t *b, uint32_t id)
 {
     msg *m = &s->db.msgs[id - 1];
     char body[MAX_BODY];
@@ -104,20 +107,11 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void reverse(char *p, size_t n)
-{
-    for (size_t i = 0; i < n / 2; i++) {
-        char t = p[i];
-        p[i] = p[n - 1 - i];
-        p[n - 1 - i] = t;
-    }
-}
-
 /* The page in ascending id order, its body kept within --max-response while it is built (a
  * page always holds one message): with `after` the oldest that fit are kept, else the newest
  * (the ones next to the cursor), so the next page goes on exactly where this one ended.
- * Newest-first pages are rendered backwards, then put in order in place (reverse it all,
- * then each message). */
+ * Newest-first pages are rendered backwards, then each message is copied after them in
+ * order and the whole moved down. */
 static void respond_page(server *s, conn *c, page *p)
 {
     static const char tail[] = "],\"has_more\":false}";
@@ -126,7 +120,9 @@ static void respond_page(server *s, conn *c, page *p)
     if (p->n > (size_t)p->limit) {
         if (p->after) to = (size_t)p->limit; else from = p->n - (size_t)p->limit;
     }
-    int more = p->total > (uint64_t)p->limit, up = p->after != 0;
+    size_t most = 0;   /* the page's longest JSON: if it fits, render it in order, newest or not */
+    for (size_t i = from; i < to; i++) most += s->db.msgs[p->ids[i] - 1].body_len * 6 + 256;
+    int more = p->total > (uint64_t)p->limit, up = p->after != 0 || most < s->cfg.max_response;
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"messages\":[");
@@ -146,8 +142,11 @@ static void respond_page(server *s, conn *c, page *p)
         len[k++] = b->len - at;
     }
     if (!up) {
-        reverse(b->data + start, b->len - start);
-        for (size_t i = k, at = start; i-- > 0; at += len[i]) reverse(b->data + at, len[i]);
+        size_t end = b->len;
+        buf_reserve(b, end - start);   /* no move while copying from itself */
+        for (size_t i = k, at = end; i-- > 0;) buf_append(b, b->data + (at -= len[i]), len[i]);
+        memmove(b->data + start, b->data + end, end - start);
+        b->data[b->len = end] = 0;
     }
     if (k) b->len--;   /* the last comma */
     buf_puts(b, more ? "],\"has_more\":true}" : tail);
@@ -220,10 +219,8 @@ void api_msg_create(server *s, conn *c, http_req *r)
     else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
     else {
         uint32_t id = s->db.nmsgs + 1;
-        rec_str ks = { key ? key->value : NULL, key ? (uint32_t)key->value_len : 0 };
-        rec_str bs = { body->str, (uint32_t)body->len };
-        rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_CREATE,
-                   .msg_create = { id, (uint32_t)cid, uid, s->now_ms, ks, bs } });
+        db_rec(&s->rec, REC_MSG_CREATE, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
+               key ? key->value_len : 0, body->str, body->len);
         if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id, body->str);
     }
     json_free(&doc);
@@ -236,8 +233,7 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
     if ((body = body_field(s, c, o))) {
-        rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_UPDATE,
-                   .msg_update = { (uint32_t)id, s->now_ms, { body->str, (uint32_t)body->len } } });
+        db_rec(&s->rec, REC_MSG_UPDATE, (uint32_t)id, s->now_ms, body->str, body->len);
         if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id, body->str);
     }
     json_free(&doc);
@@ -246,6 +242,6 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     if (!find_msg(s, c, r, id, 1)) return;
-    rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_DELETE, .del = { (uint32_t)id, s->now_ms } });
+    db_rec(&s->rec, REC_MSG_DELETE, (uint32_t)id, s->now_ms);
     if (server_commit(s, c, REC_MSG_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

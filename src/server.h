@@ -37,6 +37,7 @@ typedef struct config {
     size_t stream_queue;   /* unsent bytes a stream may hold before it is dropped */
     size_t ws_max_msg;     /* largest WebSocket message accepted (1009 above) */
     size_t max_response;   /* list bodies are cut to fit this while they are built */
+    size_t cache_mb;       /* MiB of the log's tail kept in memory for reads (0: none) */
     int max_conns_per_ip;  /* open connections per client address (0: no limit) */
     int max_streams_per_user;   /* open SSE/WebSocket streams per user (0: no limit) */
     int write_rate;        /* writes a second per user, bursts of 5x (0: no limit) */
@@ -217,7 +218,6 @@ size_t utf8_chars(const char *p, size_t n);
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
-int events_types_ok(void);   /* 0, or the first record type without an event entry */
 void events_pump(server *s);
 int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
@@ -252,7 +252,7 @@ void api_hash_done(server *s, conn *c, hash_job *j);
 void api_hash_dropped(server *s, hash_job *j);
 void put_user(buf_t *b, db *d, uint32_t id);
 void put_conversation(buf_t *b, uint32_t id, const conv *c);
-int put_msg(server *s, buf_t *b, uint32_t id);
+void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);
 void api_conv_list(server *s, conn *c, http_req *r);
 void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);
