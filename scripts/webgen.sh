@@ -8,8 +8,10 @@ set -eu
 out=$1
 shift
 [ $# -gt 0 ] || { echo "webgen: no input files" >&2; exit 1; }
-tmp=$out.tmp
-gz=$out.gz.tmp
+# temporary files of this run only: builds in parallel (make test's lanes) may run it at once,
+# and each one's mv puts a whole file in place
+tmp=$out.$$.tmp
+gz=$out.$$.gz.tmp
 trap 'rm -f "$tmp" "$gz"' EXIT
 
 bytes() {   # FILE -> "1,2,3," lines, then a 0 so no array is empty

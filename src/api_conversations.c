@@ -134,9 +134,12 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         uint8_t type = cv ? REC_CONV_UPDATE : REC_CONV_CREATE;
         conv none = { .created_by = uid };   /* before a create: no title, no members */
         const conv *was = cv ? cv : &none;
-        db_rec(&s->rec, type, id, was->created_by, s->now_ms, title ? title : was->title,
-               m ? m : was->members, m ? n : was->nmembers, was->members, was->nmembers,
-               conv_last_message(was));
+        rec_ids now = { m ? m : was->members, NULL, m ? n : was->nmembers };
+        rec_ids prev = { was->members, NULL, was->nmembers };
+        rec_str t = rec_cstr(title ? title : was->title);
+        uint32_t last = conv_last_message(was);
+        rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last } };
+        rec_encode(&s->rec, &rec);
         if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
     }
     free(m);
@@ -168,7 +171,9 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
     conv *cv = find_conv(s, c, r, id, &uid);
     if (!cv) return;
     if (cv->created_by != uid) { respond_error(s, c, 403, "forbidden", "only the creator may delete it"); return; }
-    db_rec(&s->rec, REC_CONV_DELETE, (uint32_t)id, cv->created_by, s->now_ms, cv->title,
-           cv->members, cv->nmembers, cv->members, cv->nmembers, conv_last_message(cv));
+    rec_ids mem = { cv->members, NULL, cv->nmembers };
+    rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_DELETE,
+               .conv = { (uint32_t)id, cv->created_by, s->now_ms, rec_cstr(cv->title), mem, mem,
+                         conv_last_message(cv) } });
     if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

@@ -10,7 +10,7 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
-void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
+static void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
 {
     buf_puts(b, "{\"id\":");   /* no printf: lists write up to 200 of these per request */
     buf_putu(b, id);
@@ -30,8 +30,8 @@ void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n
     buf_puts(b, (m->flags & MSG_EDITED) ? ",\"edited\":true}" : ",\"edited\":false}");
 }
 
-/* Append the message as JSON; -1 if its body could not be read back. */
-static int put_msg(server *s, buf_t *b, uint32_t id)
+/* Append the message as it is now as JSON; -1 if its body could not be read back. */
+int put_msg(server *s, buf_t *b, uint32_t id)
 {
     msg *m = &s->db.msgs[id - 1];
     char body[MAX_BODY];
@@ -219,8 +219,10 @@ void api_msg_create(server *s, conn *c, http_req *r)
     else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
     else {
         uint32_t id = s->db.nmsgs + 1;
-        db_rec(&s->rec, REC_MSG_CREATE, id, (uint32_t)cid, uid, s->now_ms, key ? key->value : NULL,
-               key ? key->value_len : 0, body->str, body->len);
+        rec_str ks = { key ? key->value : NULL, key ? (uint32_t)key->value_len : 0 };
+        rec_str bs = { body->str, (uint32_t)body->len };
+        rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_CREATE,
+                   .msg_create = { id, (uint32_t)cid, uid, s->now_ms, ks, bs } });
         if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id, body->str);
     }
     json_free(&doc);
@@ -233,7 +235,8 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
     if ((body = body_field(s, c, o))) {
-        db_rec(&s->rec, REC_MSG_UPDATE, (uint32_t)id, s->now_ms, body->str, body->len);
+        rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_UPDATE,
+                   .msg_update = { (uint32_t)id, s->now_ms, { body->str, (uint32_t)body->len } } });
         if (server_commit(s, c, REC_MSG_UPDATE) == 0) respond_msg(s, c, 200, (uint32_t)id, body->str);
     }
     json_free(&doc);
@@ -242,6 +245,6 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     if (!find_msg(s, c, r, id, 1)) return;
-    db_rec(&s->rec, REC_MSG_DELETE, (uint32_t)id, s->now_ms);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_DELETE, .del = { (uint32_t)id, s->now_ms } });
     if (server_commit(s, c, REC_MSG_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

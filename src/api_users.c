@@ -166,7 +166,7 @@ static void issue_token(server *s, conn *c, uint32_t uid, int status)
     char text[TOKEN_CHARS + 1];
     uint8_t hash[32];
     token_new(text, hash);
-    db_rec(&s->rec, REC_TOKEN_ADD, uid, hash);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_ADD, .token = { uid, hash } });
     if (server_commit(s, c, REC_TOKEN_ADD) < 0) return;
     respond_user(s, c, status, uid, text);
 }
@@ -178,7 +178,9 @@ static void finish_register(server *s, conn *c, hash_job *j)
         return;
     }
     uint32_t id = s->db.nusers + 1;
-    db_rec(&s->rec, REC_USER_CREATE, id, s->now_ms, j->username, j->display, j->iters, j->salt, j->out);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_USER_CREATE,
+               .user_create = { id, s->now_ms, rec_cstr(j->username), rec_cstr(j->display), j->iters, j->salt,
+                                j->out } });
     server_stage(s, REC_USER_CREATE);   /* the user and its token: stored together or not at all */
     issue_token(s, c, id, 201);
 }
@@ -203,8 +205,8 @@ static void finish_password(server *s, conn *c, hash_job *j)
         respond_error(s, c, 403, "wrong_password", "current_password is wrong");
         return;
     }
-    db_rec(&s->rec, REC_USER_UPDATE, j->uid, j->display ? 3 : 2, j->display, j->iters2, j->salt2, j->out2,
-           j->keep);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_USER_UPDATE, .user_update = { j->uid, j->display ? 3 : 2,
+               rec_cstr(j->display), j->iters2, j->salt2, j->out2, j->keep } });
     if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, j->uid, NULL);
 }
 
@@ -224,7 +226,7 @@ void api_logout(server *s, conn *c, http_req *r)
     uint32_t uid;
     uint8_t hash[32];
     if (!auth_user(s, c, r, &uid, hash)) return;
-    db_rec(&s->rec, REC_TOKEN_DEL, 0u, hash);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_DEL, .token = { 0, hash } });
     if (server_commit(s, c, REC_TOKEN_DEL) == 0) respond_empty(s, c, 204, NULL);
 }
 
@@ -278,7 +280,8 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id)
         memcpy(j->keep, hash, sizeof hash);
         park_check(s, c, j);
     } else if (hd) {   /* valid_display(): no NUL inside, so str is the whole name */
-        db_rec(&s->rec, REC_USER_UPDATE, uid, 1, disp->str, 0u, NULL, NULL, NULL);
+        rec_encode(&s->rec, &(rec_t){ .type = REC_USER_UPDATE,
+                   .user_update = { uid, 1, rec_cstr(disp->str), 0, NULL, NULL, NULL } });
         if (server_commit(s, c, REC_USER_UPDATE) == 0) respond_user(s, c, 200, uid, NULL);
     } else {
         respond_user(s, c, 200, uid, NULL);
@@ -318,11 +321,12 @@ static void finish_delete(server *s, conn *c, hash_job *job)
         uint32_t k = 0, *left = xmalloc(cv->nmembers * sizeof *left);
         for (uint32_t j = 0; j < cv->nmembers; j++)
             if (cv->members[j] != uid) left[k++] = cv->members[j];
-        db_rec(&s->rec, REC_CONV_UPDATE, i, cv->created_by, s->now_ms, cv->title, left, k, cv->members,
-               cv->nmembers, conv_last_message(cv));
+        rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_UPDATE, .conv = { i, cv->created_by, s->now_ms,
+                   rec_cstr(cv->title), { left, NULL, k }, { cv->members, NULL, cv->nmembers },
+                   conv_last_message(cv) } });
         free(left);
         server_stage(s, REC_CONV_UPDATE);   /* one change with the delete: all or nothing */
     }
-    db_rec(&s->rec, REC_USER_DELETE, uid, s->now_ms);
+    rec_encode(&s->rec, &(rec_t){ .type = REC_USER_DELETE, .del = { uid, s->now_ms } });
     if (server_commit(s, c, REC_USER_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

@@ -113,18 +113,14 @@ static int flush_out(compactor *cp)
 static int stale_body(server *s, const store_rec *r, size_t *from, size_t *to)
 {
     if (r->type != REC_MSG_CREATE) return 0;
-    recr rd;
-    recr_init(&rd, r->payload, r->len);
-    uint32_t id = rec_get_u32(&rd), n;
-    rec_get_u32(&rd); rec_get_u32(&rd); rec_get_u64(&rd);   /* conversation, author, time */
-    rec_get_str(&rd, &n);                                     /* idempotency key */
-    *from = rd.pos;
-    const char *body = rec_get_str(&rd, &n);
-    *to = rd.pos;
-    if (rd.err || !n || id < 1 || id > s->db.nmsgs) return 0;
+    rec_t d;
+    if (rec_decode(&d, r->type, r->payload, r->len) < 0) return 0;
+    uint32_t id = d.msg_create.id, n = d.msg_create.body.n;
+    *from = rec_at(&d, d.msg_create.body.p) - 4;   /* its length field */
+    *to = *from + 4 + n;
+    if (!n || id < 1 || id > s->db.nmsgs) return 0;
     const msg *m = &s->db.msgs[id - 1];
-    uint64_t off = r->payload_off + (uint64_t)((const uint8_t *)body - r->payload);
-    return !(m->flags & MSG_LIVE) || m->body_off != off;
+    return !(m->flags & MSG_LIVE) || m->body_off != r->payload_off + *from + 4;
 }
 
 /* Copy one record if it is still needed (everything after P is). */

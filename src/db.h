@@ -1,5 +1,5 @@
 /* db.h — the in-memory indexes (Bitcask style) and the log records that build them.
- * Every change is a record: handlers encode one (db_rec), the store appends it, and
+ * Every change is a record: handlers encode one (rec.h), the store appends it, and
  * db_apply() applies it — the same function replays the log at start-up, so what is in
  * memory after a restart is exactly what was live before it. Message bodies stay in the
  * log file; a message costs sizeof(msg) + 4 bytes (its id in the conversation's list). */
@@ -7,16 +7,8 @@
 #define CHATD_DB_H
 #include "buf.h"
 #include "map.h"
+#include "rec.h"
 #include <stdint.h>
-
-enum {
-    REC_USER_CREATE = 1, REC_USER_UPDATE, REC_USER_DELETE, REC_TOKEN_ADD, REC_TOKEN_DEL,
-    REC_CONV_CREATE, REC_CONV_UPDATE, REC_CONV_DELETE, REC_MSG_CREATE, REC_MSG_UPDATE,
-    REC_MSG_DELETE, REC_META
-};
-
-#define SALT_LEN 16
-#define HASH_LEN 32
 
 typedef struct user {
     char *username;            /* owned; NULL once deleted */
@@ -66,6 +58,7 @@ void db_free(db *d);
 
 /* Apply one record (at replay and live). 0 ok, -1 the record does not fit the indexes. */
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
+int db_types_ok(void);   /* 0, or the first record type without a codec, applier or keep rule */
 
 #define DB_MAX_ID 0x7fffffffu
 
@@ -96,21 +89,6 @@ int conv_has_member(const conv *c, uint32_t uid);
 uint32_t conv_last_message(const conv *c);                      /* 0 when none */
 /* First position in c's ascending message list whose id is >= id (> id when after). */
 uint32_t conv_msg_pos(const conv *c, uint32_t id, int after);
-
-/* Encode a record: b (reset first) gets the payload of the given type, from the arguments
- * in the order of that type's layout in db.c. Their C types must match the layout's letters
- * exactly (they pass through "..."): ids and counts uint32_t, times int64_t, lengths size_t. */
-void db_rec(buf_t *b, int type, ...);
-
-typedef struct conv_rec {
-    uint32_t id, by, n, nprev, title_len;
-    uint32_t last;                   /* the last message's id when it was written (0: none) */
-    int64_t ms;
-    const char *title;
-    const uint8_t *members, *prev;   /* n / nprev little-endian u32 ids */
-} conv_rec;
-struct recr;
-int db_conv_rec(struct recr *r, conv_rec *cr);   /* decode; -1 when malformed */
 
 /* Key of the idempotency map for (author, key). out needs 4 + keylen bytes; returns length. */
 size_t db_idem_key(char *out, uint32_t author, const char *key, size_t keylen);

@@ -1,8 +1,9 @@
 /* events.c — real-time delivery. Every record that changes a conversation or a message is
  * an event whose id is the record's seq. This file renders events from records (the same
- * code for live fan-out and for replay from the log), decides who may see them, fans them
- * out to SSE and WebSocket streams, replays the log after a reconnect, heartbeats, and
- * closes streams whose token is revoked or whose reader falls too far behind. */
+ * code for live fan-out and for replay from the log; a message as it is now), decides who
+ * may see them, fans them out to SSE and WebSocket streams, replays the log after a
+ * reconnect, heartbeats, and closes streams whose token is revoked or whose reader falls
+ * too far behind. */
 #include "server.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,54 +71,46 @@ static void rcpt_add(events *e, uint32_t uid)
 
 static int may_see(const events *e, uint32_t uid) { return uid < e->capflag && e->flag[uid]; }
 
-static int render_msg(server *s, uint8_t type, recr *r, buf_t *b)
+static int render_msg(server *s, const rec_t *r, buf_t *b)
 {
-    uint32_t id = rec_get_u32(r), n = 0;
-    if (r->err || id < 1 || id > s->db.nmsgs) return 0;
-    msg m = s->db.msgs[id - 1];
-    const conv *cv = db_conv(&s->db, m.conv_id);
+    uint32_t id = r->del.id;   /* every message record starts with the id */
+    if (id < 1 || id > s->db.nmsgs) return 0;
+    const msg *m = &s->db.msgs[id - 1];
+    const conv *cv = db_conv(&s->db, m->conv_id);
     for (uint32_t i = 0; cv && i < cv->nmembers; i++) rcpt_add(&s->ev, cv->members[i]);
-    if (type == REC_MSG_DELETE) {
-        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m.conv_id);
+    if (r->type == REC_MSG_DELETE) {
+        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m->conv_id);
         return 1;
     }
-    if (type == REC_MSG_CREATE) {   /* as it was then, not as it is now */
-        rec_get_u32(r);
-        m.author_id = rec_get_u32(r);
-        m.created_ms = m.updated_ms = (int64_t)rec_get_u64(r);
-        rec_get_str(r, &n);
-        m.flags = 0;
-    } else {
-        m.updated_ms = (int64_t)rec_get_u64(r);
-        m.flags = MSG_EDITED;
-    }
-    const char *body = rec_get_str(r, &n);
-    if (r->err) return 0;
+    /* As it is now (live: as the record says): a message deleted since shows only its
+     * message.deleted, one edited since its current body; an old body is never sent again. */
+    if (!(m->flags & MSG_LIVE)) return 0;
     buf_puts(b, "\"message\":");
-    put_message(b, id, &m, body, n);
+    if (put_msg(s, b, id) < 0) return 0;
     buf_putc(b, '}');
     return 1;
 }
 
-static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
+static int render_conv(server *s, const rec_t *r, buf_t *b)
 {
-    conv_rec cr;
-    if (db_conv_rec(r, &cr) < 0 || cr.id < 1 || cr.id > s->db.nconvs) return 0;
-    uint32_t *mem = xmalloc((cr.n + 1) * sizeof *mem);
-    for (uint32_t i = 0; i < cr.n; i++) rcpt_add(&s->ev, mem[i] = le32(cr.members + 4 * i));
-    for (uint32_t i = 0; i < cr.nprev; i++) rcpt_add(&s->ev, le32(cr.prev + 4 * i));
-    if (type == REC_CONV_DELETE) {
-        buf_printf(b, "\"conversation\":{\"id\":%u}}", cr.id);
+    const rec_conv *cr = &r->conv;
+    if (cr->id < 1 || cr->id > s->db.nconvs) return 0;
+    uint32_t *mem = xmalloc((cr->members.n + 1) * sizeof *mem);
+    for (uint32_t i = 0; i < cr->members.n; i++) rcpt_add(&s->ev, mem[i] = rec_id(&cr->members, i));
+    for (uint32_t i = 0; i < cr->prev.n; i++) rcpt_add(&s->ev, rec_id(&cr->prev, i));
+    if (r->type == REC_CONV_DELETE) {
+        buf_printf(b, "\"conversation\":{\"id\":%u}}", cr->id);
     } else {
-        conv c = s->db.convs[cr.id - 1];   /* the record's state, with creator and messages from the index */
-        c.title = xstrndup(cr.title, cr.title_len);
+        conv c = s->db.convs[cr->id - 1];   /* the record's state, with creator and messages from the index */
+        c.title = xstrndup(cr->title.p, cr->title.n);
         c.members = mem;
-        c.nmembers = cr.n;
-        c.updated_ms = cr.ms;
-        c.msgs = &cr.last;   /* the last message as of the record, not a later one */
-        c.nmsgs = cr.last != 0;
+        c.nmembers = cr->members.n;
+        c.updated_ms = cr->ms;
+        uint32_t last = cr->last;
+        c.msgs = &last;   /* the last message as of the record, not a later one */
+        c.nmsgs = cr->last != 0;
         buf_puts(b, "\"conversation\":");
-        put_conversation(b, cr.id, &c);
+        put_conversation(b, cr->id, &c);
         buf_putc(b, '}');
         free(c.title);
     }
@@ -125,27 +118,40 @@ static int render_conv(server *s, uint8_t type, recr *r, buf_t *b)
     return 1;
 }
 
-/* The event type of each record type that is an event (NULL: not an event). */
-static const char *const event_names[REC_META + 1] = {
-    [REC_MSG_CREATE] = "message.created", [REC_MSG_UPDATE] = "message.updated",
-    [REC_MSG_DELETE] = "message.deleted", [REC_CONV_CREATE] = "conversation.created",
-    [REC_CONV_UPDATE] = "conversation.updated", [REC_CONV_DELETE] = "conversation.deleted",
+/* The event of each record type: its name and renderer; "" for a type that is no event.
+ * Every type needs a row (events_types_ok checks at start-up). */
+typedef int render_fn(server *s, const rec_t *r, buf_t *b);
+static const struct { const char *name; render_fn *render; } kinds[REC_TYPES] = {
+    [REC_USER_CREATE] = { "", NULL }, [REC_USER_UPDATE] = { "", NULL }, [REC_USER_DELETE] = { "", NULL },
+    [REC_TOKEN_ADD] = { "", NULL }, [REC_TOKEN_DEL] = { "", NULL }, [REC_META] = { "", NULL },
+    [REC_MSG_CREATE] = { "message.created", render_msg },
+    [REC_MSG_UPDATE] = { "message.updated", render_msg },
+    [REC_MSG_DELETE] = { "message.deleted", render_msg },
+    [REC_CONV_CREATE] = { "conversation.created", render_conv },
+    [REC_CONV_UPDATE] = { "conversation.updated", render_conv },
+    [REC_CONV_DELETE] = { "conversation.deleted", render_conv },
 };
+
+int events_types_ok(void)
+{
+    for (int t = 1; t < REC_TYPES; t++)
+        if (!kinds[t].name || !*kinds[t].name != !kinds[t].render) return t;
+    return 0;
+}
 
 /* Render the event of a record into e->json and its recipients into e->rcpt.
  * 0 when the record is not an event. */
 static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
 {
     events *e = &s->ev;
-    recr r;
-    recr_init(&r, p, len);
+    rec_t r;
     for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
     e->nrcpt = 0;
-    if (type > REC_META || !(e->name = event_names[type])) return 0;
+    if (rec_decode(&r, type, p, len) < 0 || !kinds[type].render) return 0;
+    e->name = kinds[type].name;
     buf_reset(&e->json);
     buf_printf(&e->json, "{\"id\":%llu,\"type\":\"%s\",", (unsigned long long)seq, e->name);
-    if (type >= REC_CONV_CREATE && type <= REC_CONV_DELETE) return render_conv(s, type, &r, &e->json);
-    return render_msg(s, type, &r, &e->json);
+    return kinds[type].render(s, &r, &e->json);
 }
 
 /* ---- delivery ---- */
@@ -204,23 +210,22 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
  * sees little of the log costs little. cid and sees cache the last message conversation. */
 static int replay_sees(server *s, uint32_t uid, const store_rec *rec, uint32_t *cid, int *sees)
 {
-    recr r;
-    recr_init(&r, rec->payload, rec->len);
     if (rec->type == REC_MSG_CREATE || rec->type == REC_MSG_UPDATE || rec->type == REC_MSG_DELETE) {
-        uint32_t id = rec_get_u32(&r);
-        if (r.err || id < 1 || id > s->db.nmsgs) return 0;
+        uint32_t id = rec->len >= 4 ? le32(rec->payload) : 0;   /* every message record starts with the id */
+        if (id < 1 || id > s->db.nmsgs) return 0;
         if (s->db.msgs[id - 1].conv_id != *cid) {
             *cid = s->db.msgs[id - 1].conv_id;
             *sees = db_member_conv(&s->db, *cid, uid) != NULL;
         }
         return *sees;
     }
-    conv_rec cr;
-    if (rec->type < REC_CONV_CREATE || rec->type > REC_CONV_DELETE || db_conv_rec(&r, &cr) < 0) return 0;
-    for (uint32_t i = 0; i < cr.n; i++)
-        if (le32(cr.members + 4 * i) == uid) return 1;
-    for (uint32_t i = 0; i < cr.nprev; i++)
-        if (le32(cr.prev + 4 * i) == uid) return 1;
+    rec_t r;
+    if (rec_decode(&r, rec->type, rec->payload, rec->len) < 0 || kinds[r.type].render != render_conv)
+        return 0;
+    for (uint32_t i = 0; i < r.conv.members.n; i++)
+        if (rec_id(&r.conv.members, i) == uid) return 1;
+    for (uint32_t i = 0; i < r.conv.prev.n; i++)
+        if (rec_id(&r.conv.prev, i) == uid) return 1;
     return 0;
 }
 

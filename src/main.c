@@ -193,6 +193,11 @@ static void parse_flags(config *c, int argc, char **argv)
 static int replay(void *ctx, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off)
 {
     server *s = ctx;
+    if (!rec_name(type)) {   /* never skipped: what it holds would be lost at the next compaction */
+        fprintf(stderr, "chatd: unknown record type %u at offset %llu (from a newer chatd?)\n", type,
+                (unsigned long long)(off - STORE_REC_HDR));
+        return -1;
+    }
     events_note(s, seq, type, off - STORE_REC_HDR);
     return db_apply(&s->db, seq, type, p, len, off);
 }
@@ -309,6 +314,8 @@ static void teardown(server *s)
 
 int main(int argc, char **argv)
 {
+    int t = db_types_ok() ? db_types_ok() : events_types_ok();
+    if (t) { fprintf(stderr, "chatd: type %d lacks a codec, applier, keep rule or event\n", t); abort(); }
     server s;
     memset(&s, 0, sizeof s);
     s.cfg = defaults;

@@ -218,6 +218,7 @@ size_t utf8_chars(const char *p, size_t n);
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
+int events_types_ok(void);   /* 0, or the first record type without an event entry */
 void events_pump(server *s);
 int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
@@ -252,7 +253,7 @@ void api_hash_done(server *s, conn *c, hash_job *j);
 void api_hash_dropped(server *s, hash_job *j);
 void put_user(buf_t *b, db *d, uint32_t id);
 void put_conversation(buf_t *b, uint32_t id, const conv *c);
-void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);
+int put_msg(server *s, buf_t *b, uint32_t id);
 void api_conv_list(server *s, conn *c, http_req *r);
 void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);

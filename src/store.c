@@ -33,37 +33,6 @@ void put_le32(uint8_t *p, uint32_t v)
 
 void put_le64(uint8_t *p, uint64_t v) { put_le32(p, (uint32_t)v); put_le32(p + 4, (uint32_t)(v >> 32)); }
 
-/* ---- payload encoding ---- */
-
-void rec_put_u8(buf_t *b, uint8_t v) { buf_append(b, &v, 1); }
-void rec_put_u32(buf_t *b, uint32_t v) { uint8_t t[4]; put_le32(t, v); buf_append(b, t, 4); }
-void rec_put_u64(buf_t *b, uint64_t v) { uint8_t t[8]; put_le64(t, v); buf_append(b, t, 8); }
-void rec_put_str(buf_t *b, const char *s, uint32_t n) { rec_put_u32(b, n); buf_append(b, s, n); }
-
-void recr_init(recr *r, const uint8_t *p, size_t len) { r->p = p; r->len = len; r->pos = 0; r->err = 0; }
-
-/* The next n bytes, or NULL with err set. err sticks, so a decoder may check it once at
- * the end instead of after every field. */
-static const uint8_t *take(recr *r, size_t n)
-{
-    if (r->err || n > r->len - r->pos) { r->err = 1; return NULL; }
-    const uint8_t *p = r->p ? r->p + r->pos : (const uint8_t *)"";   /* no arithmetic on NULL */
-    r->pos += n;
-    return p;
-}
-
-uint8_t rec_get_u8(recr *r) { const uint8_t *p = take(r, 1); return p ? p[0] : 0; }
-uint32_t rec_get_u32(recr *r) { const uint8_t *p = take(r, 4); return p ? le32(p) : 0; }
-uint64_t rec_get_u64(recr *r) { const uint8_t *p = take(r, 8); return p ? le64(p) : 0; }
-
-const char *rec_get_str(recr *r, uint32_t *n)
-{
-    uint32_t len = rec_get_u32(r);
-    const uint8_t *p = take(r, len);
-    *n = p ? len : 0;
-    return (const char *)p;
-}
-
 int store_pread(const store *s, uint64_t off, void *dst, size_t n)
 {
     uint8_t *p = dst;

@@ -117,23 +117,6 @@ int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b);
 int store_rec_parse(const uint8_t *p, size_t n, uint64_t off, store_rec *out);
 int store_rec_ok(const store_rec *r);
 
-/* Payload encoding: little-endian integers and u32-length-prefixed byte strings. */
-void rec_put_u8(buf_t *b, uint8_t v);
-void rec_put_u32(buf_t *b, uint32_t v);
-void rec_put_u64(buf_t *b, uint64_t v);
-void rec_put_str(buf_t *b, const char *s, uint32_t n);
-
-typedef struct recr {
-    const uint8_t *p;
-    size_t len, pos;
-    int err;               /* set when a read ran past the end; reads then return 0/NULL */
-} recr;
-void recr_init(recr *r, const uint8_t *p, size_t len);
-uint8_t rec_get_u8(recr *r);
-uint32_t rec_get_u32(recr *r);
-uint64_t rec_get_u64(recr *r);
-const char *rec_get_str(recr *r, uint32_t *n);   /* points into the payload, not NUL-ended */
-
 /* Little-endian helpers, alignment-safe. */
 uint32_t le32(const uint8_t *p);
 uint64_t le64(const uint8_t *p);

@@ -456,6 +456,20 @@ PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=p
 mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
 metric() { curl -s --max-time 10 "$BASE/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 CW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crash_writer.py
+# JQ_ASNOW (t_sse, t_ws): a jq def. `asnow` turns a list of events as they were sent live into
+# the list a replay shows now (API.md: a message deleted since only as its message.deleted, one
+# edited since with its current body): message.created/.updated of a deleted message left out,
+# an edited one's message replaced by its last message.updated's. Items: event objects or
+# {sid, ev, data} wrappers of them.
+JQ_ASNOW='def asnow: def e: .data // .;
+    ([.[] | e | select(.type == "message.deleted") | .message.id]) as $del
+    | (reduce (.[] | e | select(.type == "message.updated")) as $u ({}; .[$u.message.id | tostring] = $u.message))
+      as $upd
+    | map(if (e | .type == "message.created" or .type == "message.updated") then
+            (e | .message.id) as $i | if any($del[]; . == $i) then empty
+            elif .data then .data.message = ($upd[$i | tostring] // .data.message)
+            else .message = ($upd[$i | tostring] // .message) end
+          else . end);'
 CWPY=/usr/bin/python3
 [ -x "$CWPY" ] || CWPY=$PYTHON
 cat >"$RAW_PY" <<'PYEOF'

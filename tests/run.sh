@@ -40,14 +40,17 @@ if [ ${#tests[@]} -eq 0 ]; then
     exit 2
 fi
 
-# Longest first (times of the last run with this binary, in build/test-times/): with JOBS files
-# at once, a long file started last would leave the other slots idle at the end.
+# Longest first (times of the last run with this binary, in build/test-times/; on a fresh clone,
+# as in CI, the longest files first): with JOBS files at once, a long file started last would
+# leave the other slots idle at the end. Files without a time yet go first.
 times_dir=$here/../build/test-times
 times=$times_dir/$(cksum <<<"$CHATD" | cut -d' ' -f1)
 if [ -f "$times" ]; then
     mapfile -t tests < <(printf '%s\n' "${tests[@]}" |
         awk 'NR == FNR { t[$2] = $1; next } { print (($0 in t) ? t[$0] : 999), $0 }' "$times" - |
         sort -rn -k1,1 | cut -d' ' -f2)
+else
+    mapfile -t tests < <(wc -l "${tests[@]}" | grep -v ' total$' | sort -rn | awk '{ print $2 }')
 fi
 
 JOBS=${JOBS:-2}

@@ -320,3 +320,45 @@ req POST /api/users/login '{"username":"big2","password":"whatever"}'
 expect_error 401 ""
 expect_true "the server replays the deletion (log: $SERVER_LOG)" grep -q "records replayed" "$SERVER_LOG"
 stop_server
+
+# =============================================================================================
+# A record type this chatd does not know (a newer version wrote it) is refused at replay with
+# its offset and type, never skipped: a skipped record would be dropped by the next compaction.
+UNK=$TMP_ROOT/unknown
+mkdir -p "$UNK"
+UNK_OFF=$("$PYTHON" - "$UNK/chatd.log" <<'PYEOF'
+import struct, sys
+T = []
+for i in range(256):
+    c = i
+    for _ in range(8): c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    T.append(c)
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b: c = T[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+out = bytearray(b"CHATDLG1")
+def rec(seq, typ, payload):
+    body = struct.pack("<QB", seq, typ) + payload
+    out.extend(struct.pack("<II", len(body), crc32c(body)) + body)
+rec(1, 1, struct.pack("<IQ", 1, 1700000000000) + struct.pack("<I", 3) + b"ann" + struct.pack("<I", 0)
+    + struct.pack("<I", 1000) + bytes(48))
+off = len(out)
+rec(2, 13, b"a record from the future")
+open(sys.argv[1], "wb").write(out)
+print(off)
+PYEOF
+)
+cp "$UNK/$LOG_NAME" "$TMP_ROOT/unknown.orig"
+if DATA_DIR=$UNK try_start_server; then
+    fail "an unknown record type: the server refuses to start" "non-zero exit" "listening on $PORT"
+    stop_server
+else
+    expect_true "unknown type: non-zero exit status (got $SERVER_RC)" test "$SERVER_RC" != 0 -a "$SERVER_RC" != 124
+    expect_true "unknown type: the message names type 13 at offset $UNK_OFF ($(head -c 300 "$SERVER_LOG"))" \
+        grep -q "unknown record type 13 at offset $UNK_OFF" "$SERVER_LOG"
+fi
+expect_true "an unknown type changes nothing" cmp -s "$UNK/$LOG_NAME" "$TMP_ROOT/unknown.orig"
+run_check "$UNK"
+expect_true "chatd --check exits non-zero on an unknown type (got $CHECK_RC)" test "$CHECK_RC" != 0
+expect_match "chatd --check names the type and offset" "unknown record type 13 at offset $UNK_OFF" "$CHECK_OUT"

@@ -6,6 +6,9 @@
 #     every message once, in order (issue 10, defect 1);
 #  2. a replayed conversation.updated carries the last_message_id it had when it was written,
 #     not the current one: a removed member learns nothing of later activity (defect 7a);
+#  3. replay shows what is true now: a message deleted since only as its message.deleted, one
+#     edited since with its current body (as GET shows it), to old and newly added members alike,
+#     before and after a restart; an old body is never sent again (defect 5).
 # The replaying streams and the /healthz probe are one python loop (tests/lib.sh's conventions:
 # bounded waits, a generous latency bound).
 source "$(dirname "$0")/lib.sh"
@@ -226,4 +229,61 @@ expect_true "bob's replay after a restart reached its end" poll 15 grep -q "\"id
 expect_eq "after a restart too" "$M1" \
     "$(sse_json "$f" | jq -c '[.[] | select(.ev == "conversation.updated")][0].data.conversation.last_message_id')"
 stop_clients
+stop_server
+
+# =============================================================================================
+# 3. replay renders messages as they are now: no deleted or pre-edit body, to anyone
+start_server
+new_user A alice
+new_user B bob
+new_user C carol
+new_conv "$A_TOK" "y" "[$B_ID]"
+Y=$CONV_ID
+post_msg "$A_TOK" "$Y" "gone-secret-body"
+MD=$MSG_ID
+post_msg "$A_TOK" "$Y" "first-draft-body"
+ME=$MSG_ID
+post_msg "$A_TOK" "$Y" "unchanged-body"
+MU=$MSG_ID
+req PUT "/api/messages/$ME" '{"body":"second-draft-body"}' "$A_TOK"
+expect_status 200
+req PUT "/api/messages/$ME" '{"body":"final-body"}' "$A_TOK"
+expect_status 200
+req DELETE "/api/messages/$MD" "" "$A_TOK"
+expect_status 204
+req PUT "/api/conversations/$Y" "{\"member_ids\":[$A_ID,$B_ID,$C_ID]}" "$A_TOK"   # carol joins later
+expect_status 200
+req GET "/api/messages/$ME" "" "$C_TOK"
+expect_status 200
+NOW_E=$(jq -c .message <<<"$BODY")
+req GET "/api/messages/$MU" "" "$C_TOK"
+NOW_U=$(jq -c .message <<<"$BODY")
+for round in first restarted; do
+    for who in A B C; do
+        f=$TMP_ROOT/now.$round.$who.out
+        tok=${who}_TOK
+        timeout 60 curl -sN --max-time 55 "$BASE/api/events?token=${!tok}&last_event_id=0" >"$f" 2>/dev/null &
+        EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    done
+    post_msg "$A_TOK" "$Y" "marker-$round"
+    MK=$MSG_ID
+    for who in A B C; do
+        f=$TMP_ROOT/now.$round.$who.out
+        expect_true "$round: $who's replay reached the live end" poll 15 grep -q "\"id\":$MK," "$f"
+        LAST_REQ="$round: $who's replay" STATUS=
+        expect_eq "$round: $who: no deleted or old body replayed" 0 \
+            "$(grep -c -e gone-secret-body -e first-draft-body -e second-draft-body "$f")"
+        J=$(sse_json "$f")
+        expect_eq "$round: $who: the deleted message only as its message.deleted" \
+            "[[\"message.deleted\",{\"id\":$MD,\"conversation_id\":$Y}]]" \
+            "$(jq -c "[.[] | select(.data.message.id == $MD) | [.ev, .data.message]]" <<<"$J")"
+        expect_eq "$round: $who: the edited message's created and updated events show it as GET does" \
+            "[[\"message.created\",$NOW_E],[\"message.updated\",$NOW_E],[\"message.updated\",$NOW_E]]" \
+            "$(jq -c "[.[] | select(.data.message.id == $ME) | [.ev, .data.message]]" <<<"$J")"
+        expect_eq "$round: $who: the unchanged message as it is" "[[\"message.created\",$NOW_U]]" \
+            "$(jq -c "[.[] | select(.data.message.id == $MU) | [.ev, .data.message]]" <<<"$J")"
+    done
+    stop_clients
+    [ $round = first ] && restart_server
+done
 stop_server

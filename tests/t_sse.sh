@@ -182,16 +182,20 @@ done
 expect_true "stream b4 (Last-Event-ID: $MID, later): headers" sse_open b4 "$B_TOK" "" -H "Last-Event-ID: $MID"
 expect_true "stream b4 got the last live message" wait_sse b4 "any(.[]; .data.message.id == $M5)"
 # every event is the same one (id, type, payload) the always-connected stream b got; a
-# replayed conversation event carries the last_message_id it had then, as it did live
+# replayed conversation event carries the last_message_id it had then, as it did live; a message
+# shows as it is now (asnow: M2 deleted since is only its message.deleted, M1 edited since its
+# current body)
 norm='[.[] | {sid, ev, data}]'
 B_ALL=$(sse_events b | jq -c "$norm")
 for s in b2 b3 b4; do
-    expect_sse $s '[.[].sid | tonumber]' "$(sse_events b | jq -c --argjson m "$MID" '[.[].sid | tonumber | select(. > $m)]')"
-    expect_sse $s "$norm"' == ($all | map(select((.sid|tonumber) > $m)))' true --argjson all "$B_ALL" --argjson m "$MID"
+    expect_sse $s '[.[].sid | tonumber]' \
+        "$(sse_events b | jq -c --argjson m "$MID" "$JQ_ASNOW"' [asnow[].sid | tonumber | select(. > $m)]')"
+    expect_sse $s "$JQ_ASNOW $norm"' == ($all | asnow | map(select((.sid|tonumber) > $m)))' true \
+        --argjson all "$B_ALL" --argjson m "$MID"
     expect_sse $s '[.[] | select(.ev == "message.created") | .data.message.id][-3:]' "$(printf '%s\n' "${LIVE[@]}" | jq -sc .)"
     expect_well_formed $s
 done
-expect_sse b0 "$norm"' == $all' true --argjson all "$B_ALL"
+expect_sse b0 "$JQ_ASNOW $norm"' == ($all | asnow)' true --argjson all "$B_ALL"
 expect_sse b0 '.[0].ev' conversation.created
 wait_sse c0 'length >= 2' 5
 expect_sse c0 '[.[] | .sid | tonumber]' "$(sse_events c | jq -c '[.[].sid | tonumber]')"

@@ -385,7 +385,8 @@ async function searchPeople() {
   users.forEach((u) => S.users.set(u.id, u));
   reconcile($('people-results'), users.map((u) => h('li', {},
     h('button', { type: 'button', onclick: () => talkTo(u) },
-      dot(u), h('span', {}, u.display_name || u.username), h('span', { class: 'hint' }, '@' + u.username)))));
+      dot(u), ' ', h('span', {}, u.display_name || u.username), ' ',
+      h('span', { class: 'hint' }, '@' + u.username)))));
 }
 
 async function talkTo(u) {   // the direct conversation with u, made if needed

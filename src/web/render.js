@@ -66,11 +66,11 @@ export function convItem(c, ctx) {
   return h('li', {},
     h('button', { type: 'button', 'aria-current': c.id === ctx.current ? 'true' : null,
       onclick: () => ctx.open(c.id) },
-      peer ? dot(ctx.users.get(peer)) : null,
+      peer ? [dot(ctx.users.get(peer)), ' '] : null,   // spaces: the button's name reads as words
       h('span', { class: 'name' }, convName(c, ctx.users, ctx.me)),
-      n ? h('span', { class: 'badge' }, String(n), h('span', { class: 'sr' }, ' unread')) : null,
-      last ? h('span', { class: 'preview' }, (last.author_id === ctx.me ? 'You'
-        : userName(ctx.users, last.author_id)) + ': ' + snippet(last.body, 60)) : null));
+      n ? [' ', h('span', { class: 'badge' }, String(n), h('span', { class: 'sr' }, ' unread'))] : null,
+      last ? [' ', h('span', { class: 'preview' }, (last.author_id === ctx.me ? 'You'
+        : userName(ctx.users, last.author_id)) + ': ' + snippet(last.body, 60))] : null));
 }
 
 export function daySeparator(iso) {

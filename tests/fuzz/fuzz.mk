@@ -8,11 +8,12 @@ FUZZ_DIR     := build/fuzz
 FUZZ_CFLAGS  := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
                 -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
-FUZZERS      := http json ws store
+FUZZERS      := http json ws store rec
 FUZZ_http    := http buf
 FUZZ_json    := json buf
 FUZZ_ws      := ws crypto json buf
-FUZZ_store   := store db map crc32c buf
+FUZZ_store   := store db rec map crc32c buf
+FUZZ_rec     := rec store crc32c buf
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 
 .PHONY: fuzz fuzz-ci fuzz-regress fuzz-build

@@ -189,49 +189,6 @@ static void test_le(void)
     CHECK(le64(b) == UINT64_MAX);
 }
 
-static void test_rec(void)
-{
-    buf_t b;
-    recr r;
-    uint32_t n = 99;
-    buf_init(&b);
-    rec_put_u8(&b, 0xab);
-    rec_put_u32(&b, 0xdeadbeef);
-    rec_put_u64(&b, 0x1122334455667788ull);
-    rec_put_str(&b, "hello", 5);
-    rec_put_str(&b, "", 0);
-    CHECK_EQ_INT(b.len, 26);
-    CHECK_MEM(b.data, "\xab\xef\xbe\xad\xde\x88\x77\x66\x55\x44\x33\x22\x11\x05\0\0\0hello\0\0\0\0", 26);
-
-    recr_init(&r, (const uint8_t *)b.data, b.len);
-    CHECK_EQ_INT(rec_get_u8(&r), 0xab);
-    CHECK_EQ_INT(rec_get_u32(&r), 0xdeadbeef);
-    CHECK(rec_get_u64(&r) == 0x1122334455667788ull);
-    const char *s = rec_get_str(&r, &n);
-    CHECK(s && n == 5 && memcmp(s, "hello", 5) == 0);
-    s = rec_get_str(&r, &n);
-    CHECK(s != NULL);
-    CHECK_EQ_INT(n, 0);
-    CHECK_EQ_INT(r.err, 0);
-    CHECK_EQ_INT(r.pos, 26);
-    CHECK_EQ_INT(rec_get_u8(&r), 0);   /* over-read */
-    CHECK_EQ_INT(r.err, 1);
-    CHECK_EQ_INT(rec_get_u32(&r), 0);
-    CHECK_EQ_INT(r.err, 1);
-
-    recr_init(&r, (const uint8_t *)b.data + 1, 3);   /* 3 bytes, u32 wanted */
-    CHECK_EQ_INT(rec_get_u32(&r), 0);
-    CHECK_EQ_INT(r.err, 1);
-    recr_init(&r, (const uint8_t *)b.data + 13, 8);   /* str claims 5 bytes, 4 present */
-    CHECK(rec_get_str(&r, &n) == NULL);
-    CHECK_EQ_INT(n, 0);
-    CHECK_EQ_INT(r.err, 1);
-    recr_init(&r, NULL, 0);
-    CHECK_EQ_INT(rec_get_u64(&r), 0);
-    CHECK_EQ_INT(r.err, 1);
-    buf_free(&b);
-}
-
 static void test_new_dir(void)
 {
     char dir[200], err[512], p[240];
@@ -759,7 +716,6 @@ int main(void)
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
     test_crc32c();
     test_le();
-    test_rec();
     test_new_dir();
     test_append_replay();
     test_many();

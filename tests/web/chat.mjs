@@ -137,6 +137,8 @@ await check('alice finds bob with "Search people" and opens a conversation with 
 await check('alice sends; the message shows in her log', () => send(A, 'hello bob'));
 await check('bob gets the conversation live, with 1 unread', async () => {
   await visible(convItem(B, 'Alice').filter({ hasText: '1 unread' }));
+  // a screen reader hears the entry as words: "Alice 1 unread Alice: hello bob"
+  await visible(convs(B).getByRole('button', { name: /\bAlice 1 unread Alice: hello bob$/ }));
 });
 await shot(B, 'unread');
 await check('bob opens it: the message is there and the unread count clears', async () => {
@@ -293,6 +295,76 @@ await check('presence events (v2; sent into alice\'s WebSocket by the test) show
   await visible(convItem(A, 'Bob').filter({ hasText: 'online' }));
   presence(false);
   await visible(convItem(A, 'Bob').filter({ hasText: 'offline' }));
+});
+
+// Read state (v2): the test adds its fields and endpoints to the server's answers (a v2 server
+// has them itself; these stand-ins follow the contract), so the client's use of them is checked.
+await check('read state (v2, stand-ins): unread from the list, "Seen by", /read posted, conversation.read', async () => {
+  const token = await A.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')).token);
+  const get = async (path) => (await fetch(BASE + path, { headers: { Authorization: 'Bearer ' + token } })).json();
+  const byTitle = async (t) => (await get('/api/conversations')).conversations.find((c) => c.title === t ||
+    (t === 'Bob' && !c.title && c.member_ids.includes(bobId)));
+  const direct = await byTitle('Bob'), crew = await byTitle('Crew ' + tag);
+  const posted = [];
+  const ROUTE = /\/api\/conversations(\/\d+(\/reads?)?)?$/;
+  await A.page.route(ROUTE, async (route) => {
+    const r = route.request(), path = new URL(r.url()).pathname;
+    if (path.endsWith('/reads'))
+      return route.fulfill({ json: { reads: [{ user_id: bobId, last_read_message_id: direct.last_message_id }] } });
+    if (path.endsWith('/read')) {
+      posted.push([Number(path.split('/')[3]), JSON.parse(r.postData()).message_id]);
+      const c = (await get(path.slice(0, -5))).conversation;
+      return route.fulfill({ json: { conversation: { ...c, last_read_message_id: c.last_message_id, unread_count: 0 } } });
+    }
+    if (r.method() !== 'GET') return route.fallback();
+    const res = await route.fetch(), j = await res.json();
+    for (const c of j.conversations || [j.conversation])   // crew: never read; the others: all read
+      Object.assign(c, c.id === crew.id ? { last_read_message_id: null, unread_count: 1 }
+        : { last_read_message_id: c.last_message_id, unread_count: 0 });
+    return route.fulfill({ response: res, json: j });
+  });
+  const readState = async () => {
+    await A.page.reload();
+    await visible(msg(A, 'old 130').filter({ hasText: 'Seen by Bob' }));   // her newest there
+    await visible(convItem(A, 'Crew').filter({ hasText: '1 unread' }));
+    await convItem(A, 'Crew').getByRole('button').click();
+    await hidden(convItem(A, 'Crew').filter({ hasText: 'unread' }));
+    await until(() => posted.some(([c, m]) => c === crew.id && m === crew.last_message_id), 'POST /read of the newest');
+    await convItem(A, 'Bob').getByRole('button').click();
+    await send(A, 'are you there');
+    await hidden(log(A).getByText('Seen by Bob'));
+    const mine = (await get(`/api/messages?conversation_id=${direct.id}&limit=1`)).messages[0].id;
+    A.ws.send(JSON.stringify({ type: 'conversation.read', conversation_id: direct.id, user_id: bobId,
+      last_read_message_id: mine }));
+    await visible(msg(A, 'are you there').filter({ hasText: 'Seen by Bob' }));
+  };
+  try { await readState(); } finally {
+    await A.page.unroute(ROUTE);
+    await A.page.reload();
+  }
+  await visible(msg(A, 'are you there'));
+});
+
+await check('people search (v2, a stand-in for GET /api/users?q=): found by name, opens the conversation', async () => {
+  const token = await A.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')).token);
+  const bob = (await (await fetch(`${BASE}/api/users/${bobId}`, { headers: { Authorization: 'Bearer ' + token } }))
+    .json()).user;
+  const asked = [];
+  const isSearch = (u) => u.pathname === '/api/users' && u.searchParams.has('q');
+  await A.page.route(isSearch, (route) => {
+    const q = new URL(route.request().url()).searchParams.get('q').toLowerCase();
+    asked.push(q);
+    return route.fulfill({ json: { users: bob.username.startsWith(q) ? [bob] : [] } });
+  });
+  try {
+    await A.page.getByRole('textbox', { name: 'Search people' }).fill('zz');
+    await visible(A.page.getByText('Nobody found.'));
+    await A.page.getByRole('textbox', { name: 'Search people' }).fill('Bob_');
+    await A.page.getByRole('list', { name: 'People found' }).getByRole('button', { name: 'Bob' }).click();
+    await visible(A.page.getByRole('heading', { name: 'Bob' }));
+    if (!asked.includes('bob_')) throw new Error('searched for ' + asked.join(', '));
+    if (await convs(A).getByRole('listitem').count() !== 2) throw new Error('a second conversation with bob');
+  } finally { await A.page.unroute(isSearch); }
 });
 
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends

@@ -1,0 +1,106 @@
+/* test_db.c — the indexes (src/db.c), linked with the layers below only: every record type has
+ * an applier and a keep rule, unknown types and contradicting records are refused, and a short
+ * history of records builds the indexes and keep decisions it should. */
+#include "db.h"
+#include "store.h"
+#include "t.h"
+#include <stdlib.h>
+
+static buf_t b;
+static uint64_t seq;
+
+/* Encode r and apply it as the next record (its payload at file offset 1000 * seq). */
+static int put(db *d, rec_t r)
+{
+    rec_encode(&b, &r);
+    seq++;
+    return db_apply(d, seq, r.type, (const uint8_t *)b.data, (uint32_t)b.len, 1000 * seq);
+}
+
+static int live(db *d, const rec_t *r, uint64_t at_seq)
+{
+    rec_encode(&b, r);
+    return db_live(d, NULL, at_seq, r->type, (const uint8_t *)b.data, (uint32_t)b.len, 1000 * at_seq);
+}
+
+static void test_tables(void)
+{
+    CHECK_EQ_INT(db_types_ok(), 0);
+    db d;
+    db_init(&d);
+    uint8_t p[64] = { 1 };
+    for (int t = 0; t < 256; t++)
+        if (!rec_name((uint8_t)t)) CHECK_EQ_INT(db_apply(&d, 1, (uint8_t)t, p, sizeof p, 100), -1);
+    CHECK_EQ_INT(d.nusers + d.nconvs + d.nmsgs, 0);
+    db_free(&d);
+}
+
+static void test_history(void)
+{
+    static const uint8_t h1[HASH_LEN] = "token one ......................", h2[HASH_LEN] = "token two ......................";
+    uint32_t ab[2] = { 1, 2 }, a[1] = { 1 };
+    db d;
+    db_init(&d);
+    seq = 0;
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 1, 10, rec_cstr("Alice"), rec_cstr("A"),
+                                                                           1, NULL, NULL } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 2, 11, rec_cstr("bob"), rec_cstr("B"),
+                                                                           1, NULL, NULL } }), 0);
+    /* the same id again, an id above its seq, a name too long: refused, nothing changes */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 2, 12, rec_cstr("carol") } }), -1);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 99, 12, rec_cstr("carol") } }), -1);
+    CHECK_EQ_INT(d.live_users, 2);
+    CHECK_EQ_INT(db_user_by_name(&d, "ALICE", 5), 1);
+    CHECK_EQ_INT(db_user_by_name(&d, "carol", 5), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_TOKEN_ADD, .token = { 1, h1 } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_TOKEN_ADD, .token = { 1, h2 } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_TOKEN_ADD, .token = { 7, h2 } }), -1);   /* no such user */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_CREATE, .conv = { 1, 1, 20, rec_cstr("t"), { ab, NULL, 2 } } }), 0);
+    CHECK(db_member_conv(&d, 1, 2) != NULL);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 30, rec_cstr("k"), rec_cstr("hi") } }),
+                 0);
+    uint64_t create_seq = seq;
+    msg *m = db_msg(&d, 1);
+    CHECK(m && m->body_len == 2 && m->conv_id == 1 && m->body_off == 1000 * seq + 4 + 4 + 4 + 8 + 4 + 1 + 4);
+    char k[8];
+    CHECK(map_get(&d.idem, k, db_idem_key(k, 2, "k", 1)) != NULL);
+    rec_t edit = { .type = REC_MSG_UPDATE, .msg_update = { 1, 31, rec_cstr("hello") } };
+    CHECK_EQ_INT(put(&d, edit), 0);
+    CHECK(m->body_len == 5 && (m->flags & MSG_EDITED) && m->body_off == 1000 * seq + 4 + 8 + 4);
+    CHECK_EQ_INT(live(&d, &edit, seq), 1);          /* the current body */
+    CHECK_EQ_INT(live(&d, &edit, seq - 1), 0);      /* an older edit at another offset */
+    CHECK_EQ_INT(d.stale_bodies, 1);
+    /* a password change keeps h2 and revokes h1 */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_UPDATE, .user_update = { 1, 2, rec_cstr(NULL), 5, NULL, NULL, h2 } }),
+                 0);
+    CHECK(map_get(&d.tokens, h1, HASH_LEN) == NULL && map_get(&d.tokens, h2, HASH_LEN) != NULL);
+    CHECK_EQ_INT(live(&d, &(rec_t){ .type = REC_TOKEN_ADD, .token = { 1, h2 } }, 5), 1);
+    CHECK_EQ_INT(live(&d, &(rec_t){ .type = REC_TOKEN_ADD, .token = { 1, h1 } }, 4), 0);
+    /* bob deletes his account: he leaves the conversation */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_UPDATE, .conv = { 1, 1, 40, rec_cstr("t"), { a, NULL, 1 },
+                                                                     { ab, NULL, 2 } } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 2, 41 } }), 0);
+    CHECK(!db_user(&d, 2) && !db_member_conv(&d, 1, 2) && db_user_by_name(&d, "bob", 3) == 0);
+    CHECK_EQ_INT(live(&d, &(rec_t){ .type = REC_USER_DELETE, .del = { 2, 41 } }, seq), 0);   /* deletes never */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 2, 42 } }), -1);           /* twice */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 1, 1, 50, rec_cstr("t") } }), 0);
+    CHECK(!db_conv(&d, 1) && !db_msg(&d, 1));
+    CHECK_EQ_INT(live(&d, &(rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 30, rec_cstr("k"),
+                                                                            rec_cstr("hi") } }, create_seq), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 2, 1, 1, 60 } }), -1);   /* gone */
+    CHECK_EQ_INT(d.live_convs + d.live_msgs, 0);
+    /* META raises the id counters: the next create must take a higher id */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_META, .meta = { 5, 5, 5 } }), 0);
+    CHECK_EQ_INT(d.nusers, 5);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 5, 70, rec_cstr("eve") } }), -1);
+    db_free(&d);
+}
+
+int main(void)
+{
+    buf_init(&b);
+    test_tables();
+    test_history();
+    buf_free(&b);
+    return t_report("test_db");
+}
