@@ -166,7 +166,7 @@ static void issue_token(server *s, conn *c, uint32_t uid, int status)
     char text[TOKEN_CHARS + 1];
     uint8_t hash[32];
     token_new(text, hash);
-    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_ADD, .token = { uid, hash } });
+    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_ADD, .token = { uid, hash, s->now_ms } });
     if (server_commit(s, c, REC_TOKEN_ADD) < 0) return;
     respond_user(s, c, status, uid, text);
 }
@@ -226,7 +226,7 @@ void api_logout(server *s, conn *c, http_req *r)
     uint32_t uid;
     uint8_t hash[32];
     if (!auth_user(s, c, r, &uid, hash)) return;
-    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_DEL, .token = { 0, hash } });
+    rec_encode(&s->rec, &(rec_t){ .type = REC_TOKEN_DEL, .token = { 0, hash, 0 } });
     if (server_commit(s, c, REC_TOKEN_DEL) == 0) respond_empty(s, c, 204, NULL);
 }
 

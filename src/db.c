@@ -114,7 +114,7 @@ static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
     size_t i = 0;
     map_slot *s;
     while ((s = map_next(&d->tokens, &i)))
-        if (s->val == uid && !(keep && memcmp(s->key, keep, HASH_LEN) == 0))
+        if ((uint32_t)s->val == uid && !(keep && memcmp(s->key, keep, HASH_LEN) == 0))
             map_del(&d->tokens, s->key, s->keylen);
 }
 
@@ -195,7 +195,8 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 static int apply_token_add(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 {
     if (!db_user(d, r->token.uid)) return -1;
-    map_put(&d->tokens, r->token.hash, HASH_LEN, r->token.uid);
+    int64_t ms = r->token.ms ? r->token.ms : d->boot_ms;   /* 0: a record from before the field */
+    map_put(&d->tokens, r->token.hash, HASH_LEN, r->token.uid | (uint64_t)((ms + 999) / 1000) << 32);
     return 0;
 }
 
@@ -369,7 +370,7 @@ static int keep_user_update(db *d, const db_alive *at, const rec_t *r, uint64_t 
 static int keep_token(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
 {
     uint64_t *v = map_get(&d->tokens, r->token.hash, HASH_LEN);
-    return v && *v == r->token.uid;
+    return v && (uint32_t)*v == r->token.uid;
 }
 
 static int keep_conv(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)

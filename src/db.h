@@ -49,7 +49,8 @@ typedef struct db {
     uint64_t dead;     /* records made obsolete since the last compaction (roughly) */
     uint64_t stale_bodies;   /* message bodies deleted or replaced that the log still holds */
     map by_name;       /* lower-cased username -> user id */
-    map tokens;        /* sha256(token) -> user id */
+    map tokens;        /* sha256(token) -> user id | issue time in whole seconds (rounded up) << 32 */
+    int64_t boot_ms;   /* the issue time of tokens whose record has none (written before v2) */
     map idem;          /* u32 author id + key bytes -> message id */
 } db;
 

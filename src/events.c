@@ -298,12 +298,14 @@ void events_heartbeat(server *s)
     }
 }
 
-/* After a logout, password change or account deletion: close the streams it revoked. */
+/* After a logout, password change or account deletion, and once a second with --token-ttl:
+ * close the streams whose token was revoked or has expired. */
 void streams_revoke(server *s)
 {
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
-        if (!is_stream(c) || map_get(&s->db.tokens, c->tok, sizeof c->tok)) continue;
+        uint64_t *v = is_stream(c) ? map_get(&s->db.tokens, c->tok, sizeof c->tok) : NULL;
+        if (!is_stream(c) || (v && !token_expired(s, *v))) continue;
         if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "token revoked");
         c->close_after = 1;
         conn_ready(c);

@@ -352,6 +352,7 @@ int server_run(server *s)
          * idle-timeout check, and streams their heartbeat */
         int all = s->stopping || s->now_ms - s->swept_ms >= 1000;
         if (all) events_heartbeat(s);
+        if (all) tokens_expire(s);
         commit_turn(s);
         sweep(s, all ? s->nconns : s->nhot);
         if (all) s->swept_ms = s->now_ms;

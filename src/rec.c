@@ -93,8 +93,13 @@ static void dec_del(rd *d, rec_t *r) { r->del.id = get_u32(d); r->del.ms = get_t
 static void enc_token(buf_t *b, const rec_t *r)
 {
     put_u32(b, r->token.uid); put_bytes(b, r->token.hash, HASH_LEN);
+    if (r->type == REC_TOKEN_ADD) put_time(b, r->token.ms);
 }
-static void dec_token(rd *d, rec_t *r) { r->token.uid = get_u32(d); r->token.hash = take(d, HASH_LEN); }
+static void dec_token(rd *d, rec_t *r)
+{
+    r->token.uid = get_u32(d); r->token.hash = take(d, HASH_LEN);
+    r->token.ms = r->type == REC_TOKEN_ADD && d->len - d->pos >= 8 ? get_time(d) : 0;   /* old logs: 0 */
+}
 
 static void enc_conv(buf_t *b, const rec_t *r)
 {

@@ -46,7 +46,11 @@ typedef struct rec_user_update {
 } rec_user_update;
 
 typedef struct rec_del { uint32_t id; int64_t ms; } rec_del;            /* user and message deletes */
-typedef struct rec_token { uint32_t uid; const uint8_t *hash; } rec_token;   /* uid 0 in a delete */
+typedef struct rec_token {
+    uint32_t uid;                        /* 0 in a delete */
+    const uint8_t *hash;
+    int64_t ms;                          /* TOKEN_ADD: when it was issued (0: absent in old logs) */
+} rec_token;
 
 /* Conversation records carry the whole conversation and the members before the change, so
  * each is an event on its own. */

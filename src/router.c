@@ -194,6 +194,24 @@ void put_time(buf_t *b, int64_t ms)
     buf_append(b, t, sizeof t);
 }
 
+/* Is the token of this map value (see db.h) past --token-ttl? */
+int token_expired(const server *s, uint64_t v)
+{
+    return s->cfg.token_ttl_s && s->now_ms >= ((int64_t)(v >> 32) + s->cfg.token_ttl_s) * 1000;
+}
+
+/* Once a second with --token-ttl: close the streams of expired tokens; once a minute, forget
+ * those tokens (then a compaction drops their records). */
+void tokens_expire(server *s)
+{
+    map_slot *e;
+    if (!s->cfg.token_ttl_s) return;
+    for (size_t i = 0; s->now_ms - s->tokens_swept_ms >= 60000 && (e = map_next(&s->db.tokens, &i));)
+        if (token_expired(s, e->val)) s->db.dead += (uint64_t)map_del(&s->db.tokens, e->key, e->keylen);
+    if (s->now_ms - s->tokens_swept_ms >= 60000) s->tokens_swept_ms = s->now_ms;
+    streams_revoke(s);
+}
+
 /* The user of a presented token, or NULL (nothing answered). */
 static user *token_find(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
 {
@@ -208,7 +226,7 @@ static user *token_find(server *s, conn *c, const char *text, size_t n, uint32_t
         c->auth_len = n;
     }
     uint64_t *v = ok ? map_get(&s->db.tokens, hash, sizeof hash) : NULL;
-    user *u = v ? db_user(&s->db, (int64_t)*v) : NULL;
+    user *u = v && !token_expired(s, *v) ? db_user(&s->db, (uint32_t)*v) : NULL;
     if (!u) return NULL;
     *uid = (uint32_t)*v;
     if (tokhash) memcpy(tokhash, hash, sizeof hash);

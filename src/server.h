@@ -41,6 +41,7 @@ typedef struct config {
     int max_conns_per_ip;  /* open connections per client address (0: no limit) */
     int max_streams_per_user;   /* open SSE/WebSocket streams per user (0: no limit) */
     int write_rate;        /* writes a second per user, bursts of 5x (0: no limit) */
+    int64_t token_ttl_s;   /* tokens stop working this long after they were issued (0: never) */
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
     int erase_within_s;    /* compact when a deleted/replaced body is older than this (0: never) */
@@ -154,7 +155,7 @@ typedef struct server {
     map per_ip;            /* client address -> open connections (with --max-conns-per-ip) */
     map user_streams;      /* user id -> open streams (with --max-streams-per-user) */
     map write_tat;         /* user id -> its write bucket (--write-rate; see router.c) */
-    int64_t typing_swept_ms;
+    int64_t typing_swept_ms, tokens_swept_ms;
     metrics m;
     int listen_fd;
     tls_server *tls;       /* owned; NULL without TLS */
@@ -209,6 +210,8 @@ int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: ans
 int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
 void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
+int token_expired(const server *s, uint64_t v);   /* v: a value of db.tokens */
+void tokens_expire(server *s);                    /* once a second */
 user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32]);
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
 void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */

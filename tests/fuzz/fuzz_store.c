@@ -63,7 +63,7 @@ static void verify(const store *s, db *d)
     }
     CHECK(users == d->live_users && convs == d->live_convs && msgs == d->live_msgs && inconv == msgs);
     map_slot *t;
-    for (size_t i = 0; (t = map_next(&d->tokens, &i));) CHECK(db_user(d, (int64_t)t->val));
+    for (size_t i = 0; (t = map_next(&d->tokens, &i));) CHECK(db_user(d, (uint32_t)t->val));
     buf_free(&b);
 }
 

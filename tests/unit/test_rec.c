@@ -103,11 +103,17 @@ static void test_users(void)
     d = round_trip(&(rec_t){ .type = REC_USER_DELETE, .del = { 3, -5 } });
     CHECK(d.del.id == 3 && d.del.ms == -5);
 
-    for (int t = REC_TOKEN_ADD; t <= REC_TOKEN_DEL; t++) {
+    for (int t = REC_TOKEN_ADD; t <= REC_TOKEN_DEL; t++) {   /* the issue time: in an add only */
         w32(t == REC_TOKEN_ADD ? 3 : 0); wbytes(hash, HASH_LEN);
-        d = round_trip(&(rec_t){ .type = (uint8_t)t, .token = { t == REC_TOKEN_ADD ? 3 : 0, hash } });
+        if (t == REC_TOKEN_ADD) w64(1765000000123);
+        d = round_trip_opt(&(rec_t){ .type = (uint8_t)t, .token = { t == REC_TOKEN_ADD ? 3 : 0, hash, 1765000000123 } },
+                           t == REC_TOKEN_ADD ? 8 : 0);
         CHECK(d.token.uid == (t == REC_TOKEN_ADD ? 3u : 0u) && !memcmp(d.token.hash, hash, HASH_LEN));
+        CHECK(d.token.ms == (t == REC_TOKEN_ADD ? 1765000000123 : 0));
     }
+    uint8_t old[4 + HASH_LEN] = { 3 };   /* a token written before the issue time: it decodes as 0 */
+    CHECK_EQ_INT(rec_decode(&d, REC_TOKEN_ADD, old, sizeof old), 0);
+    CHECK(d.token.uid == 3 && d.token.ms == 0);
 }
 
 static void test_convs(void)
