@@ -223,7 +223,7 @@ start_chatd() {
     PORT=$(free_port)
     local t0; t0=$(date +%s%N)
     "${SRV[@]}" "$bin" --port "$PORT" --bind 127.0.0.1 --data-dir "$dir" --fsync "$fs" --max-conns 20000 \
-        --pbkdf2-iters 1000 --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0 2>"$TMP/$name.log" &
+        --pbkdf2-iters 1000 --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0 --register-rate 0 2>"$TMP/$name.log" &
     PID=$!
     wait_line "$TMP/$name.log" 'listening on' "$PID" 3000 || { cat "$TMP/$name.log" >&2; die "$name: chatd did not start"; }
     START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))

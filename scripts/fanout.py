@@ -17,7 +17,8 @@ WebSocket client (--client raw: handshake with the accept key checked, frames pa
 pings answered), or with --client websockets the python3-websockets library (the Debian package:
 run the tool with /usr/bin/python3 then). The tool raises its own RLIMIT_NOFILE; the server needs
 --max-conns above N, and its limits against abuse off (all N clients come from one address and
-the poster writes back to back): --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0. Latencies include the clients' own processing: with many clients on few
+the poster writes back to back, the clients register at once): --max-conns-per-ip 0
+--max-streams-per-user 0 --write-rate 0 --register-rate 0. Latencies include the clients' own processing: with many clients on few
 cores the tool itself can be the bottleneck (the CPU line shows the server's and the tool's
 share) — compare with fewer clients or more --procs.
 Exit status: 0 when every client got every message exactly once, 1 otherwise, 2 on setup errors.

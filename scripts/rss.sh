@@ -11,7 +11,7 @@ trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 
 start() {   # LOGNAME -> pid, port
     "$bin" --bind 127.0.0.1 --port 0 --data-dir "$dir/data" --fsync never --pbkdf2-iters 1000 \
-        --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0 \
+        --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0 --register-rate 0 \
         2>"$dir/$1.log" &
     pid=$!
     for _ in $(seq 500); do

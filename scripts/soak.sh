@@ -16,7 +16,7 @@
 # kill point survived.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-n=50 threads=6 seed= chatd=./chatd verbose= flags=${CRASH_FLAGS---compact-min 200 --compact-pct 20 --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0}
+n=50 threads=6 seed= chatd=./chatd verbose= flags=${CRASH_FLAGS---compact-min 200 --compact-pct 20 --max-conns-per-ip 0 --max-streams-per-user 0 --write-rate 0 --register-rate 0}
 while [ $# -gt 0 ]; do
     case $1 in
         -n) n=$2; shift 2 ;;

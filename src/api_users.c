@@ -76,6 +76,18 @@ static int park(server *s, conn *c, hash_job *j)
     return -1;
 }
 
+/* --register-rate: 429 rate_limited with Retry-After while the address made that many
+ * registrations in the last 60 s (checked when asked, and again before storing); 1 when answered. */
+static int over_register_rate(server *s, conn *c, const char *addr)
+{
+    int wait = reg_wait(&s->reg_times, addr, s->cfg.register_rate, s->now_ms);
+    if (wait <= 0) return 0;
+    char h[40];
+    snprintf(h, sizeof h, "Retry-After: %d\r\n", wait);
+    respond_error_x(s, c, 429, "rate_limited", "too many registrations from here; try again later", h);
+    return 1;
+}
+
 /* The client of a waiting job has gone: the job is dropped before it is hashed. */
 void api_hash_dropped(server *s, hash_job *j)
 {
@@ -96,6 +108,7 @@ void api_register(server *s, conn *c, http_req *r)
     else if (db_user_by_name(&s->db, name->str, name->len)) respond_error(s, c, 409, "username_taken", "username is taken");
     else {
         hash_job *j = job_new(s, c, HJ_REGISTER, pw);
+        if (over_register_rate(s, c, j->addr)) { hash_job_free(j); json_free(&doc); return; }
         if (random_bytes(j->salt, sizeof j->salt) < 0) abort();
         j->username = xstrndup(name->str, name->len);
         j->display = hd ? xstrndup(disp->str, disp->len) : xstrndup(name->str, name->len);
@@ -177,12 +190,14 @@ static void finish_register(server *s, conn *c, hash_job *j)
         respond_error(s, c, 409, "username_taken", "username is taken");
         return;
     }
+    if (over_register_rate(s, c, j->addr)) return;
     uint32_t id = s->db.nusers + 1;
     rec_encode(&s->rec, &(rec_t){ .type = REC_USER_CREATE,
                .user_create = { id, s->now_ms, rec_cstr(j->username), rec_cstr(j->display), j->iters, j->salt,
                                 j->out } });
     server_stage(s, REC_USER_CREATE);   /* the user and its token: stored together or not at all */
     issue_token(s, c, id, 201);
+    if (db_user(&s->db, id)) reg_note(&s->reg_times, j->addr, s->cfg.register_rate, s->now_ms);
 }
 
 /* The outcome counts for the throttle even when the client has gone (c NULL). */

@@ -221,3 +221,34 @@ void throttle_end(map *m, const char *key, size_t n, int64_t now_s, int outcome)
     if (!pending && !fails) map_del(m, key, n);
     else *v = pack(start, pending, fails);
 }
+
+static int64_t *reg_ring(map *m, const char *addr, int n, int create)
+{
+    uint64_t *v = map_get(m, addr, strlen(addr));
+    if (v || !create) return v ? (int64_t *)(uintptr_t)*v : NULL;
+    int64_t *r = xcalloc((size_t)n + 1, sizeof *r);   /* r[0]: the oldest's index - 1 */
+    map_put(m, addr, strlen(addr), (uint64_t)(uintptr_t)r);
+    return r;
+}
+
+int reg_wait(map *m, const char *addr, int n, int64_t now_ms)
+{
+    int64_t *r = n ? reg_ring(m, addr, n, 0) : NULL, oldest = r ? r[1 + r[0]] : 0;
+    int64_t left = oldest ? oldest + REG_WINDOW_MS - now_ms : 0;
+    return left > 0 ? (int)((left + 999) / 1000) : 0;
+}
+
+void reg_note(map *m, const char *addr, int n, int64_t now_ms)
+{
+    int64_t *r = n ? reg_ring(m, addr, n, 1) : NULL;
+    if (r) r[1 + r[0]] = now_ms, r[0] = (r[0] + 1) % n;
+}
+
+void reg_sweep(map *m, int n, int64_t now_ms)
+{
+    map_slot *e;
+    for (size_t i = 0; (e = map_next(m, &i));) {
+        int64_t *r = (int64_t *)(uintptr_t)e->val;
+        if (now_ms - r[1 + (r[0] + n - 1) % n] >= REG_WINDOW_MS) { free(r); map_del(m, e->key, e->keylen); }
+    }
+}

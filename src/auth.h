@@ -74,4 +74,12 @@ enum { TH_DROPPED, TH_OK, TH_FAILED };
 int throttle_wait(map *m, const char *key, size_t n, int64_t now_s);
 void throttle_begin(map *m, const char *key, size_t n, int64_t now_s);
 void throttle_end(map *m, const char *key, size_t n, int64_t now_s, int outcome);   /* TH_* */
+
+/* --register-rate n: per client address, the times of its last n registrations (a ring).
+ * reg_wait: seconds until one more may pass (0: now); reg_sweep forgets addresses whose last
+ * registration has left the window (now_ms INT64_MAX: all). */
+#define REG_WINDOW_MS 60000
+int reg_wait(map *m, const char *addr, int n, int64_t now_ms);
+void reg_note(map *m, const char *addr, int n, int64_t now_ms);
+void reg_sweep(map *m, int n, int64_t now_ms);
 #endif

@@ -353,6 +353,7 @@ int server_run(server *s)
         int all = s->stopping || s->now_ms - s->swept_ms >= 1000;
         if (all) events_heartbeat(s);
         if (all) tokens_expire(s);
+        if (all) reg_sweep(&s->reg_times, s->cfg.register_rate, s->now_ms);
         commit_turn(s);
         sweep(s, all ? s->nconns : s->nhot);
         if (all) s->swept_ms = s->now_ms;

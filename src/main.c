@@ -37,6 +37,7 @@ static const char usage[] =
     "  --max-conns-per-ip N  open connections per client address; over it: 503 (default 256; 0: off)\n"
     "  --max-streams-per-user N  open event streams per user; over it: 429 (default 16; 0: off)\n"
     "  --write-rate N        writes per second per user, bursts of 5N; over it: 429 (default 20; 0: off)\n"
+    "  --register-rate N     registrations per client address in any 60 s; beyond: 429 (default 30; 0: off)\n"
     "  --token-ttl S         tokens expire S seconds after they were issued (default 2592000; 0: never)\n"
     "  --compact-pct P       compact when obsolete records pass P% of all (default 50; 0: never)\n"
     "  --compact-min N       ... and at least N are obsolete (default 10000)\n"
@@ -56,6 +57,7 @@ static const config defaults = {
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
     .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
     .max_response = 512 * 1024, .max_conns_per_ip = 256, .max_streams_per_user = 16, .write_rate = 20,
+    .register_rate = 30,
     .token_ttl_s = 2592000,
     .cache_mb = 4, .compact_pct = 50, .compact_min = 10000, .erase_within_s = 3600,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
@@ -174,6 +176,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--max-conns-per-ip")) c->max_conns_per_ip = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--max-streams-per-user")) c->max_streams_per_user = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--write-rate")) c->write_rate = (int)num(f, v, 0, 1000000);
+        else if (!strcmp(f, "--register-rate")) c->register_rate = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--token-ttl")) c->token_ttl_s = num(f, v, 0, 100LL * 365 * 86400);
         else if (!strcmp(f, "--compact-pct")) c->compact_pct = (int)num(f, v, 0, 100);
         else if (!strcmp(f, "--compact-min")) c->compact_min = (uint64_t)num(f, v, 1, 1LL << 40);
@@ -309,6 +312,8 @@ static void teardown(server *s)
     map_free(&s->per_ip);
     map_free(&s->user_streams);
     map_free(&s->write_tat);
+    reg_sweep(&s->reg_times, s->cfg.register_rate, INT64_MAX);
+    map_free(&s->reg_times);
     buf_free(&s->scratch);
     buf_free(&s->rec);
     buf_free(&s->log);

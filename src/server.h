@@ -41,6 +41,7 @@ typedef struct config {
     int max_conns_per_ip;  /* open connections per client address (0: no limit) */
     int max_streams_per_user;   /* open SSE/WebSocket streams per user (0: no limit) */
     int write_rate;        /* writes a second per user, bursts of 5x (0: no limit) */
+    int register_rate;     /* registrations per client address in any 60 s (0: no limit) */
     int64_t token_ttl_s;   /* tokens stop working this long after they were issued (0: never) */
     int compact_pct;       /* compact when obsolete records pass this % of all (0: never) */
     uint64_t compact_min;  /* ... and at least this many are obsolete */
@@ -155,6 +156,7 @@ typedef struct server {
     map per_ip;            /* client address -> open connections (with --max-conns-per-ip) */
     map user_streams;      /* user id -> open streams (with --max-streams-per-user) */
     map write_tat;         /* user id -> its write bucket (--write-rate; see router.c) */
+    map reg_times;         /* client address -> its last registrations (--register-rate; auth.h) */
     int64_t typing_swept_ms, tokens_swept_ms;
     metrics m;
     int listen_fd;

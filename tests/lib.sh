@@ -258,8 +258,8 @@ _has_flag() {   # FLAG args...
 
 # try_start_server [flags...]: 0 when listening (PORT etc set); 1 when the process exited
 # (SERVER_RC set, SERVER_PID cleared) or did not come up within 10 s (then it is killed, rc 124).
-# Unless given, adds --fsync never, --pbkdf2-iters 1000 and --write-rate 0 (set NO_FAST_DEFAULTS=1
-# to skip).
+# Unless given, adds --fsync never, --pbkdf2-iters 1000, --write-rate 0 and --register-rate 0
+# (set NO_FAST_DEFAULTS=1 to skip).
 try_start_server() {
     _jq_flush
     [ -n "$SERVER_PID" ] && stop_server
@@ -271,6 +271,8 @@ try_start_server() {
         _has_flag --pbkdf2-iters "${flags[@]}" || flags+=(--pbkdf2-iters 1000)
         # tests post back to back, and many faster than --write-rate allows; t_limits tests it
         _has_flag --write-rate "${flags[@]}" || flags+=(--write-rate 0)
+        # many tests register many users from 127.0.0.1; t_register_rate tests the limit
+        _has_flag --register-rate "${flags[@]}" || flags+=(--register-rate 0)
     fi
     SERVER_FLAGS=("$@")
     SERVER_N=$((SERVER_N + 1))
