@@ -1,4 +1,4 @@
-/* api_users.c — register, login, logout, and a user's own profile. Password hashing runs
+/* api_users.c — register, login, logout, finding users, and a user's own profile. Password hashing runs
  * on the worker: these handlers park the connection (CONN_WAIT_HASH) and api_hash_done()
  * finishes the request when the hash is ready. */
 #include "server.h"
@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 void put_user(buf_t *b, db *d, uint32_t id)
 {
@@ -260,6 +261,56 @@ void api_user_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (find_user(s, c, r, id, 0, &uid, NULL)) respond_user(s, c, 200, (uint32_t)id, NULL);
+}
+
+/* The users of ?ids=1,2,3 (1-100 distinct positive ids) into ids; their number, or 0 if malformed. */
+static uint32_t parse_ids(const char *v, int64_t ids[100])
+{
+    uint32_t n = 0;
+    for (const char *p = v, *e; n < 100; p = e + 1) {
+        e = p + strcspn(p, ",");
+        int64_t id = parse_id(p, (size_t)(e - p));
+        for (uint32_t i = 0; i < n && id > 0; i++) id = ids[i] == id ? -1 : id;
+        if (id < 1) return 0;
+        ids[n++] = id;
+        if (!*e) return n;
+    }
+    return 0;
+}
+
+/* GET /api/users?q=PREFIX&limit=N: live users whose name starts with PREFIX (ASCII case
+ * ignored), the first N by lower-cased name (one pass keeping the best N); ?ids=: those. */
+void api_user_list(server *s, conn *c, http_req *r)
+{
+    uint32_t uid, n = 0;
+    int64_t ids[100];
+    char q[33], v[1200], lim[4];
+    if (!auth_user(s, c, r, &uid, NULL)) return;
+    long qn = http_query_get(r->query, r->query_len, "q", q, sizeof q);
+    long in = http_query_get(r->query, r->query_len, "ids", v, sizeof v);
+    long ln = http_query_get(r->query, r->query_len, "limit", lim, sizeof lim);
+    int64_t limit = ln == -1 ? 20 : ln > 0 ? parse_id(lim, (size_t)ln) : -1;
+    if (in != -1 ? qn != -1 || in <= 0 || !(n = parse_ids(v, ids)) : qn <= 0 || limit < 1 || limit > 50) {
+        invalid(s, c, "q: 1-32 bytes, limit: 1-50; or ids: 1-100 distinct positive ids (not both)");
+        return;
+    }
+    for (uint32_t id = 1; in == -1 && id <= s->db.nusers; id++) {
+        const char *name = s->db.users[id - 1].username;
+        if (!name || strncasecmp(name, q, (size_t)qn)) continue;
+        uint32_t k = n;
+        while (k > 0 && strcasecmp(name, s->db.users[ids[k - 1] - 1].username) < 0) k--;
+        if (k >= limit) continue;
+        n += n < limit;
+        memmove(ids + k + 1, ids + k, (n - 1 - k) * sizeof *ids);
+        ids[k] = id;
+    }
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    buf_puts(b, "{\"users\":[");
+    for (uint32_t i = 0, k = 0; i < n; i++)
+        if (db_user(&s->db, ids[i])) { if (k++) buf_putc(b, ','); put_user(b, &s->db, (uint32_t)ids[i]); }
+    buf_puts(b, "]}");
+    respond_json(s, c, 200, b);
 }
 
 /* The lower-cased username of user uid (the throttle's key) into low[64]; its length. */

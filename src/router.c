@@ -30,6 +30,7 @@ static const route_def routes[] = {
     { "/api/users/register", M_POST, NULL, api_register, NULL, NULL, NULL },
     { "/api/users/login", M_POST, NULL, api_login, NULL, NULL, NULL },
     { "/api/users/logout", M_POST, NULL, api_logout, NULL, NULL, NULL },
+    { "/api/users", M_GET, api_user_list, NULL, NULL, NULL, NULL },
     { "/api/users/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_user_get, api_user_put, api_user_delete },
     { "/api/conversations", M_GET | M_POST, api_conv_list, api_conv_create, NULL, NULL, NULL },
     { "/api/conversations/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_conv_get, api_conv_put, api_conv_delete },
@@ -42,7 +43,7 @@ static const route_def routes[] = {
 };
 
 /* A positive decimal id without sign, zeros in front or overflow; else -1. */
-static int64_t parse_id(const char *s, size_t n)
+int64_t parse_id(const char *s, size_t n)
 {
     if (n == 0 || n > 18 || s[0] == '0') return -1;
     int64_t v = 0;

@@ -219,6 +219,7 @@ const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
 void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
 int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
 size_t utf8_chars(const char *p, size_t n);
+int64_t parse_id(const char *s, size_t n);   /* a positive decimal id, else -1 */
 
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
@@ -252,6 +253,7 @@ void api_register(server *s, conn *c, http_req *r);
 void api_login(server *s, conn *c, http_req *r);
 void api_logout(server *s, conn *c, http_req *r);
 void api_user_get(server *s, conn *c, http_req *r, int64_t id);
+void api_user_list(server *s, conn *c, http_req *r);
 void api_user_put(server *s, conn *c, http_req *r, int64_t id);
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
 void api_hash_done(server *s, conn *c, hash_job *j);
