@@ -12,8 +12,8 @@ FUZZERS      := http json ws store rec
 FUZZ_http    := http buf
 FUZZ_json    := json buf
 FUZZ_ws      := ws crypto json buf
-FUZZ_store   := store db rec map crc32c buf
-FUZZ_rec     := rec store crc32c buf
+FUZZ_store   := store cache db rec map crc32c buf
+FUZZ_rec     := rec store cache crc32c buf
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZERS))
 
 .PHONY: fuzz fuzz-ci fuzz-regress fuzz-build
