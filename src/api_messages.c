@@ -2,6 +2,7 @@
  * read, post (with Idempotency-Key), edit, delete. Bodies are read back from the log with
  * pread(); only their offset and length live in memory. */
 #include "server.h"
+#include "crc32c.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,10 +214,13 @@ void api_msg_create(server *s, conn *c, http_req *r)
     char k[4 + MAX_IDEM_KEY];
     size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
     uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
+    msg *was = prev ? db_msg(&s->db, (uint32_t)*prev) : NULL;   /* its message deleted: forgotten */
     if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
     else if (!db_member_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
-    else if (prev && db_msg(&s->db, (int64_t)*prev)) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
+    else if (was && (was->conv_id != cid || (*prev >> 32 && *prev >> 32 != crc32c(0, body->str, body->len))))
+        respond_error(s, c, 409, "idempotency_key_reused", "the key came with another conversation or body");
+    else if (was) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
     else {
         uint32_t id = s->db.nmsgs + 1;
         rec_str ks = { key ? key->value : NULL, key ? (uint32_t)key->value_len : 0 };

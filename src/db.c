@@ -2,6 +2,7 @@
  * Arrays indexed by id (ids are dense and never reused), three hash maps, and one sorted
  * id list per conversation. Nothing here touches the file: bodies are read by the caller. */
 #include "db.h"
+#include "crc32c.h"
 #include "store.h"
 #include <ctype.h>
 #include <stdlib.h>
@@ -267,7 +268,8 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->live_msgs++;
     if (mc->key.n) {
         char k[4 + IDEM_KEY_MAX];
-        map_put(&d->idem, k, db_idem_key(k, mc->author, mc->key.p, mc->key.n), id);
+        uint64_t first = (uint64_t)crc32c(0, mc->body.p, mc->body.n) << 32;
+        map_put(&d->idem, k, db_idem_key(k, mc->author, mc->key.p, mc->key.n), first | id);
     }
     return 0;
 }

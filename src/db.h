@@ -51,7 +51,8 @@ typedef struct db {
     map by_name;       /* lower-cased username -> user id */
     map tokens;        /* sha256(token) -> user id | issue time in whole seconds (rounded up) << 32 */
     int64_t boot_ms;   /* the issue time of tokens whose record has none (written before v2) */
-    map idem;          /* u32 author id + key bytes -> message id */
+    map idem;          /* u32 author id + key bytes -> message id | crc32c of its first body << 32
+                          (0: not known, erased by a compaction): a reuse with another is 409 */
 } db;
 
 void db_init(db *d);

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Messages: post, get, edit, delete, pagination, listing across conversations, Idempotency-Key.
+# Messages: post, get, edit, delete, pagination, listing across conversations, Idempotency-Key
+# (a retry returns the first message; the key with another conversation or body is 409
+# idempotency_key_reused and stores nothing; a key is forgotten with its message; issue 10, 7b).
 . "$(dirname "$0")/lib.sh"
 start_server
 
@@ -319,9 +321,7 @@ expect_status 200
 expect_jq .message.id "$K1"
 expect_jq .message "$K1_MSG"
 req POST /api/messages "$(mbody "$I" "once, but different")" "$A_TOK" -H 'Idempotency-Key: key-1'
-expect_status 200
-expect_jq .message.id "$K1"
-expect_jq .message.body once
+expect_error 409 idempotency_key_reused   # another body than the first request's
 req POST /api/messages "$(mbody "$I" "once")" "$A_TOK" -H 'Idempotency-Key: key-2'
 expect_status 201
 K2=$(jqb .message.id)
@@ -370,5 +370,82 @@ expect_true "a new id after the keyed message was deleted ($K1B > $K1)" test "${
 req POST /api/messages "$(mbody "$I" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
 expect_status 200
 expect_jq .message.id "$K1B"
+
+# the same key with another conversation or body: 409, nothing stored (v2)
+new_conv "$A_TOK" "idem 2" "[$B_ID]"
+I2=$CONV_ID
+count_all() {   # TOKEN -> CNT: the messages in I and I2 (where a refused reuse would have gone)
+    req GET "/api/messages?conversation_id=$I&limit=200" "" "$1"
+    CNT=$(jqb '.messages | length')
+    req GET "/api/messages?conversation_id=$I2&limit=200" "" "$1"
+    CNT=$((CNT + $(jqb '.messages | length')))
+}
+count_all "$A_TOK"
+N_A=$CNT
+req POST /api/messages "$(mbody "$I2" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 409 idempotency_key_reused
+expect_no_header Location
+req POST /api/messages "$(mbody "$I2" "other body")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 409 idempotency_key_reused
+req POST /api/messages "$(mbody "$I" "once agai")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 409 idempotency_key_reused
+req POST /api/messages "$(mbody "$CC" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 404 not_found                # not a member there: that answer comes first
+count_all "$A_TOK"
+expect_eq "nothing stored by the refused reuses" "$N_A" "$CNT"
+req GET "/api/messages?conversation_id=$I2" "" "$A_TOK"
+expect_jq '.messages | length' 0
+# the issue's case: a member dropped from the key's conversation reuses the key elsewhere;
+# before, the answer was 200 with a message of a conversation the caller no longer sees
+req POST /api/messages "$(mbody "$I2" "bob's keyed")" "$B_TOK" -H 'Idempotency-Key: kb'
+expect_status 201
+KBB=$(jqb .message.id)
+N_A=$((N_A + 1))   # (this one is stored)
+req PUT "/api/conversations/$I2" "{\"member_ids\":[$A_ID]}" "$A_TOK"
+expect_status 200
+new_conv "$B_TOK" "bob's own" "[]"
+BO=$CONV_ID
+req POST /api/messages "$(mbody "$BO" "bob's keyed")" "$B_TOK" -H 'Idempotency-Key: kb'
+expect_error 409 idempotency_key_reused
+expect_true "the answer holds nothing of message $KBB" test "$(jqb '.message.id // 0')" == 0
+req GET "/api/messages?conversation_id=$BO" "" "$B_TOK"
+expect_jq '.messages | length' 0
+# a retry after the message was edited still gets it (compared with the first request's body)
+req PUT "/api/messages/$K1B" '{"body":"edited since"}' "$A_TOK"
+expect_status 200
+req POST /api/messages "$(mbody "$I" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_status 200
+expect_jq '[.message.id, .message.body, .message.edited]' "[$K1B,\"edited since\",true]"
+req POST /api/messages "$(mbody "$I" "edited since")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 409 idempotency_key_reused
+# ... and the same after a restart (the keys are rebuilt from the log)
+restart_server
+req POST /api/messages "$(mbody "$I" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_status 200
+expect_jq .message.id "$K1B"
+req POST /api/messages "$(mbody "$I2" "once again")" "$A_TOK" -H 'Idempotency-Key: key-1'
+expect_error 409 idempotency_key_reused
+req POST /api/messages "$(mbody "$BO" "bob's keyed")" "$B_TOK" -H 'Idempotency-Key: kb'
+expect_error 409 idempotency_key_reused
+count_all "$A_TOK"
+expect_eq "nothing stored by the refused reuses (after a restart)" "$N_A" "$CNT"
+# keys are forgotten with their message: its conversation deleted ...
+new_conv "$A_TOK" "doomed" "[]"
+DOOM=$CONV_ID
+req POST /api/messages "$(mbody "$DOOM" "doomed")" "$A_TOK" -H 'Idempotency-Key: key-d'
+expect_status 201
+req DELETE "/api/conversations/$DOOM" "" "$A_TOK"
+expect_status 204
+req POST /api/messages "$(mbody "$I2" "not doomed")" "$A_TOK" -H 'Idempotency-Key: key-d'
+expect_status 201
+expect_jq '[.message.conversation_id, .message.body]' "[$I2,\"not doomed\"]"
+# ... or its author's account: whoever registers the name again is a new user with own keys
+req DELETE "/api/users/$B_ID" "{\"password\":\"$PASSWORD\"}" "$B_TOK"
+expect_status 204
+new_user B2 bob
+new_conv "$B2_TOK" "bob again" "[]"
+req POST /api/messages "$(mbody "$CONV_ID" "bob's keyed")" "$B2_TOK" -H 'Idempotency-Key: kb'
+expect_status 201
+expect_jq .message.author_id "$B2_ID"
 
 stop_server
