@@ -18,7 +18,7 @@ SHOTS=$here/../build/web-shots
 mkdir -p "$SHOTS"
 rm -f "$SHOTS"/*.png
 LAST_REQ="node tests/web/chat.mjs $BASE"
-out=$(cd "$here/web" && timeout 240 node chat.mjs "$BASE" "$SHOTS" 2>&1)
+out=$(cd "$here/web" && timeout 280 node chat.mjs "$BASE" "$SHOTS" 2>&1)
 rc=$?
 printf '%s\n' "$out" | sed 's/^/  | /'
 while IFS= read -r line; do

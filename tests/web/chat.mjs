@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 const BASE = process.argv[2];
 const SHOTS = process.argv[3] || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const T = 15000;   // generous: the machine may be busy
+const T = 20000;   // generous: the machine may be busy (a full make shell ran it at load 22)
 let failures = 0;
 
 function report(ok, what, detail) {
