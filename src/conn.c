@@ -80,6 +80,12 @@ int conn_flush(server *s, conn *c)
         c->out_sent += (size_t)n;
         c->last_ms = s->now_ms;
     }
+    if (c->out_sent == c->out.len && c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->in.len &&
+        s->now_ms - c->last_ms >= 1000) {   /* idle a second: keep nothing large until used */
+        buf_free(&c->in);
+        buf_free(&c->out);
+        http_parser_idle(&c->hp);
+    }
     if (c->out_sent == c->out.len) {   /* all written: start the buffer over */
         buf_release(&c->out, 64 * 1024);
         c->out_sent = c->out_ready = 0;

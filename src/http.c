@@ -4,6 +4,7 @@
  * smuggling (CL+TE, odd lengths, bare LF, obs-fold...) is rejected, never guessed. */
 #include "http.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -68,7 +69,14 @@ void http_parser_reset(http_parser *p)
     buf_reset(&p->chunked_body);
 }
 
-void http_parser_free(http_parser *p) { buf_free(&p->chunked_body); }
+void http_parser_idle(http_parser *p)
+{
+    free(p->req.headers);
+    p->req.headers = NULL;
+    buf_free(&p->chunked_body);
+}
+
+void http_parser_free(http_parser *p) { http_parser_idle(p); }
 
 /* Look for the blank line ending the head, resuming at p->scanned so a head that trickles
  * in byte by byte is scanned once. On the way, skip empty lines before the request line,
@@ -189,6 +197,10 @@ static long parse_header(http_parser *p, head_info *h, const char *buf, size_t s
     if (p->req.nheaders == HTTP_MAX_HEADERS) return -431;
     for (v = span(buf, i + 1, e, is_ows); e > v && is_ows(buf[e - 1]); e--) {}
     if (span(buf, v, e, is_fchar) != e) return -400;
+    if (!p->req.headers) {   /* idle connections hold no header arrays */
+        p->req.headers = xmalloc(HTTP_MAX_HEADERS * (sizeof *p->req.headers + sizeof *p->name_off));
+        p->name_off = (size_t *)(p->req.headers + HTTP_MAX_HEADERS);
+    }
     size_t n = p->req.nheaders++;
     p->name_off[n] = s;
     p->req.headers[n] = (http_header){ buf + s, i - s, buf + v, e - v };
@@ -283,8 +295,9 @@ long http_parse(http_parser *p, const char *buf, size_t len)
     r->target = buf + p->tstart;
     r->path = p->path_off ? buf + p->path_off : "/";
     r->query = p->query_off ? buf + p->query_off : NULL;
-    for (http_header *h = r->headers; h < r->headers + r->nheaders; h++) {
-        h->name = buf + p->name_off[h - r->headers];   /* the value: past ':' and OWS */
+    for (size_t i = 0; i < r->nheaders; i++) {
+        http_header *h = &r->headers[i];
+        h->name = buf + p->name_off[i];   /* the value: past ':' and OWS */
         for (h->value = h->name + h->name_len + 1; is_ows(*h->value); h->value++) {}
     }
     if (p->state != ST_DONE) return 0;

@@ -35,7 +35,8 @@ typedef struct http_req {
     int expect_continue;   /* "Expect: 100-continue" present */
     int chunked;           /* Transfer-Encoding: chunked */
     size_t nheaders;
-    http_header headers[HTTP_MAX_HEADERS];   /* last: see http_parser_reset() */
+    http_header *headers;  /* owned by the parser: HTTP_MAX_HEADERS, allocated at the first header,
+                              given back by http_parser_idle; last: see http_parser_reset() */
 } http_req;
 
 typedef struct http_parser {
@@ -55,12 +56,13 @@ typedef struct http_parser {
     uint64_t chunk_left;   /* body bytes due: the Content-Length, or the current chunk's */
     size_t line_len;       /* chunked: bytes of the chunk-size line, or of the trailers */
     http_req req;
-    size_t name_off[HTTP_MAX_HEADERS];   /* req.headers' names; a value follows ':' and OWS */
+    size_t *name_off;      /* req.headers' names (same block); a value follows ':' and OWS */
 } http_parser;
 
 void http_parser_init(http_parser *p, const http_limits *lim);  /* lim NULL: defaults */
 void http_parser_reset(http_parser *p);   /* ready for the next request; memory kept */
 void http_parser_free(http_parser *p);
+void http_parser_idle(http_parser *p);    /* between requests: free the header arrays, body buffer */
 
 /* Feed the bytes received so far for the current request: buf[0..len) starts at the first
  * byte of this request (the caller may move the buffer between calls, append to it, but
