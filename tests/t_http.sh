@@ -79,7 +79,7 @@ expect_error 404 ""
 expect_date
 req GET /api/conversations/1/extra "" "$A_TOK"
 expect_error 404 ""
-req POST /api/users "" "$A_TOK"
+req POST /api/users/nope/more "" "$A_TOK"
 expect_status 404
 expect_allow() {   # METHODS_PRESENT... -- METHODS_ABSENT...
     local allow m absent=0
@@ -113,6 +113,9 @@ expect_allow GET POST -- PUT
 req POST "/api/messages/1" '{}' "$A_TOK"
 expect_error 405 ""
 expect_allow GET PUT DELETE -- POST
+req POST /api/users '{}' "$A_TOK"                 # the user search: GET only
+expect_error 405 ""
+expect_allow GET -- POST PUT DELETE
 
 # --- keep-alive --------------------------------------------------------------------------------
 conns=$(curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code}:%{num_connects} ' \
