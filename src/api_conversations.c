@@ -14,7 +14,7 @@ void put_conversation(buf_t *b, uint32_t id, const conv *c)
     json_cstr(b, c->title);
     buf_puts(b, ",\"member_ids\":[");
     for (uint32_t i = 0; i < c->nmembers; i++) buf_printf(b, "%s%u", i ? "," : "", c->members[i]);
-    buf_printf(b, "],\"created_by\":%u,\"created_at\":", c->created_by);
+    buf_printf(b, "],\"created_by\":%u,\"owner_id\":%u,\"created_at\":", c->created_by, c->owner_id);
     put_time(b, c->created_ms);
     buf_puts(b, ",\"updated_at\":");
     put_time(b, c->updated_ms);
@@ -115,6 +115,21 @@ static int title_field(server *s, conn *c, const jval *o, const char **t)
     return 1;
 }
 
+static int in_list(const uint32_t *m, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (m[i] == id) return 1;
+    return 0;
+}
+
+/* Any member may add members and leave; only the owner may drop anyone else. */
+static int may_drop(const conv *cv, uint32_t uid, const uint32_t *m, uint32_t n)
+{
+    for (uint32_t i = 0; uid != cv->owner_id && i < cv->nmembers; i++)
+        if (cv->members[i] != uid && !in_list(m, n, cv->members[i])) return 0;
+    return 1;
+}
+
 /* Create (cv NULL) or update cv from the body's title and member_ids: a create needs the
  * member list (the caller joins it), an update changes what the body names. */
 static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv *cv, uint32_t id)
@@ -130,15 +145,18 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         /* answered 400 */
     } else if (!title && !has_m) {
         respond_conv(s, c, 200, id);   /* nothing to change: no record, no new updated_at */
+    } else if (cv && m && !may_drop(cv, uid, m, n)) {
+        respond_error(s, c, 403, "forbidden", "only the owner may remove other members");
     } else {
         uint8_t type = cv ? REC_CONV_UPDATE : REC_CONV_CREATE;
-        conv none = { .created_by = uid };   /* before a create: no title, no members */
+        conv none = { .created_by = uid, .owner_id = uid };   /* before a create: no title, no members */
         const conv *was = cv ? cv : &none;
         rec_ids now = { m ? m : was->members, NULL, m ? n : was->nmembers };
         rec_ids prev = { was->members, NULL, was->nmembers };
         rec_str t = rec_cstr(title ? title : was->title);
         uint32_t last = conv_last_message(was);
-        rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last } };
+        uint32_t owner = m && !in_list(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
+        rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner } };
         rec_encode(&s->rec, &rec);
         if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
     }
@@ -170,10 +188,10 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
     if (!cv) return;
-    if (cv->created_by != uid) { respond_error(s, c, 403, "forbidden", "only the creator may delete it"); return; }
+    if (cv->owner_id != uid) { respond_error(s, c, 403, "forbidden", "only the owner deletes it"); return; }
     rec_ids mem = { cv->members, NULL, cv->nmembers };
     rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_DELETE,
                .conv = { (uint32_t)id, cv->created_by, s->now_ms, rec_cstr(cv->title), mem, mem,
-                         conv_last_message(cv) } });
+                         conv_last_message(cv), cv->owner_id } });
     if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

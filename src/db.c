@@ -189,6 +189,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
             if (c->members[j] != id) c->members[k++] = c->members[j];
         if (k < c->nmembers) c->updated_ms = r->del.ms;
         c->nmembers = k;
+        if (c->owner_id == id && k) c->owner_id = c->members[0];   /* a log without the updates */
     }
     return 0;
 }
@@ -231,6 +232,7 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     c->members = xmalloc((cr->members.n ? cr->members.n : 1) * sizeof *c->members);
     for (uint32_t i = 0; i < cr->members.n; i++) c->members[i] = rec_id(&cr->members, i);
     c->nmembers = cr->members.n;
+    c->owner_id = rec_conv_owner(cr);
     return 0;
 }
 

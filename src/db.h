@@ -24,7 +24,7 @@ typedef struct conv {
     char *title;               /* owned; NULL once deleted */
     uint32_t *members;         /* owned, in the order given */
     uint32_t nmembers;
-    uint32_t created_by;
+    uint32_t created_by, owner_id;
     int64_t created_ms, updated_ms;
     uint32_t *msgs;            /* owned: live message ids, ascending */
     uint32_t nmsgs, capmsgs;

@@ -106,6 +106,7 @@ static int render_conv(server *s, const rec_t *r, buf_t *b)
         c.members = mem;
         c.nmembers = cr->members.n;
         c.updated_ms = cr->ms;
+        c.owner_id = rec_conv_owner(cr);
         uint32_t last = cr->last;
         c.msgs = &last;   /* the last message as of the record, not a later one */
         c.nmsgs = cr->last != 0;

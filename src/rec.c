@@ -105,7 +105,7 @@ static void enc_conv(buf_t *b, const rec_t *r)
 {
     const rec_conv *c = &r->conv;
     put_u32(b, c->id); put_u32(b, c->by); put_time(b, c->ms); put_str(b, c->title);
-    put_ids(b, c->members); put_ids(b, c->prev); put_u32(b, c->last);
+    put_ids(b, c->members); put_ids(b, c->prev); put_u32(b, c->last); put_u32(b, c->owner);
 }
 
 static void dec_conv(rd *d, rec_t *r)
@@ -114,6 +114,14 @@ static void dec_conv(rd *d, rec_t *r)
     c->id = get_u32(d); c->by = get_u32(d); c->ms = get_time(d); c->title = get_str(d);
     c->members = get_ids(d); c->prev = get_ids(d);
     c->last = d->len - d->pos >= 4 ? get_u32(d) : 0;   /* a record from before the field: none */
+    c->owner = d->len - d->pos >= 4 ? get_u32(d) : 0;
+}
+
+uint32_t rec_conv_owner(const rec_conv *c)
+{
+    for (uint32_t i = 0; !c->owner && i < c->members.n; i++)
+        if (rec_id(&c->members, i) == c->by) return c->by;
+    return c->owner ? c->owner : c->members.n ? rec_id(&c->members, 0) : c->by;
 }
 
 static void enc_msg_create(buf_t *b, const rec_t *r)

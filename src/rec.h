@@ -60,7 +60,11 @@ typedef struct rec_conv {
     rec_str title;
     rec_ids members, prev;
     uint32_t last;                       /* the last message's id then (0: none; absent in old logs) */
+    uint32_t owner;                      /* owner_id then (0 when absent: see rec_conv_owner) */
 } rec_conv;
+/* The owner a conversation record leaves: the one it names; in a record from before the field,
+ * the creator while a member, else the first member (the contract's rule when the owner leaves). */
+uint32_t rec_conv_owner(const rec_conv *c);
 
 typedef struct rec_msg_create {
     uint32_t id, conv, author;

@@ -57,6 +57,7 @@ static void test_history(void)
     CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_TOKEN_ADD, .token = { 7, h2 } }), -1);   /* no such user */
     CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_CREATE, .conv = { 1, 1, 20, rec_cstr("t"), { ab, NULL, 2 } } }), 0);
     CHECK(db_member_conv(&d, 1, 2) != NULL);
+    CHECK_EQ_INT(db_conv(&d, 1)->owner_id, 1);   /* no owner in the record: its creator */
     CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 30, rec_cstr("k"), rec_cstr("hi") } }),
                  0);
     uint64_t create_seq = seq;
