@@ -337,6 +337,7 @@ RSS_BEFORE_IDLE=$(rss_kb "$A")
 "${LOAD[@]}" "$TOOLS/postload" --idle "$IDLE" --port "$PORT" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
 HOLDER=$!
 wait_line "$TMP/idle.out" '^idle:' "$HOLDER" 6000 || { cat "$TMP/idle.err" >&2; die "idle connections not open"; }
+sleep 1.5   # a connection idle for a second gives back its buffers: measure what stays
 RSS_IDLE_CONNS=$(rss_kb "$A")
 wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
 kill -TERM "$HOLDER"
