@@ -8,27 +8,12 @@
 #define MAX_MEMBERS 1000
 #define MAX_TITLE 128
 
-void put_conversation(buf_t *b, uint32_t id, const conv *c)
-{
-    buf_printf(b, "{\"id\":%u,\"title\":", id);
-    json_cstr(b, c->title);
-    buf_puts(b, ",\"member_ids\":[");
-    for (uint32_t i = 0; i < c->nmembers; i++) buf_printf(b, "%s%u", i ? "," : "", c->members[i]);
-    buf_printf(b, "],\"created_by\":%u,\"owner_id\":%u,\"created_at\":", c->created_by, c->owner_id);
-    put_time(b, c->created_ms);
-    buf_puts(b, ",\"updated_at\":");
-    put_time(b, c->updated_ms);
-    uint32_t last = conv_last_message(c);
-    if (last) buf_printf(b, ",\"last_message_id\":%u}", last);
-    else buf_puts(b, ",\"last_message_id\":null}");
-}
-
 static void respond_conv(server *s, conn *c, int status, uint32_t id)
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"conversation\":");
-    put_conversation(b, id, &s->db.convs[id - 1]);
+    view_conv(b, id, &s->db.convs[id - 1]);
     buf_putc(b, '}');
     respond_json(s, c, status, b);
 }
@@ -37,8 +22,7 @@ static void respond_conv(server *s, conn *c, int status, uint32_t id)
 static conv *find_conv(server *s, conn *c, http_req *r, int64_t id, uint32_t *uid)
 {
     conv *cv = NULL;
-    if (auth_user(s, c, r, uid, NULL) && !(cv = db_member_conv(&s->db, id, *uid)))
-        respond_error(s, c, 404, "not_found", "no such conversation");
+    if (auth_user(s, c, r, uid, NULL)) respond_no(s, c, policy_conv_find(&s->db, id, *uid, &cv));
     return cv;
 }
 
@@ -59,7 +43,7 @@ void api_conv_list(server *s, conn *c, http_req *r)
     size_t n = 0;
     activity *ids = xmalloc((s->db.nconvs + 1) * sizeof *ids);
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
-        conv *cv = db_member_conv(&s->db, i, uid);
+        conv *cv = policy_conv(&s->db, i, uid);
         if (cv) ids[n++] = (activity){ cv->updated_ms, i };
     }
     qsort(ids, n, sizeof *ids, by_activity);
@@ -69,7 +53,7 @@ void api_conv_list(server *s, conn *c, http_req *r)
     for (size_t i = 0; i < n; i++) {   /* the most recently active that fit --max-response */
         size_t at = b->len;
         if (i) buf_putc(b, ',');
-        put_conversation(b, ids[i].id, &s->db.convs[ids[i].id - 1]);
+        view_conv(b, ids[i].id, &s->db.convs[ids[i].id - 1]);
         if (i && b->len + 2 > s->cfg.max_response) { b->data[b->len = at] = 0; break; }
     }
     buf_puts(b, "]}");
@@ -115,21 +99,6 @@ static int title_field(server *s, conn *c, const jval *o, const char **t)
     return 1;
 }
 
-static int in_list(const uint32_t *m, uint32_t n, uint32_t id)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (m[i] == id) return 1;
-    return 0;
-}
-
-/* Any member may add members and leave; only the owner may drop anyone else. */
-static int may_drop(const conv *cv, uint32_t uid, const uint32_t *m, uint32_t n)
-{
-    for (uint32_t i = 0; uid != cv->owner_id && i < cv->nmembers; i++)
-        if (cv->members[i] != uid && !in_list(m, n, cv->members[i])) return 0;
-    return 1;
-}
-
 /* Create (cv NULL) or update cv from the body's title and member_ids: a create needs the
  * member list (the caller joins it), an update changes what the body names. */
 static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv *cv, uint32_t id)
@@ -145,8 +114,8 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         /* answered 400 */
     } else if (!title && !has_m) {
         respond_conv(s, c, 200, id);   /* nothing to change: no record, no new updated_at */
-    } else if (cv && m && !may_drop(cv, uid, m, n)) {
-        respond_error(s, c, 403, "forbidden", "only the owner may remove other members");
+    } else if (cv && m && respond_no(s, c, policy_conv_members(cv, uid, m, n))) {
+        /* answered 403 */
     } else {
         uint8_t type = cv ? REC_CONV_UPDATE : REC_CONV_CREATE;
         conv none = { .created_by = uid, .owner_id = uid };   /* before a create: no title, no members */
@@ -155,7 +124,7 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         rec_ids prev = { was->members, NULL, was->nmembers };
         rec_str t = rec_cstr(title ? title : was->title);
         uint32_t last = conv_last_message(was);
-        uint32_t owner = m && !in_list(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
+        uint32_t owner = m && !policy_in(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
         rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner } };
         rec_encode(&s->rec, &rec);
         if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
@@ -187,8 +156,7 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
-    if (!cv) return;
-    if (cv->owner_id != uid) { respond_error(s, c, 403, "forbidden", "only the owner deletes it"); return; }
+    if (!cv || respond_no(s, c, policy_conv_delete(cv, uid))) return;
     rec_ids mem = { cv->members, NULL, cv->nmembers };
     rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_DELETE,
                .conv = { (uint32_t)id, cv->created_by, s->now_ms, rec_cstr(cv->title), mem, mem,

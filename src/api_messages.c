@@ -6,40 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BODY 16384
 #define MAX_IDEM_KEY 128
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
-static void put_message(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
-{
-    buf_puts(b, "{\"id\":");   /* no printf: lists write up to 200 of these per request */
-    buf_putu(b, id);
-    buf_puts(b, ",\"conversation_id\":");
-    buf_putu(b, m->conv_id);
-    buf_puts(b, ",\"author_id\":");
-    buf_putu(b, m->author_id);
-    buf_puts(b, ",\"body\":");
-    json_str(b, body, n);
-    buf_puts(b, ",\"created_at\":");
-    size_t at = b->len;
-    put_time(b, m->created_ms);
-    buf_puts(b, ",\"updated_at\":");
-    buf_reserve(b, 26);   /* unedited: put_time's 26 bytes again (reserved: no realloc under them) */
-    if (m->updated_ms == m->created_ms) buf_append(b, b->data + at, 26);
-    else put_time(b, m->updated_ms);
-    buf_puts(b, (m->flags & MSG_EDITED) ? ",\"edited\":true}" : ",\"edited\":false}");
-}
-
-/* Append the message as it is now as JSON; -1 if its body could not be read back. */
-int put_msg(server *s, buf_t *b, uint32_t id)
-{
-    msg *m = &s->db.msgs[id - 1];
-    char body[MAX_BODY];
-    if (m->body_len > sizeof body || store_pread(&s->st, m->body_off, body, m->body_len) < 0) return -1;
-    put_message(b, id, m, body, m->body_len);
-    return 0;
-}
+/* Append the message as it is now; -1 if its body could not be read back. */
+static int put_msg(server *s, buf_t *b, uint32_t id) { return view_msg_now(b, &s->db, &s->st, id); }
 
 /* {"message":...}. body: the one just written (the request has it), or NULL: read it back. */
 static void respond_msg(server *s, conn *c, int status, uint32_t id, const char *body)
@@ -47,7 +19,7 @@ static void respond_msg(server *s, conn *c, int status, uint32_t id, const char 
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"message\":");
-    if (body) put_message(b, id, &s->db.msgs[id - 1], body, s->db.msgs[id - 1].body_len);
+    if (body) view_msg(b, id, &s->db.msgs[id - 1], body, s->db.msgs[id - 1].body_len);
     else if (put_msg(s, b, id) < 0) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
     buf_putc(b, '}');
     respond_json(s, c, status, b);
@@ -60,13 +32,8 @@ static msg *find_msg(server *s, conn *c, http_req *r, int64_t id, int own)
     uint32_t uid;
     msg *m;
     if (!auth_user(s, c, r, &uid, NULL)) return NULL;
-    if (!(m = db_msg(&s->db, id)) || !db_member_conv(&s->db, m->conv_id, uid))
-        respond_error(s, c, 404, "not_found", "no such message");
-    else if (own && m->author_id != uid)
-        respond_error(s, c, 403, "forbidden", "only the author may change it");
-    else
-        return m;
-    return NULL;
+    respond_no(s, c, policy_msg(&s->db, id, uid, own, &m));
+    return m;
 }
 
 /* Query parameter as a positive integer in [1, max]: 1 set, 0 absent, -1 invalid. */
@@ -169,16 +136,16 @@ void api_msg_list(server *s, conn *c, http_req *r)
     if (p.before && p.after) { invalid(s, c, "before and after cannot be combined"); return; }
     if (p.before > UINT32_MAX) p.before = UINT32_MAX;   /* ids are 32-bit: beyond is "all" */
     if (p.after > UINT32_MAX) p.after = UINT32_MAX;
-    if (cid && !db_member_conv(&s->db, cid, uid)) {
+    if (cid && !policy_conv(&s->db, cid, uid)) {
         respond_error(s, c, 404, "not_found", "no such conversation");
         return;
     }
     uint32_t first = cid ? (uint32_t)cid : 1, last = cid ? (uint32_t)cid : s->db.nconvs;
     size_t nconv = 0;
-    for (uint32_t i = first; i <= last; i++) nconv += db_member_conv(&s->db, i, uid) != NULL;
+    for (uint32_t i = first; i <= last; i++) nconv += policy_conv(&s->db, i, uid) != NULL;
     p.ids = xmalloc((nconv * (size_t)p.limit + 1) * sizeof *p.ids);
     for (uint32_t i = first; i <= last; i++) {
-        conv *cv = db_member_conv(&s->db, i, uid);
+        conv *cv = policy_conv(&s->db, i, uid);
         if (cv) page_add(&p, cv);
     }
     respond_page(s, c, &p);
@@ -194,7 +161,7 @@ void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
 static const jval *body_field(server *s, conn *c, const jval *o)
 {
     const jval *v;
-    if (get_str(o, "body", &v) < 1 || v->len < 1 || v->len > MAX_BODY) {
+    if (get_str(o, "body", &v) < 1 || v->len < 1 || v->len > MSG_BODY_MAX) {
         invalid(s, c, "body: a string of 1-16384 bytes");
         return NULL;
     }
@@ -217,7 +184,7 @@ void api_msg_create(server *s, conn *c, http_req *r)
     msg *was = prev ? db_msg(&s->db, (uint32_t)*prev) : NULL;   /* its message deleted: forgotten */
     if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
-    else if (!db_member_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
+    else if (!policy_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
     else if (was && (was->conv_id != cid || (*prev >> 32 && *prev >> 32 != crc32c(0, body->str, body->len))))
         respond_error(s, c, 409, "idempotency_key_reused", "the key came with another conversation or body");
     else if (was) respond_msg(s, c, 200, (uint32_t)*prev, NULL);

@@ -8,24 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
-void put_user(buf_t *b, db *d, uint32_t id)
-{
-    user *u = &d->users[id - 1];
-    buf_printf(b, "{\"id\":%u,\"username\":", id);
-    json_cstr(b, u->username);
-    buf_puts(b, ",\"display_name\":");
-    json_cstr(b, u->display_name);
-    buf_puts(b, ",\"created_at\":");
-    put_time(b, u->created_ms);
-    buf_putc(b, '}');
-}
-
 static void respond_user(server *s, conn *c, int status, uint32_t id, const char *token)
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"user\":");
-    put_user(b, &s->db, id);
+    view_user(b, id, &s->db.users[id - 1]);
     if (token) buf_printf(b, ",\"token\":\"%s\"", token);
     buf_putc(b, '}');
     respond_json(s, c, status, b);
@@ -250,11 +238,7 @@ void api_logout(server *s, conn *c, http_req *r)
  * only oneself (else 403). 0 after answering. */
 static int find_user(server *s, conn *c, http_req *r, int64_t id, int self, uint32_t *uid, uint8_t *hash)
 {
-    if (!auth_user(s, c, r, uid, hash)) return 0;
-    if (!db_user(&s->db, id)) respond_error(s, c, 404, "not_found", "no such user");
-    else if (self && *uid != id) respond_error(s, c, 403, "forbidden", "you may only change yourself");
-    else return 1;
-    return 0;
+    return auth_user(s, c, r, uid, hash) && !respond_no(s, c, policy_user(&s->db, id, *uid, self));
 }
 
 void api_user_get(server *s, conn *c, http_req *r, int64_t id)
@@ -308,7 +292,10 @@ void api_user_list(server *s, conn *c, http_req *r)
     buf_reset(b);
     buf_puts(b, "{\"users\":[");
     for (uint32_t i = 0, k = 0; i < n; i++)
-        if (db_user(&s->db, ids[i])) { if (k++) buf_putc(b, ','); put_user(b, &s->db, (uint32_t)ids[i]); }
+        if (db_user(&s->db, ids[i])) {
+            if (k++) buf_putc(b, ',');
+            view_user(b, (uint32_t)ids[i], &s->db.users[ids[i] - 1]);
+        }
     buf_puts(b, "]}");
     respond_json(s, c, 200, b);
 }
@@ -381,7 +368,7 @@ static void finish_delete(server *s, conn *c, hash_job *job)
     if (!ok) { respond_error(s, c, 403, "wrong_password", "password is wrong"); return; }
     /* Leaving each conversation is a conversation update of its own: one event each. */
     for (uint32_t i = 1; i <= s->db.nconvs; i++) {
-        conv *cv = db_member_conv(&s->db, i, uid);
+        conv *cv = policy_conv(&s->db, i, uid);
         if (!cv) continue;
         /* sized by the conversation: a log written by hand may hold more than the API's 1000 */
         uint32_t k = 0, *left = xmalloc(cv->nmembers * sizeof *left);

@@ -274,10 +274,14 @@ void respond_error_x(server *s, conn *c, int status, const char *code, const cha
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
-    buf_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":", code);
-    json_cstr(b, message);
-    buf_puts(b, "}}");
+    view_error(b, 0, code, message);
     respond(s, c, status, "application/json", b->data, b->len, extra);
+}
+
+int respond_no(server *s, conn *c, const policy_no *no)
+{
+    if (no) respond_error(s, c, no->status, no->code, no->message);
+    return no != NULL;
 }
 
 void respond_empty(server *s, conn *c, int status, const char *extra)

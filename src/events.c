@@ -52,8 +52,9 @@ void events_free(events *e)
 
 /* Recipients: a list plus a per-user flag, so adding is O(1) even for 1000 members and
  * "may this user see it" is one lookup. render() clears the previous event's flags. */
-static void rcpt_add(events *e, uint32_t uid)
+static void rcpt_add(void *ctx, uint32_t uid)
 {
+    events *e = ctx;
     if (uid >= e->capflag) {
         uint32_t cap = uid + 1024;
         e->flag = xrealloc(e->flag, cap);
@@ -71,75 +72,6 @@ static void rcpt_add(events *e, uint32_t uid)
 
 static int may_see(const events *e, uint32_t uid) { return uid < e->capflag && e->flag[uid]; }
 
-static int render_msg(server *s, const rec_t *r, buf_t *b)
-{
-    uint32_t id = r->del.id;   /* every message record starts with the id */
-    if (id < 1 || id > s->db.nmsgs) return 0;
-    const msg *m = &s->db.msgs[id - 1];
-    const conv *cv = db_conv(&s->db, m->conv_id);
-    for (uint32_t i = 0; cv && i < cv->nmembers; i++) rcpt_add(&s->ev, cv->members[i]);
-    if (r->type == REC_MSG_DELETE) {
-        buf_printf(b, "\"message\":{\"id\":%u,\"conversation_id\":%u}}", id, m->conv_id);
-        return 1;
-    }
-    /* As it is now (live: as the record says): a message deleted since shows only its
-     * message.deleted, one edited since its current body; an old body is never sent again. */
-    if (!(m->flags & MSG_LIVE)) return 0;
-    buf_puts(b, "\"message\":");
-    if (put_msg(s, b, id) < 0) return 0;
-    buf_putc(b, '}');
-    return 1;
-}
-
-static int render_conv(server *s, const rec_t *r, buf_t *b)
-{
-    const rec_conv *cr = &r->conv;
-    if (cr->id < 1 || cr->id > s->db.nconvs) return 0;
-    uint32_t *mem = xmalloc((cr->members.n + 1) * sizeof *mem);
-    for (uint32_t i = 0; i < cr->members.n; i++) rcpt_add(&s->ev, mem[i] = rec_id(&cr->members, i));
-    for (uint32_t i = 0; i < cr->prev.n; i++) rcpt_add(&s->ev, rec_id(&cr->prev, i));
-    if (r->type == REC_CONV_DELETE) {
-        buf_printf(b, "\"conversation\":{\"id\":%u}}", cr->id);
-    } else {
-        conv c = s->db.convs[cr->id - 1];   /* the record's state, with creator and messages from the index */
-        c.title = xstrndup(cr->title.p, cr->title.n);
-        c.members = mem;
-        c.nmembers = cr->members.n;
-        c.updated_ms = cr->ms;
-        c.owner_id = rec_conv_owner(cr);
-        uint32_t last = cr->last;
-        c.msgs = &last;   /* the last message as of the record, not a later one */
-        c.nmsgs = cr->last != 0;
-        buf_puts(b, "\"conversation\":");
-        put_conversation(b, cr->id, &c);
-        buf_putc(b, '}');
-        free(c.title);
-    }
-    free(mem);
-    return 1;
-}
-
-/* The event of each record type: its name and renderer; "" for a type that is no event.
- * Every type needs a row (events_types_ok checks at start-up). */
-typedef int render_fn(server *s, const rec_t *r, buf_t *b);
-static const struct { const char *name; render_fn *render; } kinds[REC_TYPES] = {
-    [REC_USER_CREATE] = { "", NULL }, [REC_USER_UPDATE] = { "", NULL }, [REC_USER_DELETE] = { "", NULL },
-    [REC_TOKEN_ADD] = { "", NULL }, [REC_TOKEN_DEL] = { "", NULL }, [REC_META] = { "", NULL },
-    [REC_MSG_CREATE] = { "message.created", render_msg },
-    [REC_MSG_UPDATE] = { "message.updated", render_msg },
-    [REC_MSG_DELETE] = { "message.deleted", render_msg },
-    [REC_CONV_CREATE] = { "conversation.created", render_conv },
-    [REC_CONV_UPDATE] = { "conversation.updated", render_conv },
-    [REC_CONV_DELETE] = { "conversation.deleted", render_conv },
-};
-
-int events_types_ok(void)
-{
-    for (int t = 1; t < REC_TYPES; t++)
-        if (!kinds[t].name || !*kinds[t].name != !kinds[t].render) return t;
-    return 0;
-}
-
 /* Render the event of a record into e->json and its recipients into e->rcpt.
  * 0 when the record is not an event. */
 static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len)
@@ -148,11 +80,11 @@ static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint3
     rec_t r;
     for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
     e->nrcpt = 0;
-    if (rec_decode(&r, type, p, len) < 0 || !kinds[type].render) return 0;
-    e->name = kinds[type].name;
+    if (rec_decode(&r, type, p, len) < 0 || !(e->name = view_event_name(type))) return 0;
     buf_reset(&e->json);
-    buf_printf(&e->json, "{\"id\":%llu,\"type\":\"%s\",", (unsigned long long)seq, e->name);
-    return kinds[type].render(s, &r, &e->json);
+    if (!view_event(&e->json, &s->db, &s->st, seq, &r)) return 0;
+    policy_recipients(&s->db, &r, rcpt_add, e);
+    return 1;
 }
 
 /* ---- delivery ---- */
@@ -206,30 +138,6 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
     }
 }
 
-/* May uid see the event of this record? Decided from its leading ids and the indexes, with
- * the same rule as the recipients render() gathers, but without rendering: a replay that
- * sees little of the log costs little. cid and sees cache the last message conversation. */
-static int replay_sees(server *s, uint32_t uid, const store_rec *rec, uint32_t *cid, int *sees)
-{
-    if (rec->type == REC_MSG_CREATE || rec->type == REC_MSG_UPDATE || rec->type == REC_MSG_DELETE) {
-        uint32_t id = rec->len >= 4 ? le32(rec->payload) : 0;   /* every message record starts with the id */
-        if (id < 1 || id > s->db.nmsgs) return 0;
-        if (s->db.msgs[id - 1].conv_id != *cid) {
-            *cid = s->db.msgs[id - 1].conv_id;
-            *sees = db_member_conv(&s->db, *cid, uid) != NULL;
-        }
-        return *sees;
-    }
-    rec_t r;
-    if (rec_decode(&r, rec->type, rec->payload, rec->len) < 0 || kinds[r.type].render != render_conv)
-        return 0;
-    for (uint32_t i = 0; i < r.conv.members.n; i++)
-        if (rec_id(&r.conv.members, i) == uid) return 1;
-    for (uint32_t i = 0; i < r.conv.prev.n; i++)
-        if (rec_id(&r.conv.prev, i) == uid) return 1;
-    return 0;
-}
-
 /* Replay a slice of the log to one stream, reading at most about max bytes of it; live
  * once it reaches the end. Returns the bytes read. */
 static size_t replay_some(server *s, conn *c, size_t max)
@@ -248,7 +156,8 @@ static size_t replay_some(server *s, conn *c, size_t max)
            store_rec_parse(p + used, e->rd.len - used, c->replay_off, &rec) == 0) {
         used += (size_t)(rec.next_off - c->replay_off);
         c->replay_off = rec.next_off;
-        if (rec.seq <= c->replay_after || !replay_sees(s, c->uid, &rec, &cid, &sees)) continue;
+        if (rec.seq <= c->replay_after) continue;
+        if (!policy_sees(&s->db, c->uid, rec.type, rec.payload, rec.len, &cid, &sees)) continue;
         if (!store_rec_ok(&rec)) { used = 0; break; }   /* damaged since start-up: stop */
         if (render(s, rec.seq, rec.type, rec.payload, rec.len) && may_see(e, c->uid))
             stream_send(s, c, rec.seq, e->name, &e->json);

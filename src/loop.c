@@ -91,11 +91,14 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
 /* Over a cap: a best-effort 503 on the still-blocking-free socket, then close. */
 static void refuse(server *s, int fd, const char *why)
 {
-    char head[512], body[128];
-    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n", why);
+    char head[512];
+    buf_t *b = &s->scratch;
+    buf_reset(b);
+    view_error(b, 0, "unavailable", why);
+    buf_putc(b, '\n');
     int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-                     server_date(s), bn, body);
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%.*s",
+                     server_date(s), b->len, (int)b->len, b->data);
     ssize_t w = write(fd, head, (size_t)n);
     (void)w;
     close(fd);

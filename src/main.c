@@ -322,7 +322,7 @@ static void teardown(server *s)
 
 int main(int argc, char **argv)
 {
-    int t = db_types_ok() ? db_types_ok() : events_types_ok();
+    int t = db_types_ok() ? db_types_ok() : views_types_ok();
     if (t) { fprintf(stderr, "chatd: type %d lacks a codec, applier, keep rule or event\n", t); abort(); }
     server s;
     memset(&s, 0, sizeof s);

@@ -22,6 +22,7 @@ enum {
 #define SALT_LEN 16
 #define HASH_LEN 32
 #define IDEM_KEY_MAX 128   /* Idempotency-Key bytes */
+#define MSG_BODY_MAX 16384 /* message body bytes */
 
 typedef struct rec_str { const char *p; uint32_t n; } rec_str;   /* decoded: points into the payload */
 /* An id list: encoded from ids, decoded as n little-endian u32s at raw. rec_id() reads either. */

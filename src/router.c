@@ -138,8 +138,7 @@ static int write_change(server *s, conn *c, uint8_t type, uint64_t *seq, uint64_
         events_note(s, r.seq, r.type, r.payload_off - STORE_REC_HDR);
         if (!c) continue;
         events_publish(s, r.seq, r.type, r.payload, r.len);
-        if (r.type == REC_TOKEN_DEL || r.type == REC_USER_UPDATE || r.type == REC_USER_DELETE)
-            streams_revoke(s);
+        if (policy_revokes(r.type)) streams_revoke(s);
     }
     return 0;
 }
@@ -176,23 +175,6 @@ size_t utf8_chars(const char *p, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) k += ((unsigned char)p[i] & 0xC0) != 0x80;
     return k;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ", quoted, by hand: it is in every object of every response, and
- * gmtime_r + printf showed up in profiles. Days to date: Howard Hinnant's civil_from_days. */
-void put_time(buf_t *b, int64_t ms)
-{
-    int64_t sec = ms / 1000, days = sec / 86400, rem = sec % 86400;
-    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    int v[7] = { (int)y, (int)m, (int)d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)(ms % 1000) };
-    char t[26] = "\"0000-00-00T00:00:00.000Z\"";
-    static const int at[7] = { 4, 7, 10, 13, 16, 19, 23 };   /* index of each field's last digit */
-    for (int i = 0; i < 7; i++)
-        for (int k = at[i], x = v[i]; x > 0; k--, x /= 10) t[k] = (char)('0' + x % 10);
-    buf_append(b, t, sizeof t);
 }
 
 /* Is the token of this map value (see db.h) past --token-ttl? */

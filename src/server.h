@@ -10,6 +10,8 @@
 #include "map.h"
 #include "store.h"
 #include "tls.h"
+#include "policy.h"
+#include "views.h"
 #include "ws.h"
 #include <stdint.h>
 
@@ -204,13 +206,13 @@ void respond_error_x(server *s, conn *c, int status, const char *code, const cha
                      const char *extra_headers);
 void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra);
 void respond_empty(server *s, conn *c, int status, const char *extra_headers);
+int respond_no(server *s, conn *c, const policy_no *no);   /* answers a refusal: 1; 0 when no is NULL */
 
 /* router.c */
 void route(server *s, conn *c, http_req *r);
 void server_stage(server *s, uint8_t type);            /* s->rec joins the change server_commit writes */
 int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
 int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
-void put_time(buf_t *b, int64_t ms);                  /* "2026-..Z" quoted */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
 int token_expired(const server *s, uint64_t v);   /* v: a value of db.tokens */
 void tokens_expire(server *s);                    /* once a second */
@@ -224,7 +226,6 @@ int64_t parse_id(const char *s, size_t n);   /* a positive decimal id, else -1 *
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
-int events_types_ok(void);   /* 0, or the first record type without an event entry */
 void events_pump(server *s);
 int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
@@ -258,9 +259,6 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id);
 void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
 void api_hash_done(server *s, conn *c, hash_job *j);
 void api_hash_dropped(server *s, hash_job *j);
-void put_user(buf_t *b, db *d, uint32_t id);
-void put_conversation(buf_t *b, uint32_t id, const conv *c);
-int put_msg(server *s, buf_t *b, uint32_t id);
 void api_conv_list(server *s, conn *c, http_req *r);
 void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);

@@ -14,9 +14,7 @@ static void ws_error(server *s, conn *c, const char *code, const char *message)
 {
     buf_t *b = &s->ev.frame;
     buf_reset(b);
-    buf_printf(b, "{\"type\":\"error\",\"error\":{\"code\":\"%s\",\"message\":", code);
-    json_cstr(b, message);
-    buf_puts(b, "}}");
+    view_error(b, 1, code, message);
     ws_frame(&c->out, WS_TEXT, b->data, b->len);
 }
 
@@ -44,8 +42,7 @@ static void typing(server *s, conn *from, const jval *o)
 {
     int64_t cid;
     conv *cv;
-    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || !(cv = db_conv(&s->db, cid)) ||
-        !conv_has_member(cv, from->uid)) {
+    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || !(cv = policy_conv(&s->db, cid, from->uid))) {
         ws_error(s, from, "not_found", "no such conversation");
         return;
     }

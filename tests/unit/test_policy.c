@@ -1,0 +1,101 @@
+/* test_policy.c — every access rule (src/policy.c), linked with the layers below only:
+ * membership, authorship, creatorship, oneself, who receives and who may replay an event,
+ * which records end sessions. */
+#include "policy.h"
+#include "store.h"
+#include "t.h"
+
+static buf_t enc;
+static uint64_t seq;
+
+static void put(db *d, rec_t r)
+{
+    rec_encode(&enc, &r);
+    seq++;
+    CHECK_EQ_INT(db_apply(d, seq, r.type, (const uint8_t *)enc.data, (uint32_t)enc.len, 1000 * seq), 0);
+}
+
+static uint32_t got[16], ngot;
+static void add(void *ctx, uint32_t uid) { (void)ctx; if (ngot < 16) got[ngot++] = uid; }
+
+static int sees(db *d, uint32_t uid, const rec_t *r)
+{
+    uint32_t cid = 0;
+    int cached = 0;
+    rec_encode(&enc, r);
+    return policy_sees(d, uid, r->type, (const uint8_t *)enc.data, (uint32_t)enc.len, &cid, &cached);
+}
+
+int main(void)
+{
+    db d;
+    db_init(&d);
+    buf_init(&enc);
+    /* ann (1) made conversation 1 with bo (2); cy (3) is in none; bo wrote message 1 */
+    const char *names[3] = { "ann", "bo", "cy" };
+    for (uint32_t i = 1; i <= 3; i++)
+        put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { i, 0, rec_cstr(names[i - 1]) } });
+    uint32_t ab[2] = { 1, 2 }, a[1] = { 1 }, c[1] = { 3 };
+    put(&d, (rec_t){ .type = REC_CONV_CREATE, .conv = { 1, 1, 0, rec_cstr("t"), { ab, NULL, 2 } } });
+    put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 0, rec_cstr(""), rec_cstr("hi") } });
+
+    conv *cv;
+    msg *m;
+    CHECK(policy_conv(&d, 1, 1) && policy_conv(&d, 1, 2) && !policy_conv(&d, 1, 3) && !policy_conv(&d, 2, 1));
+    CHECK(policy_conv_find(&d, 1, 2, &cv) == NULL && cv == db_conv(&d, 1));
+    const policy_no *no = policy_conv_find(&d, 1, 3, &cv);   /* not a member: as if it did not exist */
+    CHECK(no && no->status == 404 && !cv);
+    CHECK(policy_conv_delete(db_conv(&d, 1), 1) == NULL);
+    no = policy_conv_delete(db_conv(&d, 1), 2);              /* a member, not the creator */
+    CHECK(no && no->status == 403);
+
+    uint32_t drop_a[1] = { 2 }, keep_all[3] = { 1, 2, 3 };   /* only the owner (ann) drops others */
+    CHECK(policy_conv_members(db_conv(&d, 1), 1, drop_a + 0, 1) == NULL);
+    no = policy_conv_members(db_conv(&d, 1), 2, a, 1);            /* bo drops ann */
+    CHECK(no && no->status == 403);
+    CHECK(policy_conv_members(db_conv(&d, 1), 2, keep_all, 3) == NULL);   /* adding is anyone's */
+    CHECK(policy_conv_members(db_conv(&d, 1), 2, a, 1) != NULL && policy_conv_members(db_conv(&d, 1), 2, ab, 2) == NULL);
+    CHECK(policy_msg(&d, 1, 1, 0, &m) == NULL && m == db_msg(&d, 1));   /* members read */
+    no = policy_msg(&d, 1, 1, 1, &m);                                   /* only the author changes */
+    CHECK(no && no->status == 403 && !m);
+    CHECK(policy_msg(&d, 1, 2, 1, &m) == NULL && m);
+    no = policy_msg(&d, 1, 3, 0, &m);
+    CHECK(no && no->status == 404 && !m);
+    no = policy_msg(&d, 7, 1, 0, &m);
+    CHECK(no && no->status == 404);
+
+    CHECK(policy_user(&d, 2, 1, 0) == NULL);                   /* anyone may look a user up */
+    no = policy_user(&d, 2, 1, 1);
+    CHECK(no && no->status == 403);
+    CHECK(policy_user(&d, 2, 2, 1) == NULL);
+    no = policy_user(&d, 9, 9, 1);
+    CHECK(no && no->status == 404);
+
+    /* events: a message's go to its conversation's members; a conversation change to the
+     * members before and after it (bo removed sees his removal; cy added sees it) */
+    rec_t post = { .type = REC_MSG_UPDATE, .msg_update = { 1, 5, rec_cstr("ho") } };
+    ngot = 0;
+    policy_recipients(&d, &post, add, NULL);
+    CHECK(ngot == 2 && got[0] == 1 && got[1] == 2);
+    CHECK(sees(&d, 1, &post) && sees(&d, 2, &post) && !sees(&d, 3, &post));
+    uint32_t ac[2] = { 1, 3 };
+    rec_t swap = { .type = REC_CONV_UPDATE, .conv = { 1, 1, 6, rec_cstr("t"), { ac, NULL, 2 }, { ab, NULL, 2 } } };
+    ngot = 0;
+    policy_recipients(&d, &swap, add, NULL);
+    CHECK_EQ_INT(ngot, 4);
+    CHECK(sees(&d, 1, &swap) && sees(&d, 2, &swap) && sees(&d, 3, &swap));
+    rec_t lone = { .type = REC_CONV_CREATE, .conv = { 2, 3, 7, rec_cstr("u"), { c, NULL, 1 }, { NULL, NULL, 0 } } };
+    CHECK(sees(&d, 3, &lone) && !sees(&d, 1, &lone));
+    rec_t other = { .type = REC_CONV_DELETE, .conv = { 1, 1, 8, rec_cstr("t"), { a, NULL, 1 }, { a, NULL, 1 } } };
+    CHECK(sees(&d, 1, &other) && !sees(&d, 2, &other));
+    rec_t tok = { .type = REC_TOKEN_ADD, .token = { 1, NULL } };   /* no event: nobody */
+    ngot = 0;
+    policy_recipients(&d, &tok, add, NULL);
+    CHECK(ngot == 0 && !sees(&d, 1, &tok));
+
+    for (int t = 0; t < 256; t++)   /* logout, password change, account deletion end sessions */
+        CHECK_EQ_INT(policy_revokes((uint8_t)t), t == REC_TOKEN_DEL || t == REC_USER_UPDATE || t == REC_USER_DELETE);
+    db_free(&d);
+    buf_free(&enc);
+    return t_report("test_policy");
+}
