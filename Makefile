@@ -48,7 +48,7 @@ UNIT_ws     := ws crypto json buf
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit shell clean soak valgrind powercut deps apidoc
+.PHONY: all run test test-one test-tls unit layers shell clean soak valgrind powercut deps apidoc
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -69,6 +69,10 @@ $(BUILD)/test_%: tests/unit/test_%.c tests/unit/t.h $$(addprefix $(BUILD)/,$$(ad
 
 run: $(BIN)
 	./$(BIN) --port $(PORT) --data-dir $(DATA)
+
+# No file calls or includes a file of a layer above its own (the list: src/README.md).
+layers: $(BIN)
+	bash scripts/layers.sh $(BUILD)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done

@@ -13,7 +13,7 @@ while read -r line; do   # top layer first: give it the highest number
     names=${line#*:}
     n=$((n + 1))
     for f in $names; do layer[$f]=$n; done
-done < <(sed -n '/^layers:/,/^end of layers/p' src/README.md | grep -E '^ *[a-z]+:' | sed 's/^ *//')
+done < <(sed -n '/^layers:/,/^end of layers/p' src/README.md | grep -E '^ +[a-z]+:' | sed 's/^ *//')
 [ "$n" -gt 0 ] || { echo "layers.sh: no layer list in src/README.md" >&2; exit 2; }
 for f in "${!layer[@]}"; do layer[$f]=$((n + 1 - ${layer[$f]})); done   # bottom = 1
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_IDEM_KEY 128
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
 
@@ -42,10 +41,9 @@ static int query_int(http_req *r, const char *name, int64_t max, int64_t *out)
     char v[24];
     long n = http_query_get(r->query, r->query_len, name, v, sizeof v);
     if (n == -1) return 0;
-    if (n <= 0 || n > 18 || v[0] == '0' || strspn(v, "0123456789") != (size_t)n) return -1;
-    int64_t x = strtoll(v, NULL, 10);   /* at most 18 digits: no overflow */
-    if (x > max) return -1;
-    *out = x;
+    uint64_t x;
+    if (n < 0 || http_uint(v, (size_t)n, 0, 18, &x) < 0 || x > (uint64_t)max) return -1;
+    *out = (int64_t)x;
     return 1;
 }
 
@@ -173,12 +171,12 @@ void api_msg_create(server *s, conn *c, http_req *r)
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
     const http_header *key = http_header_get(r, "Idempotency-Key");
-    if (key && (key->value_len < 1 || key->value_len > MAX_IDEM_KEY)) { invalid(s, c, "Idempotency-Key: 1-128 bytes"); return; }
+    if (key && (key->value_len < 1 || key->value_len > IDEM_KEY_MAX)) { invalid(s, c, "Idempotency-Key: 1-128 bytes"); return; }
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
     int64_t cid;
-    char k[4 + MAX_IDEM_KEY];
+    char k[4 + IDEM_KEY_MAX];
     size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
     uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
     msg *was = prev ? db_msg(&s->db, (uint32_t)*prev) : NULL;   /* its message deleted: forgotten */

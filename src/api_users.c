@@ -22,7 +22,7 @@ static void respond_user(server *s, conn *c, int status, uint32_t id, const char
 static int valid_username(const jval *v)
 {
     static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
-    return v->len >= 3 && v->len <= 32 && strspn(v->str, ok) == v->len;
+    return v->len >= 3 && v->len <= USERNAME_MAX && strspn(v->str, ok) == v->len;
 }
 
 static int valid_password(const jval *v) { return v->len >= 8 && v->len <= 256; }
@@ -156,7 +156,7 @@ void api_login(server *s, conn *c, http_req *r)
     char low[33];
     if (get_str(o, "username", &name) < 1 || name->len == 0) invalid(s, c, "username is required");
     else if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required");
-    else if (name->len > 32 || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
+    else if (name->len > USERNAME_MAX || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
     else if (!throttled(s, c, low, db_lower(low, name->str, name->len)))
         park_check(s, c, check_job(s, c, HJ_LOGIN, pw, db_user_by_name(&s->db, name->str, name->len), low, name->len));
     json_free(&doc);

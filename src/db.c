@@ -61,7 +61,7 @@ msg *db_msg(db *d, int64_t id)
     return id >= 1 && id <= d->nmsgs && (d->msgs[id - 1].flags & MSG_LIVE) ? &d->msgs[id - 1] : NULL;
 }
 
-/* The by_name key: the name lower-cased into out (64 bytes: names are no longer). */
+/* The by_name key: the name lower-cased into out (USERNAME_MAX bytes: names are no longer). */
 size_t db_lower(char *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
@@ -70,7 +70,7 @@ size_t db_lower(char *out, const char *s, size_t n)
 
 uint32_t db_user_by_name(db *d, const char *name, size_t n)
 {
-    char low[64];
+    char low[USERNAME_MAX];
     if (n > sizeof low) return 0;
     uint64_t *v = map_get(&d->by_name, low, db_lower(low, name, n));
     return v ? (uint32_t)*v : 0;
@@ -141,8 +141,9 @@ static void set_password(user *u, uint32_t iters, const uint8_t *salt, const uin
 static int apply_user_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 {
     const rec_user_create *uc = &r->user_create;
-    if (!id_fits(uc->id, seq) || uc->id <= d->nusers || uc->name.n == 0 || uc->name.n > 64) return -1;
-    char low[64];
+    if (!id_fits(uc->id, seq) || uc->id <= d->nusers || uc->name.n == 0 || uc->name.n > USERNAME_MAX)
+        return -1;
+    char low[USERNAME_MAX];
     d->users = grow(d->users, &d->nusers, &d->capusers, uc->id, sizeof *d->users);
     user *u = &d->users[uc->id - 1];
     u->username = xstrndup(uc->name.p, uc->name.n);
@@ -175,7 +176,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     uint32_t id = r->del.id;
     user *u = db_user(d, id);
     if (!u) return -1;
-    char low[64];
+    char low[USERNAME_MAX];
     map_del(&d->by_name, low, db_lower(low, u->username, strlen(u->username)));
     revoke_tokens(d, id, NULL);
     free(u->username);

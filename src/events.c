@@ -215,10 +215,22 @@ void streams_revoke(server *s)
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         uint64_t *v = is_stream(c) ? map_get(&s->db.tokens, c->tok, sizeof c->tok) : NULL;
-        if (!is_stream(c) || (v && !token_expired(s, *v))) continue;
+        if (!is_stream(c) || (v && !policy_token_expired(*v, s->cfg.token_ttl_s, s->now_ms))) continue;
         if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "token revoked");
         c->close_after = 1;
         conn_ready(c);
     }
 }
 
+/* Once a second with --token-ttl: close the streams of expired tokens; once a minute, forget
+ * those tokens (then a compaction drops their records). */
+void tokens_expire(server *s)
+{
+    map_slot *e;
+    if (!s->cfg.token_ttl_s) return;
+    for (size_t i = 0; s->now_ms - s->tokens_swept_ms >= 60000 && (e = map_next(&s->db.tokens, &i));)
+        if (policy_token_expired(e->val, s->cfg.token_ttl_s, s->now_ms))
+            s->db.dead += (uint64_t)map_del(&s->db.tokens, e->key, e->keylen);
+    if (s->now_ms - s->tokens_swept_ms >= 60000) s->tokens_swept_ms = s->now_ms;
+    streams_revoke(s);
+}

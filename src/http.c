@@ -397,3 +397,15 @@ void http_date(int64_t t, char out[30])
              (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)tm.tm_hour % 100,
              (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
 }
+
+int http_uint(const char *s, size_t n, int zero_ok, size_t maxdig, uint64_t *out)
+{
+    uint64_t x = 0;
+    if (n == 0 || n > maxdig || n > 19 || (s[0] == '0' && !zero_ok)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i])) return -1;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = x;
+    return 0;
+}

@@ -87,6 +87,9 @@ long http_pct_decode(const char *s, size_t n, char *out, int plus_space);
  * value goes to out (cap bytes incl. NUL). Returns the value length, -1 when absent,
  * -2 when malformed or longer than cap-1. */
 long http_query_get(const char *q, size_t qlen, const char *name, char *out, size_t cap);
+/* The one decimal parser of ids, counts and event ids: 1..maxdig (at most 19) digits and nothing
+ * else (no sign, no space); a leading zero only when zero_ok. 0 and *out set, or -1. */
+int http_uint(const char *s, size_t n, int zero_ok, size_t maxdig, uint64_t *out);
 
 /* "OK", "Not Found", ... for any status the server sends; "Unknown" otherwise. */
 const char *http_reason(int status);

@@ -22,13 +22,6 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -204,23 +197,6 @@ void log_flush(server *s)
     buf_release(&s->log, 64 * 1024);
 }
 
-static void swap_slots(server *s, size_t i, size_t j)
-{
-    conn *c = s->conns[i];
-    s->conns[i] = s->conns[j];
-    s->conns[i]->slot = i;
-    s->conns[j] = c;
-    c->slot = j;
-}
-
-/* The array is split: conns[0..nhot) are polled and swept every turn, the cold rest only
- * once per POLL_COLD_MS. Anything that gives a connection work (an event on its socket,
- * queued output) wakes it, so only connections with nothing to do are ever cold. */
-void conn_wake(server *s, conn *c)
-{
-    if (c->slot >= s->nhot) swap_slots(s, c->slot, s->nhot++);
-}
-
 static int conn_busy(const conn *c)
 {
     return c->out_sent < c->out.len || c->wait_commit || c->state == CONN_WAIT_HASH || c->in.len ||
@@ -232,7 +208,7 @@ static void cool_down(server *s)
 {
     for (size_t i = s->nhot; i-- > 0;) {
         conn *c = s->conns[i];
-        if (!conn_busy(c) && s->now_ms - c->last_ms > CONN_HOT_MS) swap_slots(s, i, --s->nhot);
+        if (!conn_busy(c) && s->now_ms - c->last_ms > CONN_HOT_MS) conn_swap(s, i, --s->nhot);
     }
 }
 
@@ -246,8 +222,8 @@ static void close_at(server *s, size_t i)
     if (j) api_hash_dropped(s, j);   /* not hashed yet: nobody is left to answer */
     /* a hot one first trades places with the last hot one, which shrinks the hot tier by
      * one; then it trades with the very last, which leaves the array */
-    if (i < s->nhot) swap_slots(s, i, --s->nhot), i = s->nhot;
-    swap_slots(s, i, --s->nconns);
+    if (i < s->nhot) conn_swap(s, i, --s->nhot), i = s->nhot;
+    conn_swap(s, i, --s->nconns);
     conn_free(c);
 }
 

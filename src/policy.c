@@ -90,3 +90,8 @@ int policy_sees(db *d, uint32_t uid, uint8_t type, const uint8_t *p, uint32_t le
 }
 
 int policy_revokes(uint8_t t) { return t == REC_TOKEN_DEL || t == REC_USER_UPDATE || t == REC_USER_DELETE; }
+
+int policy_token_expired(uint64_t v, int64_t ttl_s, int64_t now_ms)
+{
+    return ttl_s && now_ms >= ((int64_t)(v >> 32) + ttl_s) * 1000;
+}

@@ -28,4 +28,6 @@ void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t ui
 int policy_sees(db *d, uint32_t uid, uint8_t type, const uint8_t *p, uint32_t len, uint32_t *cid, int *sees);
 /* Does a record of this type end sessions (logout, password change, account deletion)? */
 int policy_revokes(uint8_t type);
+/* Is the token of this db.tokens value (issue time in its high half) past ttl_s (0: never)? */
+int policy_token_expired(uint64_t v, int64_t ttl_s, int64_t now_ms);
 #endif

@@ -23,6 +23,7 @@ enum {
 #define HASH_LEN 32
 #define IDEM_KEY_MAX 128   /* Idempotency-Key bytes */
 #define MSG_BODY_MAX 16384 /* message body bytes */
+#define USERNAME_MAX 32    /* username bytes (3 at least) */
 
 typedef struct rec_str { const char *p; uint32_t n; } rec_str;   /* decoded: points into the payload */
 /* An id list: encoded from ids, decoded as n little-endian u32s at raw. rec_id() reads either. */

@@ -1,6 +1,5 @@
 /* router.c — method + path to handler (404, 405 with Allow, OPTIONS and CORS preflight),
- * and the helpers every handler shares: bearer-token auth, JSON body parsing, time
- * formatting, and committing a record to the log. */
+ * the per-user write rate, and the ops endpoints (/healthz, /metrics). */
 #include "server.h"
 #include "crypto.h"
 #include "web.h"
@@ -41,18 +40,6 @@ static const route_def routes[] = {
     { "/healthz", M_GET, api_healthz, NULL, NULL, NULL, NULL },
     { "/metrics", M_GET, api_metrics, NULL, NULL, NULL, NULL },
 };
-
-/* A positive decimal id without sign, zeros in front or overflow; else -1. */
-int64_t parse_id(const char *s, size_t n)
-{
-    if (n == 0 || n > 18 || s[0] == '0') return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
 
 static const route_def *match(const char *path, size_t n, int64_t *id)
 {
@@ -109,135 +96,6 @@ void route(server *s, conn *c, http_req *r)
     (m == M_GET ? rd->get_id : m == M_PUT ? rd->put_id : rd->del_id)(s, c, r, id);
 }
 
-/* ---- shared handler helpers ---- */
-
-/* A change of several records: server_stage() each (encoded in s->rec) but the last, which
- * server_commit() (or server_append) writes with them — all stored or none. */
-void server_stage(server *s, uint8_t type)
-{
-    store_stage(&s->st, type, s->rec.data, (uint32_t)s->rec.len, NULL, NULL);
-}
-
-/* Write the change (staged records + s->rec) and apply each record to the indexes, publishing
- * each one's events when c is set; responses and events wait for the fsync. */
-static int write_change(server *s, conn *c, uint8_t type, uint64_t *seq, uint64_t *off)
-{
-    if (store_append(&s->st, type, s->rec.data, (uint32_t)s->rec.len, seq, off) < 0) {
-        fprintf(stderr, "chatd: append to %s failed: %s\n", s->st.path, strerror(errno));
-        s->m.writes_failed++;
-        return -1;
-    }
-    s->commit_pending = 1;
-    if (c) c->wait_commit = 1;
-    store_rec r;
-    for (size_t pos = 0; store_written(&s->st, &pos, &r) == 0;) {
-        if (db_apply(&s->db, r.seq, r.type, r.payload, r.len, r.payload_off) < 0) {
-            fprintf(stderr, "chatd: record %llu does not apply to the indexes\n", (unsigned long long)r.seq);
-            abort();   /* a handler built a record its own checks should have refused */
-        }
-        events_note(s, r.seq, r.type, r.payload_off - STORE_REC_HDR);
-        if (!c) continue;
-        events_publish(s, r.seq, r.type, r.payload, r.len);
-        if (policy_revokes(r.type)) streams_revoke(s);
-    }
-    return 0;
-}
-
-int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off)
-{
-    return write_change(s, NULL, type, seq, off);
-}
-
-int server_commit(server *s, conn *c, uint8_t type)
-{
-    uint64_t seq, off;
-    if (write_change(s, c, type, &seq, &off) < 0) {
-        respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
-        return -1;
-    }
-    return 0;
-}
-
-void invalid(server *s, conn *c, const char *message)
-{
-    respond_error(s, c, 400, "validation_failed", message);
-}
-
-int get_str(const jval *obj, const char *key, const jval **v)
-{
-    *v = json_get(obj, key);
-    if (!*v || (*v)->type == J_NULL) return 0;
-    return (*v)->type == J_STR ? 1 : -1;
-}
-
-size_t utf8_chars(const char *p, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)p[i] & 0xC0) != 0x80;
-    return k;
-}
-
-/* Is the token of this map value (see db.h) past --token-ttl? */
-int token_expired(const server *s, uint64_t v)
-{
-    return s->cfg.token_ttl_s && s->now_ms >= ((int64_t)(v >> 32) + s->cfg.token_ttl_s) * 1000;
-}
-
-/* Once a second with --token-ttl: close the streams of expired tokens; once a minute, forget
- * those tokens (then a compaction drops their records). */
-void tokens_expire(server *s)
-{
-    map_slot *e;
-    if (!s->cfg.token_ttl_s) return;
-    for (size_t i = 0; s->now_ms - s->tokens_swept_ms >= 60000 && (e = map_next(&s->db.tokens, &i));)
-        if (token_expired(s, e->val)) s->db.dead += (uint64_t)map_del(&s->db.tokens, e->key, e->keylen);
-    if (s->now_ms - s->tokens_swept_ms >= 60000) s->tokens_swept_ms = s->now_ms;
-    streams_revoke(s);
-}
-
-/* The user of a presented token, or NULL (nothing answered). */
-static user *token_find(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
-{
-    uint8_t hash[32];
-    int ok;
-    if (text && n == c->auth_len && ct_equal(text, c->auth_text, n)) {   /* as last time */
-        memcpy(hash, c->auth_hash, sizeof hash);
-        ok = 1;
-    } else if ((ok = text && token_hash(text, n, hash) == 0) && n <= sizeof c->auth_text) {
-        memcpy(c->auth_text, text, n);   /* clients send the same token again: skip the SHA-256 */
-        memcpy(c->auth_hash, hash, sizeof hash);
-        c->auth_len = n;
-    }
-    uint64_t *v = ok ? map_get(&s->db.tokens, hash, sizeof hash) : NULL;
-    user *u = v && !token_expired(s, *v) ? db_user(&s->db, (uint32_t)*v) : NULL;
-    if (!u) return NULL;
-    *uid = (uint32_t)*v;
-    if (tokhash) memcpy(tokhash, hash, sizeof hash);
-    return u;
-}
-
-/* The user of a presented token (text, n), or NULL after answering 401. */
-user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32])
-{
-    user *u = token_find(s, c, text, n, uid, tokhash);
-    if (!u) respond_error(s, c, 401, "unauthorized", "missing or invalid token");
-    return u;
-}
-
-static user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer)
-{
-    const http_header *h = http_header_get(r, "Authorization");
-    int bearer = h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0;
-    const char *t = bearer ? h->value + 7 : NULL;
-    size_t n = bearer ? h->value_len - 7 : 0;
-    return answer ? token_user(s, c, t, n, uid, tokhash) : token_find(s, c, t, n, uid, tokhash);
-}
-
-user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32])
-{
-    return bearer_user(s, c, r, uid, tokhash, 1);
-}
-
 /* --write-rate N: each user's writes pass a token bucket of N a second with bursts of 5N,
  * kept as one number per user (GCRA's "theoretical arrival time", in microseconds). Over it:
  * 429 rate_limited with Retry-After, and 1. Without a valid token the handler answers 401. */
@@ -260,20 +118,6 @@ static int over_write_rate(server *s, conn *c, http_req *r)
     if (v) *v = (uint64_t)(tat + every);
     else map_put(&s->write_tat, k, sizeof k, (uint64_t)(tat + every));
     return 0;
-}
-
-const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc)
-{
-    if (json_parse(doc, r->body, r->body_len, JSON_MAX_DEPTH) < 0) {
-        respond_error(s, c, 400, "invalid_json", "the body is not valid JSON");
-        return NULL;
-    }
-    if (doc->root->type != J_OBJ) {
-        json_free(doc);
-        respond_error(s, c, 400, "validation_failed", "the body must be a JSON object");
-        return NULL;
-    }
-    return doc->root;
 }
 
 void api_healthz(server *s, conn *c, http_req *r)

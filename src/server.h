@@ -183,9 +183,7 @@ typedef struct server {
 /* loop.c */
 int server_listen(server *s);
 int server_run(server *s);
-int64_t now_ms(void);
 void log_flush(server *s);
-void conn_wake(server *s, conn *c);         /* make it hot: polled and swept every turn */
 
 /* conn.c */
 conn *conn_new(server *s, int fd, const char *addr);
@@ -193,10 +191,35 @@ void conn_free(conn *c);
 int conn_on_readable(server *s, conn *c);   /* -1: close it */
 int conn_flush(server *s, conn *c);         /* -1: close it */
 void conn_process(server *s, conn *c);
-void conn_release(conn *c);                 /* output held for fsync may go now */
-void conn_ready(conn *c);                   /* what is queued may go, unless held for fsync */
 int conn_wants_read(const conn *c);
 void conn_timeout(server *s, conn *c);      /* 408 and close */
+
+/* router.c */
+void route(server *s, conn *c, http_req *r);
+
+/* request.c */
+user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
+user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32]);
+/* The bearer token's user; answer: 401 when there is none (else NULL, nothing answered). */
+user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer);
+const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
+void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
+int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
+size_t utf8_chars(const char *p, size_t n);
+int64_t parse_id(const char *s, size_t n);   /* a positive decimal id, else -1 */
+
+/* commit.c */
+void server_stage(server *s, uint8_t type);            /* s->rec joins the change server_commit writes */
+int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
+int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
+
+/* respond.c */
+int64_t now_ms(void);
+void conn_swap(server *s, size_t i, size_t j);   /* two slots of the connection table */
+void conn_wake(server *s, conn *c);         /* make it hot: polled and swept every turn */
+void conn_release(conn *c);                 /* output held for fsync may go now */
+void conn_ready(conn *c);                   /* what is queued may go, unless held for fsync */
+void req_info_set(server *s, conn *c, const http_req *r);   /* what the access log needs */
 const char *server_date(server *s);       /* cached IMF-fixdate for Date headers */
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
              const char *extra_headers);
@@ -207,21 +230,6 @@ void respond_error_x(server *s, conn *c, int status, const char *code, const cha
 void respond_stream_head(server *s, conn *c, int status, const char *ctype, const char *extra);
 void respond_empty(server *s, conn *c, int status, const char *extra_headers);
 int respond_no(server *s, conn *c, const policy_no *no);   /* answers a refusal: 1; 0 when no is NULL */
-
-/* router.c */
-void route(server *s, conn *c, http_req *r);
-void server_stage(server *s, uint8_t type);            /* s->rec joins the change server_commit writes */
-int server_commit(server *s, conn *c, uint8_t type);   /* append s->rec; -1: answered 507 */
-int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off);   /* -1: errno */
-user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
-int token_expired(const server *s, uint64_t v);   /* v: a value of db.tokens */
-void tokens_expire(server *s);                    /* once a second */
-user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32]);
-const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
-void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
-int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
-size_t utf8_chars(const char *p, size_t n);
-int64_t parse_id(const char *s, size_t n);   /* a positive decimal id, else -1 */
 
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
@@ -236,6 +244,7 @@ void check_backlog(server *s, conn *c);
 void stream_resync(server *s, conn *c);
 uint64_t replay_start(const events *e, uint64_t after);
 void streams_revoke(server *s);
+void tokens_expire(server *s);                    /* once a second */
 void stream_input(server *s, conn *c);
 void api_events(server *s, conn *c, http_req *r);
 void api_ws(server *s, conn *c, http_req *r);
@@ -249,7 +258,7 @@ int compact_step(server *s);     /* 1: done, 0: more to do, -1: abandoned */
 void compact_maybe(server *s);   /* once per loop turn */
 int compact_offline(server *s);
 
-/* api_users.c, api_conversations.c, api_messages.c, api_ops.c */
+/* api_users.c, api_conversations.c, api_messages.c; router.c: /healthz, /metrics */
 void api_register(server *s, conn *c, http_req *r);
 void api_login(server *s, conn *c, http_req *r);
 void api_logout(server *s, conn *c, http_req *r);

@@ -1,4 +1,4 @@
-/* store.h — the append-only log file: record framing, CRC-32C, append with one write(),
+/* store.h — the append-only log file: record framing, CRC-32C, append with one writev(),
  * group-commit fdatasync, replay at start-up with torn-tail cut-off, pread of payloads.
  * It knows nothing of users or messages: a record is (seq, type, payload bytes).
  *
@@ -71,7 +71,7 @@ void store_close(store *s);   /* syncs, closes, frees path */
 void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords);
 int store_fsync_dir(const store *s);   /* fsync the log's directory */
 
-/* A change is one or more records written with one write(): store_stage() each (seqs follow
+/* A change is one or more records written with one writev(): store_stage() each (seqs follow
  * last_seq; *seq_out and *payload_off are where it will be), then store_write(). On failure
  * (short write, ENOSPC, EFBIG, EIO) the file is cut back to its previous size and nothing of
  * the change is stored: -1 with errno set. Every record of a change but the last carries

@@ -116,12 +116,8 @@ static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
     if (h && h->value_len < sizeof v) { memcpy(v, h->value, h->value_len); n = (long)h->value_len; }
     else if (h) n = -2;
     if (n == -1) return 0;
-    uint64_t x = 0;
-    for (long i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9') { n = -2; break; }
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (n <= 0 || n > 19) {
+    uint64_t x;
+    if (n < 0 || http_uint(v, (size_t)n, 1, 19, &x) < 0) {
         respond_error(s, c, 400, "validation_failed", "last_event_id: a non-negative integer");
         return -1;
     }

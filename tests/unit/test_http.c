@@ -635,8 +635,26 @@ static void test_reason_date(void)
     CHECK_STR(d, "Tue, 29 Feb 2000 00:00:00 GMT");
 }
 
+static void test_uint(void)
+{
+    uint64_t v = 7;
+    CHECK(http_uint("42", 2, 0, 18, &v) == 0 && v == 42);
+    CHECK(http_uint("0", 1, 1, 19, &v) == 0 && v == 0);
+    CHECK(http_uint("007", 3, 1, 19, &v) == 0 && v == 7);
+    CHECK(http_uint("07", 2, 0, 18, &v) == -1);          /* ids have one spelling */
+    CHECK(http_uint("0", 1, 0, 18, &v) == -1);
+    CHECK(http_uint("", 0, 1, 19, &v) == -1);
+    CHECK(http_uint("+1", 2, 1, 19, &v) == -1 && http_uint("-1", 2, 1, 19, &v) == -1);
+    CHECK(http_uint("1 ", 2, 1, 19, &v) == -1 && http_uint("1a", 2, 1, 19, &v) == -1);
+    CHECK(http_uint("999999999999999999", 18, 0, 18, &v) == 0 && v == 999999999999999999ull);
+    CHECK(http_uint("1000000000000000000", 19, 0, 18, &v) == -1);   /* too many digits */
+    CHECK(http_uint("9999999999999999999", 19, 1, 19, &v) == 0 && v == 9999999999999999999ull);
+    CHECK(http_uint("10000000000000000000", 20, 1, 25, &v) == -1);  /* never past 19: no overflow */
+}
+
 int main(void)
 {
+    test_uint();
     test_simple_get();
     test_fields();
     test_split();

@@ -95,6 +95,10 @@ int main(void)
 
     for (int t = 0; t < 256; t++)   /* logout, password change, account deletion end sessions */
         CHECK_EQ_INT(policy_revokes((uint8_t)t), t == REC_TOKEN_DEL || t == REC_USER_UPDATE || t == REC_USER_DELETE);
+    uint64_t issued = 7 | (uint64_t)1000 << 32;   /* user 7's token, issued at 1000 s */
+    CHECK(!policy_token_expired(issued, 0, 1e12));          /* no ttl: never */
+    CHECK(!policy_token_expired(issued, 60, 1059999));
+    CHECK(policy_token_expired(issued, 60, 1060000));
     db_free(&d);
     buf_free(&enc);
     return t_report("test_policy");
