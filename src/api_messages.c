@@ -175,23 +175,29 @@ void api_msg_create(server *s, conn *c, http_req *r)
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
-    int64_t cid;
+    int64_t cid, rep = 0;
+    const jval *rv = json_get(o, "reply_to_id");
+    const msg *to = NULL;
     char k[4 + IDEM_KEY_MAX];
     size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
     uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
     msg *was = prev ? db_msg(&s->db, (uint32_t)*prev) : NULL;   /* its message deleted: forgotten */
     if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
+    else if (rv && rv->type != J_NULL && (json_int(rv, &rep) < 0 || rep < 1))
+        invalid(s, c, "reply_to_id: a message id");
     else if (!policy_conv(&s->db, cid, uid)) respond_error(s, c, 404, "not_found", "no such conversation");
     else if (was && (was->conv_id != cid || (*prev >> 32 && *prev >> 32 != crc32c(0, body->str, body->len))))
         respond_error(s, c, 409, "idempotency_key_reused", "the key came with another conversation or body");
     else if (was) respond_msg(s, c, 200, (uint32_t)*prev, NULL);
+    else if (rep && (!(to = db_msg(&s->db, rep)) || to->conv_id != cid))
+        invalid(s, c, "reply_to_id: a live message of this conversation");
     else {
         uint32_t id = s->db.nmsgs + 1;
         rec_str ks = { key ? key->value : NULL, key ? (uint32_t)key->value_len : 0 };
         rec_str bs = { body->str, (uint32_t)body->len };
         rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_CREATE,
-                   .msg_create = { id, (uint32_t)cid, uid, s->now_ms, ks, bs } });
+                   .msg_create = { id, (uint32_t)cid, uid, s->now_ms, ks, bs, (uint32_t)rep } });
         if (server_commit(s, c, REC_MSG_CREATE) == 0) respond_msg(s, c, 201, id, body->str);
     }
     json_free(&doc);

@@ -261,7 +261,7 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     if (!id_fits(id, seq) || !c || id <= d->nmsgs || mc->key.n > IDEM_KEY_MAX) return -1;
     d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, id, sizeof *d->msgs);
     d->msgs[id - 1] = (msg){ off + rec_at(r, mc->body.p), mc->ms, mc->ms, mc->conv, mc->author,
-                             mc->body.n, MSG_LIVE | (mc->key.n ? MSG_HAS_KEY : 0) };
+                             mc->reply, mc->body.n, MSG_LIVE | (mc->key.n ? MSG_HAS_KEY : 0) };
     if (c->nmsgs == c->capmsgs) {
         c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4;
         c->msgs = xrealloc(c->msgs, c->capmsgs * sizeof *c->msgs);

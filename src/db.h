@@ -36,8 +36,8 @@ enum { MSG_LIVE = 1, MSG_EDITED = 2, MSG_HAS_KEY = 4 };
 typedef struct msg {
     uint64_t body_off;         /* file offset of the body in the log */
     int64_t created_ms, updated_ms;
-    uint32_t conv_id, author_id, body_len;
-    uint32_t flags;            /* MSG_* */
+    uint32_t conv_id, author_id, reply_to;   /* reply_to: 0 when none */
+    uint32_t body_len : 24, flags : 8;        /* flags: MSG_*; a record's payload is under 1 MiB */
 } msg;
 
 typedef struct db {

@@ -128,7 +128,7 @@ static void enc_msg_create(buf_t *b, const rec_t *r)
 {
     const rec_msg_create *m = &r->msg_create;
     put_u32(b, m->id); put_u32(b, m->conv); put_u32(b, m->author); put_time(b, m->ms);
-    put_str(b, m->key); put_str(b, m->body);
+    put_str(b, m->key); put_str(b, m->body); put_u32(b, m->reply);
 }
 
 static void dec_msg_create(rd *d, rec_t *r)
@@ -136,6 +136,7 @@ static void dec_msg_create(rd *d, rec_t *r)
     rec_msg_create *m = &r->msg_create;
     m->id = get_u32(d); m->conv = get_u32(d); m->author = get_u32(d); m->ms = get_time(d);
     m->key = get_str(d); m->body = get_str(d);
+    m->reply = d->len - d->pos >= 4 ? get_u32(d) : 0;
 }
 
 static void enc_msg_update(buf_t *b, const rec_t *r)

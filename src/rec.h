@@ -71,7 +71,8 @@ uint32_t rec_conv_owner(const rec_conv *c);
 typedef struct rec_msg_create {
     uint32_t id, conv, author;
     int64_t ms;
-    rec_str key, body;                   /* the body last: its file offset is derived */
+    rec_str key, body;                   /* its file offset is derived; compaction may empty it */
+    uint32_t reply;                      /* reply_to_id (0: none; absent in old logs) */
 } rec_msg_create;
 
 typedef struct rec_msg_update { uint32_t id; int64_t ms; rec_str body; } rec_msg_update;

@@ -67,6 +67,8 @@ void view_msg(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
     buf_putu(b, m->author_id);
     buf_puts(b, ",\"body\":");
     json_str(b, body, n);
+    buf_puts(b, ",\"reply_to_id\":");
+    if (m->reply_to) buf_putu(b, m->reply_to); else buf_puts(b, "null");
     buf_puts(b, ",\"created_at\":");
     size_t at = b->len;
     view_time(b, m->created_ms);

@@ -1,7 +1,8 @@
 /* fuzz_rec.c — libFuzzer harness for the record codec (src/rec.h). Input: [type][payload].
  * A payload that decodes must re-encode to exactly the bytes the decoder took (a prefix of the
  * payload: trailing bytes are allowed; a conversation record may lack its last fields, last and
- * owner, 4 bytes each, and a token add its issue time, 8 bytes, as old logs do: absent fields
+ * owner, 4 bytes each, a message create its reply_to_id (4), and a token add its issue time, 8
+ * bytes, as old logs do: absent fields
  * re-encode as zeros), and those must decode to the same again; an unknown type must be refused
  * whatever the payload. */
 #include "rec.h"
@@ -27,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_init(&b);
         rec_encode(&b, &r);
         int conv = type == REC_CONV_CREATE || type == REC_CONV_UPDATE || type == REC_CONV_DELETE;
-        size_t opt = conv || type == REC_TOKEN_ADD ? 8 : 0, unit = conv ? 4 : 8;   /* optional fields */
+        int mc = type == REC_MSG_CREATE;
+        size_t opt = conv || type == REC_TOKEN_ADD ? 8 : mc ? 4 : 0, unit = conv || mc ? 4 : 8;   /* optional fields */
         CHECK(b.len - opt <= n);
         size_t took = b.len - opt + (n < b.len ? n - (b.len - opt) : opt) / unit * unit;   /* fields present */
         CHECK(memcmp(b.data, p, took) == 0);

@@ -157,12 +157,18 @@ static void test_convs(void)
 
 static void test_msgs(void)
 {
-    w32(9); w32(5); w32(3); w64(77); wstr("key-1"); wstr("hello, world");
-    rec_t d = round_trip(&(rec_t){ .type = REC_MSG_CREATE,
-                                   .msg_create = { 9, 5, 3, 77, rec_cstr("key-1"), rec_cstr("hello, world") } });
+    w32(9); w32(5); w32(3); w64(77); wstr("key-1"); wstr("hello, world"); w32(8);   /* reply_to_id last */
+    rec_t d = round_trip_opt(&(rec_t){ .type = REC_MSG_CREATE,
+                                       .msg_create = { 9, 5, 3, 77, rec_cstr("key-1"), rec_cstr("hello, world"), 8 } },
+                             4);   /* a record from before reply_to_id: it decodes as none */
     CHECK(d.msg_create.id == 9 && d.msg_create.conv == 5 && d.msg_create.author == 3 && d.msg_create.ms == 77);
+    CHECK_EQ_INT(d.msg_create.reply, 8);
     CHECK(same_str(d.msg_create.key, "key-1") && same_str(d.msg_create.body, "hello, world"));
     CHECK_EQ_INT(rec_at(&d, d.msg_create.body.p), 4 + 4 + 4 + 8 + 4 + 5 + 4);   /* where the body sits */
+    uint8_t old[4 + 4 + 4 + 8 + 4 + 4 + 2] = { 9, 0, 0, 0, 5, 0, 0, 0, 3 };
+    old[24] = 2; old[28] = 'h'; old[29] = 'i';   /* no key, body "hi", nothing after it */
+    CHECK_EQ_INT(rec_decode(&d, REC_MSG_CREATE, old, sizeof old), 0);
+    CHECK(d.msg_create.reply == 0 && same_str(d.msg_create.body, "hi"));
 
     w32(9); w64(78); wstr("edited");
     d = round_trip(&(rec_t){ .type = REC_MSG_UPDATE, .msg_update = { 9, 78, rec_cstr("edited") } });

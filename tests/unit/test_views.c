@@ -54,9 +54,10 @@ static void test_objects(void)
     c.nmsgs = 0; c.nmembers = 0;
     buf_reset(&b); view_conv(&b, 5, &c);
     CHECK(strstr(str(), "\"member_ids\":[],") && strstr(str(), "\"last_message_id\":null}"));
-    msg m = { .conv_id = 5, .author_id = 7, .created_ms = 0, .updated_ms = 1, .flags = MSG_LIVE | MSG_EDITED };
+    msg m = { .conv_id = 5, .author_id = 7, .reply_to = 2, .created_ms = 0, .updated_ms = 1,
+              .flags = MSG_LIVE | MSG_EDITED };
     buf_reset(&b); view_msg(&b, 3, &m, "a\nb", 3);
-    CHECK_STR(str(), "{\"id\":3,\"conversation_id\":5,\"author_id\":7,\"body\":\"a\\nb\","
+    CHECK_STR(str(), "{\"id\":3,\"conversation_id\":5,\"author_id\":7,\"body\":\"a\\nb\",\"reply_to_id\":2,"
                      "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"updated_at\":\"1970-01-01T00:00:00.001Z\","
                      "\"edited\":true}");
     buf_reset(&b); view_error(&b, 0, "not_found", "no \"such\" thing");
@@ -91,12 +92,12 @@ static void test_events(void)
               "\"updated_at\":\"1970-01-01T00:00:01.000Z\",\"last_message_id\":null}}");
     CHECK_STR(event(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 2000, rec_cstr(""), rec_cstr("hi") } }),
               "{\"id\":4,\"type\":\"message.created\",\"message\":{\"id\":1,\"conversation_id\":1,\"author_id\":2,"
-              "\"body\":\"hi\",\"created_at\":\"1970-01-01T00:00:02.000Z\",\"updated_at\":\"1970-01-01T00:00:02.000Z\","
+              "\"body\":\"hi\",\"reply_to_id\":null,\"created_at\":\"1970-01-01T00:00:02.000Z\",\"updated_at\":\"1970-01-01T00:00:02.000Z\","
               "\"edited\":false}}");
     rec_t create = { .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 2000, rec_cstr(""), rec_cstr("hi") } };
     CHECK_STR(event(&d, (rec_t){ .type = REC_MSG_UPDATE, .msg_update = { 1, 3000, rec_cstr("ho") } }),
               "{\"id\":5,\"type\":\"message.updated\",\"message\":{\"id\":1,\"conversation_id\":1,\"author_id\":2,"
-              "\"body\":\"ho\",\"created_at\":\"1970-01-01T00:00:02.000Z\",\"updated_at\":\"1970-01-01T00:00:03.000Z\","
+              "\"body\":\"ho\",\"reply_to_id\":null,\"created_at\":\"1970-01-01T00:00:02.000Z\",\"updated_at\":\"1970-01-01T00:00:03.000Z\","
               "\"edited\":true}}");
     /* the record gives title, members and the last message then; the creator is the index's */
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_UPDATE, .conv = { 1, 1, 4000, rec_cstr("u"), { a, NULL, 1 },
