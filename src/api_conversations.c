@@ -8,12 +8,12 @@
 #define MAX_MEMBERS 1000
 #define MAX_TITLE 128
 
-static void respond_conv(server *s, conn *c, int status, uint32_t id)
+static void respond_conv(server *s, conn *c, int status, uint32_t id, uint32_t uid)
 {
     buf_t *b = &s->scratch;
     buf_reset(b);
     buf_puts(b, "{\"conversation\":");
-    view_conv(b, id, &s->db.convs[id - 1]);
+    view_conv(b, &s->db, &s->st, id, &s->db.convs[id - 1], uid);
     buf_putc(b, '}');
     respond_json(s, c, status, b);
 }
@@ -53,7 +53,7 @@ void api_conv_list(server *s, conn *c, http_req *r)
     for (size_t i = 0; i < n; i++) {   /* the most recently active that fit --max-response */
         size_t at = b->len;
         if (i) buf_putc(b, ',');
-        view_conv(b, ids[i].id, &s->db.convs[ids[i].id - 1]);
+        view_conv(b, &s->db, &s->st, ids[i].id, &s->db.convs[ids[i].id - 1], uid);
         if (i && b->len + 2 > s->cfg.max_response) { b->data[b->len = at] = 0; break; }
     }
     buf_puts(b, "]}");
@@ -113,7 +113,7 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
     if (!title_field(s, c, o, &title) || (has_m && !(m = member_list(s, c, mv, cv ? 0 : uid, &n)))) {
         /* answered 400 */
     } else if (!title && !has_m) {
-        respond_conv(s, c, 200, id);   /* nothing to change: no record, no new updated_at */
+        respond_conv(s, c, 200, id, uid);   /* nothing to change: no record, no new updated_at */
     } else if (cv && m && respond_no(s, c, policy_conv_members(cv, uid, m, n))) {
         /* answered 403 */
     } else {
@@ -127,7 +127,7 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         uint32_t owner = m && !policy_in(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
         rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner } };
         rec_encode(&s->rec, &rec);
-        if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id);
+        if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id, uid);
     }
     free(m);
     json_free(&doc);
@@ -142,7 +142,7 @@ void api_conv_create(server *s, conn *c, http_req *r)
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    if (find_conv(s, c, r, id, &uid)) respond_conv(s, c, 200, (uint32_t)id);
+    if (find_conv(s, c, r, id, &uid)) respond_conv(s, c, 200, (uint32_t)id, uid);
 }
 
 void api_conv_put(server *s, conn *c, http_req *r, int64_t id)

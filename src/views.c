@@ -47,14 +47,20 @@ static void conv_json(buf_t *b, uint32_t id, const conv *c, rec_str title, const
     view_time(b, c->created_ms);
     buf_puts(b, ",\"updated_at\":");
     view_time(b, c->updated_ms);
-    if (last) buf_printf(b, ",\"last_message_id\":%u}", last);
-    else buf_puts(b, ",\"last_message_id\":null}");
+    if (last) buf_printf(b, ",\"last_message_id\":%u", last);   /* left open */
+    else buf_puts(b, ",\"last_message_id\":null");
 }
 
-void view_conv(buf_t *b, uint32_t id, const conv *c)
+void view_conv(buf_t *b, db *d, const store *st, uint32_t id, const conv *c, uint32_t caller)
 {
     rec_ids members = { c->members, NULL, c->nmembers };
-    conv_json(b, id, c, rec_cstr(c->title), &members, conv_last_message(c));
+    uint32_t last = conv_last_message(c);
+    conv_json(b, id, c, rec_cstr(c->title), &members, last);
+    if (caller) {
+        buf_puts(b, ",\"last_message\":");   /* the message last_message_id names, as it is now */
+        if (!last || view_msg_now(b, d, st, last) < 0) buf_puts(b, "null");
+    }
+    buf_putc(b, '}');
 }
 
 void view_msg(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
@@ -128,7 +134,7 @@ static int event_conv(buf_t *b, db *d, const store *st, const rec_t *r)
     c.owner_id = rec_conv_owner(cr);
     buf_puts(b, "\"conversation\":");   /* the last message as of the record, not a later one */
     conv_json(b, cr->id, &c, cr->title, &cr->members, cr->last);
-    buf_putc(b, '}');
+    buf_puts(b, "}}");
     return 1;
 }
 

@@ -47,12 +47,12 @@ static void test_objects(void)
     uint32_t mem[2] = { 7, 9 }, msgs[2] = { 3, 4 };
     conv c = { .title = "t", .members = mem, .nmembers = 2, .created_by = 7, .owner_id = 9, .created_ms = 0, .updated_ms = 2000,
                .msgs = msgs, .nmsgs = 2 };
-    buf_reset(&b); view_conv(&b, 5, &c);
+    buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
     CHECK_STR(str(), "{\"id\":5,\"title\":\"t\",\"member_ids\":[7,9],\"created_by\":7,\"owner_id\":9,"
                      "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"updated_at\":\"1970-01-01T00:00:02.000Z\","
                      "\"last_message_id\":4}");
     c.nmsgs = 0; c.nmembers = 0;
-    buf_reset(&b); view_conv(&b, 5, &c);
+    buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
     CHECK(strstr(str(), "\"member_ids\":[],") && strstr(str(), "\"last_message_id\":null}"));
     msg m = { .conv_id = 5, .author_id = 7, .reply_to = 2, .created_ms = 0, .updated_ms = 1,
               .flags = MSG_LIVE | MSG_EDITED };
@@ -111,10 +111,17 @@ static void test_events(void)
     CHECK_EQ_INT(rec_decode(&dec, REC_MSG_CREATE, (const uint8_t *)enc.data, enc.len), 0);
     CHECK_EQ_INT(view_event(&b, &d, &st, 4, &dec), 1);
     CHECK(strstr(str(), "\"body\":\"ho\"") && strstr(str(), "\"edited\":true}"));
+    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 2);   /* a caller's: the last message as now */
+    CHECK(strstr(str(), "\"last_message_id\":1,\"last_message\":{\"id\":1,\"conversation_id\":1,") &&
+          strstr(str(), "\"body\":\"ho\",") && strstr(str(), "\"edited\":true}}"));
+    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 0);   /* no caller (events): none */
+    CHECK(strstr(str(), "\"last_message_id\":1}") && !strstr(str(), "last_message\""));
     CHECK_STR(event(&d, (rec_t){ .type = REC_MSG_DELETE, .del = { 1, 5000 } }),
               "{\"id\":7,\"type\":\"message.deleted\",\"message\":{\"id\":1,\"conversation_id\":1}}");
     buf_reset(&b);   /* ... and after the delete: nothing but the message.deleted */
     CHECK_EQ_INT(view_event(&b, &d, &st, 4, &dec), 0);
+    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 2);
+    CHECK(strstr(str(), "\"last_message_id\":null,\"last_message\":null}"));
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 1, 1, 6000, rec_cstr("u") } }),
               "{\"id\":8,\"type\":\"conversation.deleted\",\"conversation\":{\"id\":1}}");
     CHECK_STR(event(&d, (rec_t){ .type = REC_TOKEN_DEL, .token = { 0, NULL } }), "");
