@@ -1,7 +1,5 @@
 // api.js — every HTTP call the client makes to chatd's REST API, the session (token and
 // signed-in user, kept in sessionStorage) and one human sentence for every error.
-// Calls to v2 endpoints (people search, ids lookup, read state) report `unsupported` on a
-// server without them, so the caller can fall back.
 
 const KEY = 'chatd.session';
 
@@ -56,9 +54,6 @@ async function call(method, path, body, headers = {}) {
   if (res.status === 401 && session && !path.startsWith('/api/users/login')) onUnauthorized(err);
   throw err;
 }
-
-// A v2 endpoint an older server does not have: its path is a 404 (or 405) there.
-export const unsupported = (e) => e instanceof ApiError && (e.status === 404 || e.status === 405);
 
 const q = (params) => {
   const s = new URLSearchParams();

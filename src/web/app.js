@@ -4,8 +4,8 @@
 // HTTP is api.js's, the connection live.js's, what is on screen view.js's (with render.js).
 // v2 features (people search, users by ids, read state, presence, direct conversations) are
 // used when the server's answers show them, and left out quietly when they do not.
-import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey,
-  unsupported } from './api.js';
+import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey }
+  from './api.js';
 import { Live } from './live.js';
 import { h, userName, peerOf, dot, reconcile, snippet } from './render.js';
 import { closeConv, gotConvRest, msgCtx, openConv, renderDetails, renderHeader, renderList, renderLog,
@@ -27,7 +27,7 @@ function reset() {
     typing: new Map(),    // conversation id -> Map user id -> until (ms)
     nodes: new Map(),     // render cache: key -> { sig, el }
     editing: null, confirming: null, replyTo: null, typedAt: 0,
-    has: { search: true, ids: true, reads: false, replies: false },
+    has: { reads: false },
     syncing: false, again: false, buffer: [], synced: false,
   });
 }
@@ -94,7 +94,7 @@ whenUnauthorized((e) => signOut(describe(e)));
 
 function renderMe() {
   const u = S.users.get(S.me);
-  $('me').textContent = `${u.display_name || u.username} (@${u.username} · #${u.id})`;
+  $('me').textContent = `${u.display_name || u.username} (@${u.username})`;
 }
 
 // ---- loading: the conversation list, users' names, message pages, read receipts
@@ -139,19 +139,9 @@ const nameIds = (c) => [...(c.title && !c.direct ? [] : (c.member_ids || []).sli
 export async function ensureUsers(ids) {
   const want = [...new Set(ids)].filter((id) => typeof id === 'number' && !S.users.has(id));
   if (!want.length) return;
-  if (S.has.ids) {
-    try {
-      for (let i = 0; i < want.length; i += 100)
-        for (const u of await api.usersByIds(want.slice(i, i + 100))) S.users.set(u.id, u);
-      for (const id of want) if (!S.users.has(id)) S.users.set(id, null);
-      return;
-    } catch (e) {
-      if (!unsupported(e)) throw e;
-      S.has.ids = false;
-    }
-  }
-  await Promise.all(want.map((id) => api.user(id).then((u) => S.users.set(id, u),
-    (e) => { if (e.status === 404) S.users.set(id, null); else throw e; })));
+  for (let i = 0; i < want.length; i += 100)
+    for (const u of await api.usersByIds(want.slice(i, i + 100))) S.users.set(u.id, u);
+  for (const id of want) if (!S.users.has(id)) S.users.set(id, null);   // deleted
 }
 
 function logOf(cid) {
@@ -171,7 +161,6 @@ export async function loadOlder(cid) {
   try {
     const page = await api.messages(cid, oldest);
     for (const m of page.messages) if (!log.msgs.has(m.id)) log.msgs.set(m.id, m);
-    if (page.messages.length) S.has.replies = 'reply_to_id' in page.messages[0];
     log.hasMore = page.has_more;
     await ensureUsers(page.messages.map((m) => m.author_id));
   } catch (e) { fail(e); log.hasMore = false; }
@@ -224,7 +213,6 @@ const reading = (cid) => S.current === cid && document.visibilityState === 'visi
 export function gotMessage(m, created) {
   const cid = m.conversation_id, c = S.convs.get(cid), log = S.logs.get(cid);
   if (!c) return refreshConv(cid);
-  S.has.replies = 'reply_to_id' in m;
   if (log) log.msgs.set(m.id, m);
   if (S.quotes.has(m.id)) S.quotes.set(m.id, m);
   if (created && m.id > (c.last_message_id || 0)) {   // new to us (not in the list we loaded)
@@ -333,24 +321,12 @@ export function readLatest() {
   markRead(S.current, last || undefined);
 }
 
-// ---- finding people: "#12" by id; a name by search (v2)
+// ---- finding people by username (the members of a new group, people to add)
 async function findUser(word) {
   const n = word.replace(/^@/, '');
-  if (/^#\d+$/.test(n)) {
-    try { return await api.user(Number(n.slice(1))); } catch (e) {
-      if (e.status === 404) throw new Error(`There is no user ${n}.`);
-      throw e;
-    }
-  }
-  if (S.has.search) {
-    try {
-      const u = (await api.searchUsers(n, 5)).find((x) => x.username.toLowerCase() === n.toLowerCase());
-      if (u) return u;
-      throw new Error(`There is nobody called “${n}”.`);
-    } catch (e) { if (!unsupported(e)) throw e; S.has.search = false; }
-  }
-  throw new Error('This server cannot look people up by name: use their number, like #12 '
-    + '(shown next to their name).');
+  const u = (await api.searchUsers(n, 5)).find((x) => x.username.toLowerCase() === n.toLowerCase());
+  if (!u) throw new Error(`There is nobody called “${n}”.`);
+  return u;
 }
 
 async function findUsers(text) {
@@ -366,22 +342,15 @@ async function findUsers(text) {
 let searchSeq = 0;
 async function searchPeople() {
   const q = $('people').value.trim().replace(/^@/, ''), seq = ++searchSeq, hint = $('people-hint');
-  let users = [], why = '';
+  let users = [];
   if (q) {
-    try {
-      if (/^#\d+$/.test(q)) users = [await api.user(Number(q.slice(1)))];
-      else if (S.has.search) users = await api.searchUsers(q, 8);
-    } catch (e) {
-      if (unsupported(e) && !q.startsWith('#')) S.has.search = false;
-      else if (e.status !== 404 && e.status !== 400) fail(e);
+    try { users = (await api.searchUsers(q, 8)).filter((u) => u.id !== S.me); } catch (e) {
+      if (e.status !== 400) fail(e);   // 400: over 32 bytes, nobody has such a name
     }
-    if (!S.has.search && !q.startsWith('#')) why = 'Search by number on this server, like #12.';
-    users = users.filter((u) => u.id !== S.me);
-    if (!why && !users.length) why = 'Nobody found.';
   }
   if (seq !== searchSeq) return;
-  hint.textContent = why;
-  hint.hidden = !why;
+  hint.textContent = q && !users.length ? 'Nobody found.' : '';
+  hint.hidden = !hint.textContent;
   users.forEach((u) => S.users.set(u.id, u));
   reconcile($('people-results'), users.map((u) => h('li', {},
     h('button', { type: 'button', onclick: () => talkTo(u) },

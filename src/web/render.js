@@ -129,7 +129,7 @@ export function messageItem(m, ctx) {
   } else {
     const act = (label, fn) => h('button', { type: 'button', class: 'link', onclick: () => fn(m) }, label);
     li.append(h('div', { class: 'actions' },
-      ctx.replies ? act('Reply', ctx.reply) : null,
+      act('Reply', ctx.reply),
       mine ? act('Edit', ctx.edit) : null,
       mine ? act('Delete', ctx.askDelete) : null));
   }

@@ -69,7 +69,6 @@ function cached(key, sig, make) {
 export const msgCtx = {
   get me() { return S.me; }, get users() { return S.users; },
   get editing() { return S.editing; }, get confirming() { return S.confirming; },
-  get replies() { return S.has.replies; },
   quoted, seen: () => null,
   jump(id) {
     const el = $('m' + id);
