@@ -1,6 +1,7 @@
-/* api_conversations.c — conversations: list (newest activity first), create, read,
- * update (title, member list), delete. A caller sees only conversations it belongs to;
- * any other is 404, so ids of others' conversations leak nothing. */
+/* api_conversations.c — conversations: list (newest activity first), create (a direct one:
+ * get-or-create for the pair), read, update (title, member list; a direct one's never), delete.
+ * A caller sees only conversations it belongs to; any other is 404, so ids of others'
+ * conversations leak nothing. */
 #include "server.h"
 #include <stdlib.h>
 #include <string.h>
@@ -108,10 +109,22 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
     if (!o) return;
     const char *title;
     uint32_t *m = NULL, n = 0;
-    const jval *mv = json_get(o, "member_ids");
-    int has_m = !cv || (mv && mv->type != J_NULL);
-    if (!title_field(s, c, o, &title) || (has_m && !(m = member_list(s, c, mv, cv ? 0 : uid, &n)))) {
+    const jval *mv = json_get(o, "member_ids"), *dv = cv ? NULL : json_get(o, "direct");
+    int has_m = !cv || (mv && mv->type != J_NULL), direct = dv && dv->type == J_TRUE;
+    uint32_t found;
+    if (!title_field(s, c, o, &title)) {
         /* answered 400 */
+    } else if (dv && dv->type > J_TRUE) {   /* not null, false or true */
+        invalid(s, c, "direct: true or false");
+    } else if (cv && cv->peer && (title || has_m)) {   /* before the owner rule */
+        invalid(s, c, "a direct conversation's title and members cannot change");
+    } else if (has_m && !(m = member_list(s, c, mv, cv ? 0 : uid, &n))) {
+        /* answered 400 */
+    } else if (direct && (mv->len != 1 || n != 2)) {
+        invalid(s, c, "direct: member_ids holds one other user's id");
+    } else if (direct && (found = db_direct(&s->db, uid, m[1]))) {   /* never a second for a pair */
+        if (s->commit_pending) c->wait_commit = 1;   /* created this turn: answer after its fsync */
+        respond_conv(s, c, 200, found, uid);
     } else if (!title && !has_m) {
         respond_conv(s, c, 200, id, uid);   /* nothing to change: no record, no new updated_at */
     } else if (cv && m && respond_no(s, c, policy_conv_members(cv, uid, m, n))) {
@@ -122,10 +135,11 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         const conv *was = cv ? cv : &none;
         rec_ids now = { m ? m : was->members, NULL, m ? n : was->nmembers };
         rec_ids prev = { was->members, NULL, was->nmembers };
-        rec_str t = rec_cstr(title ? title : was->title);
+        rec_str t = rec_cstr(direct ? "" : title ? title : was->title);
         uint32_t last = conv_last_message(was);
         uint32_t owner = m && !policy_in(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
-        rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner } };
+        rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner,
+                                              (uint32_t)direct } };
         rec_encode(&s->rec, &rec);
         if (server_commit(s, c, type) == 0) respond_conv(s, c, cv ? 200 : 201, id, uid);
     }
@@ -160,6 +174,6 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
     rec_ids mem = { cv->members, NULL, cv->nmembers };
     rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_DELETE,
                .conv = { (uint32_t)id, cv->created_by, s->now_ms, rec_cstr(cv->title), mem, mem,
-                         conv_last_message(cv), cv->owner_id } });
+                         conv_last_message(cv), cv->owner_id, cv->peer != 0 } });
     if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

@@ -376,7 +376,8 @@ static void finish_delete(server *s, conn *c, hash_job *job)
             if (cv->members[j] != uid) left[k++] = cv->members[j];
         rec_encode(&s->rec, &(rec_t){ .type = REC_CONV_UPDATE, .conv = { i, cv->created_by, s->now_ms,
                    rec_cstr(cv->title), { left, NULL, k }, { cv->members, NULL, cv->nmembers },
-                   conv_last_message(cv), cv->owner_id == uid && k ? left[0] : cv->owner_id } });
+                   conv_last_message(cv), cv->owner_id == uid && k ? left[0] : cv->owner_id,
+                   cv->peer != 0 } });
         free(left);
         server_stage(s, REC_CONV_UPDATE);   /* one change with the delete: all or nothing */
     }

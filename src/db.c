@@ -14,6 +14,7 @@ void db_init(db *d)
     map_init(&d->by_name);
     map_init(&d->tokens);
     map_init(&d->idem);
+    map_init(&d->pairs);
 }
 
 void db_free(db *d)
@@ -23,7 +24,7 @@ void db_free(db *d)
         free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs);
     }
     free(d->users); free(d->convs); free(d->msgs);
-    map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem);
+    map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
 }
 
 /* Make room for id in an array indexed by id - 1 (new slots zeroed), and raise *n to id. */
@@ -73,6 +74,20 @@ uint32_t db_user_by_name(db *d, const char *name, size_t n)
     char low[USERNAME_MAX];
     if (n > sizeof low) return 0;
     uint64_t *v = map_get(&d->by_name, low, db_lower(low, name, n));
+    return v ? (uint32_t)*v : 0;
+}
+
+static size_t pair_key(uint8_t k[8], uint32_t a, uint32_t b)
+{
+    put_le32(k, a < b ? a : b);
+    put_le32(k + 4, a < b ? b : a);
+    return 8;
+}
+
+uint32_t db_direct(db *d, uint32_t a, uint32_t b)
+{
+    uint8_t k[8];
+    uint64_t *v = map_get(&d->pairs, k, pair_key(k, a, b));
     return v ? (uint32_t)*v : 0;
 }
 
@@ -220,6 +235,9 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         c->created_by = cr->by;
         c->created_ms = cr->ms;
         d->live_convs++;
+        uint8_t k[8];
+        c->peer = cr->direct && cr->members.n == 2 ? rec_id(&cr->members, 1) : 0;
+        if (c->peer) map_put(&d->pairs, k, pair_key(k, cr->by, c->peer), cr->id);
     } else if (!(c = db_conv(d, cr->id))) {
         return -1;
     } else {
@@ -241,7 +259,10 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 {
     conv *c = db_conv(d, r->conv.id);
+    uint8_t k[8];
     if (!c) return -1;
+    if (c->peer && db_direct(d, c->created_by, c->peer) == r->conv.id)   /* the pair may have another */
+        map_del(&d->pairs, k, pair_key(k, c->created_by, c->peer));
     for (uint32_t i = 0; i < c->nmsgs; i++) d->msgs[c->msgs[i] - 1].flags &= ~(uint32_t)MSG_LIVE;
     d->live_msgs -= c->nmsgs;
     d->dead += 2 + 2 * (uint64_t)c->nmsgs;
@@ -249,7 +270,7 @@ static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->live_convs--;
     free(c->title); free(c->members); free(c->msgs);
     *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
-                 .upd_seq = c->upd_seq };
+                 .upd_seq = c->upd_seq, .peer = c->peer };
     return 0;
 }
 

@@ -25,6 +25,7 @@ typedef struct conv {
     uint32_t *members;         /* owned, in the order given */
     uint32_t nmembers;
     uint32_t created_by, owner_id;
+    uint32_t peer;             /* a direct conversation's other member (its creator is the one); 0: a group */
     int64_t created_ms, updated_ms;
     uint32_t *msgs;            /* owned: live message ids, ascending */
     uint32_t nmsgs, capmsgs;
@@ -51,6 +52,7 @@ typedef struct db {
     map by_name;       /* lower-cased username -> user id */
     map tokens;        /* sha256(token) -> user id | issue time in whole seconds (rounded up) << 32 */
     int64_t boot_ms;   /* the issue time of tokens whose record has none (written before v2) */
+    map pairs;         /* a direct conversation's two user ids (u32 lower, u32 higher) -> its id */
     map idem;          /* u32 author id + key bytes -> message id | crc32c of its first body << 32
                           (0: not known, erased by a compaction): a reuse with another is 409 */
 } db;
@@ -86,6 +88,7 @@ conv *db_conv(db *d, int64_t id);
 conv *db_member_conv(db *d, int64_t id, uint32_t uid);          /* ... and uid is a member */
 msg *db_msg(db *d, int64_t id);
 uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* 0 when absent */
+uint32_t db_direct(db *d, uint32_t a, uint32_t b);              /* their direct conversation; 0: none */
 size_t db_lower(char *out, const char *s, size_t n);           /* ASCII lower-case copy; n */
 int conv_has_member(const conv *c, uint32_t uid);
 uint32_t conv_last_message(const conv *c);                      /* 0 when none */

@@ -21,7 +21,7 @@ const policy_no *policy_conv_find(db *d, int64_t id, uint32_t uid, conv **out)
 
 const policy_no *policy_conv_delete(const conv *c, uint32_t uid)
 {
-    return c->owner_id == uid ? NULL : &not_owner;
+    return c->owner_id == uid || c->peer ? NULL : &not_owner;   /* a direct one: either member */
 }
 
 int policy_in(const uint32_t *m, uint32_t n, uint32_t id)

@@ -11,7 +11,7 @@ typedef struct policy_no { int status; const char *code, *message; } policy_no;
  * its ids leak nothing. */
 conv *policy_conv(db *d, int64_t id, uint32_t uid);
 const policy_no *policy_conv_find(db *d, int64_t id, uint32_t uid, conv **out);   /* 404 */
-const policy_no *policy_conv_delete(const conv *c, uint32_t uid);                  /* owner: 403 */
+const policy_no *policy_conv_delete(const conv *c, uint32_t uid);   /* owner (direct: either): 403 */
 /* A new member list m: any member may add members and leave; only the owner drops others (403). */
 const policy_no *policy_conv_members(const conv *c, uint32_t uid, const uint32_t *m, uint32_t n);
 int policy_in(const uint32_t *m, uint32_t n, uint32_t id);   /* is id in the list m? */

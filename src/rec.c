@@ -106,6 +106,7 @@ static void enc_conv(buf_t *b, const rec_t *r)
     const rec_conv *c = &r->conv;
     put_u32(b, c->id); put_u32(b, c->by); put_time(b, c->ms); put_str(b, c->title);
     put_ids(b, c->members); put_ids(b, c->prev); put_u32(b, c->last); put_u32(b, c->owner);
+    put_u32(b, c->direct);
 }
 
 static void dec_conv(rd *d, rec_t *r)
@@ -115,6 +116,7 @@ static void dec_conv(rd *d, rec_t *r)
     c->members = get_ids(d); c->prev = get_ids(d);
     c->last = d->len - d->pos >= 4 ? get_u32(d) : 0;   /* a record from before the field: none */
     c->owner = d->len - d->pos >= 4 ? get_u32(d) : 0;
+    c->direct = d->len - d->pos >= 4 ? get_u32(d) : 0;
 }
 
 uint32_t rec_conv_owner(const rec_conv *c)

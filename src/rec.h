@@ -63,6 +63,7 @@ typedef struct rec_conv {
     rec_ids members, prev;
     uint32_t last;                       /* the last message's id then (0: none; absent in old logs) */
     uint32_t owner;                      /* owner_id then (0 when absent: see rec_conv_owner) */
+    uint32_t direct;                     /* 1: a direct conversation (read at create; 0 when absent) */
 } rec_conv;
 /* The owner a conversation record leaves: the one it names; in a record from before the field,
  * the creator while a member, else the first member (the contract's rule when the owner leaves). */

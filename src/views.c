@@ -41,7 +41,7 @@ static void conv_json(buf_t *b, uint32_t id, const conv *c, rec_str title, const
 {
     buf_printf(b, "{\"id\":%u,\"title\":", id);
     json_str(b, title.p, title.n);
-    buf_puts(b, ",\"member_ids\":[");
+    buf_puts(b, c->peer ? ",\"direct\":true,\"member_ids\":[" : ",\"direct\":false,\"member_ids\":[");
     for (uint32_t i = 0; i < members->n; i++) buf_printf(b, "%s%u", i ? "," : "", rec_id(members, i));
     buf_printf(b, "],\"created_by\":%u,\"owner_id\":%u,\"created_at\":", c->created_by, c->owner_id);
     view_time(b, c->created_ms);

@@ -1,7 +1,7 @@
 /* fuzz_rec.c — libFuzzer harness for the record codec (src/rec.h). Input: [type][payload].
  * A payload that decodes must re-encode to exactly the bytes the decoder took (a prefix of the
- * payload: trailing bytes are allowed; a conversation record may lack its last fields, last and
- * owner, 4 bytes each, a message create its reply_to_id (4), and a token add its issue time, 8
+ * payload: trailing bytes are allowed; a conversation record may lack its last fields, last,
+ * owner and direct, 4 bytes each, a message create its reply_to_id (4), and a token add its issue time, 8
  * bytes, as old logs do: absent fields
  * re-encode as zeros), and those must decode to the same again; an unknown type must be refused
  * whatever the payload. */
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rec_encode(&b, &r);
         int conv = type == REC_CONV_CREATE || type == REC_CONV_UPDATE || type == REC_CONV_DELETE;
         int mc = type == REC_MSG_CREATE;
-        size_t opt = conv || type == REC_TOKEN_ADD ? 8 : mc ? 4 : 0, unit = conv || mc ? 4 : 8;   /* optional fields */
+        size_t opt = conv ? 12 : type == REC_TOKEN_ADD ? 8 : mc ? 4 : 0, unit = conv || mc ? 4 : 8;   /* optional */
         CHECK(b.len - opt <= n);
         size_t took = b.len - opt + (n < b.len ? n - (b.len - opt) : opt) / unit * unit;   /* fields present */
         CHECK(memcmp(b.data, p, took) == 0);

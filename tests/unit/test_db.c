@@ -97,11 +97,59 @@ static void test_history(void)
     db_free(&d);
 }
 
+/* The pair index: a direct conversation is found from either side, a group or a malformed
+ * direct record is none, an account deletion leaves the pair (the survivor keeps the
+ * conversation), deleting the conversation drops it, and a replay of the creates rebuilds it. */
+static void test_direct(void)
+{
+    uint32_t ab[2] = { 1, 2 }, ca[2] = { 3, 1 }, a[1] = { 1 }, abc[3] = { 1, 2, 3 };
+    rec_t creates[4] = {
+        { .type = REC_CONV_CREATE, .conv = { 1, 1, 20, rec_cstr(""), { ab, NULL, 2 }, .owner = 1, .direct = 1 } },
+        { .type = REC_CONV_CREATE, .conv = { 2, 3, 21, rec_cstr("g"), { ca, NULL, 2 } } },             /* a group */
+        { .type = REC_CONV_CREATE, .conv = { 3, 1, 22, rec_cstr(""), { abc, NULL, 3 }, .direct = 1 } },   /* bad */
+        { .type = REC_CONV_CREATE, .conv = { 4, 3, 23, rec_cstr(""), { ca, NULL, 2 }, .owner = 3, .direct = 1 } },
+    };
+    for (int pass = 0; pass < 2; pass++) {   /* the second: a replay of the same creates */
+        db d;
+        db_init(&d);
+        seq = 0;
+        for (uint32_t u = 1; u <= 3; u++)
+            CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { u, 10, rec_cstr(u == 1 ? "a" :
+                                                                                       u == 2 ? "b" : "c") } }), 0);
+        CHECK_EQ_INT(db_direct(&d, 1, 2), 0);
+        for (int i = 0; i < 4; i++) CHECK_EQ_INT(put(&d, creates[i]), 0);
+        CHECK_EQ_INT(db_direct(&d, 1, 2), 1);
+        CHECK_EQ_INT(db_direct(&d, 2, 1), 1);
+        CHECK_EQ_INT(db_direct(&d, 3, 1), 4);   /* not the group 2 of the same two */
+        CHECK_EQ_INT(db_direct(&d, 1, 3), 4);
+        CHECK_EQ_INT(db_direct(&d, 2, 3), 0);
+        CHECK_EQ_INT(db_direct(&d, 1, 1), 0);
+        CHECK(db_conv(&d, 1)->peer == 2 && db_conv(&d, 4)->peer == 1);
+        CHECK(db_conv(&d, 2)->peer == 0 && db_conv(&d, 3)->peer == 0);
+        if (pass == 1) { db_free(&d); break; }
+        /* b deletes the account: a keeps conversation 1, and the pair still names it */
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_UPDATE, .conv = { 1, 1, 30, rec_cstr(""), { a, NULL, 1 },
+                                                                         { ab, NULL, 2 }, 0, 1 } }), 0);
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 2, 31 } }), 0);
+        CHECK(db_conv(&d, 1) && db_conv(&d, 1)->nmembers == 1 && db_conv(&d, 1)->peer == 2);
+        CHECK_EQ_INT(db_direct(&d, 1, 2), 1);
+        /* deleting the conversation drops the pair (the creator left or not); the other stays */
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 1, 1, 40, rec_cstr("") } }), 0);
+        CHECK_EQ_INT(db_direct(&d, 1, 2), 0);
+        CHECK_EQ_INT(db_conv(&d, 1) == NULL, 1);
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 4, 3, 41, rec_cstr("") } }), 0);
+        CHECK_EQ_INT(db_direct(&d, 1, 3), 0);
+        CHECK_EQ_INT(d.pairs.live, 0);
+        db_free(&d);
+    }
+}
+
 int main(void)
 {
     buf_init(&b);
     test_tables();
     test_history();
+    test_direct();
     buf_free(&b);
     return t_report("test_db");
 }

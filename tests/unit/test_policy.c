@@ -48,6 +48,9 @@ int main(void)
     CHECK(policy_conv_delete(db_conv(&d, 1), 1) == NULL);
     no = policy_conv_delete(db_conv(&d, 1), 2);              /* a member, not the creator */
     CHECK(no && no->status == 403);
+    db_conv(&d, 1)->peer = 2;                                 /* were it direct: either member deletes */
+    CHECK(policy_conv_delete(db_conv(&d, 1), 2) == NULL && policy_conv_delete(db_conv(&d, 1), 1) == NULL);
+    db_conv(&d, 1)->peer = 0;
 
     uint32_t drop_a[1] = { 2 }, keep_all[3] = { 1, 2, 3 };   /* only the owner (ann) drops others */
     CHECK(policy_conv_members(db_conv(&d, 1), 1, a, 1) == NULL);   /* ann drops bo */

@@ -122,23 +122,24 @@ static void test_convs(void)
         w32(5); w32(7); w64(42); wstr("a title");
         w32(3); for (int i = 0; i < 3; i++) w32(mem[i]);
         w32(2); for (int i = 0; i < 2; i++) w32(prev[i]);
-        w32(11); w32(1);   /* the last message then, the owner then */
+        w32(11); w32(1); w32(1);   /* the last message then, the owner then, direct */
         rec_t d = round_trip_opt(&(rec_t){ .type = (uint8_t)t, .conv = { 5, 7, 42, rec_cstr("a title"),
-                                           { mem, NULL, 3 }, { prev, NULL, 2 }, 11, 1 } }, 8);
+                                           { mem, NULL, 3 }, { prev, NULL, 2 }, 11, 1, 1 } }, 12);
+        CHECK_EQ_INT(d.conv.direct, 1);
         CHECK(d.conv.id == 5 && d.conv.by == 7 && d.conv.ms == 42 && same_str(d.conv.title, "a title"));
         CHECK_EQ_INT(d.conv.last, 11);
         CHECK_EQ_INT(d.conv.owner, 1);
         CHECK_EQ_INT(rec_conv_owner(&d.conv), 1);   /* the one it names, though the creator is a member */
         CHECK(same_ids(&d.conv.members, mem, 3) && same_ids(&d.conv.prev, prev, 2));
     }
-    w32(6); w32(1); w64(1); wstr(""); w32(0); w32(0); w32(0); w32(0);   /* no title, nobody: a NULL title is "" */
+    w32(6); w32(1); w64(1); wstr(""); w32(0); w32(0); w32(0); w32(0); w32(0);   /* no title, nobody: "" */
     rec_t d = round_trip_opt(&(rec_t){ .type = REC_CONV_CREATE, .conv = { 6, 1, 1, rec_cstr(NULL), { NULL, NULL, 0 },
-                                                                       { NULL, NULL, 0 } } }, 8);
+                                                                       { NULL, NULL, 0 } } }, 12);
     CHECK(d.conv.title.n == 0 && d.conv.members.n == 0 && d.conv.prev.n == 0);
     /* a record written before the last message's id: it decodes as none */
     uint8_t old[4 + 4 + 8 + 4 + 4 + 4] = { 6, 0, 0, 0, 1 };
     CHECK_EQ_INT(rec_decode(&d, REC_CONV_UPDATE, old, sizeof old), 0);
-    CHECK(d.conv.id == 6 && d.conv.last == 0 && d.conv.owner == 0);
+    CHECK(d.conv.id == 6 && d.conv.last == 0 && d.conv.owner == 0 && d.conv.direct == 0);
     /* before owner_id: the creator while a member, else the first member, else (nobody) the creator */
     w32(5); w32(7); w64(42); wstr("t"); w32(3); for (int i = 0; i < 3; i++) w32(mem[i]); w32(0); w32(11);
     CHECK_EQ_INT(rec_decode(&d, REC_CONV_UPDATE, (const uint8_t *)want.data, want.len), 0);

@@ -48,9 +48,12 @@ static void test_objects(void)
     conv c = { .title = "t", .members = mem, .nmembers = 2, .created_by = 7, .owner_id = 9, .created_ms = 0, .updated_ms = 2000,
                .msgs = msgs, .nmsgs = 2 };
     buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
-    CHECK_STR(str(), "{\"id\":5,\"title\":\"t\",\"member_ids\":[7,9],\"created_by\":7,\"owner_id\":9,"
+    CHECK_STR(str(), "{\"id\":5,\"title\":\"t\",\"direct\":false,\"member_ids\":[7,9],\"created_by\":7,\"owner_id\":9,"
                      "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"updated_at\":\"1970-01-01T00:00:02.000Z\","
                      "\"last_message_id\":4}");
+    c.peer = 9;   /* a direct conversation */
+    buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
+    CHECK(strstr(str(), "{\"id\":5,\"title\":\"t\",\"direct\":true,\"member_ids\":[7,9],") != NULL);
     c.nmsgs = 0; c.nmembers = 0;
     buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
     CHECK(strstr(str(), "\"member_ids\":[],") && strstr(str(), "\"last_message_id\":null}"));
@@ -88,7 +91,7 @@ static void test_events(void)
     CHECK_STR(event(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 2, 0, rec_cstr("bo") } }), "");
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_CREATE, .conv = { 1, 1, 1000, rec_cstr("t"), { ab, NULL, 2 } } }),
               "{\"id\":3,\"type\":\"conversation.created\",\"conversation\":{\"id\":1,\"title\":\"t\","
-              "\"member_ids\":[1,2],\"created_by\":1,\"owner_id\":1,\"created_at\":\"1970-01-01T00:00:01.000Z\","
+              "\"direct\":false,\"member_ids\":[1,2],\"created_by\":1,\"owner_id\":1,\"created_at\":\"1970-01-01T00:00:01.000Z\","
               "\"updated_at\":\"1970-01-01T00:00:01.000Z\",\"last_message_id\":null}}");
     CHECK_STR(event(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 2000, rec_cstr(""), rec_cstr("hi") } }),
               "{\"id\":4,\"type\":\"message.created\",\"message\":{\"id\":1,\"conversation_id\":1,\"author_id\":2,"
@@ -103,7 +106,7 @@ static void test_events(void)
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_UPDATE, .conv = { 1, 1, 4000, rec_cstr("u"), { a, NULL, 1 },
                                                                     { ab, NULL, 2 }, 1 } }),
               "{\"id\":6,\"type\":\"conversation.updated\",\"conversation\":{\"id\":1,\"title\":\"u\","
-              "\"member_ids\":[1],\"created_by\":1,\"owner_id\":1,\"created_at\":\"1970-01-01T00:00:01.000Z\","
+              "\"direct\":false,\"member_ids\":[1],\"created_by\":1,\"owner_id\":1,\"created_at\":\"1970-01-01T00:00:01.000Z\","
               "\"updated_at\":\"1970-01-01T00:00:04.000Z\",\"last_message_id\":1}}");
     buf_reset(&b);   /* the create replayed after the edit: the message as it is now */
     rec_encode(&enc, &create);
