@@ -108,7 +108,7 @@ expect_no_header Content-Length
 # --- a conversation's life, as seen by members (a: creator, b) and a non-member (c)
 new_conv "$A_TOK" "X" "[$B_ID]"
 X=$CONV_ID
-CX=$(jqb .conversation)
+CX=$(jqb '.conversation | del(.last_message, .last_read_message_id, .unread_count)')   # per-caller: not in events
 post_msg "$A_TOK" "$X" "first"
 M1=$MSG_ID PM1=$(jqb .message)
 post_msg "$A_TOK" "$X" "second"
@@ -122,10 +122,10 @@ expect_status 204
 tick
 req PUT "/api/conversations/$X" '{"title":"X renamed"}' "$A_TOK"
 expect_status 200
-UCX=$(jqb .conversation)
+UCX=$(jqb '.conversation | del(.last_message, .last_read_message_id, .unread_count)')   # per-caller: not in events
 new_conv "$A_TOK" "Y" "[$B_ID]"
 Y=$CONV_ID
-CY=$(jqb .conversation)
+CY=$(jqb '.conversation | del(.last_message, .last_read_message_id, .unread_count)')   # per-caller: not in events
 req DELETE "/api/conversations/$Y" "" "$A_TOK"
 expect_status 204
 # carol's own conversation, after all that: her stream must show it and nothing else
@@ -205,14 +205,14 @@ expect_sse c0 '[.[] | .sid | tonumber]' "$(sse_events c | jq -c '[.[].sid | tonu
 tick
 req PUT "/api/conversations/$X" "{\"member_ids\":[$A_ID,$B_ID,$D_ID]}" "$A_TOK"
 expect_status 200
-ADD=$(jqb .conversation)
+ADD=$(jqb '.conversation | del(.last_message, .last_read_message_id, .unread_count)')   # per-caller: not in events
 post_msg "$A_TOK" "$X" "hello dave"
 MD=$MSG_ID
 expect_true "stream d got the message after being added" wait_sse d "any(.[]; .data.message.id == $MD)"
 tick
 req PUT "/api/conversations/$X" "{\"member_ids\":[$A_ID,$B_ID]}" "$A_TOK"
 expect_status 200
-REM=$(jqb .conversation)
+REM=$(jqb '.conversation | del(.last_message, .last_read_message_id, .unread_count)')   # per-caller: not in events
 post_msg "$A_TOK" "$X" "dave is gone"
 MGONE=$MSG_ID
 req PUT "/api/conversations/$X" '{"title":"X without dave"}' "$A_TOK"
