@@ -358,10 +358,9 @@ async function searchPeople() {
       h('span', { class: 'hint' }, '@' + u.username)))));
 }
 
-async function talkTo(u) {   // the direct conversation with u, made if needed
+async function talkTo(u) {   // the direct conversation with u: the server's, or made now (201)
   try {
-    const had = [...S.convs.values()].find((c) => peerOf(c, S.me) === u.id && (c.direct || !c.title));
-    const c = had || restConv(await api.createConversation({ direct: true, member_ids: [u.id] }));
+    const c = restConv(await api.createConversation({ direct: true, member_ids: [u.id] }));
     $('people').value = '';
     searchPeople();
     renderList();

@@ -23,16 +23,13 @@ export function userName(users, id) {
 
 export const others = (c, me) => (c.member_ids || []).filter((id) => id !== me);
 
-// The one other person of a direct conversation (or of an untitled two-person one).
-export function peerOf(c, me) {
-  const o = others(c, me);
-  return (c.direct || !c.title) && o.length === 1 && (c.member_ids || []).length === 2 ? o[0] : null;
-}
+// The other person of a direct conversation (null when they deleted their account).
+export const peerOf = (c, me) => (c.direct && others(c, me)[0]) || null;
 
 export function convName(c, users, me) {
   if (c.title && !c.direct) return c.title;
   const o = others(c, me);
-  if (!o.length) return 'Just you';
+  if (!o.length) return c.direct ? 'Deleted user' : 'Just you';
   const names = o.slice(0, 3).map((id) => userName(users, id)).join(', ');
   return names + (o.length > 3 ? ` +${o.length - 3}` : '');
 }

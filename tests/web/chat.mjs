@@ -136,6 +136,18 @@ await check('alice finds bob with "Search people" and opens a conversation with 
   await visible(convItem(A, 'Bob'));
   await visible(A.page.getByRole('heading', { name: 'Bob' }));
 });
+await check('it is a direct conversation: no title, no members to add; on the server direct, [alice, bob]', async () => {
+  await A.page.getByRole('button', { name: 'Details' }).click();
+  await visible(A.page.getByRole('region', { name: 'Conversation details' }).getByText('Bob'));
+  for (const box of ['New title', 'Add people']) await hidden(A.page.getByRole('textbox', { name: box }));
+  await A.page.getByRole('button', { name: 'Details' }).click();
+  const { token, user } = await session(A);
+  const list = (await (await fetch(BASE + '/api/conversations', { headers: { Authorization: 'Bearer ' + token } }))
+    .json()).conversations;
+  const c = list[0];
+  if (list.length !== 1 || c.direct !== true || c.title !== '' || `${c.member_ids}` !== `${user.id},${bobId}`)
+    throw new Error('on the server: ' + JSON.stringify(list));
+});
 await check('alice sends; the message shows in her log', () => send(A, 'hello bob'));
 await check('bob gets the conversation live, with 1 unread', async () => {
   await visible(convItem(B, 'Alice').filter({ hasText: '1 unread' }));
@@ -341,6 +353,13 @@ await check('people search: nobody found; found by name ignoring case, it opens 
   await A.page.getByRole('list', { name: 'People found' }).getByRole('button', { name: 'Bob' }).click();
   await visible(A.page.getByRole('heading', { name: 'Bob' }));
   if (await convs(A).getByRole('listitem').count() !== 2) throw new Error('a second conversation with bob');
+});
+await check('bob finds alice: the same direct conversation opens (the server\'s, not a second one)', async () => {
+  await B.page.getByRole('textbox', { name: 'Search people' }).fill(A.user);
+  await B.page.getByRole('list', { name: 'People found' }).getByRole('button', { name: 'Alice' }).click();
+  await visible(B.page.getByRole('heading', { name: 'Alice' }));
+  await visible(msg(B, 'old 130'));
+  if (await convs(B).getByRole('listitem').count() !== 2) throw new Error('a second conversation with alice');
 });
 
 // ---- 6. the network drops: bob's WebSocket is cut and his reconnect held while alice sends
