@@ -1,7 +1,7 @@
 /* api_conversations.c — conversations: list (newest activity first), create (a direct one:
- * get-or-create for the pair), read, update (title, member list; a direct one's never), delete.
- * A caller sees only conversations it belongs to; any other is 404, so ids of others'
- * conversations leak nothing. */
+ * get-or-create for the pair), read, update (title, member list; a direct one's never), delete,
+ * read markers. A caller sees only conversations it belongs to; any other is 404, so ids of
+ * others' conversations leak nothing. */
 #include "server.h"
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +138,11 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
         rec_str t = rec_cstr(direct ? "" : title ? title : was->title);
         uint32_t last = conv_last_message(was);
         uint32_t owner = m && !policy_in(m, n, was->owner_id) ? m[0] : was->owner_id;   /* the owner left */
+        for (uint32_t i = 0; cv && cv->nmsgs && i < n; i++)   /* one added may have posts from before */
+            if (!conv_has_member(cv, m[i])) {                  /* (db.c): clear its marker */
+                rec_encode(&s->rec, &(rec_t){ .type = REC_READ, .read = { id, m[i], 0, 1 } });
+                server_stage(s, REC_READ);
+            }
         rec_t rec = { .type = type, .conv = { id, was->created_by, s->now_ms, t, now, prev, last, owner,
                                               (uint32_t)direct } };
         rec_encode(&s->rec, &rec);
@@ -176,4 +181,32 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
                .conv = { (uint32_t)id, cv->created_by, s->now_ms, rec_cstr(cv->title), mem, mem,
                          conv_last_message(cv), cv->owner_id, cv->peer != 0 } });
     if (server_commit(s, c, REC_CONV_DELETE) == 0) respond_empty(s, c, 204, NULL);
+}
+
+/* The caller's marker to a live message of it, forward only (else 200, nothing stored). */
+void api_conv_read(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    conv *cv = find_conv(s, c, r, id, &uid);
+    jdoc doc;
+    const jval *o = cv ? parse_body(s, c, r, &doc) : NULL;
+    if (!o) return;
+    int64_t mid;
+    const msg *m;
+    if (json_int(json_get(o, "message_id"), &mid) < 0 || !(m = db_msg(&s->db, mid)) || m->conv_id != id)
+        invalid(s, c, "message_id: a message of this conversation");
+    else if ((uint32_t)mid <= conv_mark(cv, uid))
+        respond_conv(s, c, 200, (uint32_t)id, uid);
+    else {
+        rec_encode(&s->rec, &(rec_t){ .type = REC_READ, .read = { (uint32_t)id, uid, (uint32_t)mid, 0 } });
+        if (server_commit(s, c, REC_READ) == 0) respond_conv(s, c, 200, (uint32_t)id, uid);
+    }
+    json_free(&doc);
+}
+
+void api_conv_reads(server *s, conn *c, http_req *r, int64_t id)
+{
+    uint32_t uid;
+    conv *cv = find_conv(s, c, r, id, &uid);
+    if (cv) respond_json(s, c, 200, view_reads(&s->scratch, cv));
 }

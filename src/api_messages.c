@@ -219,7 +219,12 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 
 void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
 {
-    if (!find_msg(s, c, r, id, 1)) return;
+    msg *m = find_msg(s, c, r, id, 1);
+    if (!m) return;
+    if (conv_mark(db_conv(&s->db, m->conv_id), m->author_id) == id) {   /* its post set it: pin it */
+        rec_encode(&s->rec, &(rec_t){ .type = REC_READ, .read = { m->conv_id, m->author_id, (uint32_t)id, 1 } });
+        server_stage(s, REC_READ);
+    }
     rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_DELETE, .del = { (uint32_t)id, s->now_ms } });
     if (server_commit(s, c, REC_MSG_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }

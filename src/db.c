@@ -15,16 +15,18 @@ void db_init(db *d)
     map_init(&d->tokens);
     map_init(&d->idem);
     map_init(&d->pairs);
+    map_init(&d->pending);
 }
 
 void db_free(db *d)
 {
     for (uint32_t i = 0; i < d->nusers; i++) { free(d->users[i].username); free(d->users[i].display_name); }
     for (uint32_t i = 0; i < d->nconvs; i++) {
-        free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs);
+        free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs); free(d->convs[i].marks);
     }
     free(d->users); free(d->convs); free(d->msgs);
     map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
+    map_free(&d->pending);
 }
 
 /* Make room for id in an array indexed by id - 1 (new slots zeroed), and raise *n to id. */
@@ -96,6 +98,26 @@ int conv_has_member(const conv *c, uint32_t uid)
     for (uint32_t i = 0; i < c->nmembers; i++)
         if (c->members[i] == uid) return 1;
     return 0;
+}
+
+/* Read markers: marks[i] is members[i]'s, message id | the low half of the seq of the record
+ * that set it << 32 (0: none; the keep rule compares it). members[at] is tried first. */
+static uint64_t *mark_of(const conv *c, uint32_t uid, uint32_t at)
+{
+    if (at >= c->nmembers || c->members[at] != uid)
+        for (at = 0; at < c->nmembers && c->members[at] != uid; at++) {}
+    return at < c->nmembers ? &c->marks[at] : NULL;
+}
+
+uint32_t conv_mark(const conv *c, uint32_t u) { uint64_t *k = mark_of(c, u, 0); return k ? (uint32_t)*k : 0; }
+
+uint32_t conv_unread(const conv *c, uint32_t uid) { return c->nmsgs - conv_msg_pos(c, conv_mark(c, uid), 1); }
+
+/* Set uid's marker to message id by the record seq; one not (yet) a member waits in pending. */
+static void set_mark(db *d, conv *c, uint32_t uid, uint32_t id, uint64_t seq)
+{
+    uint64_t *k = mark_of(c, uid, 0), key = (uint64_t)(c - d->convs + 1) << 32 | uid;
+    if (k) *k = id | seq << 32; else map_put(&d->pending, &key, 8, id | seq << 32);
 }
 
 uint32_t conv_last_message(const conv *c) { return c->nmsgs ? c->msgs[c->nmsgs - 1] : 0; }
@@ -202,7 +224,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         conv *c = &d->convs[i];
         uint32_t k = 0;
         for (uint32_t j = 0; j < c->nmembers; j++)
-            if (c->members[j] != id) c->members[k++] = c->members[j];
+            if (c->members[j] != id) c->marks[k] = c->marks[j], c->members[k++] = c->members[j];
         if (k < c->nmembers) c->updated_ms = r->del.ms;
         c->nmembers = k;
         if (c->owner_id == id && k) c->owner_id = c->members[0];   /* a log without the updates */
@@ -244,6 +266,16 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         d->dead += c->upd_seq != 0;   /* the update it supersedes; the create stays needed */
         c->upd_seq = seq;
     }
+    /* Members keep their markers; one added (again) has none. A compacted log may lack the
+     * record that added a member and set its marker first: pending has it (set after it joined). */
+    uint64_t *marks = xcalloc(cr->members.n + 1, sizeof *marks), *p;
+    for (uint32_t i = 0; i < cr->members.n; i++) {
+        uint64_t key = (uint64_t)cr->id << 32 | rec_id(&cr->members, i);
+        if ((p = mark_of(c, (uint32_t)key, i))) marks[i] = *p;
+        else if ((p = map_get(&d->pending, &key, 8))) marks[i] = *p, map_del(&d->pending, &key, 8);
+    }
+    free(c->marks);
+    c->marks = marks;
     c->updated_ms = cr->ms;
     free(c->title);
     c->title = xstrndup(cr->title.p, cr->title.n);
@@ -268,7 +300,7 @@ static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->dead += 2 + 2 * (uint64_t)c->nmsgs;
     d->stale_bodies += c->nmsgs;
     d->live_convs--;
-    free(c->title); free(c->members); free(c->msgs);
+    free(c->title); free(c->members); free(c->msgs); free(c->marks);
     *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
                  .upd_seq = c->upd_seq, .peer = c->peer };
     return 0;
@@ -290,6 +322,7 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     c->msgs[c->nmsgs++] = id;
     c->updated_ms = mc->ms;
     d->live_msgs++;
+    set_mark(d, c, mc->author, id, seq);   /* a post moves its author's marker: no record of its own */
     if (mc->key.n) {
         char k[4 + IDEM_KEY_MAX];
         uint64_t first = (uint64_t)crc32c(0, mc->body.p, mc->body.n) << 32;
@@ -338,6 +371,15 @@ static int apply_meta(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->users = grow(d->users, &d->nusers, &d->capusers, mt->users, sizeof *d->users);
     d->convs = grow(d->convs, &d->nconvs, &d->capconvs, mt->convs, sizeof *d->convs);
     d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, mt->msgs, sizeof *d->msgs);
+    return 0;
+}
+
+static int apply_read(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+{
+    conv *c = db_conv(d, r->read.conv);
+    if (!c || !id_fits(r->read.msg, seq)) return -1;
+    d->dead += conv_mark(c, r->read.user) != 0;   /* roughly: the marker's last record may be a post */
+    set_mark(d, c, r->read.user, r->read.msg, seq);
     return 0;
 }
 
@@ -416,6 +458,14 @@ static int keep_msg_update(db *d, const db_alive *at, const rec_t *r, uint64_t s
     return existed(d, at, K_MSG, id) && d->msgs[id - 1].body_off == off + rec_at(r, r->msg_update.body.p);
 }
 
+/* The marker's latest record only: none of members who left or of deleted conversations. */
+static int keep_read(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+{
+    uint32_t id = r->read.conv;
+    const uint64_t *k = existed(d, at, K_CONV, id) ? mark_of(&d->convs[id - 1], r->read.user, 0) : NULL;
+    return k && *k == (r->read.msg | seq << 32);
+}
+
 /* ---- one row per record type: every type needs both (db_types_ok checks) ---- */
 
 typedef int apply_fn(db *d, const rec_t *r, uint64_t seq, uint64_t off);
@@ -433,6 +483,7 @@ static const struct { apply_fn *apply; keep_fn *keep; } kinds[REC_TYPES] = {
     [REC_MSG_UPDATE]  = { apply_msg_update, keep_msg_update },
     [REC_MSG_DELETE]  = { apply_msg_delete, keep_never },
     [REC_META]        = { apply_meta, keep_never },
+    [REC_READ]        = { apply_read, keep_read },
 };
 
 int db_types_ok(void)

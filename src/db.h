@@ -24,6 +24,7 @@ typedef struct conv {
     char *title;               /* owned; NULL once deleted */
     uint32_t *members;         /* owned, in the order given */
     uint32_t nmembers;
+    uint64_t *marks;           /* owned, members[i]'s read marker: see conv_mark */
     uint32_t created_by, owner_id;
     uint32_t peer;             /* a direct conversation's other member (its creator is the one); 0: a group */
     int64_t created_ms, updated_ms;
@@ -55,6 +56,8 @@ typedef struct db {
     map pairs;         /* a direct conversation's two user ids (u32 lower, u32 higher) -> its id */
     map idem;          /* u32 author id + key bytes -> message id | crc32c of its first body << 32
                           (0: not known, erased by a compaction): a reuse with another is 409 */
+    map pending;       /* u32 conv + u32 user -> a read marker replayed before the record that made
+                          the user a member (a compaction dropped it): the next such record takes it */
 } db;
 
 void db_init(db *d);
@@ -92,6 +95,9 @@ uint32_t db_direct(db *d, uint32_t a, uint32_t b);              /* their direct 
 size_t db_lower(char *out, const char *s, size_t n);           /* ASCII lower-case copy; n */
 int conv_has_member(const conv *c, uint32_t uid);
 uint32_t conv_last_message(const conv *c);                      /* 0 when none */
+/* A member's read marker: the message id (0: none); unread: the live messages above it. */
+uint32_t conv_mark(const conv *c, uint32_t uid);
+uint32_t conv_unread(const conv *c, uint32_t uid);
 /* First position in c's ascending message list whose id is >= id (> id when after). */
 uint32_t conv_msg_pos(const conv *c, uint32_t id, int after);
 

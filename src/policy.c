@@ -59,9 +59,10 @@ static int is_conv(uint8_t t) { return t == REC_CONV_CREATE || t == REC_CONV_UPD
 
 void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t uid), void *ctx)
 {
-    if (is_msg(r->type)) {
+    if (is_msg(r->type) || r->type == REC_READ) {
         uint32_t id = r->del.id;   /* every message record starts with the id */
-        const conv *cv = id >= 1 && id <= d->nmsgs ? db_conv(d, d->msgs[id - 1].conv_id) : NULL;
+        const conv *cv = r->type == REC_READ ? db_conv(d, r->read.conv)
+                         : id >= 1 && id <= d->nmsgs ? db_conv(d, d->msgs[id - 1].conv_id) : NULL;
         for (uint32_t i = 0; cv && i < cv->nmembers; i++) add(ctx, cv->members[i]);
     } else if (is_conv(r->type)) {
         for (uint32_t i = 0; i < r->conv.members.n; i++) add(ctx, rec_id(&r->conv.members, i));
@@ -80,6 +81,7 @@ int policy_sees(db *d, uint32_t uid, uint8_t type, const uint8_t *p, uint32_t le
         }
         return *sees;
     }
+    if (type == REC_READ) return len >= 4 && db_member_conv(d, le32(p), uid);   /* its conversation first */
     rec_t r;
     if (!is_conv(type) || rec_decode(&r, type, p, len) < 0) return 0;
     for (uint32_t i = 0; i < r.conv.members.n; i++)

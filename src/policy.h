@@ -20,8 +20,8 @@ const policy_no *policy_msg(db *d, int64_t id, uint32_t uid, int change, msg **o
 /* A user that exists (404); to change it, uid is that user (403). */
 const policy_no *policy_user(db *d, int64_t id, uint32_t uid, int change);
 
-/* Who receives the event of r: add(ctx, uid) for each (maybe twice). A message's event goes to
- * its conversation's members; a conversation's to its members before and after the change. */
+/* Who receives the event of r: add(ctx, uid) for each (maybe twice). A message's or marker's
+ * event goes to its conversation's members; a conversation's to its members before and after. */
 void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t uid), void *ctx);
 /* The same rule for a replay, from the record's leading ids without rendering. *cid and
  * *sees cache the last message's conversation (start with 0). */

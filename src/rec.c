@@ -161,6 +161,16 @@ static void dec_meta(rd *d, rec_t *r)
     r->meta.users = get_u32(d); r->meta.convs = get_u32(d); r->meta.msgs = get_u32(d);
 }
 
+static void enc_read(buf_t *b, const rec_t *r)
+{
+    put_u32(b, r->read.conv); put_u32(b, r->read.user); put_u32(b, r->read.msg); put_u8(b, r->read.quiet);
+}
+
+static void dec_read(rd *d, rec_t *r)
+{
+    r->read.conv = get_u32(d); r->read.user = get_u32(d); r->read.msg = get_u32(d); r->read.quiet = get_u8(d);
+}
+
 static const struct {
     const char *name;
     void (*enc)(buf_t *, const rec_t *);
@@ -178,6 +188,7 @@ static const struct {
     [REC_MSG_UPDATE]  = { "MSG_UPDATE", enc_msg_update, dec_msg_update },
     [REC_MSG_DELETE]  = { "MSG_DELETE", enc_del, dec_del },
     [REC_META]        = { "META", enc_meta, dec_meta },
+    [REC_READ]        = { "READ", enc_read, dec_read },
 };
 
 const char *rec_name(uint8_t type) { return type < REC_TYPES ? types[type].name : NULL; }

@@ -15,9 +15,9 @@
 enum {
     REC_USER_CREATE = 1, REC_USER_UPDATE = 2, REC_USER_DELETE = 3, REC_TOKEN_ADD = 4, REC_TOKEN_DEL = 5,
     REC_CONV_CREATE = 6, REC_CONV_UPDATE = 7, REC_CONV_DELETE = 8, REC_MSG_CREATE = 9, REC_MSG_UPDATE = 10,
-    REC_MSG_DELETE = 11, REC_META = 12
+    REC_MSG_DELETE = 11, REC_META = 12, REC_READ = 13
 };
-#define REC_TYPES 13   /* one above the highest type: the size of every table indexed by type */
+#define REC_TYPES 14   /* one above the highest type: the size of every table indexed by type */
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -78,6 +78,9 @@ typedef struct rec_msg_create {
 
 typedef struct rec_msg_update { uint32_t id; int64_t ms; rec_str body; } rec_msg_update;
 typedef struct rec_meta { uint32_t users, convs, msgs; } rec_meta;   /* the id counters */
+/* A read marker set by POST .../read (an event), or quietly (no event): pinned on its author's
+ * deleted post, or cleared (msg 0) for a member added again. Posts set it with no record (db.c). */
+typedef struct rec_read { uint32_t conv, user, msg; uint8_t quiet; } rec_read;
 
 typedef struct rec_t {
     uint8_t type;
@@ -91,6 +94,7 @@ typedef struct rec_t {
         rec_msg_create msg_create;       /* REC_MSG_CREATE */
         rec_msg_update msg_update;       /* REC_MSG_UPDATE */
         rec_meta meta;                   /* REC_META */
+        rec_read read;                   /* REC_READ */
     };
 } rec_t;
 

@@ -19,39 +19,42 @@ typedef void (*plain_fn)(server *, conn *, http_req *);
 typedef void (*id_fn)(server *, conn *, http_req *, int64_t);
 
 typedef struct route_def {
-    const char *prefix;    /* path, or prefix of "<prefix><id>" when it ends in '/' */
-    int methods;
+    const char *path;      /* a '*' stands for an id; the methods are those with a handler */
     plain_fn get, post;
-    id_fn get_id, put_id, del_id;
+    id_fn get_id, post_id, put_id, del_id;
 } route_def;
 
 static const route_def routes[] = {
-    { "/api/users/register", M_POST, NULL, api_register, NULL, NULL, NULL },
-    { "/api/users/login", M_POST, NULL, api_login, NULL, NULL, NULL },
-    { "/api/users/logout", M_POST, NULL, api_logout, NULL, NULL, NULL },
-    { "/api/users", M_GET, api_user_list, NULL, NULL, NULL, NULL },
-    { "/api/users/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_user_get, api_user_put, api_user_delete },
-    { "/api/conversations", M_GET | M_POST, api_conv_list, api_conv_create, NULL, NULL, NULL },
-    { "/api/conversations/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_conv_get, api_conv_put, api_conv_delete },
-    { "/api/messages", M_GET | M_POST, api_msg_list, api_msg_create, NULL, NULL, NULL },
-    { "/api/messages/", M_GET | M_PUT | M_DELETE, NULL, NULL, api_msg_get, api_msg_put, api_msg_delete },
-    { "/api/events", M_GET, api_events, NULL, NULL, NULL, NULL },
-    { "/api/ws", M_GET, api_ws, NULL, NULL, NULL, NULL },
-    { "/healthz", M_GET, api_healthz, NULL, NULL, NULL, NULL },
-    { "/metrics", M_GET, api_metrics, NULL, NULL, NULL, NULL },
+    { "/api/users/register", NULL, api_register, NULL, NULL, NULL, NULL },
+    { "/api/users/login", NULL, api_login, NULL, NULL, NULL, NULL },
+    { "/api/users/logout", NULL, api_logout, NULL, NULL, NULL, NULL },
+    { "/api/users", api_user_list, NULL, NULL, NULL, NULL, NULL },
+    { "/api/users/*", NULL, NULL, api_user_get, NULL, api_user_put, api_user_delete },
+    { "/api/conversations", api_conv_list, api_conv_create, NULL, NULL, NULL, NULL },
+    { "/api/conversations/*", NULL, NULL, api_conv_get, NULL, api_conv_put, api_conv_delete },
+    { "/api/conversations/*/read", NULL, NULL, NULL, api_conv_read, NULL, NULL },
+    { "/api/conversations/*/reads", NULL, NULL, api_conv_reads, NULL, NULL, NULL },
+    { "/api/messages", api_msg_list, api_msg_create, NULL, NULL, NULL, NULL },
+    { "/api/messages/*", NULL, NULL, api_msg_get, NULL, api_msg_put, api_msg_delete },
+    { "/api/events", api_events, NULL, NULL, NULL, NULL, NULL },
+    { "/api/ws", api_ws, NULL, NULL, NULL, NULL, NULL },
+    { "/healthz", api_healthz, NULL, NULL, NULL, NULL, NULL },
+    { "/metrics", api_metrics, NULL, NULL, NULL, NULL, NULL },
 };
 
+/* The route of a path; *id: 0 without one, -1 when the id part is no id. */
 static const route_def *match(const char *path, size_t n, int64_t *id)
 {
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         const route_def *rd = &routes[i];
-        size_t pl = strlen(rd->prefix);
-        if (rd->prefix[pl - 1] != '/') {
-            if (n == pl && memcmp(path, rd->prefix, n) == 0) { *id = 0; return rd; }
-        } else if (n > pl && memcmp(path, rd->prefix, pl) == 0 && !memchr(path + pl, '/', n - pl)) {
-            *id = parse_id(path + pl, n - pl);
-            return rd;
-        }
+        const char *star = strchr(rd->path, '*');
+        size_t pl = star ? (size_t)(star - rd->path) : strlen(rd->path), rest = star ? strlen(star + 1) : 0;
+        if (!star && n == pl && memcmp(path, rd->path, n) == 0) { *id = 0; return rd; }
+        if (!star || n <= pl + rest || memcmp(path, rd->path, pl) || memcmp(path + n - rest, star + 1, rest))
+            continue;
+        if (memchr(path + pl, '/', n - pl - rest)) continue;
+        *id = parse_id(path + pl, n - pl - rest);
+        return rd;
     }
     return NULL;
 }
@@ -79,12 +82,13 @@ void route(server *s, conn *c, http_req *r)
     if (!rd && pn >= 0 && web_route(s, c, r, path, (size_t)pn)) return;   /* the browser client */
     if (!rd) { respond_error(s, c, 404, "not_found", "no such resource"); return; }
     char allow[96];
-    snprintf(allow, sizeof allow, "Allow: %s%s%s%sOPTIONS\r\n", rd->methods & M_GET ? "GET, HEAD, " : "",
-             rd->methods & M_POST ? "POST, " : "", rd->methods & M_PUT ? "PUT, " : "",
-             rd->methods & M_DELETE ? "DELETE, " : "");
+    int ms = (rd->get || rd->get_id ? M_GET : 0) | (rd->post || rd->post_id ? M_POST : 0) |
+             (rd->put_id ? M_PUT : 0) | (rd->del_id ? M_DELETE : 0);
+    snprintf(allow, sizeof allow, "Allow: %s%s%s%sOPTIONS\r\n", ms & M_GET ? "GET, HEAD, " : "",
+             ms & M_POST ? "POST, " : "", ms & M_PUT ? "PUT, " : "", ms & M_DELETE ? "DELETE, " : "");
     if (r->method == HM_OPTIONS) { options(s, c, r, allow); return; }
     int m = method_bit[r->method];
-    if (!(rd->methods & m)) {
+    if (!(ms & m)) {
         respond_error_x(s, c, 405, "method_not_allowed", "method not allowed on this resource", allow);
         return;
     }
@@ -92,8 +96,8 @@ void route(server *s, conn *c, http_req *r)
     if (m != M_GET && s->cfg.write_rate && rd->post != api_register && rd->post != api_login &&
         over_write_rate(s, c, r))
         return;
-    if (!rd->get_id) { (m == M_GET ? rd->get : rd->post)(s, c, r); return; }
-    (m == M_GET ? rd->get_id : m == M_PUT ? rd->put_id : rd->del_id)(s, c, r, id);
+    if (!id) { (m == M_GET ? rd->get : rd->post)(s, c, r); return; }
+    (m == M_GET ? rd->get_id : m == M_PUT ? rd->put_id : m == M_POST ? rd->post_id : rd->del_id)(s, c, r, id);
 }
 
 /* --write-rate N: each user's writes pass a token bucket of N a second with bursts of 5N,

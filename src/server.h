@@ -273,6 +273,8 @@ void api_conv_create(server *s, conn *c, http_req *r);
 void api_conv_get(server *s, conn *c, http_req *r, int64_t id);
 void api_conv_put(server *s, conn *c, http_req *r, int64_t id);
 void api_conv_delete(server *s, conn *c, http_req *r, int64_t id);
+void api_conv_read(server *s, conn *c, http_req *r, int64_t id);
+void api_conv_reads(server *s, conn *c, http_req *r, int64_t id);
 void api_msg_list(server *s, conn *c, http_req *r);
 void api_msg_create(server *s, conn *c, http_req *r);
 void api_msg_get(server *s, conn *c, http_req *r, int64_t id);

@@ -35,6 +35,12 @@ void view_user(buf_t *b, uint32_t id, const user *u)
     buf_putc(b, '}');
 }
 
+static void id_or_null(buf_t *b, const char *key, uint32_t id)   /* ,"key":id (0: null) */
+{
+    buf_printf(b, ",\"%s\":", key);
+    if (id) buf_putu(b, id); else buf_puts(b, "null");
+}
+
 /* A conversation from its parts: the index's, or an event's record with the index's rest. */
 static void conv_json(buf_t *b, uint32_t id, const conv *c, rec_str title, const rec_ids *members,
                       uint32_t last)
@@ -47,8 +53,7 @@ static void conv_json(buf_t *b, uint32_t id, const conv *c, rec_str title, const
     view_time(b, c->created_ms);
     buf_puts(b, ",\"updated_at\":");
     view_time(b, c->updated_ms);
-    if (last) buf_printf(b, ",\"last_message_id\":%u", last);   /* left open */
-    else buf_puts(b, ",\"last_message_id\":null");
+    id_or_null(b, "last_message_id", last);   /* left open */
 }
 
 void view_conv(buf_t *b, db *d, const store *st, uint32_t id, const conv *c, uint32_t caller)
@@ -59,8 +64,23 @@ void view_conv(buf_t *b, db *d, const store *st, uint32_t id, const conv *c, uin
     if (caller) {
         buf_puts(b, ",\"last_message\":");   /* the message last_message_id names, as it is now */
         if (!last || view_msg_now(b, d, st, last) < 0) buf_puts(b, "null");
+        id_or_null(b, "last_read_message_id", conv_mark(c, caller));
+        buf_printf(b, ",\"unread_count\":%u", conv_unread(c, caller));
     }
     buf_putc(b, '}');
+}
+
+const buf_t *view_reads(buf_t *b, const conv *c)
+{
+    buf_reset(b);
+    buf_puts(b, "{\"reads\":[");
+    for (uint32_t i = 0; i < c->nmembers; i++) {
+        buf_printf(b, "%s{\"user_id\":%u", i ? "," : "", c->members[i]);
+        id_or_null(b, "last_read_message_id", (uint32_t)c->marks[i]);
+        buf_putc(b, '}');
+    }
+    buf_puts(b, "]}");
+    return b;
 }
 
 void view_msg(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n)
@@ -138,6 +158,13 @@ static int event_conv(buf_t *b, db *d, const store *st, const rec_t *r)
     return 1;
 }
 
+static int event_read(buf_t *b, db *d, const store *st, const rec_t *r)   /* quiet: no event */
+{
+    buf_printf(b, "\"conversation_id\":%u,\"user_id\":%u,\"last_read_message_id\":%u}", r->read.conv,
+               r->read.user, r->read.msg);
+    return !r->read.quiet;
+}
+
 /* The event of each record type: its name and renderer; "" for a type that is no event.
  * Every type needs a row (views_types_ok checks at start-up). */
 typedef int render_fn(buf_t *b, db *d, const store *st, const rec_t *r);
@@ -150,6 +177,7 @@ static const struct { const char *name; render_fn *render; } kinds[REC_TYPES] = 
     [REC_CONV_CREATE] = { "conversation.created", event_conv },
     [REC_CONV_UPDATE] = { "conversation.updated", event_conv },
     [REC_CONV_DELETE] = { "conversation.deleted", event_conv },
+    [REC_READ] = { "conversation.read", event_read },
 };
 
 int views_types_ok(void)

@@ -8,8 +8,9 @@
 void view_time(buf_t *b, int64_t ms);   /* "YYYY-MM-DDTHH:MM:SS.mmmZ", quoted */
 void view_user(buf_t *b, uint32_t id, const user *u);
 /* caller 0: the shared fields only; else (REST) also the caller's own: last_message (read from
- * d and st), and whatever else is per caller. Conversation objects in events have none. */
+ * d and st), last_read_message_id and unread_count. Conversation objects in events have none. */
 void view_conv(buf_t *b, db *d, const store *st, uint32_t id, const conv *c, uint32_t caller);
+const buf_t *view_reads(buf_t *b, const conv *c);   /* b reset to {"reads":[...]}, each member's marker */
 void view_msg(buf_t *b, uint32_t id, const msg *m, const char *body, size_t n);
 int view_msg_now(buf_t *b, db *d, const store *st, uint32_t id);   /* body read back; -1: it could not be */
 /* {"error":{"code":..,"message":..}}; on an event stream (stream set) with "type":"error" first. */

@@ -344,7 +344,7 @@ def rec(seq, typ, payload):
 rec(1, 1, struct.pack("<IQ", 1, 1700000000000) + struct.pack("<I", 3) + b"ann" + struct.pack("<I", 0)
     + struct.pack("<I", 1000) + bytes(48))
 off = len(out)
-rec(2, 13, b"a record from the future")
+rec(2, 99, b"a record from the future")
 open(sys.argv[1], "wb").write(out)
 print(off)
 PYEOF
@@ -355,10 +355,10 @@ if DATA_DIR=$UNK try_start_server; then
     stop_server
 else
     expect_true "unknown type: non-zero exit status (got $SERVER_RC)" test "$SERVER_RC" != 0 -a "$SERVER_RC" != 124
-    expect_true "unknown type: the message names type 13 at offset $UNK_OFF ($(head -c 300 "$SERVER_LOG"))" \
-        grep -q "unknown record type 13 at offset $UNK_OFF" "$SERVER_LOG"
+    expect_true "unknown type: the message names type 99 at offset $UNK_OFF ($(head -c 300 "$SERVER_LOG"))" \
+        grep -q "unknown record type 99 at offset $UNK_OFF" "$SERVER_LOG"
 fi
 expect_true "an unknown type changes nothing" cmp -s "$UNK/$LOG_NAME" "$TMP_ROOT/unknown.orig"
 run_check "$UNK"
 expect_true "chatd --check exits non-zero on an unknown type (got $CHECK_RC)" test "$CHECK_RC" != 0
-expect_match "chatd --check names the type and offset" "unknown record type 13 at offset $UNK_OFF" "$CHECK_OUT"
+expect_match "chatd --check names the type and offset" "unknown record type 99 at offset $UNK_OFF" "$CHECK_OUT"

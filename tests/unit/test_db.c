@@ -144,12 +144,111 @@ static void test_direct(void)
     }
 }
 
+
+static void add_users(db *d, uint32_t n)
+{
+    for (uint32_t u = 1; u <= n; u++) {
+        char name[8] = { 'u', (char)('0' + u) };
+        CHECK_EQ_INT(put(d, (rec_t){ .type = REC_USER_CREATE, .user_create = { u, 1, rec_cstr(name) } }), 0);
+    }
+}
+
+static rec_t conv_rec(uint8_t type, uint32_t *m, uint32_t n, uint32_t *prev, uint32_t np)
+{
+    return (rec_t){ .type = type, .conv = { 1, 1, 5, rec_cstr("t"), { m, NULL, n }, { prev, NULL, np } } };
+}
+
+/* Read markers: unread counts with deletions (a binary search over the live ids), the marker
+ * that stays on its deleted message, the keep rule (a marker's latest record only), members
+ * who leave, come back or delete their account, a compacted log that gives a marker before the
+ * record that made its user a member, and a deleted conversation. */
+static void test_reads(void)
+{
+    uint32_t abc[3] = { 1, 2, 3 }, ab[2] = { 1, 2 }, cba[3] = { 3, 2, 1 }, a[1] = { 1 };
+    db d;
+    db_init(&d);
+    seq = 0;
+    add_users(&d, 3);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_CREATE, abc, 3, NULL, 0)), 0);
+    conv *c = db_conv(&d, 1);
+    CHECK(conv_mark(c, 2) == 0 && conv_unread(c, 2) == 0 && conv_mark(c, 9) == 0);
+    for (uint32_t i = 1; i <= 10; i++)
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { i, 1, 1, 9, rec_cstr(""), rec_cstr("m") } }), 0);
+    CHECK_EQ_INT(conv_unread(c, 2), 10);   /* no marker: every live message */
+    CHECK(conv_mark(c, 1) == 10 && conv_unread(c, 1) == 0);   /* a post moves its author's, with no record */
+    rec_t r4 = { .type = REC_READ, .read = { 1, 2, 4, 0 } };
+    CHECK_EQ_INT(put(&d, r4), 0);
+    uint64_t r4_seq = seq;
+    CHECK(conv_mark(c, 2) == 4 && conv_unread(c, 2) == 6);
+    CHECK(live(&d, &r4, r4_seq) == 1 && live(&d, &r4, r4_seq - 1) == 0);   /* that record, no other */
+    for (uint32_t id = 6; id >= 2; id -= 2)   /* above the marker they count, at or below not */
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_DELETE, .del = { id, 9 } }), 0);
+    CHECK(conv_mark(c, 2) == 4 && conv_unread(c, 2) == 5);   /* stays on its deleted message: 5 7 8 9 10 */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_DELETE, .del = { 10, 9 } }), 0);
+    CHECK_EQ_INT(conv_unread(c, 2), 4);
+    rec_t r9 = { .type = REC_READ, .read = { 1, 3, 9, 1 } }, r7 = { .type = REC_READ, .read = { 1, 2, 7, 0 } };
+    CHECK_EQ_INT(put(&d, r9), 0);
+    uint64_t r9_seq = seq;
+    CHECK(conv_mark(c, 3) == 9 && conv_unread(c, 3) == 0 && conv_mark(c, 1) == 10 && conv_unread(c, 1) == 0);
+    CHECK_EQ_INT(put(&d, r7), 0);
+    uint64_t r7_seq = seq;
+    CHECK(conv_mark(c, 2) == 7 && conv_unread(c, 2) == 2);
+    CHECK(live(&d, &r4, r4_seq) == 0 && live(&d, &r7, r7_seq) == 1);   /* superseded */
+    /* an unknown conversation, a message id above its seq: refused */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_READ, .read = { 9, 2, 7 } }), -1);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_READ, .read = { 1, 2, 99999 } }), -1);
+    CHECK_EQ_INT(conv_mark(c, 2), 7);
+    /* 3 leaves and comes back: no marker, and its record is no longer kept */
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, ab, 2, abc, 3)), 0);
+    CHECK(conv_mark(c, 3) == 0 && live(&d, &r9, r9_seq) == 0);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, cba, 3, ab, 2)), 0);
+    CHECK(conv_mark(c, 3) == 0 && conv_unread(c, 3) == 6 && conv_mark(c, 2) == 7);   /* 2 kept it, reordered */
+    CHECK_EQ_INT(live(&d, &r7, r7_seq), 1);
+    rec_t clear = { .type = REC_READ, .read = { 1, 3, 0, 1 } };   /* a marker cleared: kept while it holds */
+    CHECK_EQ_INT(put(&d, clear), 0);
+    CHECK(conv_mark(c, 3) == 0 && conv_unread(c, 3) == 6 && live(&d, &clear, seq) == 1);
+    /* 2 deletes its account: the marker goes with its membership */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 2, 9 } }), 0);
+    CHECK(conv_mark(c, 2) == 0 && live(&d, &r7, r7_seq) == 0);
+    CHECK(c->nmembers == 2 && c->members[0] == 3 && c->members[1] == 1 && conv_mark(c, 1) == 10);
+    db_free(&d);
+
+    /* a compacted log: 2's marker comes before the update that has 2 as a member all along (the
+     * one that added 2 was dropped); it waits, and that update gives it to 2 */
+    db_init(&d);
+    seq = 0;
+    add_users(&d, 2);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_CREATE, a, 1, NULL, 0)), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 1, 9, rec_cstr(""), rec_cstr("m") } }), 0);
+    rec_t r1 = { .type = REC_READ, .read = { 1, 2, 1, 0 } };
+    CHECK_EQ_INT(put(&d, r1), 0);
+    uint64_t r1_seq = seq;
+    c = db_conv(&d, 1);
+    CHECK(conv_mark(c, 2) == 0 && d.pending.live == 1);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, ab, 2, ab, 2)), 0);
+    CHECK(conv_mark(c, 2) == 1 && conv_unread(c, 2) == 0 && d.pending.live == 0);
+    CHECK_EQ_INT(live(&d, &r1, r1_seq), 1);
+    /* ... and a post's, the same way (3 posted once a member, then the update was dropped) */
+    uint32_t abc3[3] = { 1, 2, 3 };
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 3, 1, rec_cstr("u3") } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 2, 1, 3, 9, rec_cstr(""), rec_cstr("m") } }), 0);
+    CHECK(conv_mark(c, 3) == 0 && d.pending.live == 1);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, abc3, 3, abc3, 3)), 0);
+    CHECK(conv_mark(c, 3) == 2 && conv_mark(c, 2) == 1 && conv_unread(c, 2) == 1 && d.pending.live == 0);
+    /* a deleted conversation: its markers go, and their records */
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_DELETE, ab, 2, ab, 2)), 0);
+    CHECK_EQ_INT(live(&d, &r1, r1_seq), 0);
+    CHECK_EQ_INT(put(&d, r1), -1);
+    db_free(&d);
+}
+
 int main(void)
 {
     buf_init(&b);
     test_tables();
     test_history();
     test_direct();
+    test_reads();
     buf_free(&b);
     return t_report("test_db");
 }

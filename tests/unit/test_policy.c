@@ -81,6 +81,15 @@ int main(void)
     policy_recipients(&d, &post, add, NULL);
     CHECK(ngot == 2 && got[0] == 1 && got[1] == 2);
     CHECK(sees(&d, 1, &post) && sees(&d, 2, &post) && !sees(&d, 3, &post));
+    rec_t read = { .type = REC_READ, .read = { 1, 1, 1, 0 } };   /* a marker's: the members now */
+    ngot = 0;
+    policy_recipients(&d, &read, add, NULL);
+    CHECK(ngot == 2 && got[0] == 1 && got[1] == 2);
+    CHECK(sees(&d, 1, &read) && sees(&d, 2, &read) && !sees(&d, 3, &read));
+    read.read.conv = 9;   /* of no conversation: nobody */
+    ngot = 0;
+    policy_recipients(&d, &read, add, NULL);
+    CHECK(ngot == 0 && !sees(&d, 1, &read));
     uint32_t ac[2] = { 1, 3 };
     rec_t swap = { .type = REC_CONV_UPDATE, .conv = { 1, 1, 6, rec_cstr("t"), { ac, NULL, 2 }, { ab, NULL, 2 } } };
     ngot = 0;

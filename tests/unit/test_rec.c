@@ -64,10 +64,10 @@ static void test_numbers(void)
     /* on disk since the first release: a change here misreads every existing log */
     int want_n[] = { REC_USER_CREATE, 1, REC_USER_UPDATE, 2, REC_USER_DELETE, 3, REC_TOKEN_ADD, 4,
                      REC_TOKEN_DEL, 5, REC_CONV_CREATE, 6, REC_CONV_UPDATE, 7, REC_CONV_DELETE, 8,
-                     REC_MSG_CREATE, 9, REC_MSG_UPDATE, 10, REC_MSG_DELETE, 11, REC_META, 12 };
+                     REC_MSG_CREATE, 9, REC_MSG_UPDATE, 10, REC_MSG_DELETE, 11, REC_META, 12, REC_READ, 13 };
     for (size_t i = 0; i < sizeof want_n / sizeof *want_n; i += 2) CHECK_EQ_INT(want_n[i], want_n[i + 1]);
     for (int t = 1; t < REC_TYPES; t++) CHECK(rec_name((uint8_t)t) != NULL);
-    int unknown[] = { 0, REC_TYPES, 13, 99, 127, 255 };
+    int unknown[] = { 0, REC_TYPES, 99, 127, 255 };
     rec_t d;
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         CHECK(rec_name((uint8_t)unknown[i]) == NULL);
@@ -183,6 +183,12 @@ static void test_msgs(void)
     w32(10); w32(20); w32(0xfffffff0u);
     d = round_trip(&(rec_t){ .type = REC_META, .meta = { 10, 20, 0xfffffff0u } });
     CHECK(d.meta.users == 10 && d.meta.convs == 20 && d.meta.msgs == 0xfffffff0u);
+
+    for (uint8_t post = 0; post <= 1; post++) {   /* conversation, user, message, moved by a post */
+        w32(5); w32(3); w32(0xfffffff1u); buf_putc(&want, (char)post);
+        d = round_trip(&(rec_t){ .type = REC_READ, .read = { 5, 3, 0xfffffff1u, post } });
+        CHECK(d.read.conv == 5 && d.read.user == 3 && d.read.msg == 0xfffffff1u && d.read.quiet == post);
+    }
 }
 
 int main(void)

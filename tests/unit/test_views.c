@@ -51,10 +51,16 @@ static void test_objects(void)
     CHECK_STR(str(), "{\"id\":5,\"title\":\"t\",\"direct\":false,\"member_ids\":[7,9],\"created_by\":7,\"owner_id\":9,"
                      "\"created_at\":\"1970-01-01T00:00:00.000Z\",\"updated_at\":\"1970-01-01T00:00:02.000Z\","
                      "\"last_message_id\":4}");
+    uint64_t marks[2] = { 3 | (uint64_t)77 << 32, 0 };   /* 7 read up to message 3; 9 has no marker */
+    c.marks = marks;
+    view_reads(&b, &c);
+    CHECK_STR(str(), "{\"reads\":[{\"user_id\":7,\"last_read_message_id\":3},{\"user_id\":9,\"last_read_message_id\":null}]}");
     c.peer = 9;   /* a direct conversation */
     buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
     CHECK(strstr(str(), "{\"id\":5,\"title\":\"t\",\"direct\":true,\"member_ids\":[7,9],") != NULL);
     c.nmsgs = 0; c.nmembers = 0;
+    view_reads(&b, &c);
+    CHECK_STR(str(), "{\"reads\":[]}");
     buf_reset(&b); view_conv(&b, NULL, NULL, 5, &c, 0);
     CHECK(strstr(str(), "\"member_ids\":[],") && strstr(str(), "\"last_message_id\":null}"));
     msg m = { .conv_id = 5, .author_id = 7, .reply_to = 2, .created_ms = 0, .updated_ms = 1,
@@ -75,7 +81,8 @@ static void test_events(void)
     static const char *const names[REC_TYPES] = {
         [REC_MSG_CREATE] = "message.created", [REC_MSG_UPDATE] = "message.updated",
         [REC_MSG_DELETE] = "message.deleted", [REC_CONV_CREATE] = "conversation.created",
-        [REC_CONV_UPDATE] = "conversation.updated", [REC_CONV_DELETE] = "conversation.deleted" };
+        [REC_CONV_UPDATE] = "conversation.updated", [REC_CONV_DELETE] = "conversation.deleted",
+        [REC_READ] = "conversation.read" };
     for (int t = 0; t < 256; t++) {
         const char *n = view_event_name((uint8_t)t);
         if (t < REC_TYPES && names[t]) CHECK_STR(n, names[t]);
@@ -116,17 +123,23 @@ static void test_events(void)
     CHECK(strstr(str(), "\"body\":\"ho\"") && strstr(str(), "\"edited\":true}"));
     buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 2);   /* a caller's: the last message as now */
     CHECK(strstr(str(), "\"last_message_id\":1,\"last_message\":{\"id\":1,\"conversation_id\":1,") &&
-          strstr(str(), "\"body\":\"ho\",") && strstr(str(), "\"edited\":true}}"));
+          strstr(str(), "\"body\":\"ho\",") && strstr(str(), "\"edited\":true},"));
     buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 0);   /* no caller (events): none */
     CHECK(strstr(str(), "\"last_message_id\":1}") && !strstr(str(), "last_message\""));
+    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 1);   /* 1 has no marker: 1 unread */
+    CHECK(strstr(str(), "\"edited\":true},\"last_read_message_id\":null,\"unread_count\":1}"));
+    /* a marker moved by POST .../read is an event; one moved by a post is none */
+    CHECK_STR(event(&d, (rec_t){ .type = REC_READ, .read = { 1, 1, 1, 0 } }),
+              "{\"id\":7,\"type\":\"conversation.read\",\"conversation_id\":1,\"user_id\":1,\"last_read_message_id\":1}");
+    CHECK_STR(event(&d, (rec_t){ .type = REC_READ, .read = { 1, 2, 1, 1 } }), "");
     CHECK_STR(event(&d, (rec_t){ .type = REC_MSG_DELETE, .del = { 1, 5000 } }),
-              "{\"id\":7,\"type\":\"message.deleted\",\"message\":{\"id\":1,\"conversation_id\":1}}");
+              "{\"id\":9,\"type\":\"message.deleted\",\"message\":{\"id\":1,\"conversation_id\":1}}");
     buf_reset(&b);   /* ... and after the delete: nothing but the message.deleted */
     CHECK_EQ_INT(view_event(&b, &d, &st, 4, &dec), 0);
-    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 2);
-    CHECK(strstr(str(), "\"last_message_id\":null,\"last_message\":null}"));
+    buf_reset(&b); view_conv(&b, &d, &st, 1, db_conv(&d, 1), 1);   /* 1's marker stays on it */
+    CHECK(strstr(str(), "\"last_message_id\":null,\"last_message\":null,\"last_read_message_id\":1,\"unread_count\":0}"));
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 1, 1, 6000, rec_cstr("u") } }),
-              "{\"id\":8,\"type\":\"conversation.deleted\",\"conversation\":{\"id\":1}}");
+              "{\"id\":10,\"type\":\"conversation.deleted\",\"conversation\":{\"id\":1}}");
     CHECK_STR(event(&d, (rec_t){ .type = REC_TOKEN_DEL, .token = { 0, NULL } }), "");
     /* a record that names no known object renders nothing */
     rec_t ghost = { .type = REC_MSG_DELETE, .del = { 99, 1 } };
