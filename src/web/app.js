@@ -26,8 +26,8 @@ function reset() {
     reads: new Map(),     // conversation id -> Map user id -> last read message id (v2)
     typing: new Map(),    // conversation id -> Map user id -> until (ms)
     nodes: new Map(),     // render cache: key -> { sig, el }
+    marking: new Map(),   // conversation id -> timer of a read marker to post
     editing: null, confirming: null, replyTo: null, typedAt: 0,
-    has: { reads: false },
     syncing: false, again: false, buffer: [], synced: false,
   });
 }
@@ -99,8 +99,6 @@ function renderMe() {
 
 // ---- loading: the conversation list, users' names, message pages, read receipts
 export function restConv(c) {   // a conversation from a REST answer (events leave out the read fields)
-  S.has.reads = 'last_read_message_id' in c;
-  if (!('unread_count' in c)) c.unread_count = S.convs.get(c.id)?.unread_count || 0;
   const old = S.convs.get(c.id);
   if (old) Object.assign(old, c); else S.convs.set(c.id, c);
   return S.convs.get(c.id);
@@ -173,7 +171,6 @@ export async function loadOlder(cid) {
 }
 
 export function loadReads(cid) {
-  if (!S.has.reads) return;
   api.reads(cid).then((list) => {
     S.reads.set(cid, new Map(list.map((r) => [r.user_id, r.last_read_message_id || 0])));
     if (S.current === cid) renderLog();
@@ -219,7 +216,8 @@ export function gotMessage(m, created) {
     Object.assign(c, { last_message_id: m.id, last_message: m, updated_at: m.created_at });
     S.typing.get(cid)?.delete(m.author_id);
     S.reads.get(cid)?.set(m.author_id, m.id);   // posting moves the author's marker
-    if (m.author_id !== S.me) {
+    if (m.author_id === S.me) c.last_read_message_id = Math.max(m.id, c.last_read_message_id || 0);
+    else {
       if (reading(cid)) markRead(cid, m.id); else c.unread_count = (c.unread_count || 0) + 1;
     }
   } else if (c.last_message && c.last_message.id === m.id) c.last_message = m;
@@ -308,9 +306,23 @@ function markRead(cid, mid) {
   const c = S.convs.get(cid);
   if (!c) return;
   if (c.unread_count) { c.unread_count = 0; renderList(); }
-  if (!S.has.reads || typeof mid !== 'number' || mid <= (c.last_read_message_id || 0)) return;
+  if (typeof mid !== 'number' || mid <= (c.last_read_message_id || 0)) return;
   c.last_read_message_id = mid;
-  api.markRead(cid, mid).catch(() => {});
+  postRead(cid, S.marking);
+}
+
+// At most one POST .../read per conversation every half second: a burst read is one move.
+function postRead(cid, marks, wait = 500) {
+  if (marks.has(cid) || marks !== S.marking) return;
+  marks.set(cid, setTimeout(async () => {
+    const c = S.convs.get(cid);
+    let mid = c?.last_read_message_id, next = 500;
+    try { if (c && marks === S.marking) await api.markRead(cid, mid); } catch (e) {
+      if (e.status === 429 || e.status === 503) { mid = null; next = 1000 * (e.retryAfter || 1); }   // again
+    }
+    marks.delete(cid);
+    if (c && c.last_read_message_id !== mid) postRead(cid, marks, next);
+  }, wait));
 }
 
 export function readLatest() {

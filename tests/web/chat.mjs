@@ -36,8 +36,6 @@ async function until(fn, what, timeout = T) {   // poll fn() until it returns tr
 const visible = (loc) => loc.waitFor({ state: 'visible', timeout: T });
 const hidden = (loc) => loc.waitFor({ state: 'hidden', timeout: T });
 
-// Does the server have a route? Without a token a v2 route answers 401, a missing one 404.
-async function has(path) { return (await fetch(BASE + path)).status === 401; }
 // The signed-in person's token and user id, from the page's session
 const session = (p) => p.page.evaluate(() => JSON.parse(sessionStorage.getItem('chatd.session')));
 
@@ -68,10 +66,13 @@ async function person(name, { noWebSocket = false } = {}) {
   page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
   page.on('request', (r) => { if (!r.url().startsWith(BASE + '/')) problems.push(`${name}: request to ${r.url()}`); });
   page.setDefaultTimeout(T);
-  const p = { name, ctx, page, posts: [], wsUrls: [], ws: null, hold: null };
-  page.on('request', (r) => {   // every send, for the Idempotency-Key check
-    if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/messages')
+  const p = { name, ctx, page, posts: [], reads: [], wsUrls: [], ws: null, hold: null };
+  page.on('request', (r) => {   // every send, for the Idempotency-Key check; every read marker posted
+    const path = new URL(r.url()).pathname;
+    if (r.method() === 'POST' && path === '/api/messages')
       p.posts.push({ key: r.headers()['idempotency-key'], body: JSON.parse(r.postData()).body });
+    if (r.method() === 'POST' && /^\/api\/conversations\/\d+\/read$/.test(path))
+      p.reads.push(JSON.parse(r.postData()).message_id);
   });
   // The WebSocket through Playwright, so the test can cut it and hold the reconnect (p.hold)
   if (!noWebSocket) await ctx.routeWebSocket(/\/api\/ws/, async (ws) => {
@@ -87,11 +88,12 @@ const shot = async (p, file) => { if (SHOTS) await p.page.screenshot({ path: `${
 const tag = Date.now().toString(36).slice(-5);
 const A = await person('alice'), B = await person('bob');
 A.user = 'alice_' + tag; B.user = 'bob_' + tag;
-const reads = await has('/api/conversations/1/reads');
-console.log(`# server features: read state ${reads ? 'yes' : 'no'}`);
 
 const convs = (p) => p.page.getByRole('list', { name: 'Conversations' });
 const convItem = (p, text) => convs(p).getByRole('listitem').filter({ hasText: text });
+// the entry of the direct conversation with NAME (not a group whose last message NAME wrote)
+const directItem = (p, name) => convs(p).getByRole('listitem')
+  .filter({ has: p.page.getByRole('button', { name: new RegExp(`^(?:(?:on|off)line )?${name} `) }) });
 const log = (p) => p.page.getByRole('log');
 const msg = (p, text) => log(p).getByRole('listitem').filter({ hasText: text });
 async function send(p, text) {
@@ -160,9 +162,8 @@ await check('bob opens it: the message is there and the unread count clears', as
   await visible(msg(B, 'hello bob'));
   await hidden(convItem(B, 'Alice').filter({ hasText: 'unread' }));
 });
-if (reads) {
-  await check('alice sees "Seen by Bob"', () => visible(msg(A, 'hello bob').filter({ hasText: 'Seen by Bob' })));
-}
+await check('alice sees "Seen by Bob" (his read marker, live)', () =>
+  visible(msg(A, 'hello bob').filter({ hasText: 'Seen by Bob' })));
 await check('bob types: alice sees "Bob is typing…"', async () => {
   await B.page.getByRole('textbox', { name: 'Message' }).pressSequentially('hi al', { delay: 30 });
   await visible(A.page.getByText('Bob is typing…'));
@@ -239,7 +240,7 @@ await check('bob reloads: still signed in, the conversation and its history are 
 await shot(B, 'after-reload');
 await check('bob scrolls up through 130 older messages (before=)', async () => {
   const { token } = await session(A);
-  const cid = Number((await A.page.evaluate(() => location.hash)).slice(2));
+  const cid = Number((await A.page.evaluate(() => location.hash)).slice(2)), reads = B.reads.length;
   for (let i = 1; i <= 130; i++) {
     const r = await fetch(BASE + '/api/messages', { method: 'POST', body: JSON.stringify({ conversation_id: cid,
       body: `old ${i}` }), headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' } });
@@ -249,6 +250,7 @@ await check('bob scrolls up through 130 older messages (before=)', async () => {
   await convItem(B, 'Crew').getByRole('button').click();
   await convItem(B, 'Alice').getByRole('button').click();
   await visible(msg(B, 'old 130'));
+  console.log(`# bob posted ${B.reads.length - reads} read markers for the 130 messages`);
   const start = B.page.getByText('This is the start of the conversation.');
   await until(async () => {
     await log(B).evaluate((el) => { el.scrollTop = 0; });
@@ -298,52 +300,34 @@ await check('presence events (v2; sent into alice\'s WebSocket by the test) show
   await visible(convItem(A, 'Bob').filter({ hasText: 'offline' }));
 });
 
-// Read state (v2): the test adds its fields and endpoints to the server's answers (a v2 server
-// has them itself; these stand-ins follow the contract), so the client's use of them is checked.
-await check('read state (v2, stand-ins): unread from the list, "Seen by", /read posted, conversation.read', async () => {
-  const { token } = await session(A);
-  const get = async (path) => (await fetch(BASE + path, { headers: { Authorization: 'Bearer ' + token } })).json();
-  const byTitle = async (t) => (await get('/api/conversations')).conversations.find((c) => c.title === t ||
-    (t === 'Bob' && !c.title && c.member_ids.includes(bobId)));
-  const direct = await byTitle('Bob'), crew = await byTitle('Crew ' + tag);
-  const posted = [];
-  const ROUTE = /\/api\/conversations(\/\d+(\/reads?)?)?$/;
-  await A.page.route(ROUTE, async (route) => {
-    const r = route.request(), path = new URL(r.url()).pathname;
-    if (path.endsWith('/reads'))
-      return route.fulfill({ json: { reads: [{ user_id: bobId, last_read_message_id: direct.last_message_id }] } });
-    if (path.endsWith('/read')) {
-      posted.push([Number(path.split('/')[3]), JSON.parse(r.postData()).message_id]);
-      const c = (await get(path.slice(0, -5))).conversation;
-      return route.fulfill({ json: { conversation: { ...c, last_read_message_id: c.last_message_id, unread_count: 0 } } });
-    }
-    if (r.method() !== 'GET') return route.fallback();
-    const res = await route.fetch(), j = await res.json();
-    for (const c of j.conversations || [j.conversation])   // crew: never read; the others: all read
-      Object.assign(c, c.id === crew.id ? { last_read_message_id: null, unread_count: 1 }
-        : { last_read_message_id: c.last_message_id, unread_count: 0 });
-    return route.fulfill({ response: res, json: j });
-  });
-  const readState = async () => {
-    await A.page.reload();
-    await visible(msg(A, 'old 130').filter({ hasText: 'Seen by Bob' }));   // her newest there
-    await visible(convItem(A, 'Crew').filter({ hasText: '1 unread' }));
-    await convItem(A, 'Crew').getByRole('button').click();
-    await hidden(convItem(A, 'Crew').filter({ hasText: 'unread' }));
-    await until(() => posted.some(([c, m]) => c === crew.id && m === crew.last_message_id), 'POST /read of the newest');
-    await convItem(A, 'Bob').getByRole('button').click();
-    await send(A, 'are you there');
-    await hidden(log(A).getByText('Seen by Bob'));
-    const mine = (await get(`/api/messages?conversation_id=${direct.id}&limit=1`)).messages[0].id;
-    A.ws.send(JSON.stringify({ type: 'conversation.read', conversation_id: direct.id, user_id: bobId,
-      last_read_message_id: mine }));
-    await visible(msg(A, 'are you there').filter({ hasText: 'Seen by Bob' }));
-  };
-  try { await readState(); } finally {
-    await A.page.unroute(ROUTE);
-    await A.page.reload();
-  }
-  await visible(msg(A, 'are you there'));
+// Read state: bob has the direct conversation open while alice writes in the group
+await check('read state: unread counts are the server\'s (a reload keeps them), reading clears them for good', async () => {
+  const reads = A.reads.length;
+  await convItem(A, 'Crew').getByRole('button').click();
+  await send(A, 'crew one');
+  await send(A, 'crew two');
+  if (A.reads.length !== reads) throw new Error(`alice posted /read for her own messages: ${A.reads.slice(reads)}`);
+  await visible(convItem(B, 'Crew').filter({ hasText: '3 unread' }));   // with "welcome carol"
+  await B.page.reload();
+  await visible(convItem(B, 'Crew').filter({ hasText: '3 unread' }));   // unread_count from the server
+  await visible(msg(B, 'old 130'));
+  if (await directItem(B, 'Alice').filter({ hasText: 'unread' }).count()) throw new Error('the direct one is unread');
+  await convItem(B, 'Crew').getByRole('button').click();
+  await hidden(convItem(B, 'Crew').filter({ hasText: 'unread' }));
+  await visible(msg(A, 'crew two').filter({ hasText: 'Seen by Bob' }));   // conversation.read, live
+  await directItem(B, 'Alice').getByRole('button').click();
+  await B.page.reload();
+  await visible(msg(B, 'old 130'));
+  await visible(convItem(B, 'Crew'));
+  if (await convItem(B, 'Crew').filter({ hasText: 'unread' }).count()) throw new Error('the group is unread again');
+  const { token } = await session(B);
+  const crew = (await (await fetch(BASE + '/api/conversations', { headers: { Authorization: 'Bearer ' + token } }))
+    .json()).conversations.find((c) => c.title === 'Crew ' + tag);
+  if (crew.unread_count !== 0 || crew.last_read_message_id !== crew.last_message_id)
+    throw new Error(`the server has bob's marker at ${crew.last_read_message_id} of ${crew.last_message_id}`);
+  await directItem(A, 'Bob').getByRole('button').click();   // bob reads a new one live: "Seen by"
+  await send(A, 'are you there');
+  await visible(msg(A, 'are you there').filter({ hasText: 'Seen by Bob' }));
 });
 
 await check('people search: nobody found; found by name ignoring case, it opens the same conversation', async () => {
