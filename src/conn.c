@@ -94,11 +94,12 @@ int conn_flush(server *s, conn *c)
     return 0;
 }
 
-/* An HTTP-level rejection: answer and close, so nothing after it is ever processed. */
-static void reject(server *s, conn *c, int status)
+/* An HTTP-level rejection (or a timeout): answer and close, so nothing after it is ever processed. */
+static void reject(server *s, conn *c, int status, int64_t start_ms)
 {
     static const struct { int status; const char *code, *msg; } why[] = {
         { 400, "bad_request", "malformed HTTP request" },
+        { 408, "request_timeout", "the request did not arrive in time" },
         { 413, "payload_too_large", "request body too large" },
         { 414, "uri_too_long", "request target too long" },
         { 431, "headers_too_large", "request headers too large" },
@@ -109,7 +110,7 @@ static void reject(server *s, conn *c, int status)
     if (why[i].status != status) i = 0, status = 400;
     c->ri.keep_alive = 0;
     c->ri.head = 0;
-    c->ri.start_ms = s->now_ms;
+    c->ri.start_ms = start_ms;
     if (!c->ri.line[0]) snprintf(c->ri.line, sizeof c->ri.line, "-");
     c->close_after = 1;
     respond_error(s, c, status, why[i].code, why[i].msg);
@@ -120,12 +121,12 @@ static void reject(server *s, conn *c, int status)
 void conn_process(server *s, conn *c)
 {
     if (c->kind != KIND_HTTP) { stream_input(s, c); return; }
-    while (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->out.len - c->out_sent < CONN_OUT_HIGH) {
-        if (c->in.len == 0) return;
+    while (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
+           c->out.len - c->out_sent < CONN_OUT_HIGH) {
         long n = http_parse(&c->hp, c->in.data, c->in.len);
         if (n < 0) {
             c->ri.line[0] = 0;
-            reject(s, c, (int)-n);
+            reject(s, c, (int)-n, s->now_ms);
             return;
         }
         if (n == 0) {
@@ -148,13 +149,9 @@ void conn_process(server *s, conn *c)
 
 void conn_timeout(server *s, conn *c)
 {
-    c->ri.keep_alive = 0;
-    c->ri.head = 0;
-    c->ri.start_ms = c->req_ms;
-    snprintf(c->ri.line, sizeof c->ri.line, "-");
-    c->close_after = 1;
     c->in.len = 0;
-    respond_error(s, c, 408, "request_timeout", "the request did not arrive in time");
+    c->ri.line[0] = 0;
+    reject(s, c, 408, c->req_ms);
 }
 
 int conn_wants_read(const conn *c)

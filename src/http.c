@@ -148,16 +148,25 @@ static long parse_request_line(http_parser *p, const char *buf, size_t s, size_t
     return v[5] == '1' ? 0 : -505;
 }
 
+int http_list_next(const char **p, const char *end, const char **item, size_t *n)
+{
+    while (*p < end && (**p == ',' || is_ows(**p))) (*p)++;
+    if (*p >= end) return 0;
+    const char *e = memchr(*p, ',', (size_t)(end - *p));
+    *item = *p;
+    *p = e = e ? e : end;
+    while (e > *item && is_ows(e[-1])) e--;
+    *n = (size_t)(e - *item);
+    return 1;
+}
+
 /* Connection: a comma-separated list of tokens; we only care about two of them. */
 static void note_connection(head_info *h, const char *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t s = i, e;
-        while (i < n && v[i] != ',') i++;
-        for (e = i; e > s && is_ows(v[e - 1]); e--) {}
-        s = span(v, s, e, is_ows);
-        h->close |= ieq(v + s, e - s, "close");
-        h->keep |= ieq(v + s, e - s, "keep-alive");
+    const char *it, *end = v + n;
+    for (const char *p = v; http_list_next(&p, end, &it, &n);) {
+        h->close |= ieq(it, n, "close");
+        h->keep |= ieq(it, n, "keep-alive");
     }
 }
 

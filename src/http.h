@@ -78,6 +78,8 @@ long http_parse(http_parser *p, const char *buf, size_t len);
 
 /* Case-insensitive header lookup; the first match, or NULL. */
 const http_header *http_header_get(const http_req *r, const char *name);
+/* The next element of a comma-separated list in [*p, end), spaces trimmed, into item, n; 0 at the end. */
+int http_list_next(const char **p, const char *end, const char **item, size_t *n);
 
 /* Percent-decode s[0..n) into out (room for n+1 bytes, NUL-terminated); when plus_space,
  * '+' becomes ' ' (query strings). Returns the decoded length or -1 on a bad %XX. */

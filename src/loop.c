@@ -3,7 +3,7 @@
  * for every write of the turn, then their responses are released; like Redis's
  * beforeSleep). Also the orderly shutdown on SIGTERM/SIGINT. */
 #include "server.h"
-#include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,55 +30,39 @@ static int set_nonblock(int fd)
 
 int server_listen(server *s)
 {
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    struct sockaddr *sa;
-    socklen_t len;
-    memset(&a6, 0, sizeof a6);
-    memset(&a4, 0, sizeof a4);
-    int fam = AF_INET;
-    if (inet_pton(AF_INET, s->cfg.bind_addr, &a4.sin_addr) == 1) {
-        a4.sin_family = AF_INET;
-        a4.sin_port = htons((uint16_t)s->cfg.port);
-        sa = (struct sockaddr *)&a4, len = sizeof a4;
-    } else if (inet_pton(AF_INET6, s->cfg.bind_addr, &a6.sin6_addr) == 1) {
-        fam = AF_INET6;
-        a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons((uint16_t)s->cfg.port);
-        sa = (struct sockaddr *)&a6, len = sizeof a6;
-    } else {
+    char port[8];
+    struct addrinfo *ai, hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                                   .ai_socktype = SOCK_STREAM };
+    snprintf(port, sizeof port, "%d", s->cfg.port);
+    if (getaddrinfo(s->cfg.bind_addr, port, &hints, &ai) != 0) {
         fprintf(stderr, "chatd: --bind %s: not an IPv4 or IPv6 address\n", s->cfg.bind_addr);
         return -1;
     }
-    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (fd < 0) { perror("chatd: socket"); return -1; }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0 || set_nonblock(fd) < 0) {
+    struct sockaddr_storage sa;
+    socklen_t len = ai->ai_addrlen;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, len) < 0 || listen(fd, 1024) < 0 || set_nonblock(fd) < 0) {
         fprintf(stderr, "chatd: --bind %s --port %d: cannot listen: %s\n", s->cfg.bind_addr, s->cfg.port,
                 strerror(errno));
-        close(fd);
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
         return -1;
     }
-    getsockname(fd, sa, &len);
-    s->cfg.port = ntohs(fam == AF_INET ? a4.sin_port : a6.sin6_port);   /* the chosen one for --port 0 */
+    freeaddrinfo(ai);
+    getsockname(fd, (struct sockaddr *)&sa, &len);   /* the chosen port for --port 0 */
+    getnameinfo((struct sockaddr *)&sa, len, NULL, 0, port, sizeof port, NI_NUMERICSERV);
+    s->cfg.port = atoi(port);
     s->listen_fd = fd;
     return 0;
 }
 
-static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
+static void peer_name(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t n)
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        port = ntohs(a->sin6_port);
-    }
-    snprintf(out, n, "%s:%d", ip, port);
+    char ip[INET6_ADDRSTRLEN] = "?", port[8] = "0";
+    int flags = NI_NUMERICHOST | NI_NUMERICSERV;
+    getnameinfo((const struct sockaddr *)ss, len, ip, sizeof ip, port, sizeof port, flags);
+    snprintf(out, n, "%s:%s", ip, port);
 }
 
 /* Over a cap: a best-effort 503 on the still-blocking-free socket, then close. */
@@ -121,7 +105,7 @@ static void accept_all(server *s)
             continue;
         }
         char addr[64];
-        peer_name(&ss, addr, sizeof addr);
+        peer_name(&ss, sl, addr, sizeof addr);
         uint64_t *per = s->cfg.max_conns_per_ip ? map_get(&s->per_ip, addr, ip_len(addr)) : NULL;
         if (per && *per >= (uint64_t)s->cfg.max_conns_per_ip) {
             refuse(s, fd, "too many connections from this address");

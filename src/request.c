@@ -7,16 +7,9 @@
 #include <strings.h>
 
 /* A positive decimal id without sign, zeros in front or overflow; else -1. */
-int64_t parse_id(const char *s, size_t n)
-{
-    uint64_t v;
-    return http_uint(s, n, 0, 18, &v) < 0 ? -1 : (int64_t)v;
-}
+int64_t parse_id(const char *p, size_t n) { uint64_t v; return http_uint(p, n, 0, 18, &v) ? -1 : (int64_t)v; }
 
-void invalid(server *s, conn *c, const char *message)
-{
-    respond_error(s, c, 400, "validation_failed", message);
-}
+void invalid(server *s, conn *c, const char *why) { respond_error(s, c, 400, "validation_failed", why); }
 
 int get_str(const jval *obj, const char *key, const jval **v)
 {

@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#define JSON "application/json"
+
 int64_t now_ms(void)
 {
     struct timespec ts;
@@ -180,7 +182,7 @@ static void log_request(server *s, conn *c, int status, size_t len)
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
              const char *extra)
 {
-    size_t nl = ctype && !strcmp(ctype, "application/json") && (len == 0 || body[len - 1] != '\n');
+    size_t nl = ctype && !strcmp(ctype, JSON) && (len == 0 || body[len - 1] != '\n');
     put_head(s, c, status, ctype, (long long)(len + nl), extra);
     if (!c->ri.head && status != 204) {
         buf_append(&c->out, body, len);
@@ -197,10 +199,8 @@ void respond_stream_head(server *s, conn *c, int status, const char *ctype, cons
     log_request(s, c, status, 0);
 }
 
-void respond_json(server *s, conn *c, int status, const buf_t *body)
-{
-    respond(s, c, status, "application/json", body->data, body->len, NULL);
-}
+void respond_json(server *s, conn *c, int st, const buf_t *b) { respond(s, c, st, JSON, b->data, b->len, 0); }
+void respond_empty(server *s, conn *c, int st, const char *extra) { respond(s, c, st, NULL, "", 0, extra); }
 
 void respond_error(server *s, conn *c, int status, const char *code, const char *message)
 {
@@ -213,17 +213,12 @@ void respond_error_x(server *s, conn *c, int status, const char *code, const cha
     buf_t *b = &s->scratch;
     buf_reset(b);
     view_error(b, 0, code, message);
-    respond(s, c, status, "application/json", b->data, b->len, extra);
+    respond(s, c, status, JSON, b->data, b->len, extra);
 }
 
 int respond_no(server *s, conn *c, const policy_no *no)
 {
     if (no) respond_error(s, c, no->status, no->code, no->message);
     return no != NULL;
-}
-
-void respond_empty(server *s, conn *c, int status, const char *extra)
-{
-    respond(s, c, status, NULL, "", 0, extra);
 }
 

@@ -189,19 +189,13 @@ void api_events(server *s, conn *c, http_req *r)
  * "Connection: notupgrade" does not ask for an upgrade. */
 static int header_has(const http_req *r, const char *name, const char *token)
 {
-    size_t tn = strlen(token);
+    const char *it;
+    size_t n;
     for (size_t i = 0; i < r->nheaders; i++) {
         const http_header *h = &r->headers[i];
         if (h->name_len != strlen(name) || strncasecmp(h->name, name, h->name_len) != 0) continue;
-        for (const char *p = h->value, *end = p + h->value_len; p < end;) {
-            const char *e = memchr(p, ',', (size_t)(end - p));
-            if (!e) e = end;
-            const char *a = p, *b = e;
-            while (a < b && (*a == ' ' || *a == '\t')) a++;
-            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-            if ((size_t)(b - a) == tn && strncasecmp(a, token, tn) == 0) return 1;
-            p = e + 1;
-        }
+        for (const char *p = h->value; http_list_next(&p, h->value + h->value_len, &it, &n);)
+            if (n == strlen(token) && strncasecmp(it, token, n) == 0) return 1;
     }
     return 0;
 }

@@ -34,26 +34,12 @@ static const web_asset *find(const char *path, size_t n)
     return NULL;
 }
 
-/* The next element of a comma-separated header list, spaces trimmed; 0 at the end. */
-static int next_item(const char **p, const char *end, const char **item, size_t *n)
-{
-    while (*p < end && (**p == ',' || **p == ' ' || **p == '\t')) (*p)++;
-    if (*p >= end) return 0;
-    const char *comma = memchr(*p, ',', (size_t)(end - *p));
-    const char *e = comma ? comma : end;
-    *item = *p;
-    *p = e;
-    while (e > *item && (e[-1] == ' ' || e[-1] == '\t')) e--;
-    *n = (size_t)(e - *item);
-    return 1;
-}
-
 /* Accept-Encoding names gzip (or x-gzip) with a q-value above zero. */
 static int accepts_gzip(const http_header *h)
 {
     const char *p = h ? h->value : NULL, *end = h ? h->value + h->value_len : NULL, *it;
     size_t n;
-    while (p && next_item(&p, end, &it, &n)) {
+    while (p && http_list_next(&p, end, &it, &n)) {
         size_t name = 0;
         while (name < n && it[name] != ';' && it[name] != ' ' && it[name] != '\t') name++;
         int gzip = (name == 4 && strncasecmp(it, "gzip", 4) == 0) ||
@@ -74,7 +60,7 @@ static int etag_matches(const http_header *h, const char *etag)
 {
     const char *p = h->value, *end = h->value + h->value_len, *it;
     size_t n, len = strlen(etag);
-    while (next_item(&p, end, &it, &n)) {
+    while (http_list_next(&p, end, &it, &n)) {
         if (n == 1 && it[0] == '*') return 1;
         if (n > 2 && it[0] == 'W' && it[1] == '/') { it += 2; n -= 2; }
         if (n == len && memcmp(it, etag, n) == 0) return 1;
