@@ -45,6 +45,7 @@ UNIT_db     := db rec map store cache crc32c buf
 UNIT_views  := views json db rec map store cache crc32c buf
 UNIT_policy := policy db rec map store cache crc32c buf
 UNIT_ws     := ws crypto json buf
+UNIT_router := router request respond views policy db rec map store cache crc32c buf http json auth crypto
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 

@@ -37,7 +37,7 @@ static int by_activity(const void *a, const void *b)
     return x->id > y->id ? -1 : 1;
 }
 
-void api_conv_list(server *s, conn *c, http_req *r)
+static void api_conv_list(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
@@ -152,26 +152,26 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
     json_free(&doc);
 }
 
-void api_conv_create(server *s, conn *c, http_req *r)
+static void api_conv_create(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (auth_user(s, c, r, &uid, NULL)) conv_write(s, c, r, uid, NULL, s->db.nconvs + 1);
 }
 
-void api_conv_get(server *s, conn *c, http_req *r, int64_t id)
+static void api_conv_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (find_conv(s, c, r, id, &uid)) respond_conv(s, c, 200, (uint32_t)id, uid);
 }
 
-void api_conv_put(server *s, conn *c, http_req *r, int64_t id)
+static void api_conv_put(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
     if (cv) conv_write(s, c, r, uid, cv, (uint32_t)id);
 }
 
-void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
+static void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
@@ -184,7 +184,7 @@ void api_conv_delete(server *s, conn *c, http_req *r, int64_t id)
 }
 
 /* The caller's marker to a live message of it, forward only (else 200, nothing stored). */
-void api_conv_read(server *s, conn *c, http_req *r, int64_t id)
+static void api_conv_read(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
@@ -204,9 +204,17 @@ void api_conv_read(server *s, conn *c, http_req *r, int64_t id)
     json_free(&doc);
 }
 
-void api_conv_reads(server *s, conn *c, http_req *r, int64_t id)
+static void api_conv_reads(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     conv *cv = find_conv(s, c, r, id, &uid);
     if (cv) respond_json(s, c, 200, view_reads(&s->scratch, cv));
 }
+
+const route_def conv_routes[] = {
+    { "/api/conversations", .get = api_conv_list, .post = api_conv_create },
+    { "/api/conversations/:id", .get = api_conv_get, .put = api_conv_put, .del = api_conv_delete },
+    { "/api/conversations/:id/read", .post = api_conv_read },
+    { "/api/conversations/:id/reads", .get = api_conv_reads },
+    { 0 },
+};

@@ -119,7 +119,7 @@ static void respond_page(server *s, conn *c, page *p)
     respond_json(s, c, 200, b);
 }
 
-void api_msg_list(server *s, conn *c, http_req *r)
+static void api_msg_list(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
@@ -150,7 +150,7 @@ void api_msg_list(server *s, conn *c, http_req *r)
     free(p.ids);
 }
 
-void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
+static void api_msg_get(server *s, conn *c, http_req *r, int64_t id)
 {
     if (find_msg(s, c, r, id, 0)) respond_msg(s, c, 200, (uint32_t)id, NULL);
 }
@@ -166,7 +166,7 @@ static const jval *body_field(server *s, conn *c, const jval *o)
     return v;
 }
 
-void api_msg_create(server *s, conn *c, http_req *r)
+static void api_msg_create(server *s, conn *c, http_req *r, int64_t path_id)
 {
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
@@ -203,7 +203,7 @@ void api_msg_create(server *s, conn *c, http_req *r)
     json_free(&doc);
 }
 
-void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
+static void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
 {
     if (!find_msg(s, c, r, id, 1)) return;
     jdoc doc;
@@ -217,7 +217,7 @@ void api_msg_put(server *s, conn *c, http_req *r, int64_t id)
     json_free(&doc);
 }
 
-void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
+static void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     msg *m = find_msg(s, c, r, id, 1);
     if (!m) return;
@@ -228,3 +228,9 @@ void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
     rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_DELETE, .del = { (uint32_t)id, s->now_ms } });
     if (server_commit(s, c, REC_MSG_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }
+
+const route_def msg_routes[] = {
+    { "/api/messages", .get = api_msg_list, .post = api_msg_create },
+    { "/api/messages/:id", .get = api_msg_get, .put = api_msg_put, .del = api_msg_delete },
+    { 0 },
+};

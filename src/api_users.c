@@ -33,10 +33,23 @@ static int valid_display(const jval *v)
     return n >= 1 && n <= 64 && !memchr(v->str, 0, v->len);
 }
 
+/* The client of a waiting job has gone: the job is dropped before it is hashed. */
+static void hash_dropped(server *s, hash_job *j)
+{
+    s->m.hash_dropped++;
+    if (j->kind != HJ_REGISTER)
+        throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, TH_DROPPED);
+    hash_job_free(j);
+}
+
+static void hash_done(server *s, conn *c, hash_job *j);
+
 /* A job with a copy of the password, parked on the worker. */
 static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
 {
     hash_job *j = xcalloc(1, sizeof *j);
+    j->done = hash_done;
+    j->dropped = hash_dropped;
     j->conn_id = c->id;
     const char *port = strrchr(c->addr, ':');   /* "ip:port" (IPv6 too): the ip part */
     size_t n = port ? (size_t)(port - c->addr) : strlen(c->addr);
@@ -77,24 +90,19 @@ static int over_register_rate(server *s, conn *c, const char *addr)
     return 1;
 }
 
-/* The client of a waiting job has gone: the job is dropped before it is hashed. */
-void api_hash_dropped(server *s, hash_job *j)
-{
-    s->m.hash_dropped++;
-    if (j->kind != HJ_REGISTER) throttle_end(&s->throttle, j->username, strlen(j->username), s->now_ms / 1000, TH_DROPPED);
-    hash_job_free(j);
-}
-
-void api_register(server *s, conn *c, http_req *r)
+static void api_register(server *s, conn *c, http_req *r, int64_t id)
 {
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *name, *pw, *disp;
     if (!o) return;
     int hd = 0;
-    if (get_str(o, "username", &name) < 1 || !valid_username(name)) invalid(s, c, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
+    if (get_str(o, "username", &name) < 1 || !valid_username(name))
+        invalid(s, c, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
     else if (get_str(o, "password", &pw) < 1 || !valid_password(pw)) invalid(s, c, "password: 8-256 bytes");
-    else if ((hd = get_str(o, "display_name", &disp)) < 0 || (hd && !valid_display(disp))) invalid(s, c, "display_name: 1-64 characters");
-    else if (db_user_by_name(&s->db, name->str, name->len)) respond_error(s, c, 409, "username_taken", "username is taken");
+    else if ((hd = get_str(o, "display_name", &disp)) < 0 || (hd && !valid_display(disp)))
+        invalid(s, c, "display_name: 1-64 characters");
+    else if (db_user_by_name(&s->db, name->str, name->len))
+        respond_error(s, c, 409, "username_taken", "username is taken");
     else {
         hash_job *j = job_new(s, c, HJ_REGISTER, pw);
         if (over_register_rate(s, c, j->addr)) { hash_job_free(j); json_free(&doc); return; }
@@ -119,13 +127,17 @@ static int throttled(server *s, conn *c, const char *low, size_t n)
 
 /* A job that checks pw against user uid's hash (uid 0: none; it costs the same hash, so there
  * is no timing oracle), counted for the throttle under the lower-cased name low. */
-static hash_job *check_job(server *s, conn *c, int kind, const jval *pw, uint32_t uid, const char *low, size_t n)
+static hash_job *check_job(server *s, conn *c, int kind, const jval *pw, uint32_t uid, const char *low,
+                           size_t n)
 {
     hash_job *j = job_new(s, c, kind, pw);
     user *u = db_user(&s->db, uid);
     j->uid = uid;
     j->username = xstrndup(low, n);
-    if (u) { memcpy(j->salt, u->salt, sizeof j->salt); j->iters = u->iters; memcpy(j->want, u->hash, sizeof j->want); }
+    if (!u) return j;
+    memcpy(j->salt, u->salt, sizeof j->salt);
+    memcpy(j->want, u->hash, sizeof j->want);
+    j->iters = u->iters;
     return j;
 }
 
@@ -148,7 +160,7 @@ static int check_done(server *s, hash_job *j)
     return ok;
 }
 
-void api_login(server *s, conn *c, http_req *r)
+static void api_login(server *s, conn *c, http_req *r, int64_t id)
 {
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *name, *pw;
@@ -156,9 +168,12 @@ void api_login(server *s, conn *c, http_req *r)
     char low[33];
     if (get_str(o, "username", &name) < 1 || name->len == 0) invalid(s, c, "username is required");
     else if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required");
-    else if (name->len > USERNAME_MAX || pw->len > 256) respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
-    else if (!throttled(s, c, low, db_lower(low, name->str, name->len)))
-        park_check(s, c, check_job(s, c, HJ_LOGIN, pw, db_user_by_name(&s->db, name->str, name->len), low, name->len));
+    else if (name->len > USERNAME_MAX || pw->len > 256)
+        respond_error(s, c, 401, "invalid_credentials", "wrong username or password");
+    else if (!throttled(s, c, low, db_lower(low, name->str, name->len))) {
+        uint32_t uid = db_user_by_name(&s->db, name->str, name->len);
+        park_check(s, c, check_job(s, c, HJ_LOGIN, pw, uid, low, name->len));
+    }
     json_free(&doc);
 }
 
@@ -217,7 +232,7 @@ static void finish_password(server *s, conn *c, hash_job *j)
 static void finish_delete(server *s, conn *c, hash_job *j);
 
 /* c is NULL when the client went away while its job was being hashed. */
-void api_hash_done(server *s, conn *c, hash_job *j)
+static void hash_done(server *s, conn *c, hash_job *j)
 {
     if (j->kind == HJ_LOGIN) finish_login(s, c, j);
     else if (j->kind == HJ_PASSWORD) finish_password(s, c, j);
@@ -225,7 +240,7 @@ void api_hash_done(server *s, conn *c, hash_job *j)
     else if (c) finish_register(s, c, j);
 }
 
-void api_logout(server *s, conn *c, http_req *r)
+static void api_logout(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     uint8_t hash[32];
@@ -241,7 +256,7 @@ static int find_user(server *s, conn *c, http_req *r, int64_t id, int self, uint
     return auth_user(s, c, r, uid, hash) && !respond_no(s, c, policy_user(&s->db, id, *uid, self));
 }
 
-void api_user_get(server *s, conn *c, http_req *r, int64_t id)
+static void api_user_get(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     if (find_user(s, c, r, id, 0, &uid, NULL)) respond_user(s, c, 200, (uint32_t)id, NULL);
@@ -264,7 +279,7 @@ static uint32_t parse_ids(const char *v, int64_t ids[100])
 
 /* GET /api/users?q=PREFIX&limit=N: live users whose name starts with PREFIX (ASCII case
  * ignored), the first N by lower-cased name (one pass keeping the best N); ?ids=: those. */
-void api_user_list(server *s, conn *c, http_req *r)
+static void api_user_list(server *s, conn *c, http_req *r, int64_t path_id)
 {
     uint32_t uid, n = 0;
     int64_t ids[100];
@@ -307,7 +322,7 @@ static size_t user_key(server *s, uint32_t uid, char *low)
     return db_lower(low, name, strlen(name));
 }
 
-void api_user_put(server *s, conn *c, http_req *r, int64_t id)
+static void api_user_put(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     uint8_t hash[32];
@@ -343,7 +358,7 @@ void api_user_put(server *s, conn *c, http_req *r, int64_t id)
 }
 
 /* DELETE needs the password (a body {"password"}); checked on the worker, then finish_delete. */
-void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
+static void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
     jdoc doc;
@@ -353,7 +368,8 @@ void api_user_delete(server *s, conn *c, http_req *r, int64_t id)
     if (r->body_len == 0) { invalid(s, c, "password is required to delete the account"); return; }
     if (!(o = parse_body(s, c, r, &doc))) return;
     size_t n = user_key(s, uid, low);
-    if (get_str(o, "password", &pw) < 1 || pw->len == 0) invalid(s, c, "password is required to delete the account");
+    if (get_str(o, "password", &pw) < 1 || pw->len == 0)
+        invalid(s, c, "password is required to delete the account");
     else if (pw->len > 256) respond_error(s, c, 403, "wrong_password", "password is wrong");
     else if (!throttled(s, c, low, n)) park_check(s, c, check_job(s, c, HJ_DELETE, pw, uid, low, n));
     json_free(&doc);
@@ -384,3 +400,12 @@ static void finish_delete(server *s, conn *c, hash_job *job)
     rec_encode(&s->rec, &(rec_t){ .type = REC_USER_DELETE, .del = { uid, s->now_ms } });
     if (server_commit(s, c, REC_USER_DELETE) == 0) respond_empty(s, c, 204, NULL);
 }
+
+const route_def users_routes[] = {
+    { "/api/users/register", .post = api_register, .unmetered = 1 },
+    { "/api/users/login", .post = api_login, .unmetered = 1 },
+    { "/api/users/logout", .post = api_logout },
+    { "/api/users", .get = api_user_list },
+    { "/api/users/:id", .get = api_user_get, .put = api_user_put, .del = api_user_delete },
+    { 0 },
+};

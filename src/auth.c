@@ -36,7 +36,7 @@ static void *hasher_main(void *arg)
         int64_t t0 = mono_ms();
         pbkdf2_sha256(j->password, j->pwlen, j->salt, sizeof j->salt, j->iters, j->out, sizeof j->out);
         if (j->password2 && ct_equal(j->out, j->want, sizeof j->want))   /* the right current password */
-            pbkdf2_sha256(j->password2, j->pw2len, j->salt2, sizeof j->salt2, j->iters2, j->out2, sizeof j->out2);
+            pbkdf2_sha256(j->password2, j->pw2len, j->salt2, sizeof j->salt2, j->iters2, j->out2, 32);
         pthread_mutex_lock(&h->mu);
         h->last_ms = (uint32_t)(mono_ms() - t0);
         j->next = NULL;
@@ -182,7 +182,8 @@ int token_hash(const char *text, size_t n, uint8_t hash[32])
 static int64_t window_end(uint64_t v) { return (int64_t)(v >> 16) + LOGIN_WINDOW_S; }
 static uint64_t pack(int64_t start, unsigned pending, unsigned fails)
 {
-    return (uint64_t)start << 16 | (uint64_t)(pending > 0xff ? 0xff : pending) << 8 | (fails > 0xff ? 0xff : fails);
+    pending = pending > 0xff ? 0xff : pending;
+    return (uint64_t)start << 16 | (uint64_t)pending << 8 | (fails > 0xff ? 0xff : fails);
 }
 
 int throttle_wait(map *m, const char *key, size_t n, int64_t now_s)

@@ -13,6 +13,8 @@
 #define LOGIN_WINDOW_S 60
 
 enum { HJ_REGISTER, HJ_LOGIN, HJ_PASSWORD, HJ_DELETE };
+struct server;
+struct conn;
 
 /* One or two PBKDF2 computations and what the loop needs to finish the request afterwards.
  * Register hashes the new password (password -> out). Login, a password change and an account
@@ -33,6 +35,9 @@ typedef struct hash_job {
     char *username;               /* owned: register: as given; else lower-cased (the throttle's key) */
     char *display;                /* owned or NULL (register, password change) */
     uint8_t keep[32];             /* password change: the caller's token hash, kept */
+    /* what the loop calls once it is hashed (the conn NULL when its client has gone), or dropped unhashed */
+    void (*done)(struct server *, struct conn *, struct hash_job *);
+    void (*dropped)(struct server *, struct hash_job *);
 } hash_job;
 
 typedef struct hasher {

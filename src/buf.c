@@ -16,6 +16,17 @@ void *xmalloc(size_t n) { return oom_check(malloc(n ? n : 1)); }
 void *xcalloc(size_t n, size_t size) { return oom_check(calloc(n ? n : 1, size ? size : 1)); }
 void *xrealloc(void *p, size_t n) { return oom_check(realloc(p, n ? n : 1)); }
 
+void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x, uint64_t y)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *a = xrealloc(*a, *cap * sizeof **a);
+        *b = xrealloc(*b, *cap * sizeof **b);
+    }
+    (*a)[*n] = x;
+    (*b)[(*n)++] = y;
+}
+
 char *xstrndup(const char *s, size_t n)
 {
     char *p = xmalloc(n + 1);

@@ -20,17 +20,6 @@
 #define COMPACT_FLUSH (1u << 20)    /* write the copy out in pieces this big */
 #define COMPACT_BACKOFF_MAX (300 * 1000)   /* ms between attempts when they keep failing */
 
-static void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x, uint64_t y)
-{
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 1024;
-        *a = xrealloc(*a, *cap * sizeof **a);
-        *b = xrealloc(*b, *cap * sizeof **b);
-    }
-    (*a)[*n] = x;
-    (*b)[(*n)++] = y;
-}
-
 void compact_cleanup(const char *dir)
 {
     char *p = xmalloc(strlen(dir) + sizeof STORE_LOG_NAME + 10);
@@ -127,8 +116,9 @@ static int stale_body(server *s, const store_rec *r, size_t *from, size_t *to)
 static void copy_record(server *s, const store_rec *r)
 {
     compactor *cp = &s->cp;
-    int keep = r->seq >= cp->upto || db_live(&s->db, &cp->alive, r->seq, r->type, r->payload, r->len, r->payload_off);
-    if (!keep) return;
+    if (r->seq < cp->upto &&
+        !db_live(&s->db, &cp->alive, r->seq, r->type, r->payload, r->len, r->payload_off))
+        return;
     uint64_t old = r->payload_off - STORE_REC_HDR, at = cp->write_off + cp->out.len;
     if (r->seq > cp->upto || r->type == REC_MSG_CREATE || r->type == REC_MSG_UPDATE)
         push2(&cp->map_old, &cp->map_new, &cp->nmap, &cp->capmap, old, at);
@@ -171,6 +161,8 @@ static uint64_t translate(const compactor *cp, uint64_t off, int inside)
     return lo < cp->nmap ? cp->map_new[lo] : cp->write_off;
 }
 
+static uint64_t new_off(const server *s, uint64_t off) { return translate(&s->cp, off, 0); }
+
 /* Point everything that holds a file offset at the new file. */
 static void rebase(server *s)
 {
@@ -179,21 +171,7 @@ static void rebase(server *s)
         msg *m = db_msg(&s->db, i);
         if (m) m->body_off = translate(cp, m->body_off, 1);
     }
-    for (size_t i = 0; i < s->nconns; i++) {
-        conn *c = s->conns[i];
-        if (!c->replay_off) continue;
-        if (c->replay_after + 1 < cp->upto) {   /* the events it still needs may be gone */
-            stream_resync(s, c);
-            c->replay_off = 0;
-        } else {
-            c->replay_off = translate(cp, c->replay_off, 0);
-        }
-    }
-    events *e = &s->ev;
-    free(e->mark_seq); free(e->mark_off);
-    e->mark_seq = cp->mk_seq; e->mark_off = cp->mk_off;
-    e->nmarks = cp->nmk; e->capmarks = cp->nmk;
-    e->nrecords = cp->nrec;
+    events_rebase(s, cp->upto, cp->nrec, cp->mk_seq, cp->mk_off, cp->nmk, new_off);
     cp->mk_seq = cp->mk_off = NULL;
 }
 
@@ -217,7 +195,6 @@ static int finish(server *s)
     s->db.stale_bodies -= cp->stale_at_start;
     /* bodies that went stale during the copy are erased by the next one: count from its start */
     cp->stale_since_ms = s->db.stale_bodies ? cp->started_ms : 0;
-    s->ev.history_from = cp->upto;
     fprintf(stderr, "chatd: compaction done: %llu -> %llu bytes, %llu records, %lld ms\n",
             (unsigned long long)cp->old_size, (unsigned long long)s->st.size,
             (unsigned long long)cp->nrec, (long long)(now_ms() - cp->started_ms));
@@ -252,6 +229,8 @@ void compact_maybe(server *s)
                   dead * 100 >= s->st.nrecords * s->cfg.compact_pct))
         compact_start(s);
 }
+
+int compact_busy(const server *s) { return s->cp.active; }
 
 int compact_offline(server *s)
 {

@@ -40,20 +40,13 @@ void conn_free(conn *c)
     free(c);
 }
 
-static ssize_t conn_recv(conn *c, void *p, size_t n)
+/* read() (out 0) or write(), through the TLS session when there is one. */
+static ssize_t conn_io(conn *c, char *p, size_t n, int out)
 {
 #ifdef CHATD_TLS
-    if (c->tls) return tls_read(c->tls, p, n);
+    if (c->tls) return out ? tls_write(c->tls, p, n) : tls_read(c->tls, p, n);
 #endif
-    return read(c->fd, p, n);
-}
-
-static ssize_t conn_send(conn *c, const void *p, size_t n)
-{
-#ifdef CHATD_TLS
-    if (c->tls) return tls_write(c->tls, p, n);
-#endif
-    return write(c->fd, p, n);
+    return out ? write(c->fd, p, n) : read(c->fd, p, n);
 }
 
 int conn_on_readable(server *s, conn *c)
@@ -61,7 +54,7 @@ int conn_on_readable(server *s, conn *c)
     if (c->in.len == 0) c->req_ms = s->now_ms;
     do {   /* a TLS session may hold decrypted bytes the socket no longer signals */
         buf_reserve(&c->in, READ_CHUNK);
-        ssize_t n = conn_recv(c, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+        ssize_t n = conn_io(c, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
         if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         if (n == 0) return -1;   /* peer closed: anything unanswered is abandoned with it */
         c->in.len += (size_t)n;
@@ -75,7 +68,7 @@ int conn_on_readable(server *s, conn *c)
 int conn_flush(server *s, conn *c)
 {
     while (c->out_sent < c->out_ready) {
-        ssize_t n = conn_send(c, c->out.data + c->out_sent, c->out_ready - c->out_sent);
+        ssize_t n = conn_io(c, c->out.data + c->out_sent, c->out_ready - c->out_sent, 1);
         if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
         c->out_sent += (size_t)n;
         c->last_ms = s->now_ms;
@@ -120,7 +113,7 @@ static void reject(server *s, conn *c, int status, int64_t start_ms)
  * connection must wait (password hashing), or it is closing. */
 void conn_process(server *s, conn *c)
 {
-    if (c->kind != KIND_HTTP) { stream_input(s, c); return; }
+    if (c->on_input) { c->on_input(s, c); return; }
     while (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
            c->out.len - c->out_sent < CONN_OUT_HIGH) {
         long n = http_parse(&c->hp, c->in.data, c->in.len);
@@ -144,7 +137,7 @@ void conn_process(server *s, conn *c)
         http_parser_reset(&c->hp);
         c->sent_continue = 0;
     }
-    if (c->kind != KIND_HTTP) stream_input(s, c);   /* bytes after an upgrade are frames */
+    if (c->on_input) c->on_input(s, c);   /* bytes after an upgrade are frames */
 }
 
 void conn_timeout(server *s, conn *c)

@@ -21,14 +21,8 @@ void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off)
 {
     events *e = &s->ev;
     if (type == REC_META) e->history_from = seq;
-    if (e->nrecords++ % EVENT_MARK_EVERY) return;
-    if (e->nmarks == e->capmarks) {
-        e->capmarks = e->capmarks ? e->capmarks * 2 : 64;
-        e->mark_seq = xrealloc(e->mark_seq, e->capmarks * sizeof *e->mark_seq);
-        e->mark_off = xrealloc(e->mark_off, e->capmarks * sizeof *e->mark_off);
-    }
-    e->mark_seq[e->nmarks] = seq;
-    e->mark_off[e->nmarks++] = rec_off;
+    if (e->nrecords++ % EVENT_MARK_EVERY == 0)
+        push2(&e->mark_seq, &e->mark_off, &e->nmarks, &e->capmarks, seq, rec_off);
 }
 
 /* Offset of a record at or before the first one with seq > after. */
@@ -40,6 +34,27 @@ uint64_t replay_start(const events *e, uint64_t after)
         if (e->mark_seq[mid] <= after + 1) lo = mid + 1; else hi = mid;
     }
     return lo ? e->mark_off[lo - 1] : STORE_MAGIC_LEN;
+}
+
+void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, uint64_t *mk_off, size_t nmk,
+                   uint64_t (*new_off)(const server *, uint64_t))
+{
+    events *e = &s->ev;
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!c->replay_off) continue;
+        if (c->replay_after + 1 < upto) {   /* the events it still needs may be gone */
+            stream_resync(s, c);
+            c->replay_off = 0;
+        } else {
+            c->replay_off = new_off(s, c->replay_off);
+        }
+    }
+    free(e->mark_seq); free(e->mark_off);
+    e->mark_seq = mk_seq; e->mark_off = mk_off;
+    e->nmarks = e->capmarks = nmk;
+    e->nrecords = nrec;
+    e->history_from = upto;
 }
 
 void events_free(events *e)
@@ -120,8 +135,7 @@ void check_backlog(server *s, conn *c)
 {
     if (c->out.len - c->out_sent <= s->cfg.stream_queue) return;
     if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "too slow: event queue full");
-    c->close_after = 1;
-    c->out_ready = c->out.len;
+    conn_close(c);
     fprintf(stderr, "%s stream dropped: %zu bytes queued\n", c->addr, c->out.len - c->out_sent);
 }
 
@@ -217,8 +231,7 @@ void streams_revoke(server *s)
         uint64_t *v = is_stream(c) ? map_get(&s->db.tokens, c->tok, sizeof c->tok) : NULL;
         if (!is_stream(c) || (v && !policy_token_expired(*v, s->cfg.token_ttl_s, s->now_ms))) continue;
         if (c->kind == KIND_WS) ws_close_frame(&c->out, 1008, "token revoked");
-        c->close_after = 1;
-        conn_ready(c);
+        conn_close(c);
     }
 }
 

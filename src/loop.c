@@ -147,7 +147,7 @@ static void hashes_done(server *s)
         conn *c = find_conn(s, j->conn_id);
         if (c && c->state != CONN_WAIT_HASH) c = NULL;
         if (c) c->state = CONN_HTTP;
-        api_hash_done(s, c, j);   /* without a client, it still counts for the login throttle */
+        j->done(s, c, j);   /* without a client, it still counts for the login throttle */
         if (c) conn_process(s, c);
         hash_job_free(j);
         j = next;
@@ -199,11 +199,11 @@ static void cool_down(server *s)
 static void close_at(server *s, size_t i)
 {
     conn *c = s->conns[i];
-    if (c->kind != KIND_HTTP) stream_closed(s, c);
+    if (c->on_close) c->on_close(s, c);
     uint64_t *per = s->cfg.max_conns_per_ip ? map_get(&s->per_ip, c->addr, ip_len(c->addr)) : NULL;
     if (per && --*per == 0) map_del(&s->per_ip, c->addr, ip_len(c->addr));
     hash_job *j = c->state == CONN_WAIT_HASH ? hasher_cancel(&s->hs, c->id) : NULL;
-    if (j) api_hash_dropped(s, j);   /* not hashed yet: nobody is left to answer */
+    if (j) j->dropped(s, j);   /* not hashed yet: nobody is left to answer */
     /* a hot one first trades places with the last hot one, which shrinks the hot tier by
      * one; then it trades with the very last, which leaves the array */
     if (i < s->nhot) conn_swap(s, i, --s->nhot), i = s->nhot;
@@ -267,10 +267,16 @@ static void handle_events(server *s, struct pollfd *p, size_t n)
         conn_wake(s, c);
         int tls_turn = c->tls && (p[i].revents & POLLOUT) && tls_want_write(c->tls);   /* handshake */
         if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) || tls_turn) {
-            if (conn_on_readable(s, c) < 0) { c->close_after = 1; c->out_ready = c->out.len; c->in.len = 0; }
+            if (conn_on_readable(s, c) < 0) { c->in.len = 0; conn_close(c); }
         }
     }
     if (p[1].revents & POLLIN) accept_all(s);
+}
+
+void server_hook(server *s, int each_second, void (*run)(server *), int (*pending)(const server *))
+{
+    if (s->nhooks == MAX_HOOKS) abort();   /* a fixed set, registered at start-up */
+    s->hooks[s->nhooks++] = (hook){ run, pending, each_second };
 }
 
 int server_run(server *s)
@@ -300,23 +306,21 @@ int server_run(server *s)
         int full = quiet || s->stopping || since >= POLL_COLD_MS;
         size_t n = full ? s->nconns : s->nhot;
         build_pollset(s, &pfds, &cap, n);
-        /* no sleeping while a compaction or a replay runs or writes made after this turn's commit wait */
-        int timeout = s->cp.active || s->commit_pending || events_pending(s) ? 0
-                      : full ? 1000 : (int)(POLL_COLD_MS - since);
+        /* no sleeping while writes made after this turn's commit wait, or a hook has more to do */
+        int busy = s->commit_pending;
+        for (int i = 0; i < s->nhooks; i++) busy |= s->hooks[i].pending && s->hooks[i].pending(s);
+        int timeout = busy ? 0 : full ? 1000 : (int)(POLL_COLD_MS - since);
         int r = poll(pfds, n + 2, timeout);
         s->now_ms = now_ms();
         if (full) s->full_ms = s->now_ms;
         quiet = r == 0;
         if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
         if (r > 0) handle_events(s, pfds, n + 2);
-        compact_maybe(s);
-        events_pump(s);
         /* once a second: cold connections have nothing to flush, they only need the
          * idle-timeout check, and streams their heartbeat */
         int all = s->stopping || s->now_ms - s->swept_ms >= 1000;
-        if (all) events_heartbeat(s);
-        if (all) tokens_expire(s);
-        if (all) reg_sweep(&s->reg_times, s->cfg.register_rate, s->now_ms);
+        for (int i = 0; i < s->nhooks; i++)
+            if (all || !s->hooks[i].each_second) s->hooks[i].run(s);
         commit_turn(s);
         sweep(s, all ? s->nconns : s->nhot);
         if (all) s->swept_ms = s->now_ms;

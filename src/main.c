@@ -55,10 +55,9 @@ static const char usage[] =
 static const config defaults = {
     .bind_addr = "0.0.0.0", .port = 8000, .data_dir = "./data", .fsync_always = 1,
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
-    .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20, .ws_max_msg = 64 * 1024,
-    .max_response = 512 * 1024, .max_conns_per_ip = 256, .max_streams_per_user = 16, .write_rate = 20,
-    .register_rate = 30,
-    .token_ttl_s = 2592000,
+    .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20,
+    .ws_max_msg = 64 * 1024, .max_response = 512 * 1024, .max_conns_per_ip = 256, .max_streams_per_user = 16,
+    .write_rate = 20, .register_rate = 30, .token_ttl_s = 2592000,
     .cache_mb = 4, .compact_pct = 50, .compact_min = 10000, .erase_within_s = 3600,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
@@ -216,7 +215,8 @@ static int check_indexes(server *s)
     for (uint32_t i = 1; i <= d->nmsgs; i++) {
         msg *m = db_msg(d, i);
         if (m && (!db_conv(d, m->conv_id) || m->body_off + m->body_len > s->st.size)) {
-            fprintf(stderr, "chatd: message %u: conversation %u gone or body outside the log\n", i, m->conv_id);
+            fprintf(stderr, "chatd: message %u: conversation %u gone or body outside the log\n", i,
+                    m->conv_id);
             bad = 1;
         }
     }
@@ -248,8 +248,8 @@ static int offline(server *s, const char *mode, const char *dir)
         bad = compact_offline(s) < 0 || store_sync(&s->st) < 0;
     } else {
         bad = check_indexes(s) || (smode == STORE_CHECK && s->st.torn_bytes);
-        printf("%s: %llu records, last seq %llu, %llu bytes; %u users, %u conversations, "
-               "%u messages: %s\n", s->st.path, (unsigned long long)s->st.nrecords, (unsigned long long)s->st.last_seq,
+        printf("%s: %llu records, last seq %llu, %llu bytes; %u users, %u conversations, %u messages: %s\n",
+               s->st.path, (unsigned long long)s->st.nrecords, (unsigned long long)s->st.last_seq,
                (unsigned long long)s->st.size, s->db.live_users, s->db.live_convs, s->db.live_msgs,
                bad ? "PROBLEMS (see above)" : "ok");
     }
@@ -286,7 +286,8 @@ static int make_parents(const char *dir)
             if (fd < 0 || fsync(fd) < 0) rc = -1;
             if (fd >= 0) close(fd);
             if (slash && slash != p) *slash = '/';
-            if (rc < 0) fprintf(stderr, "chatd: --data-dir %s: syncing %s: %s\n", dir, parent, strerror(errno));
+            if (rc < 0)
+                fprintf(stderr, "chatd: --data-dir %s: syncing %s: %s\n", dir, parent, strerror(errno));
         } else if (errno != EEXIST) {
             fprintf(stderr, "chatd: --data-dir %s: cannot create %s: %s\n", dir, p, strerror(errno));
             rc = -1;
@@ -296,6 +297,8 @@ static int make_parents(const char *dir)
     free(p);
     return rc;
 }
+
+static void forget_registrations(server *s) { reg_sweep(&s->reg_times, s->cfg.register_rate, s->now_ms); }
 
 /* Frees what start-up, an offline mode or the run left; safe on parts never set up. */
 static void teardown(server *s)
@@ -359,6 +362,11 @@ int main(int argc, char **argv)
             s.db.live_users, s.db.live_convs, s.db.live_msgs);
     fprintf(stderr, "chatd: listening on %s:%d\n", s.cfg.bind_addr, s.cfg.port);
     s.now_ms = now_ms();
+    server_hook(&s, 0, compact_maybe, compact_busy);   /* the loop's work besides I/O, in this order */
+    server_hook(&s, 0, events_pump, events_pending);
+    server_hook(&s, 1, events_heartbeat, NULL);
+    server_hook(&s, 1, tokens_expire, NULL);
+    server_hook(&s, 1, forget_registrations, NULL);
     rc = server_run(&s);
     teardown(&s);
     fprintf(stderr, "chatd: stopped\n");

@@ -1,8 +1,9 @@
 /* request.c — what handlers need from a request: the caller's user from a bearer token (the
  * token -> user map, with the last token's hash cached per connection), a JSON object body,
- * a string field, character counts, and the 400 validation answer. */
+ * a string field, character counts, the 400 validation answer, and the caller's write rate. */
 #include "server.h"
 #include "crypto.h"
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -83,3 +84,26 @@ const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc)
     return doc->root;
 }
 
+/* --write-rate N: each user's writes pass a token bucket of N a second with bursts of 5N,
+ * kept as one number per user (GCRA's "theoretical arrival time", in microseconds). Over it:
+ * 429 rate_limited with Retry-After, and 1. Without a valid token the handler answers 401. */
+int over_write_rate(server *s, conn *c, http_req *r)
+{
+    uint32_t uid;
+    if (!bearer_user(s, c, r, &uid, NULL, 0)) return 0;
+    uint8_t k[4];
+    put_le32(k, uid);
+    int64_t now = s->now_ms * 1000, every = 1000000 / s->cfg.write_rate;
+    int64_t burst = every * (5 * (int64_t)s->cfg.write_rate - 1);
+    uint64_t *v = map_get(&s->write_tat, k, sizeof k);
+    int64_t tat = v && (int64_t)*v > now ? (int64_t)*v : now;
+    if (tat - now > burst) {
+        char h[48];
+        snprintf(h, sizeof h, "Retry-After: %lld\r\n", (long long)((tat - now - burst + 999999) / 1000000));
+        respond_error_x(s, c, 429, "rate_limited", "too many writes; try again later", h);
+        return 1;
+    }
+    if (v) *v = (uint64_t)(tat + every);
+    else map_put(&s->write_tat, k, sizeof k, (uint64_t)(tat + every));
+    return 0;
+}

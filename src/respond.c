@@ -41,6 +41,14 @@ void conn_ready(conn *c)
     conn_wake(c->srv, c);
 }
 
+/* The one way to end a connection from inside: its queued output (held for the fsync like any
+ * other) goes first. */
+void conn_close(conn *c)
+{
+    c->close_after = 1;
+    conn_ready(c);
+}
+
 void conn_release(conn *c)
 {
     c->wait_commit = 0;

@@ -98,6 +98,8 @@ typedef struct conn {
     uint64_t replay_after; /* replay skips events with an id <= this */
     int64_t beat_ms;       /* last heartbeat */
     ws_reader wsr;         /* owned (WS) */
+    /* set by an upgrade (streams.c): what reads its input from then on, what must know it went */
+    void (*on_input)(struct server *, struct conn *), (*on_close)(struct server *, struct conn *);
 } conn;
 
 typedef struct metrics {
@@ -146,6 +148,16 @@ typedef struct compactor {
     uint64_t stale_at_start;       /* db.stale_bodies when this compaction started */
 } compactor;
 
+/* Work the loop runs each turn after the I/O, in the order registered (like Redis's beforeSleep):
+ * every turn, or once a second (and while stopping); pending (or NULL): more to do at once, so
+ * poll() must not sleep. */
+typedef struct hook {
+    void (*run)(struct server *);
+    int (*pending)(const struct server *);
+    int each_second;
+} hook;
+#define MAX_HOOKS 8
+
 typedef struct server {
     config cfg;
     store st;
@@ -178,11 +190,14 @@ typedef struct server {
     buf_t log;             /* owned: access-log lines, written to stderr once per turn */
     char date[30];         /* cached Date header value */
     int64_t date_s;
+    hook hooks[MAX_HOOKS];
+    int nhooks;
 } server;
 
 /* loop.c */
 int server_listen(server *s);
 int server_run(server *s);
+void server_hook(server *s, int each_second, void (*run)(server *), int (*pending)(const server *));
 void log_flush(server *s);
 
 /* conn.c */
@@ -194,8 +209,18 @@ void conn_process(server *s, conn *c);
 int conn_wants_read(const conn *c);
 void conn_timeout(server *s, conn *c);      /* 408 and close */
 
-/* router.c */
+/* router.c: dispatch to the resources' route tables (each ends with a NULL path). A path is
+ * fixed ("/api/users") or holds ":id" once ("/api/users/:id"): the handler gets the id (else 0). */
+typedef void (*route_fn)(server *s, conn *c, http_req *r, int64_t id);
+typedef struct route_def {
+    const char *path;
+    route_fn get, post, put, del;   /* NULL: 405 (GET serves HEAD too) */
+    int unmetered;                  /* not counted by --write-rate (register, login) */
+} route_def;
 void route(server *s, conn *c, http_req *r);
+/* web.c, the browser client built into the binary: answers a request for "/" or one of its
+ * files (GET, HEAD, OPTIONS; 405 for the rest) and returns 1; 0, answering nothing, for any other path. */
+int web_route(server *s, conn *c, http_req *r, const char *path, size_t n);
 
 /* request.c */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
@@ -203,6 +228,7 @@ user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, 
 /* The bearer token's user; answer: 401 when there is none (else NULL, nothing answered). */
 user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer);
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
+int over_write_rate(server *s, conn *c, http_req *r);          /* 1: answered 429 */
 void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
 int get_str(const jval *obj, const char *key, const jval **v); /* 1 string, 0 absent/null, -1 other */
 size_t utf8_chars(const char *p, size_t n);
@@ -219,6 +245,7 @@ void conn_swap(server *s, size_t i, size_t j);   /* two slots of the connection 
 void conn_wake(server *s, conn *c);         /* make it hot: polled and swept every turn */
 void conn_release(conn *c);                 /* output held for fsync may go now */
 void conn_ready(conn *c);                   /* what is queued may go, unless held for fsync */
+void conn_close(conn *c);                   /* close once what is queued has gone */
 void req_info_set(server *s, conn *c, const http_req *r);   /* what the access log needs */
 const char *server_date(server *s);       /* cached IMF-fixdate for Date headers */
 void respond(server *s, conn *c, int status, const char *ctype, const char *body, size_t len,
@@ -245,41 +272,15 @@ void stream_resync(server *s, conn *c);
 uint64_t replay_start(const events *e, uint64_t after);
 void streams_revoke(server *s);
 void tokens_expire(server *s);                    /* once a second */
-void stream_input(server *s, conn *c);
-void api_events(server *s, conn *c, http_req *r);
-void api_ws(server *s, conn *c, http_req *r);
-void stream_closed(server *s, conn *c);    /* a stream connection goes away */
+void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, uint64_t *mk_off, size_t nmk,
+                   uint64_t (*new_off)(const server *, uint64_t));   /* after a compaction; takes mk_* */
 
-/* streams.c */
 /* compact.c */
 void compact_cleanup(const char *dir);
 int compact_start(server *s);
 int compact_step(server *s);     /* 1: done, 0: more to do, -1: abandoned */
 void compact_maybe(server *s);   /* once per loop turn */
+int compact_busy(const server *s);
 int compact_offline(server *s);
 
-/* api_users.c, api_conversations.c, api_messages.c; router.c: /healthz, /metrics */
-void api_register(server *s, conn *c, http_req *r);
-void api_login(server *s, conn *c, http_req *r);
-void api_logout(server *s, conn *c, http_req *r);
-void api_user_get(server *s, conn *c, http_req *r, int64_t id);
-void api_user_list(server *s, conn *c, http_req *r);
-void api_user_put(server *s, conn *c, http_req *r, int64_t id);
-void api_user_delete(server *s, conn *c, http_req *r, int64_t id);
-void api_hash_done(server *s, conn *c, hash_job *j);
-void api_hash_dropped(server *s, hash_job *j);
-void api_conv_list(server *s, conn *c, http_req *r);
-void api_conv_create(server *s, conn *c, http_req *r);
-void api_conv_get(server *s, conn *c, http_req *r, int64_t id);
-void api_conv_put(server *s, conn *c, http_req *r, int64_t id);
-void api_conv_delete(server *s, conn *c, http_req *r, int64_t id);
-void api_conv_read(server *s, conn *c, http_req *r, int64_t id);
-void api_conv_reads(server *s, conn *c, http_req *r, int64_t id);
-void api_msg_list(server *s, conn *c, http_req *r);
-void api_msg_create(server *s, conn *c, http_req *r);
-void api_msg_get(server *s, conn *c, http_req *r, int64_t id);
-void api_msg_put(server *s, conn *c, http_req *r, int64_t id);
-void api_msg_delete(server *s, conn *c, http_req *r, int64_t id);
-void api_healthz(server *s, conn *c, http_req *r);
-void api_metrics(server *s, conn *c, http_req *r);
 #endif

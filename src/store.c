@@ -192,8 +192,8 @@ static int move_aside(reader *r, uint64_t off, const char *why)
         rc = -1;
     if (fd >= 0) close(fd);
     if (rc == 0)
-        fprintf(stderr, "chatd: %s: %s at offset %" PRIu64 "; kept %" PRIu64 " bytes, moved %" PRIu64 " to %s\n",
-                s->path, why, off, off, r->fsize - off, side);
+        fprintf(stderr, "chatd: %s: %s at offset %" PRIu64 "; kept %" PRIu64 " bytes, moved %" PRIu64
+                " to %s\n", s->path, why, off, off, r->fsize - off, side);
     else
         fail(r, "%s: moving damage aside to %s: %s", s->path, side, strerror(errno));
     free(side);

@@ -74,7 +74,7 @@ static void ws_message(server *s, conn *c, const ws_event *ev)
 }
 
 /* Frames from a WebSocket client; anything sent on an SSE stream is ignored. */
-void stream_input(server *s, conn *c)
+static void stream_input(server *s, conn *c)
 {
     size_t used = 0;
     while (c->kind == KIND_WS && !c->close_after) {
@@ -82,15 +82,17 @@ void stream_input(server *s, conn *c)
         long n = ws_read(&c->wsr, (uint8_t *)c->in.data + used, c->in.len - used, &ev);
         if (n == 0) break;
         if (n < 0) {
-            ws_close_frame(&c->out, (int)-n, (int)-n == 1009 ? "message too big" : (int)-n == 1007 ? "invalid UTF-8" : "protocol error");
-            c->close_after = 1;
+            int code = (int)-n;
+            ws_close_frame(&c->out, code, code == 1009 ? "message too big"
+                                          : code == 1007 ? "invalid UTF-8" : "protocol error");
+            conn_close(c);
             break;
         }
         used += (size_t)n;
         if (ev.type == WS_PING) ws_frame(&c->out, WS_PONG, ev.data, ev.len);
         else if (ev.type == WS_CLOSE) {
             ws_close_frame(&c->out, ev.close_code == 1005 ? 1000 : ev.close_code, "");
-            c->close_after = 1;
+            conn_close(c);
         } else if (ev.type == WS_TEXT || ev.type == WS_BIN) ws_message(s, c, &ev);
     }
     buf_consume(&c->in, c->kind == KIND_WS ? used : c->in.len);
@@ -137,7 +139,7 @@ static int stream_room(server *s, conn *c)
     return 0;
 }
 
-void stream_closed(server *s, conn *c)
+static void stream_closed(server *s, conn *c)
 {
     uint8_t k[4];
     put_le32(k, c->uid);
@@ -151,6 +153,8 @@ void stream_closed(server *s, conn *c)
 static void stream_start(server *s, conn *c, int has_last, uint64_t last)
 {
     c->beat_ms = s->now_ms;
+    c->on_input = stream_input;
+    c->on_close = stream_closed;
     s->nstreams++;
     if (s->cfg.max_streams_per_user) {
         uint8_t k[4];
@@ -168,7 +172,7 @@ static void stream_start(server *s, conn *c, int has_last, uint64_t last)
     c->replay_after = last;
 }
 
-void api_events(server *s, conn *c, http_req *r)
+static void api_events(server *s, conn *c, http_req *r, int64_t id)
 {
     uint64_t last = 0;
     c->kind = KIND_SSE;
@@ -179,7 +183,8 @@ void api_events(server *s, conn *c, http_req *r)
         c->kind = KIND_HTTP;
         return;
     }
-    respond_stream_head(s, c, 200, "text/event-stream", "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    respond_stream_head(s, c, 200, "text/event-stream",
+                        "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     buf_puts(&c->out, "retry: 3000\n\n");
     stream_start(s, c, has, last);
 }
@@ -200,7 +205,7 @@ static int header_has(const http_req *r, const char *name, const char *token)
     return 0;
 }
 
-void api_ws(server *s, conn *c, http_req *r)
+static void api_ws(server *s, conn *c, http_req *r, int64_t id)
 {
     const http_header *key = http_header_get(r, "Sec-WebSocket-Key");
     const http_header *ver = http_header_get(r, "Sec-WebSocket-Version");
@@ -225,8 +230,15 @@ void api_ws(server *s, conn *c, http_req *r)
     if (has < 0 || !stream_room(s, c)) { c->kind = KIND_HTTP; return; }
     char accept[29], extra[128];
     ws_accept_key(key->value, key->value_len, accept);
-    snprintf(extra, sizeof extra, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+    snprintf(extra, sizeof extra,
+             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
     respond_stream_head(s, c, 101, NULL, extra);
     ws_reader_init(&c->wsr, s->cfg.ws_max_msg);
     stream_start(s, c, has, last);
 }
+
+const route_def stream_routes[] = {
+    { "/api/events", .get = api_events },
+    { "/api/ws", .get = api_ws },
+    { 0 },
+};

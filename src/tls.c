@@ -104,7 +104,10 @@ static ssize_t result(tls_conn *c, int rc)
 }
 
 ssize_t tls_read(tls_conn *c, void *p, size_t n) { return result(c, mbedtls_ssl_read(&c->ssl, p, n)); }
-ssize_t tls_write(tls_conn *c, const void *p, size_t n) { return result(c, mbedtls_ssl_write(&c->ssl, p, n)); }
+ssize_t tls_write(tls_conn *c, const void *p, size_t n)
+{
+    return result(c, mbedtls_ssl_write(&c->ssl, p, n));
+}
 int tls_want_write(const tls_conn *c) { return c->want_write; }
 size_t tls_pending(const tls_conn *c) { return mbedtls_ssl_get_bytes_avail(&c->ssl); }
 #else

@@ -6,7 +6,7 @@
  * picked up at the next load; and the security headers: a Content-Security-Policy allowing
  * nothing but this server (the client has no inline script or style), nosniff, no referrer.
  * No token is needed: the files hold no data, the client signs in through the API. */
-#include "web.h"
+#include "server.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
