@@ -2,7 +2,6 @@
  * read, post (with Idempotency-Key), edit, delete. Bodies are read back from the log with
  * pread(); only their offset and length live in memory. */
 #include "server.h"
-#include "crc32c.h"
 #include <stdlib.h>
 #include <string.h>
 

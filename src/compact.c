@@ -8,7 +8,6 @@
  * At the start a META record (the id counters) is appended; its seq P is where history
  * is cut: after a compaction, replay reaches back to P, older ids get "resync". */
 #include "server.h"
-#include "crc32c.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,7 +54,7 @@ static int abort_compaction(server *s, const char *what)
     return -1;
 }
 
-int compact_start(server *s)
+static int compact_start(server *s)
 {
     compactor *cp = &s->cp;
     compact_reset(cp);
@@ -204,7 +203,8 @@ static int finish(server *s)
     return 1;
 }
 
-int compact_step(server *s)
+/* 1: done, 0: more to do, -1: abandoned */
+static int compact_step(server *s)
 {
     compactor *cp = &s->cp;
     for (int n = 0; n < COMPACT_SLICE && cp->read_off < s->st.size; n++) {

@@ -1,7 +1,7 @@
 /* crc32c.c — CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every
  * log record. Slicing-by-8: eight bytes per step through eight 256-entry tables, several
  * times faster than one byte per step, which matters when replay checksums the whole log. */
-#include "crc32c.h"
+#include "store.h"
 
 /* T[0][b] is the CRC of the byte b; T[k][b] that of b followed by k zero bytes. */
 static uint32_t T[8][256];

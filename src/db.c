@@ -2,7 +2,6 @@
  * Arrays indexed by id (ids are dense and never reused), three hash maps, and one sorted
  * id list per conversation. Nothing here touches the file: bodies are read by the caller. */
 #include "db.h"
-#include "crc32c.h"
 #include "store.h"
 #include <ctype.h>
 #include <stdlib.h>

@@ -170,7 +170,7 @@ static void commit_turn(server *s)
         if (s->conns[i]->wait_commit) conn_release(s->conns[i]);
 }
 
-void log_flush(server *s)
+static void log_flush(server *s)
 {
     fflush(stderr);   /* keep order with lines written directly */
     for (size_t done = 0; done < s->log.len;) {

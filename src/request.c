@@ -56,7 +56,8 @@ user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, 
     return u;
 }
 
-user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer)
+/* The bearer token's user; answer: 401 when there is none (else NULL, nothing answered). */
+static user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer)
 {
     const http_header *h = http_header_get(r, "Authorization");
     int bearer = h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0;

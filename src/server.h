@@ -198,7 +198,6 @@ typedef struct server {
 int server_listen(server *s);
 int server_run(server *s);
 void server_hook(server *s, int each_second, void (*run)(server *), int (*pending)(const server *));
-void log_flush(server *s);
 
 /* conn.c */
 conn *conn_new(server *s, int fd, const char *addr);
@@ -225,8 +224,6 @@ int web_route(server *s, conn *c, http_req *r, const char *path, size_t n);
 /* request.c */
 user *auth_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32]);
 user *token_user(server *s, conn *c, const char *text, size_t n, uint32_t *uid, uint8_t tokhash[32]);
-/* The bearer token's user; answer: 401 when there is none (else NULL, nothing answered). */
-user *bearer_user(server *s, conn *c, http_req *r, uint32_t *uid, uint8_t tokhash[32], int answer);
 const jval *parse_body(server *s, conn *c, http_req *r, jdoc *doc);
 int over_write_rate(server *s, conn *c, http_req *r);          /* 1: answered 429 */
 void invalid(server *s, conn *c, const char *message);        /* 400 validation_failed */
@@ -277,8 +274,6 @@ void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, ui
 
 /* compact.c */
 void compact_cleanup(const char *dir);
-int compact_start(server *s);
-int compact_step(server *s);     /* 1: done, 0: more to do, -1: abandoned */
 void compact_maybe(server *s);   /* once per loop turn */
 int compact_busy(const server *s);
 int compact_offline(server *s);

@@ -2,7 +2,6 @@
  * torn-tail cut-off, append with one writev(), group-commit fdatasync, pread of payloads,
  * and the little-endian payload encoders/decoders. */
 #include "store.h"
-#include "crc32c.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

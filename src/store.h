@@ -117,6 +117,10 @@ int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b);
 int store_rec_parse(const uint8_t *p, size_t n, uint64_t off, store_rec *out);
 int store_rec_ok(const store_rec *r);
 
+/* crc32c.c: CRC-32C (Castagnoli, reflected poly 0x82F63B78), the records' checksum. crc32c(0, p, n)
+ * checksums p; pass a previous result as crc to continue over more data. */
+uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+
 /* Little-endian helpers, alignment-safe. */
 uint32_t le32(const uint8_t *p);
 uint64_t le64(const uint8_t *p);

@@ -6,7 +6,6 @@
  * each record goes to db_apply. After a good open the log is read back (store_read,
  * db_live), the indexes are checked against each other and the file, a record is
  * appended, and a second replay must agree. */
-#include "crc32c.h"
 #include "db.h"
 #include "store.h"
 #include <dirent.h>

@@ -2,7 +2,6 @@
  * replay, torn tails cut at every byte, damage refused, and a failed write rolled back.
  * Works in a fresh mkdtemp directory under /tmp, removed at the end. */
 #include "t.h"
-#include "crc32c.h"
 #include "store.h"
 #include <dirent.h>
 #include <errno.h>
