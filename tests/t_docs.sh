@@ -32,8 +32,8 @@ expect_eq "every \$ref points at something" "[]" \
                | map(select(. as $r | ($r | ltrimstr("#/") | split("/")) as $k | $d | getpath($k) == null))' "$OAS")"
 
 # --- routes in the source == paths in openapi.json ----------------------------------------------
-# a route table entry is a line `{ "/path", ...`; a * in it is an id: /path/{id}
-src_routes=$(grep -ohE '^[[:space:]]*\{ *"/[a-z0-9_/.*-]*"' "$TOP"/src/*.c | sed -E 's/^[^"]*"//; s/"$//; s#\*#{id}#g' | sort -u)
+# a route table entry is a line `{ "/path", ...`; an :id (or *) in it is an id: /path/{id}
+src_routes=$(grep -ohE '^[[:space:]]*\{ *"/[a-z0-9_/.*:-]*"' "$TOP"/src/*.c | sed -E 's/^[^"]*"//; s/"$//; s#\*#{id}#g; s#:id#{id}#g' | sort -u)
 doc_paths=$(jq -r '.paths | keys[]' "$OAS" | sed -E 's/\{[a-z_]+\}/{id}/g' | sort -u)
 expect_true "the route tables were found in src/ ($(wc -l <<<"$src_routes") routes)" test "$(wc -l <<<"$src_routes")" -ge 10
 expect_eq "every route of src/ is in docs/openapi.json" "" "$(comm -23 <(echo "$src_routes") <(echo "$doc_paths") | tr '\n' ' ')"
