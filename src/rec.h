@@ -5,7 +5,9 @@
  * Record numbers are on disk: never renumber one. A new type takes the next free number (and
  * REC_TYPES grows), gets its struct and codec here, an applier and keep rule in db.c and an
  * event entry in events.c (start-up and test_db check that none is missing). New fields go at
- * the END of a record and must decode when absent: old logs still load. */
+ * the END of a record and must decode when absent: old logs still load. One an older chatd
+ * would misread (REC_READ; owner, issue time, reply, direct after format 1) bumps the log
+ * format in the header (store.h, README "Log format"): an older chatd refuses it at offset 0. */
 #ifndef CHATD_REC_H
 #define CHATD_REC_H
 #include "buf.h"

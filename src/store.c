@@ -128,6 +128,7 @@ typedef struct reader {
     size_t cap, len;
     uint64_t off;
     uint64_t change_end;   /* end of the change whose records are being replayed (checked whole) */
+    int v1;                /* log format 1 (its header becomes 2 once it is replayed) */
     char *err;
     size_t errlen;
 } reader;
@@ -323,7 +324,10 @@ static int open_file(reader *r, const char *dir)
     size_t n = at_most(r->fsize, STORE_MAGIC_LEN);
     const uint8_t *m = window(r, 0, n);
     if (!m) return -1;
-    if (memcmp(m, STORE_MAGIC, n) != 0) {
+    r->v1 = n == STORE_MAGIC_LEN && memcmp(m, "CHATDLG1", n) == 0;
+    if (n == STORE_MAGIC_LEN && !memcmp(m, STORE_MAGIC, 7) && m[7] > STORE_MAGIC[7] && m[7] <= '9')
+        return fail(r, "%s: log format %c is newer than this chatd reads (1-2)", s->path, m[7]);
+    if (memcmp(m, STORE_MAGIC, n) != 0 && !r->v1) {
         if (damaged(r, 0, "bad magic") < 0) return -1;
         n = 0;   /* repaired: everything moved aside, start the file over */
     } else if (n == STORE_MAGIC_LEN) {
@@ -355,6 +359,12 @@ int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store
     while (rc == 0 && s->size < r.fsize)
         rc = replay_one(&r, fn, ctx);
     free(r.win);
+    /* format 1, replayed: now its header says 2 (an older chatd must not take what follows) */
+    if (rc == 0 && r.v1 && mode != STORE_CHECK) {
+        if (pwrite(s->fd, STORE_MAGIC, STORE_MAGIC_LEN, 0) != STORE_MAGIC_LEN || fsync(s->fd) < 0)
+            rc = fail(&r, "%s: writing header: %s", s->path, strerror(errno));
+        else fprintf(stderr, "chatd: %s: log format 1 upgraded to 2\n", s->path);
+    }
     /* appends write at the file position (writev), so it must sit at the end */
     if (rc == 0 && mode != STORE_CHECK && lseek(s->fd, (off_t)s->size, SEEK_SET) < 0)
         rc = fail(&r, "%s: lseek: %s", s->path, strerror(errno));

@@ -3,7 +3,8 @@
  * It knows nothing of users or messages: a record is (seq, type, payload bytes).
  *
  * File layout (all integers little-endian, whatever the host):
- *   file header: 8 bytes magic "CHATDLG1"
+ *   file header: 8 bytes magic "CHATDLG" + the format version digit: "2" (README "Log format");
+ *                a format-1 log is read, and upgraded by writing "2" before anything is appended
  *   record:  u32 len   bytes that follow the crc: 8 (seq) + 1 (type) + payload length
  *            u32 crc   CRC-32C of those len bytes
  *            u64 seq   strictly increasing across the file, first record >= 1
@@ -18,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_MAGIC        "CHATDLG1"
+#define STORE_MAGIC        "CHATDLG2"   /* an older chatd refuses it at offset 0: "bad magic" */
 #define STORE_MAGIC_LEN    8
 #define STORE_REC_HDR      17            /* len + crc + seq + type */
 #define STORE_MAX_PAYLOAD  (1u << 20)    /* a longer len is damage, not a record */

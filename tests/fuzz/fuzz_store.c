@@ -1,5 +1,5 @@
 /* fuzz_store.c — libFuzzer harness for log replay (src/store.h) and the index decoders
- * (src/db.h). Input: [mode][file bytes...]. The file gets the magic "CHATDLG1" in front
+ * (src/db.h). Input: [mode][file bytes...]. The file gets the magic (STORE_MAGIC) in front
  * unless mode is 0xFF; mode bit 1 recomputes the records' CRCs (so mutations reach
  * db_apply), bit 0 lets the replay go on past records the index rejects, bits 2-3 pick
  * STORE_RUN / CHECK / REPAIR. It is written to chatd.log in a fresh temp dir and opened;

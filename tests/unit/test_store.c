@@ -208,7 +208,7 @@ static void test_new_dir(void)
     CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
     uint8_t *d = slurp(dir, &n);
     CHECK_EQ_INT(n, 8);
-    CHECK_MEM(d, "CHATDLG1", 8);
+    CHECK_MEM(d, STORE_MAGIC, 8);
     free(d);
     store_close(&s);
     CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);   /* reopen: nothing to do */
@@ -375,7 +375,7 @@ static void test_torn_every_byte(void)
         store_close(&s);
         uint8_t *d = slurp(dir, &n);
         CHECK_EQ_INT(n, 8);
-        CHECK_MEM(d, "CHATDLG1", 8);
+        CHECK_MEM(d, STORE_MAGIC, 8);
         free(d);
     }
     spit(dir, "CHATX", 5);   /* short but not the magic: refused, left alone */
@@ -502,8 +502,21 @@ static void test_corruption(void)
 
     /* bad magic */
     spit(dir, image, n);
-    patch(dir, 7, "2", 1);
+    patch(dir, 7, "X", 1);
     expect_corrupt(dir, "offset 0:", "magic");
+    /* log format 1: read, and upgraded to 2 in place (the rest untouched); 3: refused */
+    spit(dir, image, n);
+    patch(dir, 7, "1", 1);
+    seen_reset(&sn);
+    CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
+    CHECK(sn.n == 3 && s.last_seq == 3 && s.size == n && noise > 0);
+    store_close(&s);
+    size_t upn;
+    uint8_t *up = slurp(dir, &upn);
+    CHECK(upn == n && memcmp(up, image, n) == 0);   /* the image has format 2 */
+    free(up);
+    patch(dir, 7, "3", 1);
+    expect_corrupt(dir, "", "log format 3 is newer than this chatd reads");
 
     /* the index callback refuses seq 2 */
     spit(dir, image, n);
