@@ -11,8 +11,7 @@
 
 static void respond_conv(server *s, conn *c, int status, uint32_t id, uint32_t uid)
 {
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"conversation\":");
     view_conv(b, &s->db, &s->st, id, &s->db.convs[id - 1], uid);
     buf_putc(b, '}');
@@ -48,8 +47,7 @@ static void api_conv_list(server *s, conn *c, http_req *r, int64_t id)
         if (cv) ids[n++] = (activity){ cv->updated_ms, i };
     }
     qsort(ids, n, sizeof *ids, by_activity);
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"conversations\":[");
     for (size_t i = 0; i < n; i++) {   /* the most recently active that fit --max-response */
         size_t at = b->len;

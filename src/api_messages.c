@@ -14,11 +14,11 @@ static int put_msg(server *s, buf_t *b, uint32_t id) { return view_msg_now(b, &s
 /* {"message":...}. body: the one just written (the request has it), or NULL: read it back. */
 static void respond_msg(server *s, conn *c, int status, uint32_t id, const char *body)
 {
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"message\":");
     if (body) view_msg(b, id, &s->db.msgs[id - 1], body, s->db.msgs[id - 1].body_len);
-    else if (put_msg(s, b, id) < 0) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
+    else if (put_msg(s, b, id) < 0) b = NULL;
+    if (!b) { respond_error(s, c, 500, "internal_error", "could not read the message"); return; }
     buf_putc(b, '}');
     respond_json(s, c, status, b);
 }
@@ -88,8 +88,7 @@ static void respond_page(server *s, conn *c, page *p)
     size_t most = 0;   /* the page's longest JSON: if it fits, render it in order, newest or not */
     for (size_t i = from; i < to; i++) most += s->db.msgs[p->ids[i] - 1].body_len * 6 + 256;
     int more = p->total > (uint64_t)p->limit, up = p->after != 0 || most < s->cfg.max_response;
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"messages\":[");
     size_t start = b->len;
     for (size_t i = 0; i < to - from; i++) {
@@ -170,7 +169,8 @@ static void api_msg_create(server *s, conn *c, http_req *r, int64_t path_id)
     uint32_t uid;
     if (!auth_user(s, c, r, &uid, NULL)) return;
     const http_header *key = http_header_get(r, "Idempotency-Key");
-    if (key && (key->value_len < 1 || key->value_len > IDEM_KEY_MAX)) { invalid(s, c, "Idempotency-Key: 1-128 bytes"); return; }
+    int bad_key = key && (key->value_len < 1 || key->value_len > IDEM_KEY_MAX);
+    if (bad_key) { invalid(s, c, "Idempotency-Key: 1-128 bytes"); return; }
     jdoc doc;
     const jval *o = parse_body(s, c, r, &doc), *body;
     if (!o) return;
@@ -181,7 +181,8 @@ static void api_msg_create(server *s, conn *c, http_req *r, int64_t path_id)
     size_t kn = key ? db_idem_key(k, uid, key->value, key->value_len) : 0;
     uint64_t *prev = kn ? map_get(&s->db.idem, k, kn) : NULL;
     msg *was = prev ? db_msg(&s->db, (uint32_t)*prev) : NULL;   /* its message deleted: forgotten */
-    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1) invalid(s, c, "conversation_id: a positive integer");
+    if (json_int(json_get(o, "conversation_id"), &cid) < 0 || cid < 1)
+        invalid(s, c, "conversation_id: a positive integer");
     else if (!(body = body_field(s, c, o))) {}
     else if (rv && rv->type != J_NULL && (json_int(rv, &rep) < 0 || rep < 1))
         invalid(s, c, "reply_to_id: a message id");
@@ -221,7 +222,8 @@ static void api_msg_delete(server *s, conn *c, http_req *r, int64_t id)
     msg *m = find_msg(s, c, r, id, 1);
     if (!m) return;
     if (conv_mark(db_conv(&s->db, m->conv_id), m->author_id) == id) {   /* its post set it: pin it */
-        rec_encode(&s->rec, &(rec_t){ .type = REC_READ, .read = { m->conv_id, m->author_id, (uint32_t)id, 1 } });
+        rec_t pin = { .type = REC_READ, .read = { m->conv_id, m->author_id, (uint32_t)id, 1 } };
+        rec_encode(&s->rec, &pin);
         server_stage(s, REC_READ);
     }
     rec_encode(&s->rec, &(rec_t){ .type = REC_MSG_DELETE, .del = { (uint32_t)id, s->now_ms } });

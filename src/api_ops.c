@@ -26,8 +26,7 @@ static void metrics_get(server *s, conn *c, http_req *r, int64_t id)
         { "conversations", "gauge", s->db.live_convs },
         { "messages", "gauge", s->db.live_msgs },
     };
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "# TYPE chatd_http_requests_total counter\n");
     for (int k = 1; k <= 5; k++)
         buf_printf(b, "chatd_http_requests_total{status=\"%dxx\"} %llu\n", k,

@@ -10,8 +10,7 @@
 
 static void respond_user(server *s, conn *c, int status, uint32_t id, const char *token)
 {
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"user\":");
     view_user(b, id, &s->db.users[id - 1]);
     if (token) buf_printf(b, ",\"token\":\"%s\"", token);
@@ -52,8 +51,7 @@ static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
     j->dropped = hash_dropped;
     j->conn_id = c->id;
     const char *port = strrchr(c->addr, ':');   /* "ip:port" (IPv6 too): the ip part */
-    size_t n = port ? (size_t)(port - c->addr) : strlen(c->addr);
-    memcpy(j->addr, c->addr, n < sizeof j->addr ? n : sizeof j->addr - 1);
+    snprintf(j->addr, sizeof j->addr, "%.*s", port ? (int)(port - c->addr) : (int)sizeof j->addr, c->addr);
     j->kind = kind;
     j->password = xstrndup(pw->str, pw->len);
     j->pwlen = pw->len;
@@ -303,8 +301,7 @@ static void api_user_list(server *s, conn *c, http_req *r, int64_t path_id)
         memmove(ids + k + 1, ids + k, (n - 1 - k) * sizeof *ids);
         ids[k] = id;
     }
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"users\":[");
     for (uint32_t i = 0, k = 0; i < n; i++)
         if (db_user(&s->db, ids[i])) {

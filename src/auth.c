@@ -116,10 +116,7 @@ hash_job *hasher_take(hasher *h)
     return list;
 }
 
-static void free_list(hash_job *j)
-{
-    while (j) { hash_job *n = j->next; hash_job_free(j); j = n; }
-}
+static void free_list(hash_job *j) { while (j) { hash_job *n = j->next; hash_job_free(j); j = n; } }
 
 void hasher_stop(hasher *h)
 {

@@ -5,11 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *oom_check(void *p)
-{
-    if (!p) { fputs("chatd: out of memory\n", stderr); abort(); }
-    return p;
-}
+static void *oom_check(void *p) { if (!p) { fputs("chatd: out of memory\n", stderr); abort(); } return p; }
 
 /* Zero-size requests ask for 1 byte, so NULL always means out of memory. */
 void *xmalloc(size_t n) { return oom_check(malloc(n ? n : 1)); }
@@ -27,21 +23,11 @@ void push2(uint64_t **a, uint64_t **b, size_t *n, size_t *cap, uint64_t x, uint6
     (*b)[(*n)++] = y;
 }
 
-char *xstrndup(const char *s, size_t n)
-{
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = 0;
-    return p;
-}
+char *xstrndup(const char *s, size_t n) { char *p = xmalloc(n + 1); memcpy(p, s, n); p[n] = 0; return p; }
 
 void buf_init(buf_t *b) { b->data = NULL; b->len = b->cap = 0; }
 
-void buf_free(buf_t *b)
-{
-    free(b->data);
-    buf_init(b);
-}
+void buf_free(buf_t *b) { free(b->data); buf_init(b); }
 
 void buf_reserve(buf_t *b, size_t extra)
 {
@@ -90,11 +76,7 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void buf_reset(buf_t *b)
-{
-    b->len = 0;
-    if (b->data) b->data[0] = 0;
-}
+buf_t *buf_reset(buf_t *b) { b->len = 0; if (b->data) b->data[0] = 0; return b; }
 
 void buf_consume(buf_t *b, size_t n)
 {
@@ -104,8 +86,4 @@ void buf_consume(buf_t *b, size_t n)
     b->data[b->len] = 0;
 }
 
-void buf_release(buf_t *b, size_t keep)
-{
-    if (b->cap > keep) buf_free(b);
-    else buf_reset(b);
-}
+void buf_release(buf_t *b, size_t keep) { if (b->cap > keep) buf_free(b); else buf_reset(b); }

@@ -21,7 +21,7 @@ void buf_putc(buf_t *b, char c);
 void buf_putu(buf_t *b, uint64_t v);            /* decimal */
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_consume(buf_t *b, size_t n);           /* drop n bytes from the front */
-void buf_reset(buf_t *b);                       /* len = 0, memory kept */
+buf_t *buf_reset(buf_t *b);                     /* len = 0, memory kept; b */
 void buf_release(buf_t *b, size_t keep);        /* len = 0; free memory if cap > keep */
 
 void *xmalloc(size_t n);

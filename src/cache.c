@@ -12,11 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-void cache_free(tail_cache *c)
-{
-    free(c->ring);
-    *c = (tail_cache){ 0 };
-}
+void cache_free(tail_cache *c) { free(c->ring); *c = (tail_cache){ 0 }; }
 
 void cache_put(tail_cache *c, uint64_t off, const void *p, size_t n)
 {

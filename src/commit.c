@@ -9,10 +9,7 @@
 
 /* A change of several records: server_stage() each (encoded in s->rec) but the last, which
  * server_commit() (or server_append) writes with them — all stored or none. */
-void server_stage(server *s, uint8_t type)
-{
-    store_stage(&s->st, type, s->rec.data, (uint32_t)s->rec.len, NULL, NULL);
-}
+void server_stage(server *s, uint8_t t) { store_stage(&s->st, t, s->rec.data, (uint32_t)s->rec.len, 0, 0); }
 
 /* Write the change (staged records + s->rec) and apply each record to the indexes, publishing
  * each one's events when c is set; responses and events wait for the fsync. */
@@ -39,10 +36,7 @@ static int write_change(server *s, conn *c, uint8_t type, uint64_t *seq, uint64_
     return 0;
 }
 
-int server_append(server *s, uint8_t type, uint64_t *seq, uint64_t *off)
-{
-    return write_change(s, NULL, type, seq, off);
-}
+int server_append(server *s, uint8_t t, uint64_t *q, uint64_t *o) { return write_change(s, NULL, t, q, o); }
 
 int server_commit(server *s, conn *c, uint8_t type)
 {

@@ -140,12 +140,7 @@ void conn_process(server *s, conn *c)
     if (c->on_input) c->on_input(s, c);   /* bytes after an upgrade are frames */
 }
 
-void conn_timeout(server *s, conn *c)
-{
-    c->in.len = 0;
-    c->ri.line[0] = 0;
-    reject(s, c, 408, c->req_ms);
-}
+void conn_timeout(server *s, conn *c) { c->in.len = 0; c->ri.line[0] = 0; reject(s, c, 408, c->req_ms); }
 
 int conn_wants_read(const conn *c)
 {

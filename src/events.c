@@ -123,8 +123,7 @@ void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t 
 /* Tell a stream its history is gone: refetch with the REST API, then go on live. */
 void stream_resync(server *s, conn *c)
 {
-    buf_t *b = &s->ev.frame;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->ev.frame);
     buf_puts(b, "{\"type\":\"resync\"}");
     stream_send(s, c, 0, "resync", b);
 }

@@ -348,10 +348,7 @@ static long pct_decode(const char *s, size_t n, char *out, size_t cap, int plus_
     return (long)o;
 }
 
-long http_pct_decode(const char *s, size_t n, char *out, int plus_space)
-{
-    return pct_decode(s, n, out, n + 1, plus_space);
-}
+long http_pct_decode(const char *s, size_t n, char *o, int plus) { return pct_decode(s, n, o, n + 1, plus); }
 
 long http_query_get(const char *q, size_t qlen, const char *name, char *out, size_t cap)
 {

@@ -83,12 +83,7 @@ typedef struct {
 
 static int peek(const parser *p) { return p->i < p->n ? p->s[p->i] : -1; }
 
-static int eat(parser *p, int c)
-{
-    if (peek(p) != c) return 0;
-    p->i++;
-    return 1;
-}
+static int eat(parser *p, int c) { if (peek(p) != c) return 0; p->i++; return 1; }
 
 /* Like peek and eat, but past any whitespace first: for the bytes between tokens. */
 static int next(parser *p)

@@ -22,12 +22,6 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 int server_listen(server *s)
 {
     char port[8];
@@ -40,9 +34,9 @@ int server_listen(server *s)
     }
     struct sockaddr_storage sa;
     socklen_t len = ai->ai_addrlen;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
     if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, ai->ai_addr, len) < 0 || listen(fd, 1024) < 0 || set_nonblock(fd) < 0) {
+    if (fd < 0 || bind(fd, ai->ai_addr, len) < 0 || listen(fd, 1024) < 0) {
         fprintf(stderr, "chatd: --bind %s --port %d: cannot listen: %s\n", s->cfg.bind_addr, s->cfg.port,
                 strerror(errno));
         if (fd >= 0) close(fd);
@@ -69,8 +63,7 @@ static void peer_name(const struct sockaddr_storage *ss, socklen_t len, char *ou
 static void refuse(server *s, int fd, const char *why)
 {
     char head[512];
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     view_error(b, 0, "unavailable", why);
     buf_putc(b, '\n');
     int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
@@ -99,8 +92,8 @@ static void accept_all(server *s)
             if (errno == EINTR || errno == ECONNABORTED) continue;
             return;   /* EAGAIN, or EMFILE: try again next turn */
         }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        if (set_nonblock(fd) < 0 || s->nconns >= (size_t)s->cfg.max_conns) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);   /* a fresh socket has no other status flags to keep */
+        if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || s->nconns >= (size_t)s->cfg.max_conns) {
             refuse(s, fd, "too many open connections");
             continue;
         }

@@ -123,15 +123,13 @@ static int is_addr(const char *a)
     return inet_pton(AF_INET, a, x) == 1 || inet_pton(AF_INET6, a, x) == 1;
 }
 
-/* Is F a flag --help lists ("  --F " or ", --F ")? Then an unknown one is named as such even
- * when it comes last without a value. */
+/* Is F a flag --help lists? Then an unknown one is named as such even when it comes last
+ * without a value. */
 static int in_usage(const char *f)
 {
-    size_t n = strlen(f);
-    if (n < 3 || strncmp(f, "--", 2)) return 0;
-    for (const char *p = usage; (p = strstr(p, f)); p += n)
-        if (p[-1] == ' ' && (p[n] == ' ' || p[n] == ',' || p[n] == '\n')) return 1;
-    return 0;
+    char pat[48];   /* every flag but --help and --version (handled first) has a space after it */
+    if (strncmp(f, "--", 2) || snprintf(pat, sizeof pat, " %s ", f) >= (int)sizeof pat) return 0;
+    return strstr(usage, pat) != NULL;
 }
 
 /* Every flag is checked here, before any file, socket or thread exists. */
@@ -310,16 +308,10 @@ static void teardown(server *s)
     store_close(&s->st);
     db_free(&s->db);
     events_free(&s->ev);
-    map_free(&s->throttle);
-    map_free(&s->typing);
-    map_free(&s->per_ip);
-    map_free(&s->user_streams);
-    map_free(&s->write_tat);
-    reg_sweep(&s->reg_times, s->cfg.register_rate, INT64_MAX);
-    map_free(&s->reg_times);
-    buf_free(&s->scratch);
-    buf_free(&s->rec);
-    buf_free(&s->log);
+    reg_sweep(&s->reg_times, s->cfg.register_rate, INT64_MAX);   /* its values are rings to free */
+    map *maps[] = { &s->throttle, &s->typing, &s->per_ip, &s->user_streams, &s->write_tat, &s->reg_times };
+    for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) map_free(maps[i]);
+    buf_free(&s->scratch); buf_free(&s->rec); buf_free(&s->log);
     free(s->conns);
 }
 

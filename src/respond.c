@@ -29,32 +29,16 @@ void conn_swap(server *s, size_t i, size_t j)
 /* The array is split: conns[0..nhot) are polled and swept every turn, the cold rest only
  * once per POLL_COLD_MS. Anything that gives a connection work (an event on its socket,
  * queued output) wakes it, so only connections with nothing to do are ever cold. */
-void conn_wake(server *s, conn *c)
-{
-    if (c->slot >= s->nhot) conn_swap(s, c->slot, s->nhot++);
-}
+void conn_wake(server *s, conn *c) { if (c->slot >= s->nhot) conn_swap(s, c->slot, s->nhot++); }
 
 /* Output queued: whatever its tier, the connection must now be polled for writing. */
-void conn_ready(conn *c)
-{
-    if (!c->wait_commit) c->out_ready = c->out.len;
-    conn_wake(c->srv, c);
-}
+void conn_ready(conn *c) { if (!c->wait_commit) c->out_ready = c->out.len; conn_wake(c->srv, c); }
 
 /* The one way to end a connection from inside: its queued output (held for the fsync like any
  * other) goes first. */
-void conn_close(conn *c)
-{
-    c->close_after = 1;
-    conn_ready(c);
-}
+void conn_close(conn *c) { c->close_after = 1; conn_ready(c); }
 
-void conn_release(conn *c)
-{
-    c->wait_commit = 0;
-    c->out_ready = c->out.len;
-    conn_wake(c->srv, c);
-}
+void conn_release(conn *c) { c->wait_commit = 0; conn_ready(c); }
 
 /* Append p[0..len) to out[*n] (room bytes, kept NUL-terminated) with '"', '\\', control and
  * non-ASCII bytes escaped, so a logged line can neither be forged nor broken; an escape that
@@ -218,8 +202,7 @@ void respond_error(server *s, conn *c, int status, const char *code, const char 
 void respond_error_x(server *s, conn *c, int status, const char *code, const char *message,
                      const char *extra)
 {
-    buf_t *b = &s->scratch;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->scratch);
     view_error(b, 0, code, message);
     respond(s, c, status, JSON, b->data, b->len, extra);
 }

@@ -12,8 +12,7 @@
 
 static void ws_error(server *s, conn *c, const char *code, const char *message)
 {
-    buf_t *b = &s->ev.frame;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->ev.frame);
     view_error(b, 1, code, message);
     ws_frame(&c->out, WS_TEXT, b->data, b->len);
 }
@@ -47,8 +46,7 @@ static void typing(server *s, conn *from, const jval *o)
         return;
     }
     if (!typing_allowed(s, from->uid, (uint32_t)cid)) return;   /* dropped: no error either */
-    buf_t *b = &s->ev.frame;
-    buf_reset(b);
+    buf_t *b = buf_reset(&s->ev.frame);
     buf_printf(b, "{\"type\":\"typing\",\"conversation_id\":%lld,\"user_id\":%u}", (long long)cid, from->uid);
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];

@@ -85,12 +85,7 @@ tls_conn *tls_conn_new(tls_server *t, int fd)
     return c;
 }
 
-void tls_conn_free(tls_conn *c)
-{
-    if (!c) return;
-    mbedtls_ssl_free(&c->ssl);
-    free(c);
-}
+void tls_conn_free(tls_conn *c) { if (!c) return; mbedtls_ssl_free(&c->ssl); free(c); }
 
 /* mbedtls result -> read()/write() convention. */
 static ssize_t result(tls_conn *c, int rc)

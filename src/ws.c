@@ -45,11 +45,7 @@ void ws_close_frame(buf_t *out, int code, const char *reason)
     ws_frame(out, WS_CLOSE, p, n + 2);
 }
 
-void ws_reader_init(ws_reader *r, size_t max_msg)
-{
-    *r = (ws_reader){ .max_msg = max_msg };
-    buf_init(&r->msg);
-}
+void ws_reader_init(ws_reader *r, size_t max) { *r = (ws_reader){ .max_msg = max }; buf_init(&r->msg); }
 
 void ws_reader_free(ws_reader *r) { buf_free(&r->msg); }
 
