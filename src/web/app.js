@@ -98,10 +98,17 @@ function renderMe() {
 }
 
 // ---- loading: the conversation list, users' names, message pages, read receipts
-export function restConv(c) {   // a conversation from a REST answer (events leave out the read fields)
+// A conversation from a REST answer (events leave out the read fields). One made before a
+// message whose event is in already is asked for again, once (`again`: that answer counts).
+export function restConv(c, again = false) {
   const old = S.convs.get(c.id);
-  if (old) Object.assign(old, c); else S.convs.set(c.id, c);
-  return S.convs.get(c.id);
+  if (!old) return S.convs.set(c.id, c).get(c.id);
+  if (!again && (old.last_message_id || 0) > (c.last_message_id || 0)) {
+    const { last_message_id, last_message, unread_count, updated_at, ...rest } = c;
+    c = rest;
+    setTimeout(() => refreshConv(old.id, true));
+  }
+  return Object.assign(old, c);
 }
 
 async function sync() {   // everything again from the REST API; events meanwhile wait in S.buffer
@@ -111,7 +118,7 @@ async function sync() {   // everything again from the REST API; events meanwhil
     const list = await api.conversations();
     const keep = new Set(list.map((c) => c.id));
     for (const id of S.convs.keys()) if (!keep.has(id)) S.convs.delete(id);
-    list.forEach(restConv);
+    list.forEach((c) => restConv(c, true));   // events meanwhile wait: this is the truth
     await ensureUsers([S.me, ...list.flatMap(nameIds)]);
     api.user(S.me).then((u) => { S.users.set(u.id, u); renderMe(); }, () => {});
     const want = S.current || Number((/^#c(\d+)$/.exec(location.hash) || [])[1]);
@@ -238,7 +245,10 @@ export function lostMessage({ id, conversation_id: cid }) {
     c.last_message = left[0] || null;
     renderList();
   }
-  if (c && (c.last_message_id === id || c.unread_count)) refreshConv(cid);
+  if (c && c.last_message_id === id) {   // ours until the server says which is the last now
+    c.last_message_id = c.last_message?.id ?? null;
+    refreshConv(cid);
+  } else if (c && c.unread_count) refreshConv(cid);
   if (S.current === cid) renderLog();
 }
 
@@ -247,6 +257,7 @@ function gotConv(c) {
   const old = S.convs.get(c.id);
   if (!old) {   // new to us: list it now (so its first messages count as unread), details from REST
     S.convs.set(c.id, { ...c, unread_count: 0 });
+    renderList();
     return refreshConv(c.id);
   }
   Object.assign(old, c);
@@ -256,9 +267,9 @@ function gotConv(c) {
   });
 }
 
-async function refreshConv(cid) {
+async function refreshConv(cid, again) {
   try {
-    const c = restConv(await api.conversation(cid));
+    const c = restConv(await api.conversation(cid), again);
     await ensureUsers(nameIds(c));
   } catch (e) {
     if (e.status === 404) return lostConv(cid);
