@@ -81,13 +81,7 @@ static int compact_start(server *s)
 
 static int flush_out(compactor *cp)
 {
-    size_t done = 0;
-    while (done < cp->out.len) {
-        ssize_t w = write(cp->fd, cp->out.data + done, cp->out.len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        done += (size_t)w;
-    }
+    if (store_write_all(cp->fd, cp->out.data, cp->out.len) < 0) return -1;
     cp->write_off += cp->out.len;
     buf_reset(&cp->out);
     /* sync as we go: the final fdatasync before the rename then has little left to write,

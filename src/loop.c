@@ -166,11 +166,7 @@ static void commit_turn(server *s)
 static void log_flush(server *s)
 {
     fflush(stderr);   /* keep order with lines written directly */
-    for (size_t done = 0; done < s->log.len;) {
-        ssize_t w = write(2, s->log.data + done, s->log.len - done);
-        if (w <= 0 && errno != EINTR) break;   /* a stderr we cannot write to loses log lines only */
-        if (w > 0) done += (size_t)w;
-    }
+    store_write_all(2, s->log.data, s->log.len);   /* a stderr we cannot write to loses log lines only */
     buf_release(&s->log, 64 * 1024);
 }
 

@@ -409,19 +409,16 @@ int store_fsync_dir(const store *s)
 
 /* writev until everything is out. A short count is retried with the rest: the retry
  * either finishes or reports the real cause (ENOSPC, EFBIG, EIO) in errno. */
-static int write_all(int fd, struct iovec *iov, int n)
+int store_write_all(int fd, const void *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
+    struct iovec iov = { (void *)p, n };
+    while (iov.iov_len) {
+        ssize_t w = writev(fd, &iov, 1);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return -1;
         if (w == 0) { errno = EIO; return -1; }
-        for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
-            w -= (ssize_t)iov->iov_len;
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
+        iov.iov_base = (uint8_t *)iov.iov_base + w;
+        iov.iov_len -= (size_t)w;
     }
     return 0;
 }
@@ -462,8 +459,7 @@ int store_write(store *s)
     if (n == 0) return 0;
     s->nstaged = 0;
     if (s->staged_err) { errno = s->staged_err; buf_reset(&s->staged); return -1; }
-    struct iovec iov = { s->staged.data, s->staged.len };
-    if (write_all(s->fd, &iov, 1) < 0) {
+    if (store_write_all(s->fd, s->staged.data, s->staged.len) < 0) {
         /* Cut off whatever part reached the file so the log ends on a record boundary. If even
          * that fails, the next append overwrites it from s->size, and replay meets any leftover
          * as a torn tail or refuses it as damage: no stored record is lost either way. */

@@ -89,6 +89,9 @@ int store_written(const store *s, size_t *pos, struct store_rec *out);   /* 0 wh
 int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
                  uint64_t *seq_out, uint64_t *payload_off);
 
+/* writev until all n bytes are out (EINTR and short counts retried): 0, or -1 with errno. */
+int store_write_all(int fd, const void *p, size_t n);
+
 /* fdatasync if anything was appended since the last call (and fsync_always). 0 ok, -1 error. */
 int store_sync(store *s);
 
