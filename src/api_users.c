@@ -64,10 +64,7 @@ static hash_job *job_new(server *s, conn *c, int kind, const jval *pw)
 static int park(server *s, conn *c, hash_job *j)
 {
     size_t q = (size_t)s->cfg.hash_queue, per_addr = q > 4 ? q / 4 : q ? 1 : 0;
-    if (hasher_submit(&s->hs, j, q, per_addr) == 0) {
-        c->state = CONN_WAIT_HASH;
-        return 0;
-    }
+    if (hasher_submit(&s->hs, j, q, per_addr) == 0) { c->state = CONN_WAIT_HASH; return 0; }
     char h[40];
     snprintf(h, sizeof h, "Retry-After: %d\r\n", hasher_retry_after(&s->hs));
     respond_error_x(s, c, 503, "busy", "too many password checks are waiting; try again later", h);

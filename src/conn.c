@@ -117,11 +117,7 @@ void conn_process(server *s, conn *c)
     while (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
            c->out.len - c->out_sent < CONN_OUT_HIGH) {
         long n = http_parse(&c->hp, c->in.data, c->in.len);
-        if (n < 0) {
-            c->ri.line[0] = 0;
-            reject(s, c, (int)-n, s->now_ms);
-            return;
-        }
+        if (n < 0) { c->ri.line[0] = 0; reject(s, c, (int)-n, s->now_ms); return; }
         if (n == 0) {
             if (c->hp.head_done && c->hp.req.expect_continue && !c->sent_continue) {
                 buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");

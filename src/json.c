@@ -256,10 +256,7 @@ int json_parse(jdoc *d, const char *s, size_t n, int max_depth)
 void json_free(jdoc *d)
 {
     if (!d) return;
-    for (ablk *b = d->arena, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
+    for (ablk *b = d->arena, *next; b; b = next) { next = b->next; free(b); }
     *d = (jdoc){ NULL, NULL };
 }
 

@@ -343,12 +343,6 @@ static int open_file(reader *r, const char *dir)
     return 0;
 }
 
-int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
-               char *err, size_t errlen)
-{
-    return store_open_mode(s, dir, STORE_RUN, fsync_always, fn, ctx, err, errlen);
-}
-
 int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
                     void *ctx, char *err, size_t errlen)
 {
@@ -375,10 +369,7 @@ int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store
 
 void store_close(store *s)
 {
-    if (s->fd >= 0) {
-        store_sync(s);
-        close(s->fd);
-    }
+    if (s->fd >= 0) { store_sync(s); close(s->fd); }
     s->fd = -1;
     free(s->path);
     s->path = NULL;

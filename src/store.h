@@ -61,10 +61,9 @@ typedef int (*store_replay_fn)(void *ctx, uint64_t seq, uint8_t type,
  * file after it) is truncated away and reported on stderr. Damage before the end (a bad
  * record followed by more data), a bad magic or a non-increasing seq: returns -1 with a
  * message naming the file and offset in err. Returns 0 on success. */
-int store_open(store *s, const char *dir, int fsync_always, store_replay_fn fn, void *ctx,
-               char *err, size_t errlen);
 int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
                     void *ctx, char *err, size_t errlen);
+#define store_open(s, dir, fsync, fn, ctx, err, n) store_open_mode(s, dir, STORE_RUN, fsync, fn, ctx, err, n)
 void store_close(store *s);   /* syncs, closes, frees path */
 
 /* Compaction support: the fd and size of a complete, synced replacement log that has
