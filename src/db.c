@@ -218,7 +218,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     free(u->username);
     u->username = NULL;
     d->live_users--;
-    d->dead += 2;
+    d->dead += 2 + (u->seen_seq != 0);
     for (uint32_t i = 0; i < d->nconvs; i++) {   /* a deleted conversation has no members */
         conv *c = &d->convs[i];
         uint32_t k = 0;
@@ -382,6 +382,15 @@ static int apply_read(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
+static int apply_seen(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+{
+    user *u = db_user(d, r->del.id);
+    if (!u) return -1;
+    d->dead += u->seen_seq != 0;   /* the last_seen_at it supersedes */
+    u->seen_ms = r->del.ms, u->seen_seq = seq;
+    return 0;
+}
+
 /* ---- compaction keep rules ---- */
 
 enum { K_USER, K_CONV, K_MSG };
@@ -465,6 +474,11 @@ static int keep_read(db *d, const db_alive *at, const rec_t *r, uint64_t seq, ui
     return k && *k == (r->read.msg | seq << 32);
 }
 
+static int keep_seen(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+{
+    return existed(d, at, K_USER, r->del.id) && d->users[r->del.id - 1].seen_seq == seq;
+}
+
 /* ---- one row per record type: every type needs both (db_types_ok checks) ---- */
 
 typedef int apply_fn(db *d, const rec_t *r, uint64_t seq, uint64_t off);
@@ -483,6 +497,7 @@ static const struct { apply_fn *apply; keep_fn *keep; } kinds[REC_TYPES] = {
     [REC_MSG_DELETE]  = { apply_msg_delete, keep_never },
     [REC_META]        = { apply_meta, keep_never },
     [REC_READ]        = { apply_read, keep_read },
+    [REC_SEEN]        = { apply_seen, keep_seen },
 };
 
 int db_types_ok(void)

@@ -151,6 +151,24 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
     }
 }
 
+/* A presence event (no id: not stored) to those sharing a conversation with uid, replaying or not. */
+void events_presence(server *s, uint32_t uid, int online, int64_t seen_ms)
+{
+    events *e = &s->ev;
+    if (!s->nstreams) return;
+    for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;   /* the last event's */
+    e->nrcpt = 0;
+    policy_presence(&s->db, uid, rcpt_add, e);
+    buf_reset(&e->frame);
+    view_presence(&e->frame, uid, online, seen_ms);
+    for (size_t i = 0; i < s->nconns; i++) {
+        conn *c = s->conns[i];
+        if (!is_stream(c) || !may_see(e, c->uid)) continue;
+        stream_send(s, c, 0, "presence", &e->frame);
+        check_backlog(s, c);
+    }
+}
+
 /* Replay a slice of the log to one stream, reading at most about max bytes of it; live
  * once it reaches the end. Returns the bytes read. */
 static size_t replay_some(server *s, conn *c, size_t max)

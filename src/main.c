@@ -36,6 +36,7 @@ static const char usage[] =
     "  --cache-mb N          keep the log's last N MiB in memory for reads (default 4; 0: off)\n"
     "  --max-conns-per-ip N  open connections per client address; over it: 503 (default 256; 0: off)\n"
     "  --max-streams-per-user N  open event streams per user; over it: 429 (default 16; 0: off)\n"
+    "  --presence-grace S    offline S seconds after a user's last stream closed (default 10; 0: at once)\n"
     "  --write-rate N        writes per second per user, bursts of 5N; over it: 429 (default 20; 0: off)\n"
     "  --register-rate N     registrations per client address in any 60 s; beyond: 429 (default 30; 0: off)\n"
     "  --token-ttl S         tokens expire S seconds after they were issued (default 2592000; 0: never)\n"
@@ -57,7 +58,7 @@ static const config defaults = {
     .max_conns = 1024, .idle_timeout_s = 60, .request_timeout_s = 30, .shutdown_grace_s = 10,
     .pbkdf2_iters = 600000, .hash_queue = 64, .heartbeat_s = 15, .stream_queue = 1 << 20,
     .ws_max_msg = 64 * 1024, .max_response = 512 * 1024, .max_conns_per_ip = 256, .max_streams_per_user = 16,
-    .write_rate = 20, .register_rate = 30, .token_ttl_s = 2592000,
+    .write_rate = 20, .register_rate = 30, .token_ttl_s = 2592000, .presence_grace_s = 10,
     .cache_mb = 4, .compact_pct = 50, .compact_min = 10000, .erase_within_s = 3600,
     .http = { HTTP_MAX_TARGET, HTTP_MAX_HEAD, HTTP_MAX_BODY },
 };
@@ -172,6 +173,7 @@ static void parse_flags(config *c, int argc, char **argv)
         else if (!strcmp(f, "--cache-mb")) c->cache_mb = (size_t)num(f, v, 0, 1024);
         else if (!strcmp(f, "--max-conns-per-ip")) c->max_conns_per_ip = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--max-streams-per-user")) c->max_streams_per_user = (int)num(f, v, 0, 1000000);
+        else if (!strcmp(f, "--presence-grace")) c->presence_grace_s = (int)num(f, v, 0, 86400);
         else if (!strcmp(f, "--write-rate")) c->write_rate = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--register-rate")) c->register_rate = (int)num(f, v, 0, 1000000);
         else if (!strcmp(f, "--token-ttl")) c->token_ttl_s = num(f, v, 0, 100LL * 365 * 86400);
@@ -309,9 +311,9 @@ static void teardown(server *s)
     db_free(&s->db);
     events_free(&s->ev);
     reg_sweep(&s->reg_times, s->cfg.register_rate, INT64_MAX);   /* its values are rings to free */
-    map *maps[] = { &s->throttle, &s->typing, &s->per_ip, &s->user_streams, &s->write_tat, &s->reg_times };
+    map *maps[] = { &s->throttle, &s->typing, &s->per_ip, &s->write_tat, &s->reg_times };
     for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) map_free(maps[i]);
-    buf_free(&s->scratch); buf_free(&s->rec); buf_free(&s->log);
+    buf_free(&s->scratch); buf_free(&s->rec); buf_free(&s->log); buf_free(&s->away);
     free(s->conns);
 }
 
@@ -359,7 +361,9 @@ int main(int argc, char **argv)
     server_hook(&s, 1, events_heartbeat, NULL);
     server_hook(&s, 1, tokens_expire, NULL);
     server_hook(&s, 1, forget_registrations, NULL);
+    server_hook(&s, 0, presence_turn, presence_due);
     rc = server_run(&s);
+    presence_turn(&s);   /* stopping: every stream's user goes offline now, last_seen_at logged */
     teardown(&s);
     fprintf(stderr, "chatd: stopped\n");
     return rc;

@@ -70,6 +70,15 @@ void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t ui
     }
 }
 
+void policy_presence(db *d, uint32_t uid, void (*add)(void *ctx, uint32_t uid), void *ctx)
+{
+    for (uint32_t i = 1; i <= d->nconvs; i++) {
+        const conv *c = db_member_conv(d, i, uid);
+        for (uint32_t j = 0; c && j < c->nmembers; j++)
+            if (c->members[j] != uid) add(ctx, c->members[j]);
+    }
+}
+
 int policy_sees(db *d, uint32_t uid, uint8_t type, const uint8_t *p, uint32_t len, uint32_t *cid, int *sees)
 {
     if (is_msg(type)) {

@@ -26,6 +26,8 @@ void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t ui
 /* The same rule for a replay, from the record's leading ids without rendering. *cid and
  * *sees cache the last message's conversation (start with 0). */
 int policy_sees(db *d, uint32_t uid, uint8_t type, const uint8_t *p, uint32_t len, uint32_t *cid, int *sees);
+/* Who receives uid's presence events: everyone who shares a conversation with uid, not uid. */
+void policy_presence(db *d, uint32_t uid, void (*add)(void *ctx, uint32_t uid), void *ctx);
 /* Does a record of this type end sessions (logout, password change, account deletion)? */
 int policy_revokes(uint8_t type);
 /* Is the token of this db.tokens value (issue time in its high half) past ttl_s (0: never)? */

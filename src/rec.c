@@ -189,6 +189,7 @@ static const struct {
     [REC_MSG_DELETE]  = { "MSG_DELETE", enc_del, dec_del },
     [REC_META]        = { "META", enc_meta, dec_meta },
     [REC_READ]        = { "READ", enc_read, dec_read },
+    [REC_SEEN]        = { "SEEN", enc_del, dec_del },
 };
 
 const char *rec_name(uint8_t type) { return type < REC_TYPES ? types[type].name : NULL; }

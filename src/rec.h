@@ -17,9 +17,9 @@
 enum {
     REC_USER_CREATE = 1, REC_USER_UPDATE = 2, REC_USER_DELETE = 3, REC_TOKEN_ADD = 4, REC_TOKEN_DEL = 5,
     REC_CONV_CREATE = 6, REC_CONV_UPDATE = 7, REC_CONV_DELETE = 8, REC_MSG_CREATE = 9, REC_MSG_UPDATE = 10,
-    REC_MSG_DELETE = 11, REC_META = 12, REC_READ = 13
+    REC_MSG_DELETE = 11, REC_META = 12, REC_READ = 13, REC_SEEN = 14
 };
-#define REC_TYPES 14   /* one above the highest type: the size of every table indexed by type */
+#define REC_TYPES 15   /* one above the highest type: the size of every table indexed by type */
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -90,7 +90,7 @@ typedef struct rec_t {
     union {
         rec_user_create user_create;     /* REC_USER_CREATE */
         rec_user_update user_update;     /* REC_USER_UPDATE */
-        rec_del del;                     /* REC_USER_DELETE, REC_MSG_DELETE */
+        rec_del del;                     /* REC_USER_DELETE, REC_MSG_DELETE; REC_SEEN: last_seen_at */
         rec_token token;                 /* REC_TOKEN_ADD, REC_TOKEN_DEL */
         rec_conv conv;                   /* REC_CONV_CREATE, REC_CONV_UPDATE, REC_CONV_DELETE */
         rec_msg_create msg_create;       /* REC_MSG_CREATE */

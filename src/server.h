@@ -42,6 +42,7 @@ typedef struct config {
     size_t cache_mb;       /* MiB of the log's tail kept in memory for reads (0: none) */
     int max_conns_per_ip;  /* open connections per client address (0: no limit) */
     int max_streams_per_user;   /* open SSE/WebSocket streams per user (0: no limit) */
+    int presence_grace_s;  /* a user stays online this long after the last stream closed */
     int write_rate;        /* writes a second per user, bursts of 5x (0: no limit) */
     int register_rate;     /* registrations per client address in any 60 s (0: no limit) */
     int64_t token_ttl_s;   /* tokens stop working this long after they were issued (0: never) */
@@ -168,7 +169,8 @@ typedef struct server {
     map throttle;          /* lower-cased username -> failed-login window */
     map typing;            /* (user, conversation) -> when its last typing was relayed */
     map per_ip;            /* client address -> open connections (with --max-conns-per-ip) */
-    map user_streams;      /* user id -> open streams (with --max-streams-per-user) */
+    buf_t away;            /* owned: ids (u32) of users whose presence may change (presence.c) */
+    int64_t away_next;     /* ... none before this */
     map write_tat;         /* user id -> its write bucket (--write-rate; see router.c) */
     map reg_times;         /* client address -> its last registrations (--register-rate; auth.h) */
     int64_t typing_swept_ms, tokens_swept_ms;
@@ -258,6 +260,7 @@ int respond_no(server *s, conn *c, const policy_no *no);   /* answers a refusal:
 /* events.c */
 void events_note(server *s, uint64_t seq, uint8_t type, uint64_t rec_off);
 void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len);
+void events_presence(server *s, uint32_t uid, int online, int64_t seen_ms);
 void events_pump(server *s);
 int events_pending(const server *s);        /* a replay can go on: do not sleep */
 void events_heartbeat(server *s);
@@ -272,6 +275,11 @@ void tokens_expire(server *s);                    /* once a second */
 void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, uint64_t *mk_off, size_t nmk,
                    uint64_t (*new_off)(const server *, uint64_t));   /* after a compaction; takes mk_* */
 
+/* presence.c */
+void presence_open(server *s, uint32_t uid);    /* a stream of uid opened */
+void presence_close(server *s, uint32_t uid);   /* ... closed */
+void presence_turn(server *s);         /* a hook: tell the changes, log last_seen_at */
+int presence_due(const server *s);     /* ... has one to make now */
 /* compact.c */
 void compact_cleanup(const char *dir);
 void compact_maybe(server *s);   /* once per loop turn */

@@ -129,21 +129,16 @@ static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
  * answering 429 too_many_streams. */
 static int stream_room(server *s, conn *c)
 {
-    uint8_t k[4];
-    put_le32(k, c->uid);
-    uint64_t *n = s->cfg.max_streams_per_user ? map_get(&s->user_streams, k, sizeof k) : NULL;
-    if (!n || *n < (uint64_t)s->cfg.max_streams_per_user) return 1;
+    int max = s->cfg.max_streams_per_user;
+    if (!max || s->db.users[c->uid - 1].streams < (uint32_t)max) return 1;
     respond_error(s, c, 429, "too_many_streams", "this user has too many open event streams");
     return 0;
 }
 
 static void stream_closed(server *s, conn *c)
 {
-    uint8_t k[4];
-    put_le32(k, c->uid);
     s->nstreams--;
-    uint64_t *n = s->cfg.max_streams_per_user ? map_get(&s->user_streams, k, sizeof k) : NULL;
-    if (n && --*n == 0) map_del(&s->user_streams, k, sizeof k);
+    presence_close(s, c->uid);
 }
 
 /* After the handshake: replay from the given id, or say "resync" when history that old
@@ -154,13 +149,7 @@ static void stream_start(server *s, conn *c, int has_last, uint64_t last)
     c->on_input = stream_input;
     c->on_close = stream_closed;
     s->nstreams++;
-    if (s->cfg.max_streams_per_user) {
-        uint8_t k[4];
-        put_le32(k, c->uid);
-        uint64_t *n = map_get(&s->user_streams, k, sizeof k);
-        if (n) ++*n;
-        else map_put(&s->user_streams, k, sizeof k, 1);
-    }
+    presence_open(s, c->uid);
     if (!has_last || last >= s->st.last_seq) return;
     if (last + 1 < s->ev.history_from) {
         stream_resync(s, c);

@@ -24,6 +24,15 @@ void view_time(buf_t *b, int64_t ms)
     buf_append(b, t, sizeof t);
 }
 
+/* ,"online":..,"last_seen_at":..} (null: never had a stream); online includes the grace. */
+static void view_online(buf_t *b, int online, int64_t seen_ms)
+{
+    buf_printf(b, ",\"online\":%s,\"last_seen_at\":", online ? "true" : "false");
+    if (seen_ms) view_time(b, seen_ms);
+    else buf_puts(b, "null");
+    buf_putc(b, '}');
+}
+
 void view_user(buf_t *b, uint32_t id, const user *u)
 {
     buf_printf(b, "{\"id\":%u,\"username\":", id);
@@ -32,7 +41,13 @@ void view_user(buf_t *b, uint32_t id, const user *u)
     json_cstr(b, u->display_name);
     buf_puts(b, ",\"created_at\":");
     view_time(b, u->created_ms);
-    buf_putc(b, '}');
+    view_online(b, u->streams || u->gone_ms, u->seen_ms);
+}
+
+void view_presence(buf_t *b, uint32_t id, int online, int64_t seen_ms)
+{
+    buf_printf(b, "{\"type\":\"presence\",\"user_id\":%u", id);
+    view_online(b, online, seen_ms);
 }
 
 static void id_or_null(buf_t *b, const char *key, uint32_t id)   /* ,"key":id (0: null) */
@@ -171,6 +186,7 @@ typedef int render_fn(buf_t *b, db *d, const store *st, const rec_t *r);
 static const struct { const char *name; render_fn *render; } kinds[REC_TYPES] = {
     [REC_USER_CREATE] = { "", NULL }, [REC_USER_UPDATE] = { "", NULL }, [REC_USER_DELETE] = { "", NULL },
     [REC_TOKEN_ADD] = { "", NULL }, [REC_TOKEN_DEL] = { "", NULL }, [REC_META] = { "", NULL },
+    [REC_SEEN] = { "", NULL },   /* presence events are not stored (presence.c) */
     [REC_MSG_CREATE] = { "message.created", event_msg },
     [REC_MSG_UPDATE] = { "message.updated", event_msg },
     [REC_MSG_DELETE] = { "message.deleted", event_msg },

@@ -7,6 +7,7 @@
 
 void view_time(buf_t *b, int64_t ms);   /* "YYYY-MM-DDTHH:MM:SS.mmmZ", quoted */
 void view_user(buf_t *b, uint32_t id, const user *u);
+void view_presence(buf_t *b, uint32_t id, int online, int64_t seen_ms);   /* the presence event */
 /* caller 0: the shared fields only; else (REST) also the caller's own: last_message (read from
  * d and st), last_read_message_id and unread_count. Conversation objects in events have none. */
 void view_conv(buf_t *b, db *d, const store *st, uint32_t id, const conv *c, uint32_t caller);

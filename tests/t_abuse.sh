@@ -340,14 +340,14 @@ as() {   # WHO(A|B|0) METHOD PATH [BODY] [TOKEN]: req, and keep the body for the
 user_keys='(.user | keys | join(","))'
 as A POST /api/users/register "$(jq -nc --arg p "$PA" '{username:"alice",password:$p,display_name:"Alice"}')"
 expect_status 201
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 AID=$(jqb .user.id) TA1=$(jqb .token)
 as B POST /api/users/register "$(jq -nc --arg p "$PB" '{username:"bob",password:$p}')"
 expect_status 201
 BID=$(jqb .user.id) TB1=$(jqb .token)
 as A POST /api/users/login "$(jq -nc --arg p "$PA" '{username:"ALICE",password:$p}')"
 expect_status 200
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 TA2=$(jqb .token)
 as B POST /api/users/login "$(jq -nc --arg p "$PB" '{username:"bob",password:$p}')"
 TB2=$(jqb .token)
@@ -356,12 +356,12 @@ expect_status 401
 as 0 POST /api/users/register "$(jq -nc --arg p "$PA" '{username:"alice",password:$p}')"
 expect_status 409
 as A GET "/api/users/$AID" "" "$TA1"
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 as A GET "/api/users/$BID" "" "$TA1"
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 as B GET "/api/users/$AID" "" "$TB1"
 as A PUT "/api/users/$AID" '{"display_name":"Alice A."}' "$TA1"
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 as A PUT "/api/users/$BID" '{"display_name":"hijack"}' "$TA1"
 expect_status 403
 as A POST /api/conversations "{\"title\":\"ab\",\"member_ids\":[$BID]}" "$TA1"
@@ -388,7 +388,7 @@ as 0 GET /healthz
 # bob changes his password: the answer holds neither password; his other tokens stop working
 as B PUT "/api/users/$BID" "$(jq -nc --arg p "$PB2" --arg o "$PB" '{password:$p,current_password:$o}')" "$TB1"
 expect_status 200
-expect_jq "$user_keys" "created_at,display_name,id,username"
+expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 as 0 GET "/api/users/$BID" "" "$TB2"
 expect_status 401
 as B POST /api/users/login "$(jq -nc --arg p "$PB2" '{username:"bob",password:$p}')"

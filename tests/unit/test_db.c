@@ -242,6 +242,35 @@ static void test_reads(void)
     db_free(&d);
 }
 
+/* last_seen_at (REC_SEEN): the latest per user counts and is kept; none for an unknown user;
+ * dropped with the account. */
+static void test_seen(void)
+{
+    db d;
+    db_init(&d);
+    seq = 0;
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 1, 10, rec_cstr("ann") } }), 0);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 2, 11, rec_cstr("bo") } }), 0);
+    CHECK(d.users[0].seen_ms == 0 && d.users[0].seen_seq == 0);   /* never: null */
+    rec_t first = { .type = REC_SEEN, .del = { 1, 5000 } }, second = { .type = REC_SEEN, .del = { 1, 6000 } };
+    CHECK_EQ_INT(put(&d, first), 0);
+    uint64_t first_seq = seq, dead = d.dead;
+    CHECK(d.users[0].seen_ms == 5000 && d.users[0].seen_seq == first_seq);
+    CHECK_EQ_INT(live(&d, &first, first_seq), 1);
+    CHECK_EQ_INT(put(&d, second), 0);
+    CHECK(d.users[0].seen_ms == 6000 && d.users[0].seen_seq == seq && d.dead == dead + 1);
+    CHECK_EQ_INT(live(&d, &first, first_seq), 0);   /* superseded */
+    CHECK_EQ_INT(live(&d, &second, seq), 1);
+    CHECK_EQ_INT(d.users[1].seen_ms, 0);            /* bo's is his own */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_SEEN, .del = { 3, 7000 } }), -1);   /* no such user */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_SEEN, .del = { 0, 7000 } }), -1);
+    uint64_t second_seq = seq;
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 1, 8000 } }), 0);
+    CHECK_EQ_INT(live(&d, &second, second_seq), 0);   /* gone with the account */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_SEEN, .del = { 1, 9000 } }), -1);
+    db_free(&d);
+}
+
 int main(void)
 {
     buf_init(&b);
@@ -249,6 +278,7 @@ int main(void)
     test_history();
     test_direct();
     test_reads();
+    test_seen();
     buf_free(&b);
     return t_report("test_db");
 }

@@ -105,6 +105,30 @@ int main(void)
     policy_recipients(&d, &tok, add, NULL);
     CHECK(ngot == 0 && !sees(&d, 1, &tok));
 
+    /* presence: everyone who shares a conversation with the user, not the user; none for cy
+     * (in none yet); a second shared conversation names ann twice (the caller dedupes) */
+    ngot = 0;
+    policy_presence(&d, 2, add, NULL);
+    CHECK(ngot == 1 && got[0] == 1);
+    ngot = 0;
+    policy_presence(&d, 1, add, NULL);
+    CHECK(ngot == 1 && got[0] == 2);
+    ngot = 0;
+    policy_presence(&d, 3, add, NULL);
+    CHECK_EQ_INT(ngot, 0);
+    uint32_t bac[3] = { 2, 1, 3 };
+    put(&d, (rec_t){ .type = REC_CONV_CREATE, .conv = { 2, 2, 0, rec_cstr("v"), { bac, NULL, 3 } } });
+    ngot = 0;
+    policy_presence(&d, 1, add, NULL);
+    CHECK(ngot == 3 && got[0] == 2 && got[1] == 2 && got[2] == 3);
+    ngot = 0;
+    policy_presence(&d, 3, add, NULL);
+    CHECK(ngot == 2 && got[0] == 2 && got[1] == 1);
+    put(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 2, 2, 0, rec_cstr("v") } });   /* gone: shares nothing */
+    ngot = 0;
+    policy_presence(&d, 3, add, NULL);
+    CHECK_EQ_INT(ngot, 0);
+
     for (int t = 0; t < 256; t++)   /* logout, password change, account deletion end sessions */
         CHECK_EQ_INT(policy_revokes((uint8_t)t), t == REC_TOKEN_DEL || t == REC_USER_UPDATE || t == REC_USER_DELETE);
     uint64_t issued = 7 | (uint64_t)1000 << 32;   /* user 7's token, issued at 1000 s */

@@ -64,7 +64,8 @@ static void test_numbers(void)
     /* on disk since the first release: a change here misreads every existing log */
     int want_n[] = { REC_USER_CREATE, 1, REC_USER_UPDATE, 2, REC_USER_DELETE, 3, REC_TOKEN_ADD, 4,
                      REC_TOKEN_DEL, 5, REC_CONV_CREATE, 6, REC_CONV_UPDATE, 7, REC_CONV_DELETE, 8,
-                     REC_MSG_CREATE, 9, REC_MSG_UPDATE, 10, REC_MSG_DELETE, 11, REC_META, 12, REC_READ, 13 };
+                     REC_MSG_CREATE, 9, REC_MSG_UPDATE, 10, REC_MSG_DELETE, 11, REC_META, 12, REC_READ, 13,
+                     REC_SEEN, 14 };
     for (size_t i = 0; i < sizeof want_n / sizeof *want_n; i += 2) CHECK_EQ_INT(want_n[i], want_n[i + 1]);
     for (int t = 1; t < REC_TYPES; t++) CHECK(rec_name((uint8_t)t) != NULL);
     int unknown[] = { 0, REC_TYPES, 99, 127, 255 };
@@ -189,6 +190,10 @@ static void test_msgs(void)
         d = round_trip(&(rec_t){ .type = REC_READ, .read = { 5, 3, 0xfffffff1u, post } });
         CHECK(d.read.conv == 5 && d.read.user == 3 && d.read.msg == 0xfffffff1u && d.read.quiet == post);
     }
+
+    w32(4); w64(1700000000123);   /* last_seen_at: the user id and the time */
+    d = round_trip(&(rec_t){ .type = REC_SEEN, .del = { 4, 1700000000123 } });
+    CHECK(d.del.id == 4 && d.del.ms == 1700000000123 && !strcmp(rec_name(REC_SEEN), "SEEN"));
 }
 
 int main(void)

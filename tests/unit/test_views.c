@@ -43,7 +43,21 @@ static void test_objects(void)
     user u = { .username = "ann", .display_name = "Ann \"A\"", .created_ms = 1000 };
     buf_reset(&b); view_user(&b, 7, &u);
     CHECK_STR(str(), "{\"id\":7,\"username\":\"ann\",\"display_name\":\"Ann \\\"A\\\"\","
-                     "\"created_at\":\"1970-01-01T00:00:01.000Z\"}");
+                     "\"created_at\":\"1970-01-01T00:00:01.000Z\",\"online\":false,\"last_seen_at\":null}");
+    u.streams = 2, u.seen_ms = 2000;   /* online: a stream open; last_seen_at: the one before */
+    buf_reset(&b); view_user(&b, 7, &u);
+    CHECK(strstr(str(), ",\"online\":true,\"last_seen_at\":\"1970-01-01T00:00:02.000Z\"}"));
+    u.streams = 0, u.gone_ms = 3000;   /* in the grace: still online */
+    buf_reset(&b); view_user(&b, 7, &u);
+    CHECK(strstr(str(), ",\"online\":true,\"last_seen_at\":\"1970-01-01T00:00:02.000Z\"}"));
+    u.gone_ms = 0, u.seen_ms = 3000;
+    buf_reset(&b); view_user(&b, 7, &u);
+    CHECK(strstr(str(), ",\"online\":false,\"last_seen_at\":\"1970-01-01T00:00:03.000Z\"}"));
+    buf_reset(&b); view_presence(&b, 7, 1, 0);
+    CHECK_STR(str(), "{\"type\":\"presence\",\"user_id\":7,\"online\":true,\"last_seen_at\":null}");
+    buf_reset(&b); view_presence(&b, 7, 0, 3000);
+    CHECK_STR(str(), "{\"type\":\"presence\",\"user_id\":7,\"online\":false,"
+                     "\"last_seen_at\":\"1970-01-01T00:00:03.000Z\"}");
     uint32_t mem[2] = { 7, 9 }, msgs[2] = { 3, 4 };
     conv c = { .title = "t", .members = mem, .nmembers = 2, .created_by = 7, .owner_id = 9, .created_ms = 0, .updated_ms = 2000,
                .msgs = msgs, .nmsgs = 2 };
@@ -141,6 +155,7 @@ static void test_events(void)
     CHECK_STR(event(&d, (rec_t){ .type = REC_CONV_DELETE, .conv = { 1, 1, 6000, rec_cstr("u") } }),
               "{\"id\":10,\"type\":\"conversation.deleted\",\"conversation\":{\"id\":1}}");
     CHECK_STR(event(&d, (rec_t){ .type = REC_TOKEN_DEL, .token = { 0, NULL } }), "");
+    CHECK_STR(event(&d, (rec_t){ .type = REC_SEEN, .del = { 2, 5000 } }), "");   /* presence: nothing stored */
     /* a record that names no known object renders nothing */
     rec_t ghost = { .type = REC_MSG_DELETE, .del = { 99, 1 } };
     buf_reset(&b);
