@@ -13,7 +13,7 @@ command -v node >/dev/null || { echo "SKIP: node not installed (apt-get install 
 export CHROMIUM
 . "$here/lib.sh"
 
-start_server
+start_server --presence-grace 0   # presence: offline the moment the last stream closes
 SHOTS=$here/../build/web-shots
 mkdir -p "$SHOTS"
 rm -f "$SHOTS"/*.png

@@ -2,12 +2,11 @@
 // conversations and messages, applying live events, read state, typing, presence, finding
 // people, sending (with an Idempotency-Key and retries), and wiring the page's controls.
 // HTTP is api.js's, the connection live.js's, what is on screen view.js's (with render.js).
-// v2 features (people search, users by ids, read state, presence, direct conversations) are
-// used when the server's answers show them, and left out quietly when they do not.
+// It follows contract v2 (/work/shared/API.md): no detection of older servers.
 import { api, ApiError, describe, getSession, setSession, clearSession, whenUnauthorized, newKey }
   from './api.js';
 import { Live } from './live.js';
-import { h, userName, peerOf, dot, reconcile, snippet } from './render.js';
+import { h, userName, dot, reconcile, snippet } from './render.js';
 import { closeConv, gotConvRest, msgCtx, openConv, renderDetails, renderHeader, renderList, renderLog,
   renderOlder, renderTyping, setMembers, showDetails } from './view.js';
 
@@ -119,8 +118,8 @@ async function sync() {   // everything again from the REST API; events meanwhil
     const keep = new Set(list.map((c) => c.id));
     for (const id of S.convs.keys()) if (!keep.has(id)) S.convs.delete(id);
     list.forEach((c) => restConv(c, true));   // events meanwhile wait: this is the truth
-    await ensureUsers([S.me, ...list.flatMap(nameIds)]);
-    api.user(S.me).then((u) => { S.users.set(u.id, u); renderMe(); }, () => {});
+    await ensureUsers([...S.users.keys(), ...list.flatMap(nameIds)], true);   // names, presence now
+    renderMe();
     const want = S.current || Number((/^#c(\d+)$/.exec(location.hash) || [])[1]);
     if (want && S.convs.has(want)) {
       S.logs.delete(want);
@@ -141,8 +140,8 @@ async function sync() {   // everything again from the REST API; events meanwhil
 const nameIds = (c) => [...(c.title && !c.direct ? [] : (c.member_ids || []).slice(0, 4)),
   ...(c.last_message ? [c.last_message.author_id] : [])];
 
-export async function ensureUsers(ids) {
-  const want = [...new Set(ids)].filter((id) => typeof id === 'number' && !S.users.has(id));
+export async function ensureUsers(ids, again = false) {   // again: fetch known ones too
+  const want = [...new Set(ids)].filter((id) => typeof id === 'number' && (again || !S.users.has(id)));
   if (!want.length) return;
   for (let i = 0; i < want.length; i += 100)
     for (const u of await api.usersByIds(want.slice(i, i + 100))) S.users.set(u.id, u);
@@ -194,8 +193,11 @@ function onState(state, detail) {
   el.classList.toggle('bad', state === 'offline');
   el.textContent = state === 'live' ? (detail === 'sse' ? 'Live (event stream)' : 'Live')
     : state === 'offline' ? `Offline: reconnecting in ${detail} s…` : 'Connecting…';
+  if (state !== 'live') return;
   // no event id to replay from (a first connection, or none came before a drop): fetch instead
-  if (state === 'live' && (live.lastId === null || !S.synced)) sync();
+  if (live.lastId === null || !S.synced) return sync();
+  // presence events are not replayed: ask again who is online
+  ensureUsers([...S.users.keys()], true).then(() => { renderList(); renderDetails(); }, () => {});
 }
 
 function apply(ev) {

@@ -34,16 +34,18 @@ export function convName(c, users, me) {
   return names + (o.length > 3 ? ` +${o.length - 3}` : '');
 }
 
-// A presence dot, only when the server reports presence (v2 users have `online`).
+// A presence dot; its tooltip says when an offline person was last seen.
 export function dot(user) {
-  if (!user || typeof user.online !== 'boolean') return null;
+  if (!user) return null;
   const label = user.online ? 'online' : 'offline';
-  return h('span', { class: 'dot' + (user.online ? ' on' : ''), title: label },
+  const seen = !user.online && user.last_seen_at
+    ? ', last seen ' + new Date(user.last_seen_at).toLocaleString() : '';
+  return h('span', { class: 'dot' + (user.online ? ' on' : ''), title: label + seen },
     h('span', { class: 'sr' }, label));
 }
 
 const dayKey = (iso) => new Date(iso).toDateString();
-export function dayLabel(iso) {
+function dayLabel(iso) {
   const d = new Date(iso), now = new Date();
   if (d.toDateString() === now.toDateString()) return 'Today';
   if (d.toDateString() === new Date(now - 86400000).toDateString()) return 'Yesterday';

@@ -169,7 +169,7 @@ export function renderList() {
     const peer = S.users.get(peerOf(c, S.me));
     const sig = JSON.stringify([convName(c, S.users, S.me), c.unread_count, c.id === S.current,
       c.last_message?.id,
-      c.last_message?.body, peer?.online]);
+      c.last_message?.body, peer?.online, peer?.last_seen_at]);
     return cached('conv ' + c.id, sig, () => convItem(c, ctx));
   }));
   $('no-convs').hidden = list.length > 0;
@@ -187,7 +187,7 @@ export function showDetails(on) {
 export function renderDetails() {
   const c = S.convs.get(S.current);
   if (!c || $('details').hidden) return;
-  const owner = c.owner_id ?? c.created_by, mayDrop = c.direct || owner === S.me;
+  const owner = c.owner_id, mayDrop = c.direct || owner === S.me;
   $('rename-form').hidden = $('add-form').hidden = !!c.direct;
   if (document.activeElement !== $('rename-title')) $('rename-title').value = c.title || '';
   $('delete-conv').hidden = !mayDrop;

@@ -1,12 +1,14 @@
 // tests/web/chat.mjs — the built-in web client in a real Chromium (Debian's, driven by
 // playwright-core), used only through accessible roles and names, as a screen reader would:
-// two people in two browser contexts sign up, find each other, chat live (unread counts,
-// typing, edits, deletes, replies, a hostile body shown as text), make a group, page back
-// through history, reload; the WebSocket cut while the other sends (every message then there
+// two people in two browser contexts sign up, find each other ("Search people"), chat live in
+// a direct conversation (unread counts the server keeps, "Seen by", typing, presence dots,
+// edits, deletes, replies, a hostile body shown as text), make a group, page back through
+// history, reload; the WebSocket cut while the other sends (every message then there
 // exactly once, the send whose answer was lost retried under its Idempotency-Key); the error
 // sentences (507, 429 on a send, a revoked token back to sign-in, the login throttle); a third
 // person whose browser cannot open a WebSocket, live over the event stream instead; a phone
 // screen; sign out. The page must make no request to another origin and log no console error.
+// All against the real server; page.route() makes only the error answers and the network drop.
 // Prints "ok - …"/"not ok - …" lines for tests/t_web_browser.sh to count.
 //   node tests/web/chat.mjs BASE_URL [SCREENSHOT_DIR]
 import { chromium } from 'playwright-core';
@@ -150,6 +152,7 @@ await check('it is a direct conversation: no title, no members to add; on the se
   if (list.length !== 1 || c.direct !== true || c.title !== '' || `${c.member_ids}` !== `${user.id},${bobId}`)
     throw new Error('on the server: ' + JSON.stringify(list));
 });
+await check('bob is online: a dot by his name in alice\'s list', () => visible(directItem(A, 'Bob').filter({ hasText: 'online' })));
 await check('alice sends; the message shows in her log', () => send(A, 'hello bob'));
 await check('bob gets the conversation live, with 1 unread', async () => {
   await visible(directItem(B, 'Alice').filter({ hasText: '1 unread' }));
@@ -313,15 +316,6 @@ await check('alice removes carol from the group: it leaves carol\'s list, and sh
   await directItem(A, 'Bob').getByRole('button').click();
 });
 await C.ctx.close();
-await check('presence events (v2; sent into alice\'s WebSocket by the test) show as a dot by bob\'s name', async () => {
-  const presence = (online) => A.ws.send(JSON.stringify({ type: 'presence', user_id: bobId, online,
-    last_seen_at: online ? null : new Date().toISOString() }));
-  presence(true);
-  await visible(directItem(A, 'Bob').filter({ hasText: 'online' }));
-  presence(false);
-  await visible(directItem(A, 'Bob').filter({ hasText: 'offline' }));
-});
-
 // Read state: bob has the direct conversation open while alice writes in the group
 await check('read state: unread counts are the server\'s (a reload keeps them), reading clears them for good', async () => {
   const reads = A.reads.length;
@@ -375,15 +369,18 @@ const exactly = async (p, text, n = 1) => {
   if (c !== n) throw new Error(`${p.name} has "${text}" ${c} times`);
 };
 netErrorsExpected = true;
-await check('bob\'s WebSocket is cut while alice sends: after the reconnect each message is there exactly once', async () => {
-  const texts = [1, 2, 3].map((i) => `drop ${i} ${tag}`);
-  let release;
+let release;
+await check('bob\'s WebSocket is cut: alice sees him go offline (presence, the server\'s grace 0)', async () => {
   B.hold = new Promise((r) => { release = r; });
   const conns = B.wsUrls.length;
   await B.ws.close();
   await until(() => B.wsUrls.length > conns, 'bob trying to reconnect');
   await visible(B.page.getByRole('status').filter({ hasText: 'Connecting…' }));
   await shot(B, 'reconnecting');
+  await visible(directItem(A, 'Bob').filter({ hasText: 'offline' }));
+});
+await check('alice sends while bob is cut off: after the reconnect each message is there exactly once', async () => {
+  const texts = [1, 2, 3].map((i) => `drop ${i} ${tag}`);
   let lost = 0;
   await A.page.route('**/api/messages', async (route) => {
     if (route.request().method() !== 'POST' || lost++) return route.fallback();
@@ -400,6 +397,7 @@ await check('bob\'s WebSocket is cut while alice sends: after the reconnect each
   for (const t of texts) await visible(msg(B, t));
   await B.page.waitForTimeout(1000);   // let any duplicate arrive
   for (const p of [A, B]) for (const t of texts) await exactly(p, t);
+  await visible(directItem(A, 'Bob').filter({ hasText: 'online' }));   // and he is back online
   const first = A.posts.filter((x) => x.body === texts[0]);
   if (lost < 1 || first.length !== 2 || first[0].key !== first[1].key)
     throw new Error(`the lost send was posted ${first.length} times, keys ${first.map((x) => x.key)}`);
@@ -464,6 +462,10 @@ await check('ten failed sign-ins: the next is refused with the wait in seconds',
   await A.page.getByLabel('Password').fill('nopenopenope');
   await A.page.getByRole('button', { name: 'Sign in' }).click();
   await visible(A.page.getByRole('alert').filter({ hasText: /^Too many attempts\. Try again in [1-6]?\d s\./ }));
+  await A.page.getByRole('textbox', { name: 'Username' }).fill(A.user);   // and back as herself
+  await A.page.getByLabel('Password').fill('password123');
+  await A.page.getByRole('button', { name: 'Sign in' }).click();
+  await visible(directItem(A, 'Bob').filter({ hasText: 'online' }));
 });
 
 netErrorsExpected = false;
@@ -485,6 +487,12 @@ await check('bob signs out: back to the sign-in form, and a reload stays there',
   await B.page.reload();
   await visible(B.page.getByRole('textbox', { name: 'Username' }));
   if (await B.page.evaluate(() => sessionStorage.length)) throw new Error('sessionStorage still holds the session');
+});
+await check('bob is offline for alice now, and her list says when he was last seen', async () => {
+  const item = directItem(A, 'Bob').filter({ hasText: 'offline' });
+  await visible(item);
+  if (!/^offline, last seen /.test(await item.locator('[title]').first().getAttribute('title')))
+    throw new Error('no "last seen" on the dot');
 });
 
 report(problems.length === 0, 'no console errors, no page errors, no request to another origin', problems.join('; '));
