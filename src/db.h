@@ -18,10 +18,8 @@ typedef struct user {
     uint8_t salt[SALT_LEN];
     uint8_t hash[HASH_LEN];
     uint64_t disp_seq, pw_seq; /* records that last set display name / password */
-    int64_t seen_ms;           /* last_seen_at (0: never); seen_seq: its REC_SEEN */
-    uint64_t seen_seq;
-    /* presence.c, not logged: open streams, when the last closed (0: not in the grace), others
-     * were told it is online, it waits in s->away */
+    int64_t seen_ms; uint64_t seen_seq;   /* last_seen_at (0: never) and its REC_SEEN */
+    /* presence.c, not logged: open streams, last closed (0: no grace), told online, in s->away */
     uint32_t streams; int64_t gone_ms; uint8_t shown, queued;
 } user;
 

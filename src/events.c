@@ -155,9 +155,7 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
 void events_presence(server *s, uint32_t uid, int online, int64_t seen_ms)
 {
     events *e = &s->ev;
-    if (!s->nstreams) return;
-    for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;   /* the last event's */
-    e->nrcpt = 0;
+    for (; e->nrcpt; e->nrcpt--) e->flag[e->rcpt[e->nrcpt - 1]] = 0;   /* the last event's */
     policy_presence(&s->db, uid, rcpt_add, e);
     buf_reset(&e->frame);
     view_presence(&e->frame, uid, online, seen_ms);

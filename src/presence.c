@@ -1,26 +1,17 @@
-/* presence.c — who is online (API.md Presence): a user with an open stream (db.h counts them),
- * and for --presence-grace s after the last closed. Users whose state may change wait in s->away;
- * at a turn's end others are told a change (events.c) once, and last_seen_at logged (REC_SEEN, in
- * the next group commit): streams opened and closed in a loop make one online+offline per grace. */
+/* presence.c — who is online (API.md Presence): with an open stream (db.h counts them) and for
+ * --presence-grace s after the last closed. Those whose state may change wait in s->away for a turn's
+ * end: others are told a change once (events.c), last_seen_at is logged (REC_SEEN, no fsync of its
+ * own): streams opened and closed in a loop make one online+offline and one record per grace. */
 #include "server.h"
 
-static void look_at(server *s, user *u, uint32_t uid)
+void presence_stream(server *s, uint32_t uid, int opened)
 {
-    s->away_next = 0;
+    user *u = &s->db.users[uid - 1];
+    if ((opened ? u->streams++ : --u->streams) != 0) return;   /* only the first and the last count */
+    u->gone_ms = opened ? 0 : s->now_ms;
+    s->away_next = 0;   /* look at it this turn */
     if (!u->queued) buf_append(&s->away, &uid, sizeof uid);
     u->queued = 1;
-}
-
-void presence_open(server *s, uint32_t uid)
-{
-    user *u = &s->db.users[uid - 1];
-    if (u->streams++ == 0) u->gone_ms = 0, look_at(s, u, uid);
-}
-
-void presence_close(server *s, uint32_t uid)
-{
-    user *u = &s->db.users[uid - 1];
-    if (--u->streams == 0) u->gone_ms = s->now_ms, look_at(s, u, uid);
 }
 
 int presence_due(const server *s) { return s->away.len && s->now_ms >= s->away_next; }
@@ -29,6 +20,7 @@ int presence_due(const server *s) { return s->away.len && s->now_ms >= s->away_n
 void presence_turn(server *s)
 {
     int64_t grace = (int64_t)s->cfg.presence_grace_s * 1000;
+    uint64_t seq, off;
     uint32_t *ids = (uint32_t *)s->away.data, k = 0;
     if (s->now_ms < s->away_next && !s->stopping) return;   /* only graces that run on */
     s->away_next = INT64_MAX;
@@ -37,13 +29,11 @@ void presence_turn(server *s)
         int waits = !u->streams && u->gone_ms && !s->stopping && s->now_ms - u->gone_ms < grace;
         int on = u->streams || waits;
         if (on != u->shown) events_presence(s, ids[i], u->shown = (uint8_t)on, on ? u->seen_ms : u->gone_ms);
-        if (!on && u->gone_ms && db_user(&s->db, ids[i])) {   /* (a deleted account: nothing) */
-            uint64_t seq, off;
-            int was = s->commit_pending;   /* no fsync of its own: the next group commit's covers it */
-            rec_encode(&s->rec, &(rec_t){ .type = REC_SEEN, .del = { ids[i], u->gone_ms } });
-            server_append(s, REC_SEEN, &seq, &off);
-            s->commit_pending = was;
-        }
+        int was = s->commit_pending;   /* REC_SEEN: no fsync of its own, the next commit's covers it */
+        if (!on && u->gone_ms && db_user(&s->db, ids[i]))   /* (a deleted account: nothing) */
+            rec_encode(&s->rec, &(rec_t){ .type = REC_SEEN, .del = { ids[i], u->gone_ms } }),
+                server_append(s, REC_SEEN, &seq, &off);
+        s->commit_pending = was;
         u->gone_ms = on ? u->gone_ms : 0;
         if ((u->queued = (uint8_t)waits)) ids[k++] = ids[i];
         if (waits && u->gone_ms + grace < s->away_next) s->away_next = u->gone_ms + grace;

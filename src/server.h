@@ -169,8 +169,7 @@ typedef struct server {
     map throttle;          /* lower-cased username -> failed-login window */
     map typing;            /* (user, conversation) -> when its last typing was relayed */
     map per_ip;            /* client address -> open connections (with --max-conns-per-ip) */
-    buf_t away;            /* owned: ids (u32) of users whose presence may change (presence.c) */
-    int64_t away_next;     /* ... none before this */
+    buf_t away; int64_t away_next;   /* owned: ids (u32) whose presence may change, none before */
     map write_tat;         /* user id -> its write bucket (--write-rate; see router.c) */
     map reg_times;         /* client address -> its last registrations (--register-rate; auth.h) */
     int64_t typing_swept_ms, tokens_swept_ms;
@@ -275,9 +274,7 @@ void tokens_expire(server *s);                    /* once a second */
 void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, uint64_t *mk_off, size_t nmk,
                    uint64_t (*new_off)(const server *, uint64_t));   /* after a compaction; takes mk_* */
 
-/* presence.c */
-void presence_open(server *s, uint32_t uid);    /* a stream of uid opened */
-void presence_close(server *s, uint32_t uid);   /* ... closed */
+void presence_stream(server *s, uint32_t uid, int opened);   /* presence.c: a stream opened/closed */
 void presence_turn(server *s);         /* a hook: tell the changes, log last_seen_at */
 int presence_due(const server *s);     /* ... has one to make now */
 /* compact.c */

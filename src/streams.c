@@ -138,7 +138,7 @@ static int stream_room(server *s, conn *c)
 static void stream_closed(server *s, conn *c)
 {
     s->nstreams--;
-    presence_close(s, c->uid);
+    presence_stream(s, c->uid, 0);
 }
 
 /* After the handshake: replay from the given id, or say "resync" when history that old
@@ -149,7 +149,7 @@ static void stream_start(server *s, conn *c, int has_last, uint64_t last)
     c->on_input = stream_input;
     c->on_close = stream_closed;
     s->nstreams++;
-    presence_open(s, c->uid);
+    presence_stream(s, c->uid, 1);
     if (!has_last || last >= s->st.last_seq) return;
     if (last + 1 < s->ev.history_from) {
         stream_resync(s, c);

@@ -24,8 +24,7 @@ void view_time(buf_t *b, int64_t ms)
     buf_append(b, t, sizeof t);
 }
 
-/* ,"online":..,"last_seen_at":..} (null: never had a stream); online includes the grace. */
-static void view_online(buf_t *b, int online, int64_t seen_ms)
+static void view_online(buf_t *b, int online, int64_t seen_ms)   /* ,"online":..,"last_seen_at":..|null} */
 {
     buf_printf(b, ",\"online\":%s,\"last_seen_at\":", online ? "true" : "false");
     if (seen_ms) view_time(b, seen_ms);
