@@ -49,7 +49,7 @@ UNIT_router := router request respond views policy db rec map store cache crc32c
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit layers shell clean soak valgrind powercut deps apidoc
+.PHONY: all run test test-one test-tls unit layers size shell clean soak valgrind powercut deps apidoc
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -74,6 +74,10 @@ run: $(BIN)
 # No file calls or includes a file of a layer above its own (the list: src/README.md).
 layers: $(BIN)
 	bash scripts/layers.sh $(BUILD)
+
+# The design card's size rules: src/ within 7,500 lines, no file over 600, no line over 110.
+size:
+	bash scripts/size.sh
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done

@@ -9,7 +9,7 @@
 #
 # The steps run in three lanes at once (each lane in order), because most of a shell test's time
 # is spent in curl/jq/python processes and in waits, not in the server, so two cores stay busy:
-#   plain:  build -> layers -> unit -> shell (tests/run.sh with the gcc -O2 build)
+#   plain:  build -> layers -> size -> unit -> shell (tests/run.sh with the gcc -O2 build)
 #   san:    san-build -> san-unit -> san-shell (the same files under ASan+UBSan; see SAN_SKIP)
 #   other:  clang -> deploy (static, ARM under qemu) -> tls -> fuzz-regress
 # LANES=1 runs the same steps one after another (for a timing comparison, or a quiet log).
@@ -72,7 +72,7 @@ for f in tests/t_*.sh; do
 done
 
 lane_plain() {
-    step build $MAKE -j2 all && { step layers $MAKE layers; step unit $MAKE -j2 unit; }
+    step build $MAKE -j2 all && { step layers $MAKE layers; step size $MAKE size; step unit $MAKE -j2 unit; }
     step shell $MAKE shell
 }
 lane_san() {
