@@ -72,6 +72,17 @@ _snip() {   # printable, shortened form of $1 (max $2 chars, default 300)
 
 ok() { CHECKS=$((CHECKS + 1)); }
 
+# start_v1_fixture [FLAGS]: start a server on a copy of the v1 release's data dir
+# (tests/fixtures/v1); V1_TOKEN is its user's token. Returns 1 (a failed check) without the fixture.
+start_v1_fixture() {
+    local fx
+    fx=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fixtures/v1
+    [ -f "$fx/chatd.log" ] || { fail "fixture $fx/chatd.log missing"; return 1; }
+    mkdir -p "$TMP_ROOT/v1" && cp "$fx/chatd.log" "$TMP_ROOT/v1/"
+    V1_TOKEN=$(cat "$fx/TOKEN")
+    DATA_DIR=$TMP_ROOT/v1 start_server "$@"
+}
+
 # fail WHAT [EXPECTED GOT]: record a failed check with the last request for context
 fail() {
     CHECKS=$((CHECKS + 1))

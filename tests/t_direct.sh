@@ -8,7 +8,6 @@
 # (a new account of the same name is another user: another pair). Pairs survive a restart and an
 # offline --compact; a log from before the field (tests/fixtures/v1) reads every one as a group.
 source "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$(dirname "$0")" && pwd)/fixtures/v1
 
 start_server
 for u in A:alice B:bob C:carol D:dave E:erin F:frank G:gina; do new_user "${u%%:*}" "${u#*:}"; done
@@ -239,14 +238,9 @@ check_pairs
 stop_server
 
 # --- a log from before the field: every conversation is a group
-if [ -f "$FIXTURE/chatd.log" ]; then
-    mkdir -p "$TMP_ROOT/v1"
-    cp "$FIXTURE/chatd.log" "$TMP_ROOT/v1/"
-    DATA_DIR=$TMP_ROOT/v1 start_server
-    req GET /api/conversations "" "$(cat "$FIXTURE/TOKEN")"
+if start_v1_fixture; then
+    req GET /api/conversations "" "$V1_TOKEN"
     expect_status 200
     expect_jq '[.conversations[] | .direct == false] | (length > 0 and all)' true
     stop_server
-else
-    fail "fixture $FIXTURE/chatd.log missing"
 fi

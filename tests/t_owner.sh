@@ -5,7 +5,6 @@
 # the owner leaves or deletes their account; it survives a restart and shows in events; a log
 # written before owner_id existed (tests/fixtures/v1) reads the creator as the owner.
 source "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$(dirname "$0")" && pwd)/fixtures/v1
 
 start_server
 for u in A:alice B:bob C:carol D:dave E:erin F:frank G:gina H:hank; do new_user "${u%%:*}" "${u#*:}"; done
@@ -148,14 +147,9 @@ expect_status 204
 stop_server
 
 # --- a log written before owner_id existed: the creator owns its conversations
-if [ -f "$FIXTURE/chatd.log" ]; then
-    mkdir -p "$TMP_ROOT/v1"
-    cp "$FIXTURE/chatd.log" "$TMP_ROOT/v1/"
-    DATA_DIR=$TMP_ROOT/v1 start_server
-    req GET /api/conversations "" "$(cat "$FIXTURE/TOKEN")"
+if start_v1_fixture; then
+    req GET /api/conversations "" "$V1_TOKEN"
     expect_status 200
     expect_jq '[.conversations[] | (.owner_id | type) == "number" and .owner_id == .created_by] | (length > 0 and all)' true
     stop_server
-else
-    fail "fixture $FIXTURE/chatd.log missing"
 fi

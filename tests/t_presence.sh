@@ -14,7 +14,6 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
-FIXTURE=$(cd "$(dirname "$0")" && pwd)/fixtures/v1
 
 # ---------------------------------------------------------------------------------------------
 # streams: NAME is an SSE (curl) or WebSocket (ws_client.py) stream of one user; closing one
@@ -301,16 +300,11 @@ stop_server
 # ---------------------------------------------------------------------------------------------
 # the v1 fixture's users read offline, never seen; the flag's errors
 
-if [ -f "$FIXTURE/chatd.log" ]; then
-    mkdir -p "$TMP_ROOT/v1"
-    cp "$FIXTURE/chatd.log" "$TMP_ROOT/v1/"
-    DATA_DIR=$TMP_ROOT/v1 start_server
-    req GET "/api/users?q=a" "" "$(cat "$FIXTURE/TOKEN")"
+if start_v1_fixture; then
+    req GET "/api/users?q=a" "" "$V1_TOKEN"
     expect_status 200
     expect_jq "[.users[] | $UF] | (length > 0 and all)" true
     stop_server
-else
-    fail "fixture $FIXTURE/chatd.log missing"
 fi
 for bad in -1 x 86401 ""; do
     LAST_REQ="chatd --presence-grace '$bad'" STATUS=

@@ -10,7 +10,6 @@
 # keeps one REC_READ per (conversation, member) and none of members who left or of deleted
 # conversations; the v1 fixture loads with no markers.
 source "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$(dirname "$0")" && pwd)/fixtures/v1
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
@@ -291,11 +290,8 @@ stop_server
 
 # --- a v1 log (before read state): its posts set their authors' markers (alice wrote every
 # message), nobody else has one
-if [ -f "$FIXTURE/chatd.log" ]; then
-    mkdir -p "$TMP_ROOT/v1"
-    cp "$FIXTURE/chatd.log" "$TMP_ROOT/v1/"
-    DATA_DIR=$TMP_ROOT/v1 start_server
-    V1=$(cat "$FIXTURE/TOKEN")
+if start_v1_fixture; then
+    V1=$V1_TOKEN
     req GET /api/conversations "" "$V1"
     expect_status 200
     expect_jq '[.conversations[] | [.title, .last_message_id, .last_read_message_id, .unread_count]]' \
@@ -311,6 +307,4 @@ if [ -f "$FIXTURE/chatd.log" ]; then
     restart_server
     expect_mine "v1 log: a marker set after the upgrade survives a restart" "[3,1]" "$BOB" "$TEAM"
     stop_server
-else
-    fail "fixture $FIXTURE/chatd.log missing"
 fi

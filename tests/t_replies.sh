@@ -7,7 +7,6 @@
 # compaction erases the reply's own first body); a log from before the field (tests/fixtures/v1)
 # reads every message as no reply.
 source "$(dirname "$0")/lib.sh"
-FIXTURE=$(cd "$(dirname "$0")" && pwd)/fixtures/v1
 
 start_server
 new_user A alice
@@ -161,14 +160,9 @@ expect_jq .message.reply_to_id "$R2"
 stop_server
 
 # --- a log from before the field: every message is no reply
-if [ -f "$FIXTURE/chatd.log" ]; then
-    mkdir -p "$TMP_ROOT/v1"
-    cp "$FIXTURE/chatd.log" "$TMP_ROOT/v1/"
-    DATA_DIR=$TMP_ROOT/v1 start_server
-    req GET /api/messages "" "$(cat "$FIXTURE/TOKEN")"
+if start_v1_fixture; then
+    req GET /api/messages "" "$V1_TOKEN"
     expect_status 200
     expect_jq '[.messages[] | has("reply_to_id") and .reply_to_id == null] | (length > 0 and all)' true
     stop_server
-else
-    fail "fixture $FIXTURE/chatd.log missing"
 fi
