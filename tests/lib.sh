@@ -72,6 +72,14 @@ _snip() {   # printable, shortened form of $1 (max $2 chars, default 300)
 
 ok() { CHECKS=$((CHECKS + 1)); }
 
+# compact_offline DIR: `chatd --compact DIR` (its server stopped), checked to exit 0; OUT its output
+compact_offline() {
+    LAST_REQ="chatd --compact $1"
+    OUT=$("$CHATD" --compact "$1" 2>&1)
+    local rc=$?   # taken at once: a command substitution in the check's message would reset $?
+    expect_eq "chatd --compact exit status (output: $(head -c 200 <<<"$OUT"))" 0 "$rc"
+}
+
 # start_v1_fixture [FLAGS]: start a server on a copy of the v1 release's data dir
 # (tests/fixtures/v1); V1_TOKEN is its user's token. Returns 1 (a failed check) without the fixture.
 start_v1_fixture() {

@@ -59,8 +59,8 @@ check_v1() {
     req GET /api/conversations/1/reads "" "$tok"
     expect_jq '[.reads[].last_read_message_id]' "[$NEW,3,null]"
     stop_server
-    out=$("$CHATD" --compact "$d" 2>&1)
-    expect_eq "$d: --compact (output: $(head -c 200 <<<"$out"))" 0 "$?"
+    out=$("$CHATD" --compact "$d" 2>&1); rc=$?   # before the message's $(...) resets $?
+    expect_eq "$d: --compact (output: $(head -c 200 <<<"$out"))" 0 "$rc"
     expect_eq "$d: a compacted log is format 2" CHATDLG2 "$(magic "$d")"
     DATA_DIR=$d start_server
     req GET "/api/messages?conversation_id=1" "" "$tok"
@@ -77,8 +77,8 @@ expect_eq "the fixture is format 1" CHATDLG1 "$(magic "$TMP_ROOT/fx")"
 # --check reads it as it is
 cp "$FIXTURE/chatd.log" "$TMP_ROOT/fx.orig"
 LAST_REQ="chatd --check (format 1)"
-out=$("$CHATD" --check "$TMP_ROOT/fx" 2>&1)
-expect_eq "--check on format 1 (output: $(head -c 200 <<<"$out"))" 0 "$?"
+out=$("$CHATD" --check "$TMP_ROOT/fx" 2>&1); rc=$?   # before the message's $(...) resets $?
+expect_eq "--check on format 1 (output: $(head -c 200 <<<"$out"))" 0 "$rc"
 expect_true "--check changes nothing (still format 1)" cmp -s "$TMP_ROOT/fx/chatd.log" "$TMP_ROOT/fx.orig"
 check_v1 "$TMP_ROOT/fx"
 
@@ -106,11 +106,11 @@ if git -C "$TOP" cat-file -e "$V1_COMMIT^{commit}" 2>/dev/null; then
     mkdir -p "$OLD"
     git -C "$TOP" archive "$V1_COMMIT" | tar -x -C "$OLD"
     LAST_REQ="make chatd at $V1_COMMIT"
-    make -C "$OLD" -j2 chatd >"$OLD/build.log" 2>&1
-    expect_eq "the v1 release builds ($(tail -n 3 "$OLD/build.log" | tr '\n' ' ' | cut -c1-200))" 0 "$?"
+    make -C "$OLD" -j2 chatd >"$OLD/build.log" 2>&1; rc=$?   # before the message's $(...) resets $?
+    expect_eq "the v1 release builds ($(tail -n 3 "$OLD/build.log" | tr '\n' ' ' | cut -c1-200))" 0 "$rc"
     LAST_REQ="scripts/v1fixture.sh $OLD/chatd"
-    "$TOP/scripts/v1fixture.sh" "$OLD/chatd" "$TMP_ROOT/v1b" >"$TMP_ROOT/v1b.out" 2>&1
-    expect_eq "the v1 release writes a data dir ($(tail -n 2 "$TMP_ROOT/v1b.out" | tr '\n' ' '))" 0 "$?"
+    "$TOP/scripts/v1fixture.sh" "$OLD/chatd" "$TMP_ROOT/v1b" >"$TMP_ROOT/v1b.out" 2>&1; rc=$?   # before the message's $(...) resets $?
+    expect_eq "the v1 release writes a data dir ($(tail -n 2 "$TMP_ROOT/v1b.out" | tr '\n' ' '))" 0 "$rc"
     expect_eq "... of format 1" CHATDLG1 "$(magic "$TMP_ROOT/v1b")"
     check_v1 "$TMP_ROOT/v1b"
     cp "$TMP_ROOT/v1b/chatd.log" "$TMP_ROOT/v1b.orig"
