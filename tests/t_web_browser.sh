@@ -3,7 +3,8 @@
 # Debian's chromium) against a fresh server; each of its "ok"/"not ok" lines is one check.
 # Needs node, tests/web/node_modules (cd tests/web && npm install --no-package-lock) and
 # chromium ($CHROMIUM, default /usr/bin/chromium); without them: SKIP (a failure under CI=true).
-# Screenshots of the main views go to build/web-shots/ (build/ is ignored by git): each checked.
+# Screenshots of the main views go to build/web-shots/ (build/ is ignored by git): each checked;
+# a binary in build/X/ (the ASan lane, run beside the plain one) writes build/web-shots-X/.
 here=$(cd "$(dirname "$0")" && pwd)
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || { echo "SKIP: no chromium at $CHROMIUM (apt-get install chromium)"; exit 0; }
@@ -14,7 +15,8 @@ export CHROMIUM
 . "$here/lib.sh"
 
 start_server --presence-grace 0   # presence: offline the moment the last stream closes
-SHOTS=$here/../build/web-shots
+SHOTS=$here/../build/web-shots   # the sanitizer lane runs at the same time: its own directory
+case $CHATD in */build/*/chatd) SHOTS=$SHOTS-$(basename "$(dirname "$CHATD")") ;; esac
 mkdir -p "$SHOTS"
 rm -f "$SHOTS"/*.png
 LAST_REQ="node tests/web/chat.mjs $BASE"
