@@ -121,7 +121,6 @@ static void conv_write(server *s, conn *c, http_req *r, uint32_t uid, const conv
     } else if (direct && (mv->len != 1 || n != 2)) {
         invalid(s, c, "direct: member_ids holds one other user's id");
     } else if (direct && (found = db_direct(&s->db, uid, m[1]))) {   /* never a second for a pair */
-        if (s->commit_pending) c->wait_commit = 1;   /* created this turn: answer after its fsync */
         respond_conv(s, c, 200, found, uid);
     } else if (!title && !has_m) {
         respond_conv(s, c, 200, id, uid);   /* nothing to change: no record, no new updated_at */

@@ -20,8 +20,7 @@ static int write_change(server *s, conn *c, uint8_t type, uint64_t *seq, uint64_
         s->m.writes_failed++;
         return -1;
     }
-    s->commit_pending = 1;
-    if (c) c->wait_commit = 1;
+    s->commit_pending = 1;   /* from here on, whatever is queued waits for the fsync (conn_ready) */
     store_rec r;
     for (size_t pos = 0; store_written(&s->st, &pos, &r) == 0;) {
         if (db_apply(&s->db, r.seq, r.type, r.payload, r.len, r.payload_off) < 0) {

@@ -1,6 +1,6 @@
 /* conn.c — one client connection: reading into its buffer, feeding the parser, handing
  * complete requests to the router in order, writing responses (held back until the turn's
- * fdatasync when the request wrote), keep-alive, and closing after a fatal request. */
+ * fdatasync while a write is pending), keep-alive, and closing after a fatal request. */
 #include "server.h"
 #include <errno.h>
 #include <stdio.h>
@@ -82,7 +82,7 @@ int conn_flush(server *s, conn *c)
     if (c->out_sent == c->out.len) {   /* all written: start the buffer over */
         buf_release(&c->out, 64 * 1024);
         c->out_sent = c->out_ready = 0;
-        if (c->close_after) return -1;
+        if (c->close_after && !c->wait_commit) return -1;   /* a close may tell of a write too */
     }
     return 0;
 }

@@ -93,8 +93,7 @@ static int render(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uint3
 {
     events *e = &s->ev;
     rec_t r;
-    for (uint32_t i = 0; i < e->nrcpt; i++) e->flag[e->rcpt[i]] = 0;
-    e->nrcpt = 0;
+    for (; e->nrcpt; e->nrcpt--) e->flag[e->rcpt[e->nrcpt - 1]] = 0;   /* the last event's */
     if (rec_decode(&r, type, p, len) < 0 || !(e->name = view_event_name(type))) return 0;
     buf_reset(&e->json);
     if (!view_event(&e->json, &s->db, &s->st, seq, &r)) return 0;
@@ -145,7 +144,6 @@ void events_publish(server *s, uint64_t seq, uint8_t type, const uint8_t *p, uin
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         if (!is_stream(c) || c->replay_off || !may_see(e, c->uid)) continue;
-        c->wait_commit = 1;   /* an event, like a response, waits for the fsync */
         stream_send(s, c, seq, e->name, &e->json);
         check_backlog(s, c);
     }
@@ -192,7 +190,6 @@ static size_t replay_some(server *s, conn *c, size_t max)
             stream_send(s, c, rec.seq, e->name, &e->json);
     }
     if (!used || c->replay_off >= s->st.size) c->replay_off = 0;   /* the end, or damage */
-    if (s->commit_pending) c->wait_commit = 1;   /* it may have read records not yet synced */
     conn_ready(c);
     return used;
 }

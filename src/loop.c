@@ -147,9 +147,9 @@ static void hashes_done(server *s)
     }
 }
 
-/* End of turn: one fdatasync covers every write made in it; only then do the writers'
- * responses go out. A failed fdatasync leaves memory ahead of the disk: exit, and let
- * the restart rebuild the indexes from what the log really holds. */
+/* End of turn: one fdatasync covers every write made in it; only then does what was queued since
+ * the first go out (any answer, event or close may reveal a write). A failed fdatasync leaves
+ * memory ahead of the disk: exit, and let the restart rebuild the indexes from the log. */
 static void commit_turn(server *s)
 {
     if (!s->commit_pending) return;

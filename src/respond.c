@@ -1,6 +1,6 @@
 /* respond.c — what goes out on a connection, below every handler: the response head (status,
  * Date, CORS, keep-alive), JSON and error bodies, the access log line, and output gating (a
- * response waits for the turn's fdatasync when its request wrote; queued output wakes the
+ * response waits for the turn's fdatasync once a write is pending; queued output wakes the
  * connection). conn.c reads and parses; this file only writes. */
 #include "server.h"
 #include <stdio.h>
@@ -31,8 +31,13 @@ void conn_swap(server *s, size_t i, size_t j)
  * queued output) wakes it, so only connections with nothing to do are ever cold. */
 void conn_wake(server *s, conn *c) { if (c->slot >= s->nhot) conn_swap(s, c->slot, s->nhot++); }
 
-/* Output queued: whatever its tier, the connection must now be polled for writing. */
-void conn_ready(conn *c) { if (!c->wait_commit) c->out_ready = c->out.len; conn_wake(c->srv, c); }
+/* Output queued: the connection must now be polled for writing, whatever its tier; while a write
+ * waits for the turn's fdatasync, after it (loop.c): the output may reveal that write. */
+void conn_ready(conn *c)
+{
+    if (!(c->wait_commit |= c->srv->commit_pending)) c->out_ready = c->out.len;
+    conn_wake(c->srv, c);
+}
 
 /* The one way to end a connection from inside: its queued output (held for the fsync like any
  * other) goes first. */

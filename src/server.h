@@ -81,7 +81,7 @@ typedef struct conn {
     buf_t out;             /* owned: responses */
     size_t out_sent;       /* bytes of out written to the socket */
     size_t out_ready;      /* bytes of out that may be written (the rest wait for fsync) */
-    int wait_commit;       /* made a write this turn: hold output until the fsync */
+    int wait_commit;       /* output queued while a write waits for the fsync: hold it until then */
     int close_after;       /* close once out is flushed; read nothing more */
     int sent_continue;
     int64_t last_ms;       /* last activity, for the idle timeout */
