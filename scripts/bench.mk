@@ -4,7 +4,8 @@
 #   make bench-tools  the load tools: build/bench/postload, wsload, psload, disk_ceiling
 #   make bench-deps   apt-get update, then install what bench.sh runs (wrk, nginx-light, redis-server, ...)
 # Knobs (environment or make variables): BENCH_SECONDS, BENCH_CONNS, BENCH_MESSAGES,
-# BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY (see bench.sh);
+# BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY, BENCH_INBOX_CONVS,
+# BENCH_INBOX_MSGS, BENCH_BURST_USERS, BENCH_SCALE_SUBS, BENCH_SCALE_DELIVERIES (see bench.sh);
 # QUICK=1: a shorter run for iterating (under 90 s).
 
 BENCH_DIR   := build/bench

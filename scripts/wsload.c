@@ -2,12 +2,16 @@
  * posted at a steady rate, delivery latency from just before each POST is written to its
  * arrival at every subscriber.
  *
- *   wsload --port P [--clients 1000] [--rate 200] [--seconds 4] [--max-seconds 3]
- *          [--posters 16] [--body-size 100] [--wait 10] [--host 127.0.0.1] [--json]
+ *   wsload --port P [--clients 1000] [--streams-per-user 1] [--rate 200] [--seconds 4]
+ *          [--max-seconds 3] [--posters 16] [--body-size 100] [--wait 10] [--host 127.0.0.1] [--json]
+ *   wsload --port P --burst SECONDS [--clients 1000] [--json]
  *
  * Setup: registers N users (wl<pid>_<i>, so the server needs a cheap --pbkdf2-iters), the
  * first creates one conversation holding all N (the contract's maximum is 1000), and every
- * user opens one WebSocket (/api/ws?token=). Then two phases, on the same connections:
+ * user opens --streams-per-user WebSockets (/api/ws?token=; so up to 1000 x K subscribers: the
+ * server needs --max-streams-per-user 0 for K > its default). Presence events (each user's first
+ * stream tells the others) are read and counted before the phases start. Then two phases, on
+ * the same connections:
  *   steady: --rate messages/s for --seconds, each POST from the first user on one of
  *           --posters keep-alive connections (open loop: a message due while every poster
  *           is busy is sent late; "late" counts those sent more than one interval late);
@@ -20,6 +24,16 @@
  * --pid, the server's CPU time in the phase and per delivery (-1: not given). One JSON
  * line at the end with --json (frame_bytes: the mean payload of a message frame, which
  * bench.sh gives psload so the peers carry the same bytes per delivery). Exit 1 when a delivery is missing or duplicated.
+ *
+ * --burst S (the presence burst): registers the users and creates their conversation as above,
+ * prints "wsload ready" and waits for SIGUSR1; then opens one WebSocket per user, evenly spaced
+ * over S seconds without waiting for the answers (connect, handshake written; the 101s and the
+ * presence events they cause are read as they come), reads until no presence event came for
+ * 0.5 s (at most 10 s), prints the result (open span, handshake latency p50/p99/max, presence
+ * events received: n(n-1)/2 when each user's online event reaches every user already connected,
+ * up to twice that when two open in one server turn; a user told twice that the same user is
+ * online is a duplicate, exit 1) and one JSON line with --json, then holds the streams open until
+ * SIGTERM (the users stay online: no offline events after the grace disturb later runs).
  *
  * One thread, epoll; the latency clock (CLOCK_MONOTONIC) is the same for the POST and the
  * delivery. Build: cc -O2 -o build/wsload scripts/wsload.c */
@@ -156,7 +170,8 @@ static int json_strval(const char *js, const char *key, char *out, size_t cap)
 /* ---------------------------------------------------------------- state */
 
 typedef struct sub {           /* one WebSocket subscriber */
-    int fd;
+    int fd, open;              /* open: the 101 is in (--burst reads it in the loop) */
+    int64_t t_connect, t_open;
     size_t len;
     uint8_t buf[32768];
 } sub;
@@ -181,7 +196,12 @@ static uint8_t *msg_phase;
 static int32_t *got;                 /* per message: subscribers that received it */
 static int64_t *last_us;             /* per message: time of its last delivery */
 static uint8_t *seen;                /* nsubs x capmsgs bits */
-static uint64_t dups, nonmsg_frames, bad_frames, msg_frames, msg_frame_bytes;
+static uint64_t dups, nonmsg_frames, bad_frames, msg_frames, msg_frame_bytes, presence_frames;
+static int64_t last_presence_us;
+static uint64_t presence_dups;       /* --burst: a user told twice that the same user is online */
+static long *uids;                   /* the users' ids (consecutive in practice) */
+static int nuids;
+static uint8_t *pres_seen;           /* --burst: nuids x nuids bits, receiver x subject */
 static int64_t phase_first_send[NPHASE], phase_last_recv[NPHASE];
 static uint32_t *lat[NPHASE];        /* delivery latency, us */
 static size_t nlat[NPHASE], caplat[NPHASE];
@@ -238,7 +258,19 @@ static void sub_frames(int si, int64_t t)
                     if (t > phase_last_recv[ph]) phase_last_recv[ph] = t;
                 }
             }
-        } else nonmsg_frames++;   /* pings, other events */
+        } else {   /* pings, other events */
+            nonmsg_frames++;
+            if (op == 1 && memmem(pl, plen, "\"type\":\"presence\"", 17)) {
+                presence_frames++, last_presence_us = t;
+                const char *u = memmem(pl, plen, "\"user_id\":", 10);
+                long k = u ? strtol(u + 10, NULL, 10) - uids[0] : -1;
+                if (pres_seen && k >= 0 && k < nuids && uids[k] == k + uids[0] && memmem(pl, plen, "\"online\":true", 13)) {
+                    size_t bit = (size_t)(si % nuids) * (size_t)nuids + (size_t)k;
+                    if (pres_seen[bit >> 3] & (1u << (bit & 7))) presence_dups++;
+                    pres_seen[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+                }
+            }
+        }
         off += hl + (size_t)plen;
     }
     memmove(s->buf, s->buf + off, s->len - off);
@@ -285,6 +317,75 @@ static void poster_read(poster *p, int64_t t)
     }
 }
 
+static volatile sig_atomic_t got_sig;
+static void on_sig(int sig) { got_sig = sig; }
+
+/* Reads what sub si has: its 101 first (--burst), then frames. */
+static void sub_read(int si, int64_t t)
+{
+    sub *s = &subs[si];
+    ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+    if (r < 0 && errno == EAGAIN) return;
+    if (r <= 0) die("a WebSocket was closed by the server%s", "");
+    s->len += (size_t)r;
+    if (!s->open) {
+        char *end = memmem(s->buf, s->len, "\r\n\r\n", 4);
+        if (!end) return;
+        if (memcmp(s->buf, "HTTP/1.1 101", 12) != 0) die("handshake refused: %.60s", (char *)s->buf);
+        size_t hl = (size_t)(end + 4 - (char *)s->buf);
+        memmove(s->buf, s->buf + hl, s->len - hl);
+        s->len -= hl;
+        s->open = 1;
+        s->t_open = t;
+    }
+    sub_frames(si, t);
+}
+
+static void ws_handshake(sub *s, const char *token)
+{
+    char req[512];
+    if ((s->fd = dial()) < 0) die("WebSocket connect failed: %s", strerror(errno));
+    s->t_connect = now_us();
+    int n = snprintf(req, sizeof req, "GET /api/ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n", token);
+    if (write(s->fd, req, (size_t)n) != n) die("handshake write failed%s", "");
+}
+
+/* Opens subs[0..n) (user i % nusers's token), reading every open one all along (a stream
+ * that is not read fills its socket and the server's sends stall): spread evenly over
+ * spread_s seconds, or (spread_s 0) as fast as they are answered with at most 256
+ * handshakes in flight. Then reads until the 101s are in and no presence event came for
+ * quiet_ms (at most 10 s). Returns when the last connect was made (us). */
+static int64_t open_subs(int ep, int n, char **tokens, int nusers, double spread_s, int quiet_ms)
+{
+    struct epoll_event evs[1024];
+    int64_t t0 = now_us(), t = t0, t_sent = t0;
+    int opened = 0;
+    for (int i = 0;;) {
+        for (; i < n; i++) {
+            if (spread_s > 0 ? t < t0 + (int64_t)(spread_s * 1e6 * i / n) : i - opened >= 256) break;
+            ws_handshake(&subs[i], tokens[i % nusers]);
+            set_nonblock(subs[i].fd);
+            struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i };
+            epoll_ctl(ep, EPOLL_CTL_ADD, subs[i].fd, &ev);
+            t_sent = now_us();
+        }
+        int64_t quiet_since = last_presence_us > t_sent ? last_presence_us : t_sent;
+        if (i == n && ((opened == n && t - quiet_since > quiet_ms * 1000) || t - t_sent > 10000000)) break;
+        int64_t due = spread_s > 0 && i < n ? t0 + (int64_t)(spread_s * 1e6 * i / n) : t + 10000;
+        int k = epoll_wait(ep, evs, 1024, due > t ? (int)((due - t + 999) / 1000) : 0);
+        t = now_us();
+        for (int e = 0; e < k; e++) {
+            sub *s = &subs[evs[e].data.u64];
+            int was = s->open;
+            sub_read((int)evs[e].data.u64, t);
+            opened += s->open - was;
+        }
+    }
+    return t_sent;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -301,8 +402,8 @@ static double pct(uint32_t *v, size_t n, double p)   /* nearest rank, in ms */
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
-    int port = 0, json = 0, srv_pid = 0;
-    double rate = 200, seconds = 4, max_seconds = 3, wait_s = 10;
+    int port = 0, json = 0, srv_pid = 0, per_user = 1, nusers;
+    double rate = 200, seconds = 4, max_seconds = 3, wait_s = 10, burst = 0;
     nsubs = 1000;
     nposters = 16;
     for (int i = 1; i < argc; i++) {
@@ -312,6 +413,8 @@ int main(int argc, char **argv)
         else if (ARG("--host")) host = v;
         else if (ARG("--clients")) nsubs = atoi(v);
         else if (ARG("--rate")) rate = atof(v);
+        else if (ARG("--streams-per-user")) per_user = atoi(v);
+        else if (ARG("--burst")) burst = atof(v);
         else if (ARG("--seconds")) seconds = atof(v);
         else if (ARG("--max-seconds")) max_seconds = atof(v);
         else if (ARG("--posters")) nposters = atoi(v);
@@ -320,14 +423,17 @@ int main(int argc, char **argv)
         else if (ARG("--pid")) srv_pid = atoi(v);
         else if (strcmp(a, "--json") == 0) json = 1;
         else {
-            fprintf(stderr, "usage: wsload --port P [--clients 1000] [--rate 200] [--seconds 4] [--max-seconds 3]\n"
-                            "              [--posters 16] [--body-size 100] [--wait 10] [--pid SERVER_PID] [--json]\n");
+            fprintf(stderr, "usage: wsload --port P [--clients 1000] [--streams-per-user 1] [--rate 200] [--seconds 4]\n"
+                            "              [--max-seconds 3] [--posters 16] [--body-size 100] [--wait 10] [--pid SERVER_PID]\n"
+                            "              [--json]\n"
+                            "       wsload --port P --burst SECONDS [--clients 1000] [--json]\n");
             return 2;
         }
     }
     if (port <= 0 || nsubs < 1 || nsubs > 1000 || rate <= 0 || seconds <= 0 || nposters < 1 ||
-        body_size < 20 || body_size > 16000)
-        die("bad arguments (--port required; --clients 1..1000)%s", "");
+        body_size < 20 || body_size > 16000 || per_user < 1 || per_user > 100 || burst < 0)
+        die("bad arguments (--port required; --clients 1..1000, --streams-per-user 1..100)%s", "");
+    nusers = nsubs;
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) die("--host %s: not an IPv4 address", host);
@@ -351,6 +457,8 @@ int main(int argc, char **argv)
         ids[i] = atol(p + 5);
     }
     double t_users = (now_us() - t) / 1e6;
+    uids = ids;
+    nuids = nsubs;
     size_t cap = 64 + (size_t)nsubs * 12;
     char *cb = malloc(cap);
     size_t cl = (size_t)snprintf(cb, cap, "{\"title\":\"wsload\",\"member_ids\":[");
@@ -364,32 +472,60 @@ int main(int argc, char **argv)
     free(cb);
     close(hfd);
 
-    /* subscribers */
-    t = now_us();
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    subs = calloc((size_t)nsubs, sizeof *subs);
-    for (int i = 0; i < nsubs; i++) {
-        sub *s = &subs[i];
-        char req[512];
-        if ((s->fd = dial()) < 0) die("WebSocket connect failed: %s", strerror(errno));
-        int n = snprintf(req, sizeof req, "GET /api/ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n", tokens[i]);
-        if (write(s->fd, req, (size_t)n) != n) die("handshake write failed%s", "");
-        char *end = NULL;
-        while (!(end = memmem(s->buf, s->len, "\r\n\r\n", 4))) {
-            ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
-            if (r <= 0) die("handshake: connection closed%s", "");
-            s->len += (size_t)r;
+    if (burst > 0) {   /* the presence burst: one stream per user, evenly spaced over --burst s */
+        struct sigaction sa = { .sa_handler = on_sig };
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        subs = calloc((size_t)nusers, sizeof *subs);
+        pres_seen = calloc(((size_t)nusers * (size_t)nusers + 7) / 8, 1);
+        printf("wsload ready\n");
+        fflush(stdout);
+        while (got_sig != SIGUSR1) {
+            if (got_sig == SIGTERM) return 0;
+            pause();
         }
-        if (memcmp(s->buf, "HTTP/1.1 101", 12) != 0) die("handshake refused: %.60s", (char *)s->buf);
-        size_t hl = (size_t)(end + 4 - (char *)s->buf);
-        memmove(s->buf, s->buf + hl, s->len - hl);
-        s->len -= hl;
-        set_nonblock(s->fd);
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i };
-        epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
+        int64_t t0 = now_us(), t_sent = open_subs(ep, nusers, tokens, nusers, burst, 500);
+        struct epoll_event evs[1024];
+        uint32_t *hs = malloc((size_t)nusers * sizeof *hs);
+        size_t nhs = 0;
+        int64_t last_open = t0;
+        for (int i = 0; i < nusers; i++)
+            if (subs[i].open) {
+                hs[nhs++] = (uint32_t)(subs[i].t_open - subs[i].t_connect);
+                if (subs[i].t_open > last_open) last_open = subs[i].t_open;
+            }
+        qsort(hs, nhs, sizeof *hs, cmp_u32);
+        unsigned long long expect = (unsigned long long)nusers * (unsigned long long)(nusers - 1) / 2;
+        printf("wsload burst: %zu of %d WebSockets open in %.3f s (connects spread over %.3f s); handshake p50 %.2f ms, "
+               "p99 %.2f ms, max %.2f ms; %llu presence events received (%llu if every online event reaches every "
+               "user already connected, at most twice that; %llu duplicates), the last %.3f s after the first connect\n",
+               nhs, nusers, (last_open - t0) / 1e6, (t_sent - t0) / 1e6, pct(hs, nhs, 50), pct(hs, nhs, 99),
+               nhs ? hs[nhs - 1] / 1000.0 : 0, (unsigned long long)presence_frames, expect,
+               (unsigned long long)presence_dups, last_presence_us ? (last_presence_us - t0) / 1e6 : 0);
+        if (json)
+            printf("{\"clients\":%d,\"opened\":%zu,\"open_span_s\":%.3f,\"connect_span_s\":%.3f,"
+                   "\"handshake_p50_ms\":%.3f,\"handshake_p99_ms\":%.3f,\"handshake_max_ms\":%.3f,"
+                   "\"presence_events\":%llu,\"presence_expected\":%llu,\"presence_dups\":%llu,\"presence_span_s\":%.3f,"
+                   "\"setup_users_s\":%.2f}\n", nusers, nhs, (last_open - t0) / 1e6, (t_sent - t0) / 1e6,
+                   pct(hs, nhs, 50), pct(hs, nhs, 99), nhs ? hs[nhs - 1] / 1000.0 : 0,
+                   (unsigned long long)presence_frames, expect, (unsigned long long)presence_dups, last_presence_us ? (last_presence_us - t0) / 1e6 : 0,
+                   t_users);
+        fflush(stdout);
+        while (got_sig != SIGTERM) {   /* hold, reading (pings, late events) */
+            int n = epoll_wait(ep, evs, 1024, 100);
+            t = now_us();
+            for (int e = 0; e < n; e++) sub_read((int)evs[e].data.u64, t);
+        }
+        return nhs == (size_t)nusers && !presence_dups ? 0 : 1;
     }
+
+    /* subscribers: --streams-per-user each, user i % nusers */
+    t = now_us();
+    nsubs = nusers * per_user;
+    subs = calloc((size_t)nsubs, sizeof *subs);
+    if (!subs) die("out of memory%s", "");
+    open_subs(ep, nsubs, tokens, nusers, 0, 300);   /* and the presence events of the users' first streams */
     double t_subs = (now_us() - t) / 1e6;
     posters = calloc((size_t)nposters, sizeof *posters);
     for (int i = 0; i < nposters; i++) {
@@ -399,8 +535,8 @@ int main(int argc, char **argv)
         struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)1 << 32 | (uint64_t)i };
         epoll_ctl(ep, EPOLL_CTL_ADD, posters[i].fd, &ev);
     }
-    fprintf(stderr, "wsload: %d users registered in %.2f s, conversation %ld, %d WebSockets open in %.2f s\n",
-            nsubs, t_users, conv_id, nsubs, t_subs);
+    fprintf(stderr, "wsload: %d users registered in %.2f s, conversation %ld, %d WebSockets open in %.2f s "
+            "(%llu presence events read)\n", nusers, t_users, conv_id, nsubs, t_subs, (unsigned long long)presence_frames);
 
     /* message tables: the steady phase's count plus room for the max phase */
     int64_t nsteady = (int64_t)(rate * seconds + 0.5);
