@@ -39,13 +39,11 @@ static int by_activity(const void *a, const void *b)
 static void api_conv_list(server *s, conn *c, http_req *r, int64_t id)
 {
     uint32_t uid;
-    if (!auth_user(s, c, r, &uid, NULL)) return;
+    const user *u = auth_user(s, c, r, &uid, NULL);   /* u->convs: its conversations, any order */
+    if (!u) return;
     size_t n = 0;
-    activity *ids = xmalloc((s->db.nconvs + 1) * sizeof *ids);
-    for (uint32_t i = 1; i <= s->db.nconvs; i++) {
-        conv *cv = policy_conv(&s->db, i, uid);
-        if (cv) ids[n++] = (activity){ cv->updated_ms, i };
-    }
+    activity *ids = xmalloc((u->nconvs + 1) * sizeof *ids);
+    for (; n < u->nconvs; n++) ids[n] = (activity){ s->db.convs[u->convs[n] - 1].updated_ms, u->convs[n] };
     qsort(ids, n, sizeof *ids, by_activity);
     buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"conversations\":[");
@@ -71,10 +69,8 @@ static uint32_t *member_list(server *s, conn *c, const jval *v, uint32_t add, ui
     if (add) m[k++] = add;
     for (const jval *e = v->child; e; e = e->next) {
         int64_t id;
-        uint32_t j = 0;
         if (json_int(e, &id) < 0 || !db_user(&s->db, id)) { err = "member_ids: unknown user id"; break; }
-        while (j < k && m[j] != (uint32_t)id) j++;
-        if (j == k) m[k++] = (uint32_t)id;
+        if (!policy_in(m, k, (uint32_t)id)) m[k++] = (uint32_t)id;
     }
     if (!err && k == 0) err = "member_ids must not be empty";
     if (!err && k > MAX_MEMBERS) err = "at most 1000 members";

@@ -40,10 +40,8 @@ int server_append(server *s, uint8_t t, uint64_t *q, uint64_t *o) { return write
 int server_commit(server *s, conn *c, uint8_t type)
 {
     uint64_t seq, off;
-    if (write_change(s, c, type, &seq, &off) < 0) {
-        respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
-        return -1;
-    }
-    return 0;
+    int rc = write_change(s, c, type, &seq, &off);
+    if (rc < 0) respond_error(s, c, 507, "insufficient_storage", "the change could not be stored");
+    return rc;
 }
 

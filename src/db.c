@@ -19,7 +19,8 @@ void db_init(db *d)
 
 void db_free(db *d)
 {
-    for (uint32_t i = 0; i < d->nusers; i++) { free(d->users[i].username); free(d->users[i].display_name); }
+    for (user *u = d->users; u < d->users + d->nusers; u++) { free(u->username); free(u->display_name); }
+    for (user *u = d->users; u < d->users + d->nusers; u++) free(u->convs);
     for (uint32_t i = 0; i < d->nconvs; i++) {
         free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs); free(d->convs[i].marks);
     }
@@ -92,11 +93,16 @@ uint32_t db_direct(db *d, uint32_t a, uint32_t b)
     return v ? (uint32_t)*v : 0;
 }
 
-int conv_has_member(const conv *c, uint32_t uid)
+/* uid's list of conversations (user.convs): add cid to it, or drop it. */
+static void member_of(db *d, uint32_t uid, uint32_t cid, int add)
 {
-    for (uint32_t i = 0; i < c->nmembers; i++)
-        if (c->members[i] == uid) return 1;
-    return 0;
+    user *u = db_user(d, uid);
+    uint32_t i = 0;
+    while (u && i < u->nconvs && u->convs[i] != cid) i++;
+    if (!u || (i < u->nconvs) == add) return;   /* there already / not there */
+    if (!add) { u->convs[i] = u->convs[--u->nconvs]; return; }
+    if (u->nconvs == u->capconvs) u->convs = xrealloc(u->convs, (u->capconvs = 2 * u->nconvs + 2) * 4);
+    u->convs[u->nconvs++] = cid;
 }
 
 /* Read markers: marks[i] is members[i]'s, message id | the low half of the seq of the record
@@ -107,6 +113,8 @@ static uint64_t *mark_of(const conv *c, uint32_t uid, uint32_t at)
         for (at = 0; at < c->nmembers && c->members[at] != uid; at++) {}
     return at < c->nmembers ? &c->marks[at] : NULL;
 }
+
+int conv_has_member(const conv *c, uint32_t uid) { return mark_of(c, uid, 0) != NULL; }
 
 uint32_t conv_mark(const conv *c, uint32_t u) { uint64_t *k = mark_of(c, u, 0); return k ? (uint32_t)*k : 0; }
 
@@ -219,15 +227,17 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     u->username = NULL;
     d->live_users--;
     d->dead += 2 + (u->seen_seq != 0);
-    for (uint32_t i = 0; i < d->nconvs; i++) {   /* a deleted conversation has no members */
-        conv *c = &d->convs[i];
+    for (uint32_t i = 0; i < u->nconvs; i++) {   /* a log without the updates leaving them */
+        conv *c = &d->convs[u->convs[i] - 1];
         uint32_t k = 0;
         for (uint32_t j = 0; j < c->nmembers; j++)
             if (c->members[j] != id) c->marks[k] = c->marks[j], c->members[k++] = c->members[j];
-        if (k < c->nmembers) c->updated_ms = r->del.ms;
+        c->updated_ms = r->del.ms;
         c->nmembers = k;
-        if (c->owner_id == id && k) c->owner_id = c->members[0];   /* a log without the updates */
+        if (c->owner_id == id && k) c->owner_id = c->members[0];
     }
+    free(u->convs);
+    u->convs = NULL, u->nconvs = u->capconvs = 0;
     return 0;
 }
 
@@ -278,9 +288,11 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     c->updated_ms = cr->ms;
     free(c->title);
     c->title = xstrndup(cr->title.p, cr->title.n);
+    for (uint32_t i = 0; i < c->nmembers; i++) member_of(d, c->members[i], cr->id, 0);
     free(c->members);
     c->members = xmalloc((cr->members.n ? cr->members.n : 1) * sizeof *c->members);
     for (uint32_t i = 0; i < cr->members.n; i++) c->members[i] = rec_id(&cr->members, i);
+    for (uint32_t i = 0; i < cr->members.n; i++) member_of(d, c->members[i], cr->id, 1);
     c->nmembers = cr->members.n;
     c->owner_id = rec_conv_owner(cr);
     return 0;
@@ -299,6 +311,7 @@ static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->dead += 2 + 2 * (uint64_t)c->nmsgs;
     d->stale_bodies += c->nmsgs;
     d->live_convs--;
+    for (uint32_t i = 0; i < c->nmembers; i++) member_of(d, c->members[i], r->conv.id, 0);
     free(c->title); free(c->members); free(c->msgs); free(c->marks);
     *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
                  .upd_seq = c->upd_seq, .peer = c->peer };

@@ -21,6 +21,7 @@ typedef struct user {
     int64_t seen_ms; uint64_t seen_seq;   /* last_seen_at (0: never) and its REC_SEEN */
     /* presence.c, not logged: open streams, last closed (0: no grace), told online, in s->away */
     uint32_t streams; int64_t gone_ms; uint8_t shown, queued;
+    uint32_t *convs, nconvs, capconvs;   /* owned: the conversations it is a member of, any order */
 } user;
 
 typedef struct conv {

@@ -43,12 +43,9 @@ void events_rebase(server *s, uint64_t upto, uint64_t nrec, uint64_t *mk_seq, ui
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         if (!c->replay_off) continue;
-        if (c->replay_after + 1 < upto) {   /* the events it still needs may be gone */
-            stream_resync(s, c);
-            c->replay_off = 0;
-        } else {
-            c->replay_off = new_off(s, c->replay_off);
-        }
+        int gone = c->replay_after + 1 < upto;   /* the events it still needs may be gone */
+        if (gone) stream_resync(s, c);
+        c->replay_off = gone ? 0 : new_off(s, c->replay_off);
     }
     free(e->mark_seq); free(e->mark_off);
     e->mark_seq = mk_seq; e->mark_off = mk_off;

@@ -69,8 +69,7 @@ static void refuse(server *s, int fd, const char *why)
     int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%.*s",
                      server_date(s), b->len, (int)b->len, b->data);
-    ssize_t w = write(fd, head, (size_t)n);
-    (void)w;
+    store_write_all(fd, head, (size_t)n);   /* what does not fit at once is lost with the close */
     close(fd);
     s->m.conns_rejected++;
 }
@@ -255,9 +254,8 @@ static void handle_events(server *s, struct pollfd *p, size_t n)
         if (!p[i].revents) continue;
         conn_wake(s, c);
         int tls_turn = c->tls && (p[i].revents & POLLOUT) && tls_want_write(c->tls);   /* handshake */
-        if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) || tls_turn) {
-            if (conn_on_readable(s, c) < 0) { c->in.len = 0; conn_close(c); }
-        }
+        int readable = (p[i].revents & (POLLIN | POLLHUP | POLLERR)) || tls_turn;
+        if (readable && conn_on_readable(s, c) < 0) { c->in.len = 0; conn_close(c); }
     }
     if (p[1].revents & POLLIN) accept_all(s);
 }
@@ -270,9 +268,7 @@ void server_hook(server *s, int each_second, void (*run)(server *), int (*pendin
 
 int server_run(server *s)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);

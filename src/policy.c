@@ -72,9 +72,10 @@ void policy_recipients(db *d, const rec_t *r, void (*add)(void *ctx, uint32_t ui
 
 void policy_presence(db *d, uint32_t uid, void (*add)(void *ctx, uint32_t uid), void *ctx)
 {
-    for (uint32_t i = 1; i <= d->nconvs; i++) {
-        const conv *c = db_member_conv(d, i, uid);
-        for (uint32_t j = 0; c && j < c->nmembers; j++)
+    const user *u = db_user(d, uid);
+    for (uint32_t i = 0; u && i < u->nconvs; i++) {   /* its conversations only (db.h) */
+        const conv *c = &d->convs[u->convs[i] - 1];
+        for (uint32_t j = 0; j < c->nmembers; j++)
             if (c->members[j] != uid) add(ctx, c->members[j]);
     }
 }

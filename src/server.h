@@ -25,14 +25,9 @@
 #define TYPING_EVERY_MS 2000   /* typing relayed at most this often per user and conversation */
 
 typedef struct config {
-    const char *bind_addr;
-    int port;
-    const char *data_dir;
-    int fsync_always;
-    int max_conns;
-    int idle_timeout_s;
+    const char *bind_addr, *data_dir;
+    int port, fsync_always, max_conns, idle_timeout_s, shutdown_grace_s;
     int request_timeout_s; /* a request must arrive whole within this (408) */
-    int shutdown_grace_s;
     uint32_t pbkdf2_iters;
     int hash_queue;        /* password jobs that may wait for the worker (0: no limit) */
     int heartbeat_s;       /* SSE comment / WebSocket ping interval */
@@ -106,9 +101,7 @@ typedef struct conn {
 typedef struct metrics {
     uint64_t req_by_class[6];   /* [1]..[5] = 1xx..5xx */
     uint64_t conns_accepted, conns_rejected;
-    uint64_t writes_failed;
-    uint64_t fsyncs;
-    uint64_t compactions;
+    uint64_t writes_failed, fsyncs, compactions;
     uint64_t hashes, hash_dropped, hash_busy;   /* password jobs hashed, dropped, refused */
 } metrics;
 
@@ -174,7 +167,7 @@ typedef struct server {
     map reg_times;         /* client address -> its last registrations (--register-rate; auth.h) */
     int64_t typing_swept_ms, tokens_swept_ms;
     metrics m;
-    int listen_fd;
+    int listen_fd, stopping;
     tls_server *tls;       /* owned; NULL without TLS */
     conn **conns;          /* owned, compact array: conns[0..nhot) are the hot ones */
     size_t nconns, capconns, nhot;
@@ -184,7 +177,6 @@ typedef struct server {
     size_t nstreams;       /* connections that are SSE or WebSocket streams */
     uint64_t next_conn_id;
     int64_t now_ms;
-    int stopping;
     int commit_pending;    /* a record was appended this turn */
     buf_t scratch;         /* owned: response bodies are built here */
     buf_t rec;             /* owned: record payloads are built here */

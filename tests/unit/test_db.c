@@ -242,6 +242,48 @@ static void test_reads(void)
     db_free(&d);
 }
 
+/* uid's conversations (db.h user.convs) as a bit set, bit c for conversation c; bit 0: one twice */
+static uint32_t convs_of(db *d, uint32_t uid)
+{
+    uint32_t set = 0;
+    for (uint32_t i = 0; i < d->users[uid - 1].nconvs; i++) {
+        uint32_t bit = 1u << d->users[uid - 1].convs[i];
+        set |= set & bit ? 1 : bit;
+    }
+    return set;
+}
+
+/* Each user's list of the conversations it is a member of (what presence, the conversation list
+ * and GET /api/messages walk instead of every conversation) follows creates, member changes (a
+ * record naming the same members again, or one twice, lists nothing twice), deletes and an
+ * account deletion without the updates (an old log); a deleted user is listed nowhere. */
+static void test_member_lists(void)
+{
+    uint32_t m1[3] = { 1, 2, 3 }, m2[2] = { 2, 1 }, m3[1] = { 3 }, m4[3] = { 1, 4, 1 }, m5[2] = { 4, 3 };
+    db d;
+    db_init(&d);
+    seq = 0;
+    add_users(&d, 4);
+    rec_t c1 = conv_rec(REC_CONV_CREATE, m1, 3, NULL, 0), c2 = c1, c3 = c1;
+    c2.conv.id = 2, c2.conv.members = (rec_ids){ m2, NULL, 2 };
+    c3.conv.id = 3, c3.conv.members = (rec_ids){ m3, NULL, 1 };
+    CHECK(put(&d, c1) == 0 && put(&d, c2) == 0 && put(&d, c3) == 0);
+    CHECK(convs_of(&d, 1) == 6 && convs_of(&d, 2) == 6 && convs_of(&d, 3) == 10 && convs_of(&d, 4) == 0);
+    for (int twice = 0; twice < 2; twice++)   /* 2 and 3 leave, 4 joins (1 named twice); then the same again */
+        CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, m4, 3, m1, 3)), 0);
+    CHECK(convs_of(&d, 1) == 6 && convs_of(&d, 2) == 4 && convs_of(&d, 3) == 8 && convs_of(&d, 4) == 2);
+    c2.type = REC_CONV_DELETE;
+    CHECK_EQ_INT(put(&d, c2), 0);
+    CHECK(convs_of(&d, 1) == 2 && convs_of(&d, 2) == 0 && convs_of(&d, 3) == 8);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 4, 9 } }), 0);   /* no updates first */
+    CHECK(convs_of(&d, 4) == 0 && !d.users[3].convs && db_conv(&d, 1)->nmembers == 2);
+    rec_t c4 = conv_rec(REC_CONV_CREATE, m5, 2, NULL, 0);   /* a log naming the deleted one */
+    c4.conv.id = 4;
+    CHECK_EQ_INT(put(&d, c4), 0);
+    CHECK(convs_of(&d, 4) == 0 && convs_of(&d, 3) == (8 | 16));
+    db_free(&d);
+}
+
 /* last_seen_at (REC_SEEN): the latest per user counts and is kept; none for an unknown user;
  * dropped with the account. */
 static void test_seen(void)
@@ -278,6 +320,7 @@ int main(void)
     test_history();
     test_direct();
     test_reads();
+    test_member_lists();
     test_seen();
     buf_free(&b);
     return t_report("test_db");
