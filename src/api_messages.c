@@ -82,9 +82,8 @@ static void respond_page(server *s, conn *c, page *p)
     static const char tail[] = "],\"has_more\":false}";
     qsort(p->ids, p->n, sizeof *p->ids, by_id);
     size_t from = 0, to = p->n, len[LIMIT_MAX], k = 0;
-    if (p->n > (size_t)p->limit) {
-        if (p->after) to = (size_t)p->limit; else from = p->n - (size_t)p->limit;
-    }
+    if (p->n > (size_t)p->limit && p->after) to = (size_t)p->limit;
+    else if (p->n > (size_t)p->limit) from = p->n - (size_t)p->limit;
     size_t most = 0;   /* the page's longest JSON: if it fits, render it in order, newest or not */
     for (size_t i = from; i < to; i++) most += s->db.msgs[p->ids[i] - 1].body_len * 6 + 256;
     int more = p->total > (uint64_t)p->limit, up = p->after != 0 || most < s->cfg.max_response;

@@ -15,13 +15,11 @@
 
 conn *conn_new(server *s, int fd, const char *addr)
 {
-    conn *c = xcalloc(1, sizeof *c);
+    conn *c = xcalloc(1, sizeof *c);   /* in and out: zeroed, empty */
     c->srv = s;
     c->fd = fd;
     c->id = ++s->next_conn_id;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
-    buf_init(&c->in);
-    buf_init(&c->out);
     http_parser_init(&c->hp, &s->cfg.http);
     c->last_ms = s->now_ms;
     return c;

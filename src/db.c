@@ -14,19 +14,17 @@ void db_init(db *d)
     map_init(&d->tokens);
     map_init(&d->idem);
     map_init(&d->pairs);
-    map_init(&d->pending);
 }
 
 void db_free(db *d)
 {
     for (user *u = d->users; u < d->users + d->nusers; u++) { free(u->username); free(u->display_name); }
     for (user *u = d->users; u < d->users + d->nusers; u++) free(u->convs);
-    for (uint32_t i = 0; i < d->nconvs; i++) {
-        free(d->convs[i].title); free(d->convs[i].members); free(d->convs[i].msgs); free(d->convs[i].marks);
+    for (conv *c = d->convs; c < d->convs + d->nconvs; c++) {
+        free(c->title); free(c->members); free(c->msgs); free(c->marks); free(c->wait);
     }
     free(d->users); free(d->convs); free(d->msgs);
     map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
-    map_free(&d->pending);
 }
 
 /* Make room for id in an array indexed by id - 1 (new slots zeroed), and raise *n to id. */
@@ -120,11 +118,24 @@ uint32_t conv_mark(const conv *c, uint32_t u) { uint64_t *k = mark_of(c, u, 0); 
 
 uint32_t conv_unread(const conv *c, uint32_t uid) { return c->nmsgs - conv_msg_pos(c, conv_mark(c, uid), 1); }
 
-/* Set uid's marker to message id by the record seq; one not (yet) a member waits in pending. */
-static void set_mark(db *d, conv *c, uint32_t uid, uint32_t id, uint64_t seq)
+/* uid's marker waiting in c->wait until uid is a member (see apply_conv), or NULL. */
+static uint64_t *wait_of(const conv *c, uint32_t uid)
 {
-    uint64_t *k = mark_of(c, uid, 0), key = (uint64_t)(c - d->convs + 1) << 32 | uid;
-    if (k) *k = id | seq << 32; else map_put(&d->pending, &key, 8, id | seq << 32);
+    for (uint32_t i = 0; i < c->nwait; i++)
+        if (c->wait[2 * i] == uid) return &c->wait[2 * i + 1];
+    return NULL;
+}
+
+/* Set uid's marker to message id by the record seq; one not (yet) a member waits. */
+static void set_mark(conv *c, uint32_t uid, uint32_t id, uint64_t seq)
+{
+    uint64_t *k = mark_of(c, uid, 0);
+    if (!k && !(k = wait_of(c, uid))) {
+        c->wait = xrealloc(c->wait, (c->nwait + 1) * 2 * sizeof *c->wait);
+        c->wait[2 * c->nwait] = uid;
+        k = &c->wait[2 * c->nwait++ + 1];
+    }
+    *k = id | seq << 32;
 }
 
 uint32_t conv_last_message(const conv *c) { return c->nmsgs ? c->msgs[c->nmsgs - 1] : 0; }
@@ -238,6 +249,10 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     }
     free(u->convs);
     u->convs = NULL, u->nconvs = u->capconvs = 0;
+    for (conv *c = d->convs; c < d->convs + d->nconvs; c++) {   /* its markers waiting anywhere go */
+        uint64_t *k = wait_of(c, id);
+        if (k) memmove(k - 1, c->wait + 2 * --c->nwait, 2 * sizeof *k);
+    }
     return 0;
 }
 
@@ -275,14 +290,15 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         d->dead += c->upd_seq != 0;   /* the update it supersedes; the create stays needed */
         c->upd_seq = seq;
     }
-    /* Members keep their markers; one added (again) has none. A compacted log may lack the
-     * record that added a member and set its marker first: pending has it (set after it joined). */
+    /* Members keep their markers; one added (again) has none. A compacted log may lack the record
+     * that added a member and set its marker first: it waits (wait_of); the others waiting go. */
     uint64_t *marks = xcalloc(cr->members.n + 1, sizeof *marks), *p;
     for (uint32_t i = 0; i < cr->members.n; i++) {
-        uint64_t key = (uint64_t)cr->id << 32 | rec_id(&cr->members, i);
-        if ((p = mark_of(c, (uint32_t)key, i))) marks[i] = *p;
-        else if ((p = map_get(&d->pending, &key, 8))) marks[i] = *p, map_del(&d->pending, &key, 8);
+        uint32_t uid = rec_id(&cr->members, i);
+        if ((p = mark_of(c, uid, i)) || (p = wait_of(c, uid))) marks[i] = *p;
     }
+    free(c->wait);
+    c->wait = NULL, c->nwait = 0;
     free(c->marks);
     c->marks = marks;
     c->updated_ms = cr->ms;
@@ -312,7 +328,7 @@ static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->stale_bodies += c->nmsgs;
     d->live_convs--;
     for (uint32_t i = 0; i < c->nmembers; i++) member_of(d, c->members[i], r->conv.id, 0);
-    free(c->title); free(c->members); free(c->msgs); free(c->marks);
+    free(c->title); free(c->members); free(c->msgs); free(c->marks); free(c->wait);   /* waits too */
     *c = (conv){ .created_by = c->created_by, .created_ms = c->created_ms, .updated_ms = c->updated_ms,
                  .upd_seq = c->upd_seq, .peer = c->peer };
     return 0;
@@ -334,7 +350,7 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     c->msgs[c->nmsgs++] = id;
     c->updated_ms = mc->ms;
     d->live_msgs++;
-    set_mark(d, c, mc->author, id, seq);   /* a post moves its author's marker: no record of its own */
+    set_mark(c, mc->author, id, seq);   /* a post moves its author's marker: no record of its own */
     if (mc->key.n) {
         char k[4 + IDEM_KEY_MAX];
         uint64_t first = (uint64_t)crc32c(0, mc->body.p, mc->body.n) << 32;
@@ -391,7 +407,7 @@ static int apply_read(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     conv *c = db_conv(d, r->read.conv);
     if (!c || !id_fits(r->read.msg, seq)) return -1;
     d->dead += conv_mark(c, r->read.user) != 0;   /* roughly: the marker's last record may be a post */
-    set_mark(d, c, r->read.user, r->read.msg, seq);
+    set_mark(c, r->read.user, r->read.msg, seq);
     return 0;
 }
 

@@ -35,6 +35,7 @@ typedef struct conv {
     uint32_t *msgs;            /* owned: live message ids, ascending */
     uint32_t nmsgs, capmsgs;
     uint64_t upd_seq;          /* the last update record (it carries the whole state) */
+    uint64_t *wait; uint32_t nwait;   /* owned: (user id, marker) pairs of users not members yet: db.c */
 } conv;
 
 enum { MSG_LIVE = 1, MSG_EDITED = 2, MSG_HAS_KEY = 4 };
@@ -60,8 +61,6 @@ typedef struct db {
     map pairs;         /* a direct conversation's two user ids (u32 lower, u32 higher) -> its id */
     map idem;          /* u32 author id + key bytes -> message id | crc32c of its first body << 32
                           (0: not known, erased by a compaction): a reuse with another is 409 */
-    map pending;       /* u32 conv + u32 user -> a read marker replayed before the record that made
-                          the user a member (a compaction dropped it): the next such record takes it */
 } db;
 
 void db_init(db *d);

@@ -312,8 +312,7 @@ int server_run(server *s)
         if (full) cool_down(s);
         log_flush(s);
     }
-    free(pfds);
-    free(s->polled);
+    free(pfds); free(s->polled);
     while (s->nconns) close_at(s, s->nconns - 1);
     log_flush(s);
     return 0;

@@ -67,11 +67,10 @@ struct server;
 typedef struct conn {
     struct server *srv;    /* the server it belongs to (for conn_ready's wake-up) */
     size_t slot;           /* its index in srv->conns */
-    int fd;
+    int fd, state;         /* state: CONN_* */
     tls_conn *tls;         /* owned; NULL without TLS */
     uint64_t id;
     char addr[64];
-    int state;             /* CONN_* */
     buf_t in;              /* owned: bytes read, the current request starts at in.data */
     buf_t out;             /* owned: responses */
     size_t out_sent;       /* bytes of out written to the socket */
@@ -181,8 +180,7 @@ typedef struct server {
     buf_t scratch;         /* owned: response bodies are built here */
     buf_t rec;             /* owned: record payloads are built here */
     buf_t log;             /* owned: access-log lines, written to stderr once per turn */
-    char date[30];         /* cached Date header value */
-    int64_t date_s;
+    char date[30]; int64_t date_s;   /* cached Date header value, and its second */
     hook hooks[MAX_HOOKS];
     int nhooks;
 } server;

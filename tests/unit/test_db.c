@@ -23,6 +23,14 @@ static int live(db *d, const rec_t *r, uint64_t at_seq)
     return db_live(d, NULL, at_seq, r->type, (const uint8_t *)b.data, (uint32_t)b.len, 1000 * at_seq);
 }
 
+/* Read markers waiting for their users to become members (db.h conv.wait), in all conversations. */
+static uint32_t waiting(db *d)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->nconvs; i++) n += d->convs[i].nwait;
+    return n;
+}
+
 static void test_tables(void)
 {
     CHECK_EQ_INT(db_types_ok(), 0);
@@ -224,17 +232,17 @@ static void test_reads(void)
     CHECK_EQ_INT(put(&d, r1), 0);
     uint64_t r1_seq = seq;
     c = db_conv(&d, 1);
-    CHECK(conv_mark(c, 2) == 0 && d.pending.live == 1);
+    CHECK(conv_mark(c, 2) == 0 && waiting(&d) == 1);
     CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, ab, 2, ab, 2)), 0);
-    CHECK(conv_mark(c, 2) == 1 && conv_unread(c, 2) == 0 && d.pending.live == 0);
+    CHECK(conv_mark(c, 2) == 1 && conv_unread(c, 2) == 0 && waiting(&d) == 0);
     CHECK_EQ_INT(live(&d, &r1, r1_seq), 1);
     /* ... and a post's, the same way (3 posted once a member, then the update was dropped) */
     uint32_t abc3[3] = { 1, 2, 3 };
     CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 3, 1, rec_cstr("u3") } }), 0);
     CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 2, 1, 3, 9, rec_cstr(""), rec_cstr("m") } }), 0);
-    CHECK(conv_mark(c, 3) == 0 && d.pending.live == 1);
+    CHECK(conv_mark(c, 3) == 0 && waiting(&d) == 1);
     CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, abc3, 3, abc3, 3)), 0);
-    CHECK(conv_mark(c, 3) == 2 && conv_mark(c, 2) == 1 && conv_unread(c, 2) == 1 && d.pending.live == 0);
+    CHECK(conv_mark(c, 3) == 2 && conv_mark(c, 2) == 1 && conv_unread(c, 2) == 1 && waiting(&d) == 0);
     /* a deleted conversation: its markers go, and their records */
     CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_DELETE, ab, 2, ab, 2)), 0);
     CHECK_EQ_INT(live(&d, &r1, r1_seq), 0);
@@ -284,6 +292,45 @@ static void test_member_lists(void)
     db_free(&d);
 }
 
+/* A marker that waits for the record making its user a member (a compacted log) goes
+ * when that never comes: after a record setting the conversation's members without the user (it
+ * left, or its account was deleted with the updates), when the user is deleted (an old log
+ * without them) and when the conversation is; the keep rule drops those records too. */
+static void test_waiting_markers(void)
+{
+    uint32_t a[1] = { 1 }, ab[2] = { 1, 2 };
+    db d;
+    db_init(&d);
+    seq = 0;
+    add_users(&d, 3);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_CREATE, a, 1, NULL, 0)), 0);
+    /* 2 joined (a dropped update), posted, and left: the update without 2 ends the wait */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_MSG_CREATE, .msg_create = { 1, 1, 2, 9, rec_cstr(""), rec_cstr("m") } }), 0);
+    rec_t r2 = { .type = REC_READ, .read = { 1, 2, 1, 0 } };
+    CHECK_EQ_INT(put(&d, r2), 0);
+    CHECK_EQ_INT(waiting(&d), 1);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, a, 1, a, 1)), 0);
+    CHECK(waiting(&d) == 0 && conv_mark(db_conv(&d, 1), 2) == 0 && live(&d, &r2, seq - 1) == 0);
+    /* ... and when 2 comes back later it has no marker (as it had none live) */
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_UPDATE, ab, 2, a, 1)), 0);
+    CHECK(conv_mark(db_conv(&d, 1), 2) == 0 && conv_mark(db_conv(&d, 1), 1) == 0);
+    /* 3's marker waits; 3's account goes (an old log: no update first) */
+    rec_t r3 = { .type = REC_READ, .read = { 1, 3, 1, 0 } };
+    CHECK_EQ_INT(put(&d, r3), 0);
+    uint64_t r3_seq = seq;
+    CHECK_EQ_INT(waiting(&d), 1);
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { 3, 9 } }), 0);
+    CHECK(waiting(&d) == 0 && live(&d, &r3, r3_seq) == 0);
+    /* a marker waiting in a conversation that is deleted */
+    CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_CREATE, .user_create = { 4, 1, rec_cstr("u4") } }), 0);
+    rec_t r4 = { .type = REC_READ, .read = { 1, 4, 1, 0 } };
+    CHECK_EQ_INT(put(&d, r4), 0);
+    CHECK_EQ_INT(waiting(&d), 1);
+    CHECK_EQ_INT(put(&d, conv_rec(REC_CONV_DELETE, ab, 2, ab, 2)), 0);
+    CHECK(waiting(&d) == 0 && live(&d, &r4, seq - 1) == 0);
+    db_free(&d);
+}
+
 /* last_seen_at (REC_SEEN): the latest per user counts and is kept; none for an unknown user;
  * dropped with the account. */
 static void test_seen(void)
@@ -321,6 +368,7 @@ int main(void)
     test_direct();
     test_reads();
     test_member_lists();
+    test_waiting_markers();
     test_seen();
     buf_free(&b);
     return t_report("test_db");
