@@ -31,12 +31,19 @@ count() {   # LOG -> "checks fails"
          END { printf "%d %d\n", c, f }' "$1"
 }
 
+# cpu FILE: CPU seconds (user + system) of the finished children in the output of `times`
+# (run in the lane's shell itself: a $(...) subshell has no children of its own)
+cpu() { awk 'END { s = 0; for (i = 1; i <= NF; i++) { split($i, b, "m"); s += b[1] * 60 + b[2] }
+                   printf "%.1f", s }' "$1"; }
+
 # step NAME COMMAND...: run it; stream its per-file lines (PASS/FAIL/SKIP at the start) with the
-# step's name before the file; leave "rc checks fails seconds" in $logs/NAME.result
+# step's name before the file; leave "rc checks fails seconds cpu-seconds" in $logs/NAME.result
 step() {
-    local name=$1 t0 rc c f secs
+    local name=$1 t0 rc c f secs c0 cs
     shift
     t0=$(date +%s)
+    times >"$logs/$name.times"
+    c0=$(cpu "$logs/$name.times")
     echo "== $name: $*"
     "$@" >"$logs/$name.log" 2>&1 &
     local pid=$!
@@ -45,12 +52,14 @@ step() {
     wait $pid
     rc=$?
     secs=$(($(date +%s) - t0))
+    times >"$logs/$name.times"
+    cs=$(awk -v a="$c0" -v b="$(cpu "$logs/$name.times")" 'BEGIN { printf "%d", b - a + 0.5 }')
     read -r c f < <(count "$logs/$name.log")
-    echo "$rc $c $f $secs" >"$logs/$name.result"
+    echo "$rc $c $f $secs $cs" >"$logs/$name.result"
     if [ "$rc" == 0 ]; then
-        printf 'PASS %s: %d checks, %ds\n' "$name" "$c" "$secs"
+        printf 'PASS %s: %d checks, %ds (cpu %ds)\n' "$name" "$c" "$secs" "$cs"
     else
-        { printf 'FAIL %s (exit %d, %ds); last lines of %s:\n' "$name" "$rc" "$secs" "$logs/$name.log"
+        { printf 'FAIL %s (exit %d, %ds, cpu %ds); last lines of %s:\n' "$name" "$rc" "$secs" "$cs" "$logs/$name.log"
           grep -v -E '^(PASS|SKIP) ' "$logs/$name.log" | tail -n 40 | sed 's/^/    /'; } >"$logs/$name.fail"
         cat "$logs/$name.fail"   # one write: whole even when another lane prints meanwhile
     fi
@@ -97,7 +106,7 @@ echo "----"
 passed=0 failed=0 failed_steps=()
 for r in "$logs"/*.result; do
     name=$(basename "$r" .result)
-    read -r rc c f secs <"$r"
+    read -r rc c f secs _ <"$r"
     if [ "$rc" == 0 ]; then
         passed=$((passed + c - f)); failed=$((failed + f))
     else
@@ -105,11 +114,12 @@ for r in "$logs"/*.result; do
         passed=$((passed + (c > f ? c - f : 0))); failed=$((failed + f)); failed_steps+=("$name")
     fi
 done
-echo "slowest steps: $(for r in "$logs"/*.result; do echo "$(cut -d' ' -f4 "$r") $(basename "$r" .result)"; done |
-    sort -rn | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
+echo "slowest steps: $(for r in "$logs"/*.result; do echo "$(cut -d' ' -f4,5 "$r") $(basename "$r" .result)"; done |
+    sort -rn | head -n 5 | awk '{ printf "%s%s %ss (cpu %ss)", (NR > 1 ? ", " : ""), $3, $1, $2 }')"
 echo "slowest test files: $(for s in shell san-shell; do
     sed -nE "s#^(PASS|FAIL) +(t_[a-z0-9_]+\.sh) +([0-9.]+)s .*#\3 $s/\2#p" "$logs/$s.log" 2>/dev/null; done |
     sort -rn | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
-echo "make test: $(($(date +%s) - t_all))s${failed_steps[*]:+; failed steps: ${failed_steps[*]}}"
+times >"$logs/all.times"
+echo "make test: $(($(date +%s) - t_all))s (cpu $(cpu "$logs/all.times")s)${failed_steps[*]:+; failed steps: ${failed_steps[*]}}"
 echo "$passed passed, $failed failed"
 [ ${#failed_steps[@]} == 0 ]

@@ -457,6 +457,7 @@ req() {
     ALL_HEADERS=${ALL_HEADERS%"${ALL_HEADERS##*[!$'\n']}"}
     HEADERS=$ALL_HEADERS   # the last block: from the last line that starts with HTTP/
     [[ $HEADERS == *$'\n'HTTP/* ]] && HEADERS=HTTP/${HEADERS##*$'\n'HTTP/}
+    return 0   # (not the status of the test above: `until req ... && [ "$STATUS" == 200 ]` polls)
 }
 
 # ---------------------------------------------------------------------------------------------

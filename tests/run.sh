@@ -58,26 +58,34 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/chatd-run.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 PER_TEST_TIMEOUT=${PER_TEST_TIMEOUT:-300}
 
+# cpu_s FILE: the CPU seconds (user + system) of the finished children in the output of `times`
+# (run in the shell itself, not in a $(...) subshell, which has no children of its own)
+cpu_s() { awk 'END { s = 0; for (i = 1; i <= NF; i++) { split($i, b, "m"); s += b[1] * 60 + b[2] }
+                     printf "%.1f", s }' "$1"; }
+
 # A file that prints "SKIP: why" and exits 0 could not run here: SKIP, and a failure under CI=true.
+# Each line shows the file's wall time and its CPU time (it, its servers and clients).
 run_one() {   # file: run it, then print its line at once (progress as files finish)
-    local f=$1 start end rc t summary why
-    start=$(date +%s.%N)
+    local f=$1 start end rc t summary why cpu
+    start=$EPOCHREALTIME
     timeout -k 5 "$PER_TEST_TIMEOUT" bash "$here/$f" >"$out/$f.out" 2>&1
     rc=$?
-    end=$(date +%s.%N)
+    end=$EPOCHREALTIME
     t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    times >"$out/$f.times"
+    cpu=$(cpu_s "$out/$f.times")
     summary=$(grep -E '^t_[a-z0-9_]+: [0-9]+ checks, [0-9]+ failed$' "$out/$f.out" | tail -n 1)
     why=$(grep -m1 '^SKIP: ' "$out/$f.out")
     if [ "$rc" == 0 ] && [ -n "$why" ]; then
         if [ -n "${CI:-}" ]; then rc=3; summary="skipped under CI=true (${why#SKIP: })"
-        else echo skip >"$out/$f.skip"; printf 'SKIP %-22s %6ss  %s\n' "$f" "$t" "${why#SKIP: }"; fi
+        else echo skip >"$out/$f.skip"; printf 'SKIP %-22s %6ss cpu %5ss  %s\n' "$f" "$t" "$cpu" "${why#SKIP: }"; fi
     fi
     echo "$rc" >"$out/$f.rc"
     echo "$t" >"$out/$f.time"
-    if [ "$rc" == 0 ] && [ -z "$why" ]; then printf 'PASS %-22s %6ss  %s\n' "$f" "$t" "${summary#*: }"
+    if [ "$rc" == 0 ] && [ -z "$why" ]; then printf 'PASS %-22s %6ss cpu %5ss  %s\n' "$f" "$t" "$cpu" "${summary#*: }"
     elif [ "$rc" != 0 ]; then
         [ "$rc" == 124 ] && summary="timed out after ${PER_TEST_TIMEOUT}s; $summary"
-        printf 'FAIL %-22s %6ss  %s (exit %s)\n' "$f" "$t" "${summary#*: }" "$rc"
+        printf 'FAIL %-22s %6ss cpu %5ss  %s (exit %s)\n' "$f" "$t" "$cpu" "${summary#*: }" "$rc"
     fi
 }
 
@@ -94,7 +102,7 @@ for f in "${tests[@]}"; do
 done
 wait
 
-pass=0 skipped=0 failed=() total_checks=0 total_fails=0
+pass=0 skipped=0 failed=() total_checks=0 total_fails=0 cpu=0
 for f in "${tests[@]}"; do
     rc=$(cat "$out/$f.rc" 2>/dev/null || echo 99)
     summary=$(grep -E '^t_[a-z0-9_]+: [0-9]+ checks, [0-9]+ failed$' "$out/$f.out" | tail -n 1)
@@ -102,6 +110,7 @@ for f in "${tests[@]}"; do
     x=$(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$summary")
     total_checks=$((total_checks + ${c:-0}))
     total_fails=$((total_fails + ${x:-0}))
+    [ -f "$out/$f.times" ] && cpu=$(awk -v a="$cpu" -v b="$(cpu_s "$out/$f.times")" 'BEGIN { print a + b }')
     if [ -f "$out/$f.skip" ]; then skipped=$((skipped + 1))
     elif [ "$rc" == 0 ]; then
         pass=$((pass + 1))
@@ -118,7 +127,7 @@ mkdir -p "$times_dir"
 { for f in "${tests[@]}"; do [ -f "$out/$f.time" ] && echo "$(<"$out/$f.time") $f"; done
   [ -f "$times" ] && cat "$times"; } | awk '!seen[$2]++' >"$times.tmp" && mv "$times.tmp" "$times"
 echo "----"
-echo "$pass/${#tests[@]} files passed, $skipped skipped, $total_checks checks, $total_fails failed, $(($(date +%s) - t0))s"
+echo "$pass/${#tests[@]} files passed, $skipped skipped, $total_checks checks, $total_fails failed, $(($(date +%s) - t0))s (cpu ${cpu}s)"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}"
     exit 1
