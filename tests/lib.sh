@@ -425,13 +425,34 @@ trap 'exit 130' INT TERM
 
 # req METHOD PATH [BODY] [TOKEN] [extra curl args...]
 # BODY "" sends no body; TOKEN "" sends no Authorization. Sets STATUS, BODY, HEADERS (the final
-# response's header block, CRs removed), ALL_HEADERS (every block, 1xx included), CURL_RC.
+# response's header block, CRs removed), ALL_HEADERS (every block, 1xx included), CURL_RC; the
+# body as received is in $TMP_ROOT/b.
+# A request is made by bash itself over /dev/tcp (_tcp), as curl would make it (no Expect, a JSON
+# Content-Type with a body, Host, the path as given): a curl process costs ~30 ms of CPU, more
+# than the server spends on the request, and a test file makes hundreds. curl makes it when an
+# extra argument is not a plain -H header, the path has dot segments or odd bytes (curl would
+# rewrite or refuse them), over TLS, or with REQ_CURL=1. Failures get curl's exit codes (7
+# refused, 28 timeout, 52 nothing, 56 cut off).
 req() {
     _jq_flush
     local method=$1 path=$2 body=${3-} token=${4-}
     shift 2
     if [ $# -gt 0 ]; then shift; fi
     if [ $# -gt 0 ]; then shift; fi
+    LAST_REQ="$method $path${body:+ $body}"
+    if ! _tcp_ok "$path" "$@" || ! _tcp "$method" "$path" "$body" "$token" "$@"; then
+        _curl_req "$method" "$path" "$body" "$token" "$@"
+    fi
+    if [ "$CURL_RC" != 0 ]; then LAST_REQ="$LAST_REQ  [curl exit $CURL_RC: $(head -c 200 "$TMP_ROOT/curlerr")]"; fi
+    case $CURL_RC in 7 | 28 | 52 | 55 | 56) _check_server_alive ;; esac
+    HEADERS=$ALL_HEADERS   # the last block: from the last line that starts with HTTP/
+    [[ $HEADERS == *$'\n'HTTP/* ]] && HEADERS=HTTP/${HEADERS##*$'\n'HTTP/}
+    return 0   # (not the status of the test above: `until req ... && [ "$STATUS" == 200 ]` polls)
+}
+
+_curl_req() {   # METHOD PATH BODY TOKEN [curl args...]
+    local method=$1 path=$2 body=$3 token=$4
+    shift 4
     local args=(-s -S -g --max-time 20 -D "$TMP_ROOT/h" -w '%{http_code}' -H 'Expect:')
     if [ "$method" == HEAD ]; then
         args+=(-I -o /dev/null)
@@ -443,21 +464,102 @@ req() {
         args+=(--data-binary "@$TMP_ROOT/reqbody" -H 'Content-Type: application/json')
     fi
     if [ -n "$token" ]; then args+=(-H "Authorization: Bearer $token"); fi
-    LAST_REQ="$method $path${body:+ $body}"
     : >"$TMP_ROOT/b"
     : >"$TMP_ROOT/h"
     STATUS=$(curl "${args[@]}" "$@" "$BASE$path" 2>"$TMP_ROOT/curlerr")
     CURL_RC=$?
-    if [ "$CURL_RC" != 0 ]; then LAST_REQ="$LAST_REQ  [curl exit $CURL_RC: $(head -c 200 "$TMP_ROOT/curlerr")]"; fi
-    case $CURL_RC in 7 | 28 | 52 | 55 | 56) _check_server_alive ;; esac
     # without a process per line: bash reads $(<file) itself (trailing newlines dropped)
     BODY=$(<"$TMP_ROOT/b")
     ALL_HEADERS=$(<"$TMP_ROOT/h")
     ALL_HEADERS=${ALL_HEADERS//$'\r'/}
     ALL_HEADERS=${ALL_HEADERS%"${ALL_HEADERS##*[!$'\n']}"}
-    HEADERS=$ALL_HEADERS   # the last block: from the last line that starts with HTTP/
-    [[ $HEADERS == *$'\n'HTTP/* ]] && HEADERS=HTTP/${HEADERS##*$'\n'HTTP/}
-    return 0   # (not the status of the test above: `until req ... && [ "$STATUS" == 200 ]` polls)
+}
+
+_TCP_PATH_RE="^/[-A-Za-z0-9._~%!\$&'()*+,;=:@/?]*\$"   # printable, nothing curl would escape
+_TCP_DOTS_RE='/\.\.?(/|$)'                            # dot segments: curl removes them
+_tcp_ok() {   # PATH [args...]: can _tcp make this request as curl would?
+    [[ -z ${REQ_CURL:-} && $BASE == http://* && $1 =~ $_TCP_PATH_RE && ! ${1%%\?*} =~ $_TCP_DOTS_RE ]] || return 1
+    shift
+    while [ $# -gt 0 ]; do
+        [[ $1 == -H && $2 == [A-Za-z]*:* ]] || return 1
+        case ${2%%:*} in [Tt]ransfer-[Ee]ncoding | [Cc]onnection | [Uu]pgrade | [Ee]xpect | [Cc]ontent-* | [Hh]ost) return 1 ;; esac
+        shift 2
+    done
+}
+
+# _tcp METHOD PATH BODY TOKEN [-H 'Name: value'...]: the request over bash's /dev/tcp; sets what
+# _curl_req sets. 1 (curl should make it) only before anything was sent.
+_tcp() {
+    local LC_ALL=C   # lengths and reads in bytes
+    local method=$1 path=$2 body=$3 token=$4 fd line head= all= st= len= te= data= n more rc bodyfile=
+    shift 4
+    local r="$method $path HTTP/1.1"$'\r\n'"Host: 127.0.0.1:$PORT"$'\r\n'"User-Agent: chatd-tests"$'\r\n'"Accept: */*"$'\r\n'
+    [ -n "$token" ] && r+="Authorization: Bearer $token"$'\r\n'
+    while [ $# -gt 0 ]; do r+="$2"$'\r\n'; shift 2; done
+    [ -n "$body" ] && r+="Content-Type: application/json"$'\r\n'"Content-Length: ${#body}"$'\r\n'
+    r+=$'\r\n'"$body"
+    STATUS=000 BODY= ALL_HEADERS= CURL_RC=0
+    : >"$TMP_ROOT/curlerr"
+    if ! { exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null; then
+        CURL_RC=7; echo "Failed to connect to 127.0.0.1 port $PORT" >"$TMP_ROOT/curlerr"; : >"${_TCP_B:-$TMP_ROOT/b}"; return 0
+    fi
+    trap '' PIPE                      # an early answer and close: a failed write, not a signal
+    printf '%s' "$r" >&"$fd" 2>/dev/null
+    trap - PIPE
+    while :; do                       # header blocks: 1xx ones, then the final one
+        if ! IFS= read -r -t 20 -u "$fd" line; then
+            rc=$?
+            if ((rc > 128)); then CURL_RC=28; elif [ -z "$all$head" ]; then CURL_RC=52; else CURL_RC=56; fi
+            break
+        fi
+        line=${line%$'\r'}
+        if [ -n "$line" ]; then head+=$line$'\n'; continue; fi
+        [ -z "$head" ] && continue
+        all+=$head$'\n'
+        st=${head:9:3}
+        [[ $head == HTTP/1.?\ [1-5][0-9][0-9]* ]] || { CURL_RC=56; break; }
+        [[ $st == 1* ]] && { head=; continue; }
+        break
+    done
+    if ((CURL_RC == 0)); then
+        STATUS=$st
+        if [[ ${head,,} =~ (^|$'\n')content-length:\ *([0-9]+) ]]; then len=${BASH_REMATCH[2]}; fi
+        [[ ${head,,} =~ (^|$'\n')transfer-encoding:\ *chunked ]] && te=1
+        if [[ $method == HEAD || $st == 204 || $st == 304 ]]; then :
+        elif [ -n "$te" ]; then        # chunked: size line, data, CRLF ... 0, trailers, blank
+            while IFS= read -r -t 20 -u "$fd" line && n=$((16#${line%%[;$'\r']*})); do
+                if ((n == 0)); then
+                    while IFS= read -r -t 20 -u "$fd" line && [ -n "${line%$'\r'}" ]; do :; done
+                    break
+                fi
+                IFS= read -r -N "$n" -t 20 -u "$fd" more && data+=$more || { CURL_RC=56; break; }
+                IFS= read -r -t 20 -u "$fd" line
+            done
+        elif [ -n "$len" ]; then
+            if ((len > 4096)); then    # bash reads a socket a byte per system call: head reads in bulk
+                timeout 20 head -c "$len" <&"$fd" >"${_TCP_B:-$TMP_ROOT/b}"
+                (($? == 124)) && CURL_RC=28
+                bodyfile=$(stat -c %s "${_TCP_B:-$TMP_ROOT/b}")
+                ((CURL_RC || bodyfile == len)) || CURL_RC=18
+            elif ((len > 0)); then
+                IFS= read -r -N "$len" -t 20 -u "$fd" data
+                rc=$?
+                ((${#data} == len)) || { ((rc > 128)) && CURL_RC=28 || CURL_RC=18; }
+            fi
+        else
+            IFS= read -r -d '' -t 20 -u "$fd" data
+            (($? > 128)) && CURL_RC=28
+        fi
+    fi
+    exec {fd}>&-
+    if [ -n "$bodyfile" ]; then BODY=$(<"${_TCP_B:-$TMP_ROOT/b}")
+    else
+        printf '%s' "$data" >"${_TCP_B:-$TMP_ROOT/b}"
+        BODY=${data%"${data##*[!$'\n']}"}
+    fi
+    ALL_HEADERS=${all%"${all##*[!$'\n']}"}
+    ((CURL_RC == 0)) || echo "bash /dev/tcp client: curl-style exit $CURL_RC" >"$TMP_ROOT/curlerr"
+    return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +578,11 @@ PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=p
 # Shared by several test files: a POST /api/messages body; a /metrics value read without
 # touching req's STATUS/BODY; the concurrent writer (tests/crash_writer.py) and its python.
 mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
-metric() { curl -s --max-time 10 "$BASE/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+metric() {
+    local STATUS BODY ALL_HEADERS CURL_RC _TCP_B=$TMP_ROOT/metrics k v _
+    _tcp_ok /metrics && _tcp GET /metrics "" "" || BODY=$(curl -s --max-time 10 "$BASE/metrics")
+    while read -r k v _; do [[ $k == "$1" ]] && echo "$v"; done <<<"$BODY"
+}
 CW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crash_writer.py
 # JQ_ASNOW (t_sse, t_ws): a jq def. `asnow` turns a list of events as they were sent live into
 # the list a replay shows now (API.md: a message deleted since only as its message.deleted, one
