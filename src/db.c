@@ -18,11 +18,10 @@ void db_init(db *d)
 
 void db_free(db *d)
 {
-    for (user *u = d->users; u < d->users + d->nusers; u++) { free(u->username); free(u->display_name); }
-    for (user *u = d->users; u < d->users + d->nusers; u++) free(u->convs);
-    for (conv *c = d->convs; c < d->convs + d->nconvs; c++) {
-        free(c->title); free(c->members); free(c->msgs); free(c->marks); free(c->wait);
-    }
+    for (uint32_t i = 0; i < d->nusers; i++)   /* users/convs may be NULL: NULL + 0 is UB */
+        free(d->users[i].username), free(d->users[i].display_name), free(d->users[i].convs);
+    for (conv *c = d->convs; c && c < d->convs + d->nconvs; c++)
+        free(c->title), free(c->members), free(c->msgs), free(c->marks), free(c->wait);
     free(d->users); free(d->convs); free(d->msgs);
     map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
 }
@@ -249,7 +248,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     }
     free(u->convs);
     u->convs = NULL, u->nconvs = u->capconvs = 0;
-    for (conv *c = d->convs; c < d->convs + d->nconvs; c++) {   /* its markers waiting anywhere go */
+    for (conv *c = d->convs; c && c < d->convs + d->nconvs; c++) {   /* its markers waiting go */
         uint64_t *k = wait_of(c, id);
         if (k) memmove(k - 1, c->wait + 2 * --c->nwait, 2 * sizeof *k);
     }
