@@ -1,7 +1,8 @@
 # scripts/bench.mk — benchmarks, included by the Makefile (-include scripts/bench.mk).
 #   make bench        scripts/bench.sh: chatd (-O2) beside nginx and Redis on loopback; one
 #                     table on stdout, JSON in build/bench.json; results: scripts/BENCH.md
-#   make bench-tools  the load tools: build/bench/postload, wsload, psload, disk_ceiling
+#   make bench-tools  the load tools: build/bench/postload, wsload, psload, disk_ceiling, and
+#                     loggen (writes a data dir of N users / M messages with chatd's own codec)
 #   make bench-deps   apt-get update, then install what bench.sh runs (wrk, nginx-light, redis-server, ...)
 # Knobs (environment or make variables): BENCH_SECONDS, BENCH_CONNS, BENCH_MESSAGES,
 # BENCH_IDLE, BENCH_WS_CLIENTS, BENCH_WS_RATE, BENCH_REDIS_N, BENCH_BODY, BENCH_INBOX_CONVS,
@@ -9,7 +10,8 @@
 # QUICK=1: a shorter run for iterating (under 90 s).
 
 BENCH_DIR   := build/bench
-BENCH_TOOLS := $(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/psload $(BENCH_DIR)/disk_ceiling
+BENCH_TOOLS := $(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/psload $(BENCH_DIR)/disk_ceiling \
+               $(BENCH_DIR)/loggen
 BENCH_CC    ?= $(CC)
 
 .PHONY: bench bench-tools bench-deps
@@ -18,6 +20,11 @@ bench-tools: $(BENCH_TOOLS)
 
 $(BENCH_DIR)/postload $(BENCH_DIR)/wsload $(BENCH_DIR)/psload $(BENCH_DIR)/disk_ceiling: $(BENCH_DIR)/%: scripts/%.c | $(BENCH_DIR)
 	$(BENCH_CC) -std=c11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# loggen links chatd's record codec and framing (and what they need) from the sources
+LOGGEN_SRCS := src/rec.c src/store.c src/cache.c src/crc32c.c src/buf.c src/crypto.c
+$(BENCH_DIR)/loggen: scripts/loggen.c $(LOGGEN_SRCS) src/*.h | $(BENCH_DIR)
+	$(BENCH_CC) $(CFLAGS_BASE) -O2 -Isrc -o $@ scripts/loggen.c $(LOGGEN_SRCS)
 
 $(BENCH_DIR):
 	mkdir -p $@
