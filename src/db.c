@@ -26,17 +26,17 @@ void db_free(db *d)
     map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
 }
 
-/* Make room for id in an array indexed by id - 1 (new slots zeroed), and raise *n to id. */
+/* Make room for id in an array indexed by id - 1, and raise *n to id, zeroing the slots it adds
+ * (only those: the capacity above n stays untouched, so not resident, and is never read). */
 static void *grow(void *arr, uint32_t *n, uint32_t *cap, uint32_t id, size_t elem)
 {
     if (id > *cap) {
         uint32_t c = *cap ? *cap : 64;
         while (c < id) c *= 2;
         arr = xrealloc(arr, (size_t)c * elem);
-        memset((char *)arr + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
         *cap = c;
     }
-    if (id > *n) *n = id;
+    if (id > *n) memset((char *)arr + (size_t)*n * elem, 0, (size_t)(id - *n) * elem), *n = id;
     return arr;
 }
 
