@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static void respond_user(server *s, conn *c, int status, uint32_t id, const char *token)
 {
@@ -273,10 +272,10 @@ static uint32_t parse_ids(const char *v, int64_t ids[100])
 }
 
 /* GET /api/users?q=PREFIX&limit=N: live users whose name starts with PREFIX (ASCII case
- * ignored), the first N by lower-cased name (one pass keeping the best N); ?ids=: those. */
+ * ignored), the first N by lower-cased name (db.c's name index); ?ids=: those. */
 static void api_user_list(server *s, conn *c, http_req *r, int64_t path_id)
 {
-    uint32_t uid, n = 0;
+    uint32_t uid, n = 0, found[50];
     int64_t ids[100];
     char q[33], v[1200], lim[4];
     if (!auth_user(s, c, r, &uid, NULL)) return;
@@ -288,23 +287,13 @@ static void api_user_list(server *s, conn *c, http_req *r, int64_t path_id)
         invalid(s, c, "q: 1-32 bytes, limit: 1-50; or ids: 1-100 distinct positive ids (not both)");
         return;
     }
-    for (uint32_t id = 1; in == -1 && id <= s->db.nusers; id++) {
-        const char *name = s->db.users[id - 1].username;
-        if (!name || strncasecmp(name, q, (size_t)qn)) continue;
-        uint32_t k = n;
-        while (k > 0 && strcasecmp(name, s->db.users[ids[k - 1] - 1].username) < 0) k--;
-        if (k >= limit) continue;
-        n += n < limit;
-        memmove(ids + k + 1, ids + k, (n - 1 - k) * sizeof *ids);
-        ids[k] = id;
-    }
+    if (in == -1) n = db_users_prefix(&s->db, q, (size_t)qn, found, (uint32_t)limit);
     buf_t *b = buf_reset(&s->scratch);
     buf_puts(b, "{\"users\":[");
-    for (uint32_t i = 0, k = 0; i < n; i++)
-        if (db_user(&s->db, ids[i])) {
-            if (k++) buf_putc(b, ',');
-            view_user(b, (uint32_t)ids[i], &s->db.users[ids[i] - 1]);
-        }
+    for (uint32_t i = 0, k = 0; i < n; i++) {
+        user *u = db_user(&s->db, in == -1 ? found[i] : ids[i]);
+        if (u) buf_puts(b, k++ ? "," : ""), view_user(b, (uint32_t)(u - s->db.users) + 1, u);
+    }
     buf_puts(b, "]}");
     respond_json(s, c, 200, b);
 }

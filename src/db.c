@@ -1,19 +1,16 @@
-/* db.c — in-memory indexes rebuilt from, and kept in step with, the log records.
- * Arrays indexed by id (ids are dense and never reused), three hash maps, and one sorted
- * id list per conversation. Nothing here touches the file: bodies are read by the caller. */
+/* db.c — in-memory indexes rebuilt from, and kept in step with, the log records. Arrays indexed by id
+ * (ids are dense and never reused), three hash maps, the users by name, and one sorted id list per
+ * conversation. Nothing here touches the file: bodies are read by the caller. */
 #include "db.h"
 #include "store.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void db_init(db *d)
 {
-    memset(d, 0, sizeof *d);
-    map_init(&d->by_name);
-    map_init(&d->tokens);
-    map_init(&d->idem);
-    map_init(&d->pairs);
+    memset(d, 0, sizeof *d);   /* the maps too: an all-zero map is empty (map.h) */
 }
 
 void db_free(db *d)
@@ -22,8 +19,8 @@ void db_free(db *d)
         free(d->users[i].username), free(d->users[i].display_name), free(d->users[i].convs);
     for (conv *c = d->convs; c && c < d->convs + d->nconvs; c++)
         free(c->title), free(c->members), free(c->msgs), free(c->marks), free(c->wait);
-    free(d->users); free(d->convs); free(d->msgs);
-    map_free(&d->by_name); map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
+    free(d->users); free(d->convs); free(d->msgs); free(d->names);
+    map_free(&d->tokens); map_free(&d->idem); map_free(&d->pairs);
 }
 
 /* Make room for id in an array indexed by id - 1, and raise *n to id, zeroing the slots it adds
@@ -40,46 +37,90 @@ static void *grow(void *arr, uint32_t *n, uint32_t *cap, uint32_t id, size_t ele
     return arr;
 }
 
-user *db_user(db *d, int64_t id)
-{
-    return id >= 1 && id <= d->nusers && d->users[id - 1].username ? &d->users[id - 1] : NULL;
-}
-
-conv *db_conv(db *d, int64_t id)
-{
-    return id >= 1 && id <= d->nconvs && d->convs[id - 1].title ? &d->convs[id - 1] : NULL;
-}
+#define LIVE(arr, n, live) (id >= 1 && id <= d->n && d->arr[id - 1].live ? &d->arr[id - 1] : NULL)
+user *db_user(db *d, int64_t id) { return LIVE(users, nusers, username); }
+conv *db_conv(db *d, int64_t id) { return LIVE(convs, nconvs, title); }
+msg *db_msg(db *d, int64_t id) { return LIVE(msgs, nmsgs, flags & MSG_LIVE); }
 
 conv *db_member_conv(db *d, int64_t id, uint32_t uid)
 {
-    conv *c = db_conv(d, id);
-    return c && conv_has_member(c, uid) ? c : NULL;
+    return db_conv(d, id) && conv_has_member(&d->convs[id - 1], uid) ? &d->convs[id - 1] : NULL;
 }
 
-msg *db_msg(db *d, int64_t id)
-{
-    return id >= 1 && id <= d->nmsgs && (d->msgs[id - 1].flags & MSG_LIVE) ? &d->msgs[id - 1] : NULL;
-}
-
-/* The by_name key: the name lower-cased into out (USERNAME_MAX bytes: names are no longer). */
+/* An ASCII lower-case copy of s into out (the throttle's key). */
 size_t db_lower(char *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)s[i]);
     return n;
 }
 
+/* The name index: d->names[0..sorted) are the live users' ids by strcasecmp of their names (then
+ * by id: names are unique but in a log made by hand); a create appends its id, names_sync() puts
+ * those in place before a lookup: each by binary search and memmove (a registration: O(n) moves
+ * of 4 bytes) or, when many, all by one qsort (a replay: O(n log n), not O(n^2)). */
+static uint32_t name_pos(db *d, const char *s, uint32_t id)   /* the first (name, id) >= (s, id) */
+{
+    uint32_t lo = 0, hi = d->sorted;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, u = d->names[mid];
+        int r = strcasecmp(d->users[u - 1].username, s);
+        if (r < 0 || (r == 0 && u < id)) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+typedef struct { uint64_t key; uint32_t id; } name_key;   /* key: the first 8 bytes of the name */
+static db *sorting;   /* qsort's comparator has no context argument */
+static int by_name(const void *a, const void *b)
+{
+    const name_key *x = a, *y = b;
+    int r = (x->key > y->key) - (x->key < y->key);
+    r = r ? r : strcasecmp(sorting->users[x->id - 1].username, sorting->users[y->id - 1].username);
+    return r ? r : (x->id > y->id) - (x->id < y->id);
+}
+
+static void names_sync(db *d)
+{
+    uint32_t n = d->sorted, id;
+    for (uint32_t i = d->sorted; i < d->nnames; i++)   /* users deleted since their create go */
+        if (d->users[d->names[i] - 1].username) d->names[n++] = d->names[i];
+    if ((d->nnames = n) - d->sorted > 16) {   /* many (a replay): one qsort, of keys (few cache misses) */
+        name_key *k = xmalloc((size_t)n * sizeof *k);
+        for (uint32_t i = 0, j; i < n; i++) {   /* lower-cased, big-endian, 0 after the end */
+            const char *u = d->users[(k[i].id = d->names[i]) - 1].username;
+            for (j = 0, k[i].key = 0; j < 8; j++, u += *u != 0)
+                k[i].key = k[i].key << 8 | (uint8_t)tolower((unsigned char)*u);
+        }
+        sorting = d, qsort(k, n, sizeof *k, by_name);
+        for (uint32_t i = 0; i < n; i++) d->names[i] = k[i].id;
+        free(k), d->sorted = n;
+    }
+    for (uint32_t at; d->sorted < n; d->names[at] = id, d->sorted++) {
+        id = d->names[d->sorted];
+        at = name_pos(d, d->users[id - 1].username, id);
+        memmove(d->names + at + 1, d->names + at, (d->sorted - at) * 4);
+    }
+}
+
+uint32_t db_users_prefix(db *d, const char *p, size_t n, uint32_t *out, uint32_t max)
+{
+    uint32_t k = 0;
+    names_sync(d);
+    for (uint32_t at = name_pos(d, p, 0); k < max && at < d->sorted; at++)
+        if (strncasecmp(d->users[d->names[at] - 1].username, p, n)) break;
+        else out[k++] = d->names[at];
+    return k;
+}
+
 uint32_t db_user_by_name(db *d, const char *name, size_t n)
 {
-    char low[USERNAME_MAX];
-    if (n > sizeof low) return 0;
-    uint64_t *v = map_get(&d->by_name, low, db_lower(low, name, n));
-    return v ? (uint32_t)*v : 0;
+    uint32_t id = 0;   /* the first with this prefix is the name itself, if any */
+    return db_users_prefix(d, name, n, &id, 1) && strlen(d->users[id - 1].username) == n ? id : 0;
 }
 
 static size_t pair_key(uint8_t k[8], uint32_t a, uint32_t b)
 {
-    put_le32(k, a < b ? a : b);
-    put_le32(k + 4, a < b ? b : a);
+    put_le32(k, a < b ? a : b), put_le32(k + 4, a < b ? b : a);
     return 8;
 }
 
@@ -112,9 +153,7 @@ static uint64_t *mark_of(const conv *c, uint32_t uid, uint32_t at)
 }
 
 int conv_has_member(const conv *c, uint32_t uid) { return mark_of(c, uid, 0) != NULL; }
-
 uint32_t conv_mark(const conv *c, uint32_t u) { uint64_t *k = mark_of(c, u, 0); return k ? (uint32_t)*k : 0; }
-
 uint32_t conv_unread(const conv *c, uint32_t uid) { return c->nmsgs - conv_msg_pos(c, conv_mark(c, uid), 1); }
 
 /* uid's marker waiting in c->wait until uid is a member (see apply_conv), or NULL. */
@@ -162,6 +201,7 @@ void db_rec_meta(buf_t *b, const db *d)
 }
 
 /* ---- appliers: one per record type; -1 means the record contradicts the indexes ---- */
+#define APPLY(f) static int f(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 
 /* Drop every token of uid except keep (may be NULL). */
 static void revoke_tokens(db *d, uint32_t uid, const uint8_t *keep)
@@ -192,17 +232,16 @@ static void set_password(user *u, uint32_t iters, const uint8_t *salt, const uin
     u->pw_seq = seq;
 }
 
-static int apply_user_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_user_create)
 {
     const rec_user_create *uc = &r->user_create;
     if (!id_fits(uc->id, seq) || uc->id <= d->nusers || uc->name.n == 0 || uc->name.n > USERNAME_MAX)
         return -1;
-    char low[USERNAME_MAX];
     d->users = grow(d->users, &d->nusers, &d->capusers, uc->id, sizeof *d->users);
     user *u = &d->users[uc->id - 1];
-    u->username = xstrndup(uc->name.p, uc->name.n);
-    u->created_ms = uc->ms;
-    map_put(&d->by_name, low, db_lower(low, uc->name.p, uc->name.n), uc->id);
+    u->username = xstrndup(uc->name.p, uc->name.n), u->created_ms = uc->ms;
+    if (d->nnames == d->capnames) d->names = xrealloc(d->names, (d->capnames = 2 * d->capnames + 64) * 4ul);
+    d->names[d->nnames++] = uc->id;   /* in place at the next lookup */
     d->live_users++;
     set_display(u, uc->display, seq);
     set_password(u, uc->iters, uc->salt, uc->hash, seq);
@@ -211,30 +250,27 @@ static int apply_user_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 
 /* An update sets the display name (what & 1) and the password (what & 2: other tokens than
  * keep are revoked); each makes an earlier record dead. */
-static int apply_user_update(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_user_update)
 {
     const rec_user_update *uu = &r->user_update;
     user *u = db_user(d, uu->id);
     if (!u) return -1;
-    if (uu->what & 1) { set_display(u, uu->display, seq); d->dead++; }
-    if (uu->what & 2) {
-        set_password(u, uu->iters, uu->salt, uu->hash, seq);
-        d->dead++;
-        revoke_tokens(d, uu->id, uu->keep);
-    }
+    if (uu->what & 1) set_display(u, uu->display, seq);
+    if (uu->what & 2) set_password(u, uu->iters, uu->salt, uu->hash, seq), revoke_tokens(d, uu->id, uu->keep);
+    d->dead += (uu->what & 1) + (uu->what >> 1 & 1);   /* the records they supersede */
     return 0;
 }
 
-static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_user_delete)
 {
     uint32_t id = r->del.id;
     user *u = db_user(d, id);
     if (!u) return -1;
-    char low[USERNAME_MAX];
-    map_del(&d->by_name, low, db_lower(low, u->username, strlen(u->username)));
+    uint32_t at = name_pos(d, u->username, id);   /* else not sorted in yet: names_sync() drops it */
+    if (at < d->sorted && d->names[at] == id)
+        memmove(d->names + at, d->names + at + 1, (--d->nnames - at) * 4), d->sorted--;
     revoke_tokens(d, id, NULL);
-    free(u->username);
-    u->username = NULL;
+    free(u->username), u->username = NULL;
     d->live_users--;
     d->dead += 2 + (u->seen_seq != 0);
     for (uint32_t i = 0; i < u->nconvs; i++) {   /* a log without the updates leaving them */
@@ -246,8 +282,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         c->nmembers = k;
         if (c->owner_id == id && k) c->owner_id = c->members[0];
     }
-    free(u->convs);
-    u->convs = NULL, u->nconvs = u->capconvs = 0;
+    free(u->convs), u->convs = NULL, u->nconvs = u->capconvs = 0;
     for (conv *c = d->convs; c && c < d->convs + d->nconvs; c++) {   /* its markers waiting go */
         uint64_t *k = wait_of(c, id);
         if (k) memmove(k - 1, c->wait + 2 * --c->nwait, 2 * sizeof *k);
@@ -255,7 +290,7 @@ static int apply_user_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_token_add(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_token_add)
 {
     if (!db_user(d, r->token.uid)) return -1;
     int64_t ms = r->token.ms ? r->token.ms : d->boot_ms;   /* 0: a record from before the field */
@@ -263,13 +298,9 @@ static int apply_token_add(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_token_del(db *d, const rec_t *r, uint64_t seq, uint64_t off)
-{
-    d->dead += 1 + (uint64_t)map_del(&d->tokens, r->token.hash, HASH_LEN);
-    return 0;
-}
+APPLY(apply_token_del) { d->dead += 1 + (uint64_t)map_del(&d->tokens, r->token.hash, HASH_LEN); return 0; }
 
-static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_conv)
 {
     const rec_conv *cr = &r->conv;
     conv *c;
@@ -277,8 +308,7 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
         if (!id_fits(cr->id, seq) || cr->id <= d->nconvs) return -1;
         d->convs = grow(d->convs, &d->nconvs, &d->capconvs, cr->id, sizeof *d->convs);
         c = &d->convs[cr->id - 1];
-        c->created_by = cr->by;
-        c->created_ms = cr->ms;
+        c->created_by = cr->by, c->created_ms = cr->ms;
         d->live_convs++;
         uint8_t k[8];
         c->peer = cr->direct && cr->members.n == 2 ? rec_id(&cr->members, 1) : 0;
@@ -314,7 +344,7 @@ static int apply_conv(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 }
 
 /* The conversation's creator and creation time stay: past events still name them. */
-static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_conv_delete)
 {
     conv *c = db_conv(d, r->conv.id);
     uint8_t k[8];
@@ -333,7 +363,7 @@ static int apply_conv_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_msg_create)
 {
     const rec_msg_create *mc = &r->msg_create;
     uint32_t id = mc->id;
@@ -342,10 +372,8 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     d->msgs = grow(d->msgs, &d->nmsgs, &d->capmsgs, id, sizeof *d->msgs);
     d->msgs[id - 1] = (msg){ off + rec_at(r, mc->body.p), mc->ms, mc->ms, mc->conv, mc->author,
                              mc->reply, mc->body.n, MSG_LIVE | (mc->key.n ? MSG_HAS_KEY : 0) };
-    if (c->nmsgs == c->capmsgs) {
-        c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4;
-        c->msgs = xrealloc(c->msgs, c->capmsgs * sizeof *c->msgs);
-    }
+    if (c->nmsgs == c->capmsgs)
+        c->msgs = xrealloc(c->msgs, (c->capmsgs = c->capmsgs ? c->capmsgs * 2 : 4) * sizeof *c->msgs);
     c->msgs[c->nmsgs++] = id;
     c->updated_ms = mc->ms;
     d->live_msgs++;
@@ -358,7 +386,7 @@ static int apply_msg_create(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_msg_update(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_msg_update)
 {
     const rec_msg_update *mu = &r->msg_update;
     msg *m = db_msg(d, mu->id);
@@ -372,7 +400,7 @@ static int apply_msg_update(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_msg_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_msg_delete)
 {
     uint32_t id = r->del.id;
     msg *m = db_msg(d, id);
@@ -391,7 +419,7 @@ static int apply_msg_delete(db *d, const rec_t *r, uint64_t seq, uint64_t off)
 }
 
 /* Raise the id counters to the floors a compaction recorded (slots stay empty). */
-static int apply_meta(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_meta)
 {
     const rec_meta *mt = &r->meta;
     if (!id_fits(mt->users, seq) || !id_fits(mt->convs, seq) || !id_fits(mt->msgs, seq)) return -1;
@@ -401,7 +429,7 @@ static int apply_meta(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_read(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_read)
 {
     conv *c = db_conv(d, r->read.conv);
     if (!c || !id_fits(r->read.msg, seq)) return -1;
@@ -410,7 +438,7 @@ static int apply_read(db *d, const rec_t *r, uint64_t seq, uint64_t off)
     return 0;
 }
 
-static int apply_seen(db *d, const rec_t *r, uint64_t seq, uint64_t off)
+APPLY(apply_seen)
 {
     user *u = db_user(d, r->del.id);
     if (!u) return -1;
@@ -431,8 +459,7 @@ static int existed(db *d, const db_alive *at, int kind, uint32_t id)
         uint32_t n = kind == K_USER ? at->nusers : kind == K_CONV ? at->nconvs : at->nmsgs;
         return id >= 1 && id <= n && (bits[(id - 1) / 8] >> ((id - 1) % 8) & 1);
     }
-    return kind == K_USER ? db_user(d, id) != NULL : kind == K_CONV ? db_conv(d, id) != NULL
-                                                                   : db_msg(d, id) != NULL;
+    return kind == K_USER ? !!db_user(d, id) : kind == K_CONV ? !!db_conv(d, id) : !!db_msg(d, id);
 }
 
 void db_alive_take(db *d, db_alive *at)
@@ -454,57 +481,42 @@ void db_alive_free(db_alive *at)
 }
 
 typedef int keep_fn(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off);
+#define KEEP(f) static int f(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_never) { return 0; }   /* deletes; META: the compactor writes its own */
+KEEP(keep_user) { return existed(d, at, K_USER, r->user_create.id); }
+KEEP(keep_msg) { return existed(d, at, K_MSG, r->msg_create.id); }
+KEEP(keep_seen) { return existed(d, at, K_USER, r->del.id) && d->users[r->del.id - 1].seen_seq == seq; }
 
-static int keep_never(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
-{
-    return 0;   /* deletes; META: the compactor writes its own */
-}
-
-static int keep_user(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
-{
-    return existed(d, at, K_USER, r->user_create.id);
-}
-
-static int keep_user_update(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_user_update)
 {
     uint32_t id = r->user_update.id;
     return existed(d, at, K_USER, id) && (d->users[id - 1].disp_seq == seq || d->users[id - 1].pw_seq == seq);
 }
 
-static int keep_token(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_token)
 {
     uint64_t *v = map_get(&d->tokens, r->token.hash, HASH_LEN);
     return v && (uint32_t)*v == r->token.uid;
 }
 
-static int keep_conv(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_conv)
 {
     uint32_t id = r->conv.id;
     return existed(d, at, K_CONV, id) && (r->type == REC_CONV_CREATE || d->convs[id - 1].upd_seq == seq);
 }
 
-static int keep_msg(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
-{
-    return existed(d, at, K_MSG, r->msg_create.id);
-}
-
-static int keep_msg_update(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_msg_update)
 {
     uint32_t id = r->msg_update.id;
     return existed(d, at, K_MSG, id) && d->msgs[id - 1].body_off == off + rec_at(r, r->msg_update.body.p);
 }
 
 /* The marker's latest record only: none of members who left or of deleted conversations. */
-static int keep_read(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
+KEEP(keep_read)
 {
     uint32_t id = r->read.conv;
     const uint64_t *k = existed(d, at, K_CONV, id) ? mark_of(&d->convs[id - 1], r->read.user, 0) : NULL;
     return k && *k == (r->read.msg | seq << 32);
-}
-
-static int keep_seen(db *d, const db_alive *at, const rec_t *r, uint64_t seq, uint64_t off)
-{
-    return existed(d, at, K_USER, r->del.id) && d->users[r->del.id - 1].seen_seq == seq;
 }
 
 /* ---- one row per record type: every type needs both (db_types_ok checks) ---- */

@@ -55,7 +55,7 @@ typedef struct db {
     uint32_t live_users, live_convs, live_msgs;
     uint64_t dead;     /* records made obsolete since the last compaction (roughly) */
     uint64_t stale_bodies;   /* message bodies deleted or replaced that the log still holds */
-    map by_name;       /* lower-cased username -> user id */
+    uint32_t *names, nnames, capnames, sorted;   /* live user ids by lower-cased name: db.c's name index */
     map tokens;        /* sha256(token) -> user id | issue time in whole seconds (rounded up) << 32 */
     int64_t boot_ms;   /* the issue time of tokens whose record has none (written before v2) */
     map pairs;         /* a direct conversation's two user ids (u32 lower, u32 higher) -> its id */
@@ -63,8 +63,7 @@ typedef struct db {
                           (0: not known, erased by a compaction): a reuse with another is 409 */
 } db;
 
-void db_init(db *d);
-void db_free(db *d);
+void db_init(db *d), db_free(db *d);
 
 /* Apply one record (at replay and live). 0 ok, -1 the record does not fit the indexes. */
 int db_apply(db *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t len, uint64_t off);
@@ -93,7 +92,9 @@ user *db_user(db *d, int64_t id);
 conv *db_conv(db *d, int64_t id);
 conv *db_member_conv(db *d, int64_t id, uint32_t uid);          /* ... and uid is a member */
 msg *db_msg(db *d, int64_t id);
-uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* 0 when absent */
+uint32_t db_user_by_name(db *d, const char *name, size_t n);   /* name NUL-terminated; 0 when absent */
+/* Up to max live users whose name starts with p[0..n) (p NUL-terminated), in strcasecmp order. */
+uint32_t db_users_prefix(db *d, const char *p, size_t n, uint32_t *out, uint32_t max);
 uint32_t db_direct(db *d, uint32_t a, uint32_t b);              /* their direct conversation; 0: none */
 size_t db_lower(char *out, const char *s, size_t n);           /* ASCII lower-case copy; n */
 int conv_has_member(const conv *c, uint32_t uid);

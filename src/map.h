@@ -1,6 +1,6 @@
 /* map.h — open-addressing hash map from byte-string keys to uint64 values.
- * The map owns a copy of every key. Used for usernames, token hashes, idempotency keys,
- * login throttles and direct conversations. */
+ * The map owns a copy of every key; an all-zero map is empty. Used for token hashes,
+ * idempotency keys, login throttles and direct conversations. */
 #ifndef CHATD_MAP_H
 #define CHATD_MAP_H
 #include <stddef.h>

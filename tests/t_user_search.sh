@@ -73,4 +73,29 @@ for bad in "ids=" "ids=1,1" "ids=0" "ids=-1" "ids=a" "ids=1,,2" "ids=1," ",ids=1
 done
 req GET "/api/users?ids=1"
 expect_error 401 ""
+
+# --- restart and chatd --compact: the name index (db.c) is rebuilt from the log, all 35 users
+# at once by one sort; a registration after it goes in by itself, in its place
+searches() {   # the answers to a few searches, one line each
+    local q
+    for q in "q=al" "q=ALI" "q=zz&limit=50" "q=a&limit=50" "q=Z&limit=3" "q=alf" "q=b" "q=alicia"; do
+        req GET "/api/users?$q" "" "$T"
+        echo "$q $STATUS $(names)"
+    done
+}
+BEFORE=$(searches)
+expect_match "the searches answered" "q=al 200 al-z al.x al_y ALBERT ali Alice alicia" "$BEFORE"
+restart_server
+expect_eq "the same searches after a restart" "$BEFORE" "$(searches)"
+new_user Y ALG
+req GET "/api/users?q=al" "" "$T"
+expect_eq "registered after the replay: in its place" "al-z al.x al_y ALBERT ALG ali Alice alicia" "$(names)"
+req POST /api/users/register '{"username":"alg","password":"password123"}'
+expect_error 409 username_taken
+BEFORE=$(searches)
+stop_server
+D=$SERVER_DATA_DIR
+compact_offline "$D"
+DATA_DIR=$D start_server
+expect_eq "the same searches after chatd --compact" "$BEFORE" "$(searches)"
 stop_server

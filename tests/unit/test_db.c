@@ -4,7 +4,11 @@
 #include "db.h"
 #include "store.h"
 #include "t.h"
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 static buf_t b;
 static uint64_t seq;
@@ -360,6 +364,138 @@ static void test_seen(void)
     db_free(&d);
 }
 
+/* ---- the name index: db_users_prefix and db_user_by_name against a scan of every user ---- */
+
+static uint32_t rng = 12345;
+static uint32_t rnd(uint32_t n) { rng = rng * 1103515245u + 12345u; return (rng >> 8) % n; }
+
+/* A random name, unique ignoring case: letters and . _ - in random case, then the number i; a
+ * third of them longer than 8 bytes with the same first 8 but the case (db.c sorts by those). */
+static void rand_name(char *out, uint32_t i)
+{
+    static const char ab[] = "aAbBcCzZ._-";
+    int n = 1 + (int)rnd(3), at = rnd(3) ? 0 : 8;
+    for (int k = 0; k < at; k++) out[k] = "lOnGnAmE"[k] ^ (rnd(2) ? 32 : 0);
+    for (int k = at; k < at + n; k++) out[k] = ab[rnd(sizeof ab - 1)];
+    snprintf(out + at + n, 16, "%u", i);
+}
+
+static uint32_t add_user(db *d, const char *name)
+{
+    uint32_t id = d->nusers + 1;
+    CHECK_EQ_INT(put(d, (rec_t){ .type = REC_USER_CREATE, .user_create = { id, 1, rec_cstr(name), rec_cstr("x") } }),
+                 0);
+    return id;
+}
+
+/* What the index must answer: the live users with the prefix, by strcasecmp then id, first max. */
+static uint32_t scan(db *d, const char *p, uint32_t *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= d->nusers; id++) {
+        const char *name = d->users[id - 1].username;
+        if (!name || strncasecmp(name, p, strlen(p))) continue;
+        uint32_t k = n;
+        while (k > 0 && strcasecmp(name, d->users[out[k - 1] - 1].username) < 0) k--;
+        if (k >= max) continue;
+        n += n < max;
+        memmove(out + k + 1, out + k, (n - 1 - k) * sizeof *out);
+        out[k] = id;
+    }
+    return n;
+}
+
+/* Every prefix of every length up to 3 over a few characters (and "", all of them) at a few
+ * limits, and every live user by its name in another case; 0 when all agree. */
+static int index_agrees(db *d, const char *what)
+{
+    static const char *pre[] = { "", "a", "A", "z", "_", ".", "-", "1", "ab", "Ab", "zZ", "a.", "_a", "c-b",
+                                 "AAA", "q", "zzzzzz", "b_", "a1", "C",
+                                 "longname", "LONGNAMEa", "longnameB", "longname_", "longnamea1" };
+    static uint32_t got[5000], want[5000];
+    static const uint32_t lim[] = { 1, 2, 20, 50, 5000 };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
+        for (size_t l = 0; l < sizeof lim / sizeof *lim; l++) {
+            uint32_t n = db_users_prefix(d, pre[i], strlen(pre[i]), got, lim[l]);
+            uint32_t m = scan(d, pre[i], want, lim[l]);
+            if (n != m || memcmp(got, want, n * sizeof *got)) {
+                if (!bad++)
+                    fprintf(stderr, "%s: q=\"%s\" limit %u: %u users, want %u\n", what, pre[i], lim[l], n, m);
+            }
+        }
+    for (uint32_t id = 1; id <= d->nusers; id++) {
+        char name[40];
+        const char *u = d->users[id - 1].username;
+        if (!u) continue;
+        for (size_t k = 0; k <= strlen(u); k++) name[k] = (char)(rnd(2) ? toupper(u[k]) : tolower(u[k]));
+        if (db_user_by_name(d, name, strlen(name)) != id && !bad++)
+            fprintf(stderr, "%s: %s not found\n", what, name);
+    }
+    return bad;
+}
+
+static void test_names(void)
+{
+    db d;
+    char name[40];
+    db_init(&d);
+    seq = 0;
+    uint32_t got[4];
+    CHECK_EQ_INT(db_users_prefix(&d, "", 0, got, 4), 0);   /* empty */
+    CHECK_EQ_INT(db_user_by_name(&d, "bob", 3), 0);
+    /* a replay: 3000 creates in random name order, then the first lookup (one sort) */
+    for (uint32_t i = 1; i <= 3000; i++) rand_name(name, i), add_user(&d, name);
+    CHECK_EQ_INT(d.sorted, 0);
+    CHECK_EQ_INT(index_agrees(&d, "after a replay"), 0);
+    CHECK_EQ_INT(d.sorted, 3000);
+    CHECK_EQ_INT(db_users_prefix(&d, "", 0, got, 4), 4);   /* "" matches everyone */
+    CHECK_EQ_INT(db_users_prefix(&d, "zzzzzz", 6, got, 4), 0);
+    /* deletions: every third user, then some more in random order */
+    for (uint32_t id = 3; id <= 3000; id += 3)
+        CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { id } }), 0);
+    for (int k = 0; k < 200; k++) {
+        uint32_t id = 1 + rnd(3000);
+        if (db_user(&d, id)) CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { id } }), 0);
+    }
+    CHECK_EQ_INT(d.nnames, d.live_users);
+    CHECK_EQ_INT(index_agrees(&d, "after deletions"), 0);
+    /* registrations one at a time, each looked up first (the insertion path) */
+    for (uint32_t i = 3001; i <= 3300; i++) {
+        rand_name(name, i);
+        CHECK_EQ_INT(db_user_by_name(&d, name, strlen(name)), 0);
+        uint32_t id = add_user(&d, name);
+        CHECK_EQ_INT(db_user_by_name(&d, name, strlen(name)), id);
+    }
+    CHECK_EQ_INT(index_agrees(&d, "after registrations"), 0);
+    /* creates not sorted in yet, some deleted before any lookup: a few (inserted), then many (sorted) */
+    for (int round = 0; round < 2; round++) {
+        uint32_t first = d.nusers + 1, n = round ? 100 : 10;
+        for (uint32_t i = 0; i < n; i++) rand_name(name, first + i), add_user(&d, name);
+        for (uint32_t i = 0; i < n; i += 3)
+            CHECK_EQ_INT(put(&d, (rec_t){ .type = REC_USER_DELETE, .del = { first + i } }), 0);
+        CHECK_EQ_INT(index_agrees(&d, round ? "many unsorted, some deleted" : "a few unsorted, some deleted"), 0);
+        CHECK_EQ_INT(d.nnames, d.live_users);
+    }
+    /* one order whatever the case the names were written in; a name before its extensions */
+    db_free(&d);
+    db_init(&d);
+    seq = 0;
+    const char *order[] = { "Bob", "bOb-", "bob.x", "BOB_", "bobby", "BOBBZ", "boc" },
+               *made[] = { "BOBBZ", "bob.x", "Bob", "boc", "bobby", "BOB_", "bOb-" };
+    for (int i = 0; i < 7; i++) add_user(&d, made[i]);
+    uint32_t out[8];
+    CHECK_EQ_INT(db_users_prefix(&d, "bo", 2, out, 8), 7);
+    for (int i = 0; i < 7; i++) CHECK_STR(d.users[out[i] - 1].username, order[i]);
+    CHECK_EQ_INT(db_users_prefix(&d, "BOB", 3, out, 2), 2);
+    CHECK_STR(d.users[out[0] - 1].username, "Bob");
+    CHECK_EQ_INT(db_users_prefix(&d, "bobB", 4, out, 8), 2);
+    CHECK_EQ_INT(db_user_by_name(&d, "bobbz", 5), 1);       /* made[0] */
+    CHECK_EQ_INT(db_user_by_name(&d, "bobb", 4), 0);        /* a prefix is not the name */
+    CHECK_EQ_INT(db_user_by_name(&d, "bob.xy", 6), 0);
+    db_free(&d);
+}
+
 int main(void)
 {
     buf_init(&b);
@@ -370,6 +506,7 @@ int main(void)
     test_member_lists();
     test_waiting_markers();
     test_seen();
+    test_names();
     buf_free(&b);
     return t_report("test_db");
 }
