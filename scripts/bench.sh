@@ -31,13 +31,17 @@
 #     4b POST /api/messages, 64 connections, --fsync never
 #        scaling: fan-out to BENCH_SCALE_SUBS (100 1000 10000) subscribers at the same
 #        BENCH_SCALE_DELIVERIES (50000) deliveries/s offered; 10000 = 1000 users x 10 WebSockets
+#   scaling: a data dir per size written by loggen (n messages in conversation 1), chatd --fsync
+#        never started on it: replay time, start-up CPU and RSS at BENCH_SCALE_REPLAY (100k 1M
+#        5M; QUICK: 100k 1M 2M); at BENCH_SCALE_LIST (1k 100k 1M) scenario 3 with wrk for 3 s
+#        (QUICK: 1 s)
 #   idle RSS of a fresh ./chatd-static and ./chatd; size of ./chatd-static
 #
 # Environment: BENCH_SECONDS (6) per wrk/postload run, BENCH_CONNS (64), BENCH_MESSAGES
 # (1000000), BENCH_IDLE (10000), BENCH_WS_CLIENTS (1000), BENCH_WS_RATE (200 messages/s),
 # BENCH_REDIS_N (default: sized by a probe to last BENCH_SECONDS), BENCH_BODY (100 bytes),
 # CHATD (./chatd), CHATD_STATIC (./chatd-static), BENCH_TOOLS (build/bench: postload, wsload,
-# disk_ceiling), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
+# disk_ceiling, loggen), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
 # real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt),
 # QUICK=1 (for iterating, under 90 s: 2 s runs, 100k messages, 2000 idle connections, 2 s + 1 s
 # of fan-out; ratios only roughly comparable with a full run). The table ends with "How cost
@@ -63,6 +67,9 @@ BURST_DUR=${Q:+2}; BURST_DUR=${BURST_DUR:-3}
 SCALE_SUBS=${BENCH_SCALE_SUBS:-100 1000 10000}
 SCALE_DELIVERIES=${BENCH_SCALE_DELIVERIES:-50000}
 SCALE_SECS=${Q:+2}; SCALE_SECS=${SCALE_SECS:-3}
+SCALE_LIST=${BENCH_SCALE_LIST:-1000 100000 1000000}
+SCALE_LIST_SECS=${Q:+1}; SCALE_LIST_SECS=${SCALE_LIST_SECS:-3}
+SCALE_REPLAY=${BENCH_SCALE_REPLAY:-${Q:+100000 1000000 2000000}}; SCALE_REPLAY=${SCALE_REPLAY:-100000 1000000 5000000}
 BODY=${BENCH_BODY:-100}
 CHATD=${CHATD:-./chatd}
 CHATD_STATIC=${CHATD_STATIC:-./chatd-static}
@@ -74,7 +81,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 for t in wrk nginx redis-server redis-benchmark mosquitto curl python3; do
     command -v "$t" >/dev/null || die "$t is not installed (make bench-deps)"
 done
-for t in postload wsload psload disk_ceiling; do [ -x "$TOOLS/$t" ] || die "$TOOLS/$t missing (make bench-tools)"; done
+for t in postload wsload psload disk_ceiling loggen; do [ -x "$TOOLS/$t" ] || die "$TOOLS/$t missing (make bench-tools)"; done
 [ -x "$CHATD" ] || die "$CHATD missing (make)"
 
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -538,6 +545,45 @@ for n in $SCALE_SUBS; do
 done
 stop_pid "$C"
 
+# ---------------------------------------------------------------------------- scaling: list, replay
+# loggen writes a data dir of n messages of BODY bytes, all in conversation 1 of 2 users, in
+# seconds with chatd's own record codec (--no-fsync: the dir is removed unsynced, so its bytes
+# never reach the disk); chatd --fsync never starts on it, the log in the page cache. At the
+# SCALE_REPLAY sizes: "records replayed in X ms", the CPU and RSS after start-up (O(n)); at the
+# SCALE_LIST sizes: scenario 3, the newest page of 50, with wrk (O(1) a page: the tail cache)
+T_SCALE=$(date +%s%N)
+gen_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$GEN"; }
+for n in $(printf '%s\n' $SCALE_LIST $SCALE_REPLAY | sort -n | uniq); do
+    g=$TMP/gen-$n
+    "${LOAD[@]}" "$TOOLS/loggen" "$g" --users 2 --messages "$n" --body-size "$BODY" --no-fsync >"$TMP/gen-$n.out" \
+        || { cat "$TMP/gen-$n.out" >&2; die "loggen $n failed"; }
+    GEN="$(tail -1 "$TMP/gen-$n.out") "
+    start_chatd "gen-$n" never "$g"
+    if [[ " $SCALE_REPLAY " == *" $n "* ]]; then
+        rss=$(rss_kb "$PID") cpu=$(cpu_s "$PID")
+        r=$(grep -o '[0-9]* records replayed in [0-9]* ms' "$TMP/gen-$n.log" | head -1)
+        read -r recs _ _ _ rms _ <<<"$r"
+        row "scale_replay_$n" messages="$n" records="$recs" replay_ms="$rms" cpu_s="$cpu" start_ms="$START_MS" \
+            rss_kb="$rss" idle_rss_kb="$IDLE_RSS_GLIBC" log_bytes="$(stat -c %s "$g/chatd.log")" loggen_s="$(gen_field seconds)"
+        printf '  %-22s %s; up in %s ms, %s CPU s; RSS %s KiB (loggen: %s s)\n' "scale_replay_$n" "$r" "$START_MS" \
+            "$cpu" "$rss" "$(gen_field seconds)"
+    fi
+    if [[ " $SCALE_LIST " == *" $n "* ]]; then
+        gt=$(curl -sf "http://127.0.0.1:$PORT/api/users/login" \
+             -d "{\"username\":\"$(gen_field user1)\",\"password\":\"$(gen_field password)\"}" \
+             | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+        [ -n "$gt" ] || die "login on loggen's data ($n messages) failed"
+        DUR_MAIN=$DUR DUR=$SCALE_LIST_SECS
+        wrk_run "scale_list_$n" "$PID" "http://127.0.0.1:$PORT/api/messages?conversation_id=1&limit=50" \
+            -H "Authorization: Bearer $gt"
+        DUR=$DUR_MAIN
+    fi
+    stop_pid "$PID"
+    rm -rf "$g"
+done
+T_SCALE=$(( ($(date +%s%N) - T_SCALE) / 1000000000 ))
+echo "  scaling rows (list, replay): $T_SCALE s with loggen's data"
+
 # ---------------------------------------------------------------------------- idle RSS, size
 STATIC_SIZE=null IDLE_RSS_STATIC=null
 if [ -x "$CHATD_STATIC" ]; then
@@ -562,7 +608,7 @@ row meta time="$(q "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" cpus="$(nproc)" pinned="$(
     rss_kb_idle_conns="{\"before\":$RSS_BEFORE_IDLE,\"with_idle\":$RSS_IDLE_CONNS,\"idle_conns_survived\":$HOLD_OK}" \
     rss_kb_after_scenarios_A="$RSS_A_END" \
     inbox="{\"conversations\":$INBOX_N,\"messages_each\":$INBOX_MSGS,\"response_bytes\":$INBOX_BYTES,\"unread_total\":$INBOX_UNREAD}" \
-    burst_streams_held="$BURST_OK" scale_deliveries="$SCALE_DELIVERIES"
+    burst_streams_held="$BURST_OK" scale_deliveries="$SCALE_DELIVERIES" scale_list_replay_s="$T_SCALE"
 python3 - "$ROWS" "$OUT" <<'EOF'
 import json, sys
 rows = {}
@@ -665,6 +711,24 @@ if fo:
     growth_row("  server CPU per delivery", "O(1)", sz, [st.get("server_us_per_delivery") for _, st in fo], "us")
     growth_row("  POST to the last subscriber, p50", "O(n)", sz, [st.get("complete_p50_ms") for _, st in fo], "ms")
     growth_row("  delivery p99", "O(n)", sz, [st.get("p99_ms") for _, st in fo], "ms")
+def sized(prefix): return sorted((int(k[len(prefix):]), r) for k, r in rows.items() if k.startswith(prefix))
+li = sized("scale_list_")
+if li:
+    sz = [n for n, _ in li]
+    print("  GET the newest 50 of a conversation of %s messages (wrk, %d connections): %s req/s" % (
+        " / ".join(size_name(n) for n in sz), meta["connections"], " / ".join("%.0f" % r["rps"] for _, r in li)))
+    growth_row("  server CPU per request", "O(1)", sz, [r["cpu_s"] * 1e6 / (r["rps"] * r["seconds"]) if r.get("rps") else None for _, r in li], "us")
+    growth_row("  p50", "O(1)", sz, [r["p50_ms"] for _, r in li], "ms")
+    growth_row("  p99", "O(1)", sz, [r["p99_ms"] for _, r in li], "ms")
+rp = sized("scale_replay_")
+if rp:
+    sz = [n for n, _ in rp]
+    print("  start-up on a log of %s messages (loggen, page cache warm):" % " / ".join(size_name(n) for n in sz))
+    growth_row("  replay time", "O(n)", sz, [r["replay_ms"] for _, r in rp], "ms")
+    growth_row("  start-up CPU", "O(n)", sz, [r["cpu_s"] for _, r in rp], "s")
+    growth_row("  RSS after start-up, over idle", "O(n)", sz, [r["rss_kb"] - r["idle_rss_kb"] for _, r in rp], "KiB")
+    growth_row("  replay time per message", "O(1)", sz, [r["replay_ms"] * 1e6 / n for n, r in rp], "ns")
+    growth_row("  RSS per message", "O(1)", sz, [(r["rss_kb"] - r["idle_rss_kb"]) * 1024.0 / n for n, r in rp], "B")
 print()
 for name, ok, detail in targets:
     print("  %-4s %-40s %s" % ("MET" if ok else "MISS", name, detail))

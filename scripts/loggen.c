@@ -1,7 +1,7 @@
 /* scripts/loggen.c — write a valid chatd data directory fast, for the scaling benchmarks.
  *
  *   loggen DIR --users N [--convs C] [--messages M] [--body-size B] [--members K]
- *              [--seed S] [--password P] [--iters I] [--time MS]
+ *              [--seed S] [--password P] [--iters I] [--time MS] [--no-fsync]
  *
  * DIR/chatd.log gets, in this order: N users (REC_USER_CREATE), C conversations
  * (REC_CONV_CREATE) and M messages (REC_MSG_CREATE), with seqs 1.. and ids 1.. of each kind,
@@ -21,6 +21,8 @@
  *                  is 1), written by its members in turn; B bytes of ASCII body (default 100).
  *   times          one millisecond apart, the last record's MS (Unix ms; default now): the same
  *                  flags with the same --seed and --time write the same bytes.
+ *   --no-fsync     leave the log in the page cache (for a dir that is removed right after use:
+ *                  its bytes then never reach the disk); by default it is fsync'd before exit.
  *
  * The last line on stdout, for scripts: "loggen dir=... users=N convs=C messages=M records=R
  * bytes=F seconds=S user1=NAME password=P". DIR must not hold a chatd.log yet. */
@@ -102,9 +104,11 @@ int main(int argc, char **argv)
     const char *dir = NULL, *password = "loggen-password";
     uint32_t users = 0, convs = 1, msgs = 0, body = 100, members = 0, iters = 1000, seed = 1;
     int64_t end_ms = 0;
+    int sync = 1;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (f[0] != '-') { if (dir) die("one DIR only: %s", f); dir = f; continue; }
+        if (!strcmp(f, "--no-fsync")) { sync = 0; continue; }
         i++;
         if (!strcmp(f, "--users")) users = num(f, v, 1, 100000000);
         else if (!strcmp(f, "--convs")) convs = num(f, v, 0, 100000000);
@@ -116,10 +120,10 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--time") && v) end_ms = strtoll(v, NULL, 10);
         else if (!strcmp(f, "--password") && v && strlen(v) >= 8 && strlen(v) <= 256) password = v;
         else die("unknown or bad flag %s (loggen DIR --users N [--convs C] [--messages M] [--body-size B] "
-                 "[--members K] [--seed S] [--password P] [--iters I] [--time MS])", f);
+                 "[--members K] [--seed S] [--password P] [--iters I] [--time MS] [--no-fsync])", f);
     }
     if (!dir || !users) die("%s", "usage: loggen DIR --users N [--convs C] [--messages M] [--body-size B] "
-                            "[--members K] [--seed S] [--password P] [--iters I] [--time MS]");
+                            "[--members K] [--seed S] [--password P] [--iters I] [--time MS] [--no-fsync]");
     if (!members) members = users < 2 ? users : 2;
     if (members > users) die("%s", "--members: at most --users");
     if (msgs && !convs) die("%s", "--messages needs a conversation (--convs)");
@@ -175,7 +179,7 @@ int main(int argc, char **argv)
                        { text, body }, 0 } });
     }
     flush_out();
-    if (fsync(out_fd) < 0 || close(out_fd) < 0) die("fsync: %s", strerror(errno));
+    if ((sync && fsync(out_fd) < 0) || close(out_fd) < 0) die("fsync: %s", strerror(errno));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("loggen dir=%s users=%u convs=%u messages=%u records=%llu bytes=%llu seconds=%.2f user1=%s "
            "password=%s\n",
