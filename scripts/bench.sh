@@ -463,10 +463,13 @@ post_run s4_post_always "$B" --seconds "$DUR"
 # overwrites of a zero-filled preallocated file (what a preallocating log would get)
 "${LOAD[@]}" "$TOOLS/disk_ceiling" "$TMP" "$REC_BYTES" "$CONNS" 2 append >"$TMP/disk.out"
 "${LOAD[@]}" "$TOOLS/disk_ceiling" "$TMP" "$REC_BYTES" "$CONNS" 1.5 overwrite >"$TMP/disk-ow.out"
+"${LOAD[@]}" "$TOOLS/disk_ceiling" "$TMP" "$REC_BYTES" "$CONNS" 1.5 fallocate >"$TMP/disk-fa.out"
 DISK=$(tail -1 "$TMP/disk.out")
 DISK_OW=$(tail -1 "$TMP/disk-ow.out")
-printf '  %-22s %10.0f rec/s  (%s-byte records, %s per fdatasync; sync p50 %s ms; preallocated: %s rec/s)\n' disk_ceiling \
-    "$(jv "$DISK" records_per_s)" "$REC_BYTES" "$CONNS" "$(jv "$DISK" sync_p50_ms)" "$(jv "$DISK_OW" records_per_s)"
+DISK_FA=$(tail -1 "$TMP/disk-fa.out")
+printf '  %-22s %10.0f rec/s  (%s-byte records, %s per fdatasync; sync p50 %s ms; pre-zeroed: %s rec/s, p50 %s ms; fallocated: %s rec/s, p50 %s ms)\n' \
+    disk_ceiling "$(jv "$DISK" records_per_s)" "$REC_BYTES" "$CONNS" "$(jv "$DISK" sync_p50_ms)" "$(jv "$DISK_OW" records_per_s)" \
+    "$(jv "$DISK_OW" sync_p50_ms)" "$(jv "$DISK_FA" records_per_s)" "$(jv "$DISK_FA" sync_p50_ms)"
 
 measure_begin "$B" s5_fanout
 t0=$(date +%s%N)
@@ -604,7 +607,7 @@ row meta time="$(q "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" cpus="$(nproc)" pinned="$(
     loadavg_end="$(q "$(cut -d' ' -f1-3 /proc/loadavg)")" total_seconds="$T_TOTAL" chatd="$(q "$CHATD")" \
     source="$(q "$SOURCE")" \
     static_binary_bytes="$STATIC_SIZE" idle_rss_kb="{\"chatd\":$IDLE_RSS_GLIBC,\"chatd-static\":$IDLE_RSS_STATIC}" \
-    fill="$FILL" disk_ceiling="$DISK" disk_ceiling_overwrite="$DISK_OW" replay="$(q "$REPLAY")" \
+    fill="$FILL" disk_ceiling="$DISK" disk_ceiling_overwrite="$DISK_OW" disk_ceiling_fallocate="$DISK_FA" replay="$(q "$REPLAY")" \
     rss_kb_idle_conns="{\"before\":$RSS_BEFORE_IDLE,\"with_idle\":$RSS_IDLE_CONNS,\"idle_conns_survived\":$HOLD_OK}" \
     rss_kb_after_scenarios_A="$RSS_A_END" \
     inbox="{\"conversations\":$INBOX_N,\"messages_each\":$INBOX_MSGS,\"response_bytes\":$INBOX_BYTES,\"unread_total\":$INBOX_UNREAD}" \
@@ -656,8 +659,8 @@ print()
 print("%-34s %11s %9s %9s %9s %7s %7s  %s" % ("scenario", "req/s", "p50 ms", "p99 ms", "RSS KiB", "CPU s", "other s", "ratio"))
 for t in table:
     print("%-34s %11s %9s %9s %9s %7s %7s  %s" % (t[0], f(t[1], "%.0f"), f(t[2], "%.3f"), f(t[3], "%.3f"), f(t[4], "%d"), f(t[5], "%.2f"), f(t[7], "%.2f"), t[6]))
-dow = meta["disk_ceiling_overwrite"]
-print("%-34s %s" % ("disk ceiling (%d-byte records, %d/sync)" % (disk["record_bytes"], disk["batch"]), "appending %.0f records/s (fdatasync p50 %.3f ms p99 %.3f ms); preallocated %.0f records/s (p50 %.3f ms)" % (disk["records_per_s"], disk["sync_p50_ms"], disk["sync_p99_ms"], dow["records_per_s"], dow["sync_p50_ms"])))
+dow, dfa = meta["disk_ceiling_overwrite"], meta["disk_ceiling_fallocate"]
+print("%-34s %s" % ("disk ceiling (%d-byte records, %d/sync)" % (disk["record_bytes"], disk["batch"]), "appending %.0f records/s (fdatasync p50 %.3f ms p99 %.3f ms); pre-zeroed %.0f records/s (p50 %.3f ms); fallocated %.0f records/s (p50 %.3f ms)" % (disk["records_per_s"], disk["sync_p50_ms"], disk["sync_p99_ms"], dow["records_per_s"], dow["sync_p50_ms"], dfa["records_per_s"], dfa["sync_p50_ms"])))
 print("%-34s %s" % ("6 start-up replay", "%s ms for %s records (%s messages), process ready in %s ms; RSS %s KiB = %s bytes/message over idle" % (s6["replay_ms"], s6["records"], s6["messages"], s6["start_ms"], s6["rss_kb"], s6["bytes_per_msg"])))
 print("%-34s %s" % ("idle RSS", "chatd %s KiB, chatd-static %s KiB; chatd-static %s bytes" % (meta["idle_rss_kb"]["chatd"], meta["idle_rss_kb"]["chatd-static"], meta["static_binary_bytes"])))
 print("%-34s %s" % ("fill (%d POSTs, --fsync never)" % meta["messages"], "%.0f/s" % meta["fill"]["rps"]))
@@ -724,10 +727,10 @@ rp = sized("scale_replay_")
 if rp:
     sz = [n for n, _ in rp]
     print("  start-up on a log of %s messages (loggen, page cache warm):" % " / ".join(size_name(n) for n in sz))
-    growth_row("  replay time", "O(n)", sz, [r["replay_ms"] for _, r in rp], "ms")
     growth_row("  start-up CPU", "O(n)", sz, [r["cpu_s"] for _, r in rp], "s")
+    growth_row("  start-up CPU per message", "O(1)", sz, [r["cpu_s"] * 1e9 / n for n, r in rp], "ns")
+    growth_row("  replay time (wall: waits for CPU 0)", "O(n)", sz, [r["replay_ms"] for _, r in rp], "ms")
     growth_row("  RSS after start-up, over idle", "O(n)", sz, [r["rss_kb"] - r["idle_rss_kb"] for _, r in rp], "KiB")
-    growth_row("  replay time per message", "O(1)", sz, [r["replay_ms"] * 1e6 / n for n, r in rp], "ns")
     growth_row("  RSS per message", "O(1)", sz, [(r["rss_kb"] - r["idle_rss_kb"]) * 1024.0 / n for n, r in rp], "B")
 print()
 for name, ok, detail in targets:
