@@ -597,6 +597,7 @@ if [ -x "$CHATD_STATIC" ]; then
     STATIC_SIZE=$(stat -c %s "$CHATD_STATIC")
 fi
 
+. scripts/bench_search.sh   # people search at 10k and 1M users: rows search_*
 T_TOTAL=$(( $(date +%s) - T_START ))
 mkdir -p "$(dirname "$OUT")"
 q() { printf '"%s"' "$1"; }
@@ -707,6 +708,18 @@ def size_name(n): return "%dM" % (n // 1000000) if n >= 1000000 and n % 1000000 
 scaling = []
 print()
 print("How cost grows (figure at each size; growth = largest size's / smallest's):")
+se = sorted((r["users"], r, rows.get("search_c1_%d" % r["users"]), rows.get("search_cN_%d" % r["users"]))
+            for k, r in rows.items() if k.startswith("search_start_"))   # scripts/bench_search.sh
+if se and all(c and c.get("rps") for _, _, c, _ in se):
+    sz, (n0, s0, _, _), (n1, s1, c1, cn1) = [n for n, *_ in se], se[0], se[-1]
+    print("  people search (GET /api/users?q=PREFIX&limit=20) at %s users:" % " / ".join(size_name(n) for n in sz))
+    growth_row("  server CPU per search", "O(log n)", sz, [c["cpu_s"] * 1e6 / (c["rps"] * c["seconds"]) for _, _, c, _ in se], "us")
+    growth_row("  p99, 1 connection", "O(log n)", sz, [c["p99_ms"] for _, _, c, _ in se], "ms")
+    print("  %-40s %.0f B of RSS per user (%s users: %s KiB, %s: %s KiB); replay %s ms + first lookup (sort) %s ms" % (
+        "", (s1["rss_kb"] - s0["rss_kb"]) * 1024.0 / (n1 - n0), size_name(n0), s0["rss_kb"], size_name(n1), s1["rss_kb"],
+        s1["replay_ms"], s1["first_lookup_ms"]))
+    targets.append(("people search p99 < 1 ms at %s users" % size_name(n1), c1["p99_ms"] < 1, "p99 %.3f ms (1 connection%s), %.0f req/s at %d" % (
+        c1["p99_ms"], ", BENCH_RT=1" if s1.get("rt") else "", cn1["rps"] if cn1 else 0, meta["connections"])))
 fo = sorted((r["subscribers"], r["ws"]["steady"]) for k, r in rows.items() if k.startswith("scale_fanout_"))
 if fo:
     sz = [n for n, _ in fo]
