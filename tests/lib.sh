@@ -133,46 +133,62 @@ expect_jq() {   # FILTER EXPECTED   (jq -rc output compared as a string)
 }
 
 # Batched jq checks. jq 1.6 spends ~30 ms of CPU starting, more than a request costs, so the
-# checks made on one BODY (expect_jq, expect_error_shape) are queued and run by one jq process
-# when the BODY changes, at the next request, server start/stop or raw_send, and at exit. Each
-# is reported (file:line, request, status) exactly as if it had run at once; if the batch cannot
-# be split cleanly (a jq error, a BODY of several or no JSON values, a NUL in an output) every
-# check runs again on its own. In a subshell, checks run at once. JQ_BATCH=0: never batch.
-_JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQB= _JQ_WHERE=
+# checks (expect_jq, expect_error_shape) are queued with a copy of their BODY and run by one jq
+# process for many bodies: when the queue is long (100 bodies or 400 checks) and at exit
+# (checks_done runs them at once, e.g. before reading FAILS). Each is reported (file:line,
+# request, status) exactly as if it had run at once, only later; a check whose BODY is not one
+# JSON value runs again on its own (as do all of them if the batch fails as a whole: a jq error,
+# a NUL in an output). In a subshell, checks run at once. JQ_BATCH=0: never batch.
+_JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQK=() _JQBS=() _JQ_WHERE=
 _jq_queue() {   # FILTER EXPECTED DESCRIPTION [nobody]
     if [[ ${JQ_BATCH:-1} == 0 || $BASHPID != "$$" ]]; then _jq_one "$@"; return; fi
-    if ((${#_JQF[@]})) && [[ $BODY != "$_JQB" ]]; then _jq_flush; fi
+    local nb=${#_JQBS[@]}
+    if ((nb == 0)) || [[ $BODY != "${_JQBS[nb - 1]}" ]]; then
+        if ((nb >= 100 || ${#_JQF[@]} >= 400)); then _jq_flush; nb=0; fi
+        _JQBS+=("$BODY")
+        printf '%s' "$BODY" >"$TMP_ROOT/jqb.$nb"
+        nb=$((nb + 1))
+    fi
     _where_set
-    _JQB=$BODY
     _JQF+=("$1") _JQE+=("$2") _JQD+=("$3") _JQN+=("${4-}") _JQW+=("$WHERE") _JQR+=("$LAST_REQ") _JQS+=("$STATUS")
+    _JQK+=($((nb - 1)))
 }
 _jq_one() {   # FILTER EXPECTED DESCRIPTION [nobody]: at once
     local got
     got=$(jq -rc "$1" <<<"$BODY" 2>&1)
     if [ "$got" == "$2" ]; then ok; else fail "$3" "$2" "$got" "${4-}"; fi
 }
+checks_done() { _jq_flush; }   # every queued check has run (CHECKS and FAILS are final)
 _jq_flush() {
-    local n=${#_JQF[@]} i prog= out=() req=$LAST_REQ st=$STATUS body=$BODY
+    local n=${#_JQF[@]} i k prog= out=() args=() req=$LAST_REQ st=$STATUS body=$BODY
     ((n)) || return 0
-    if ((n > 1)); then
-        for ((i = 0; i < n; i++)); do
-            prog+="${prog:+, }((try ([${_JQF[$i]}] | map(if type == \"string\" then . else tojson end)"
-            prog+=" | join(\"\\n\")) catch (\"jq: error: \" + tostring)) + \"\\u0000\")"
-        done
-        if jq -j "$prog" <<<"$_JQB" >"$TMP_ROOT/jq.out" 2>/dev/null; then
-            readarray -d '' out <"$TMP_ROOT/jq.out"
-        fi
-    fi
-    BODY=$_JQB
+    # per body: its one JSON value in an array ([] when it is not one value); per check: its
+    # outputs as jq -rc prints them (one line each), NUL-terminated, or \u0001 (run it alone)
+    for ((k = 0; k < ${#_JQBS[@]}; k++)); do
+        args+=(--rawfile "__jqr$k" "$TMP_ROOT/jqb.$k")
+        prog+="(try [\$__jqr$k | fromjson] catch []) as \$__jqv$k | "
+    done
     for ((i = 0; i < n; i++)); do
-        _JQ_WHERE=${_JQW[$i]} LAST_REQ=${_JQR[$i]} STATUS=${_JQS[$i]}
-        if ((${#out[@]} != n)); then _jq_one "${_JQF[$i]}" "${_JQE[$i]}" "${_JQD[$i]}" "${_JQN[$i]}"
-        elif [ -n "${JQ_BATCH_VERIFY:-}" ] && [ "$(jq -rc "${_JQF[$i]}" <<<"$_JQB" 2>&1)" != "${out[$i]}" ]; then
-            echo "JQBATCH MISMATCH ${_JQW[$i]} ${_JQF[$i]}: batch '${out[$i]}' one '$(jq -rc "${_JQF[$i]}" <<<"$_JQB" 2>&1)'"; fail "jqbatch"
+        k=${_JQK[$i]}
+        ((i)) && prog+=$'\n, '
+        prog+="(if (\$__jqv$k | length) != 1 then \"\\u0001\" else (\$__jqv$k[0] | try ([${_JQF[$i]}"
+        prog+=$'\n'"] | map(if type == \"string\" then . else tojson end) | join(\"\\n\")) catch (\"jq: error: \" + tostring)) end + \"\\u0000\")"
+    done
+    printf '%s\n' "$prog" >"$TMP_ROOT/jq.prog"
+    if jq -n -j "${args[@]}" -f "$TMP_ROOT/jq.prog" >"$TMP_ROOT/jq.out" 2>/dev/null; then
+        readarray -d '' out <"$TMP_ROOT/jq.out"
+    fi
+    ((${#out[@]} == n)) || out=()
+    for ((i = 0; i < n; i++)); do
+        _JQ_WHERE=${_JQW[$i]} LAST_REQ=${_JQR[$i]} STATUS=${_JQS[$i]} BODY=${_JQBS[${_JQK[$i]}]}
+        [ -n "${out[i]+set}" ] && out[i]=${out[i]%"${out[i]##*[!$'\n']}"}   # as $(jq) has it: no final newlines
+        if [ -z "${out[i]+set}" ] || [[ ${out[i]} == $'\001' ]]; then _jq_one "${_JQF[$i]}" "${_JQE[$i]}" "${_JQD[$i]}" "${_JQN[$i]}"
+        elif [ -n "${JQ_BATCH_VERIFY:-}" ] && [ "$(jq -rc "${_JQF[$i]}" <<<"$BODY" 2>&1)" != "${out[$i]}" ]; then
+            echo "JQBATCH MISMATCH ${_JQW[$i]} ${_JQF[$i]}: batch '${out[$i]}' one '$(jq -rc "${_JQF[$i]}" <<<"$BODY" 2>&1)'"; fail "jqbatch"
         elif [ "${out[$i]}" == "${_JQE[$i]}" ]; then ok
         else fail "${_JQD[$i]}" "${_JQE[$i]}" "${out[$i]}" "${_JQN[$i]}"; fi
     done
-    _JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQB= _JQ_WHERE=
+    _JQF=() _JQE=() _JQD=() _JQN=() _JQW=() _JQR=() _JQS=() _JQK=() _JQBS=() _JQ_WHERE=
     LAST_REQ=$req STATUS=$st BODY=$body
 }
 
@@ -280,7 +296,6 @@ _has_flag() {   # FLAG args...
 # Unless given, adds --fsync never, --pbkdf2-iters 1000, --write-rate 0 and --register-rate 0
 # (set NO_FAST_DEFAULTS=1 to skip).
 try_start_server() {
-    _jq_flush
     [ -n "$SERVER_PID" ] && stop_server
     if [ -n "${DATA_DIR:-}" ]; then SERVER_DATA_DIR=$DATA_DIR
     else SERVER_DATA_DIR=$(mktemp -d "$TMP_ROOT/data.XXXXXX"); fi
@@ -335,8 +350,11 @@ start_server() {
 }
 
 # the sanitizers' reports in the current server log
-_check_log_clean() {
-    if grep -qE 'ERROR: [A-Za-z]*Sanitizer|runtime error:' "$SERVER_LOG" 2>/dev/null; then
+_SAN_RE='ERROR: [A-Za-z]*Sanitizer|runtime error:'
+_check_log_clean() {   # (read by bash: a grep process per stop costs more than the read)
+    local log=
+    { log=$(<"$SERVER_LOG"); } 2>/dev/null
+    if [[ $log =~ $_SAN_RE ]]; then
         LAST_REQ= STATUS=
         fail "sanitizer report in server log $SERVER_LOG"
         grep -m5 -A15 -E 'ERROR: [A-Za-z]*Sanitizer|runtime error:' "$SERVER_LOG" | sed 's/^/  | /'
@@ -346,7 +364,6 @@ _check_log_clean() {
 }
 
 stop_server() {
-    _jq_flush
     [ -z "$SERVER_PID" ] && return 0
     local pid=$SERVER_PID rc
     SERVER_PID=
@@ -390,7 +407,6 @@ _check_server_alive() {
 }
 
 kill9_server() {
-    _jq_flush
     [ -z "$SERVER_PID" ] && return 0
     kill -9 "$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -434,7 +450,6 @@ trap 'exit 130' INT TERM
 # rewrite or refuse them), over TLS, or with REQ_CURL=1. Failures get curl's exit codes (7
 # refused, 28 timeout, 52 nothing, 56 cut off).
 req() {
-    _jq_flush
     local method=$1 path=$2 body=${3-} token=${4-}
     shift 2
     if [ $# -gt 0 ]; then shift; fi
@@ -573,7 +588,10 @@ _tcp() {
 # K at a time, a moment apart, to exercise incremental parsing).
 
 RAW_PY=$TMP_ROOT/raw.py
-PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3   # skip shims
+# The Debian python (it has python3-websockets and starts in half the time of a pyenv build);
+# else the python3 on PATH, past any shim (a pyenv shim costs ~0.4 s of CPU a call)
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3
 
 # Shared by several test files: a POST /api/messages body; a /metrics value read without
 # touching req's STATUS/BODY; the concurrent writer (tests/crash_writer.py) and its python.
@@ -794,7 +812,6 @@ PYEOF
 raw_send() {
     local bytes=$1
     shift
-    _jq_flush
     LAST_REQ="raw: $bytes"
     STATUS=
     RAW=$(printf '%s' "$bytes" | timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")

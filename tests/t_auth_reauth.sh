@@ -115,8 +115,20 @@ expect_eq "15 concurrent wrong deletions" "[403,403,403,403,403,403,403,403,403,
 stop_server
 
 # --- a full hashing queue: PUT with a password and DELETE are 503 busy --------------------------
-start_server --hash-queue 4 --pbkdf2-iters 2000000
+# One hash holds the queue for ~2.5 s (what 2,000,000 iterations take with the -O2 build here),
+# scaled from pat's registration at 100,000 iterations: a fixed count took 5 x longer under ASan,
+# and the hash being made when the server stops is finished first.
+start_server --pbkdf2-iters 100000
+t0=$EPOCHREALTIME
 new_user P pat
+us=$((${EPOCHREALTIME/./} - ${t0/./}))
+iters=$((100000 * 2500000 / (us > 1 ? us : 1)))
+((iters < 500000)) && iters=500000
+((iters > 10000000)) && iters=10000000
+note "a registration at 100,000 iterations took $us us: $iters iterations for ~2.5 s"
+D=$SERVER_DATA_DIR
+stop_server
+DATA_DIR=$D start_server --hash-queue 4 --pbkdf2-iters "$iters"
 "$PYTHON" "$AL" queue "$PORT" "open x1 127.0.0.8; sleep 0.5; open x2 127.0.0.9; open x3 127.0.0.10;
     open x4 127.0.0.11; open x5 127.0.0.12; sleep 0.3; mark $TMP_ROOT/filled; sleep 10" >/dev/null &
 EXTRA_PIDS=$!

@@ -327,7 +327,7 @@ fi
 # 4. kill -9 at random moments while a compaction runs at start-up
 mid=0 before=0 after=0
 for ((r = 1; r <= CRASH_ROUNDS; r++)); do
-    f0=$FAILS
+    checks_done; f0=$FAILS
     W=$TMP_ROOT/kill$r
     rm -rf "$W"
     cp -r "$BIG" "$W"
@@ -347,7 +347,7 @@ for ((r = 1; r <= CRASH_ROUNDS; r++)); do
     stop_server
     out=$("$CHATD" --check "$W" 2>&1); rc=$?   # before the message's $(...) resets $?
     expect_eq "round $r: chatd --check (output: $(head -c 200 <<<"$out"))" 0 "$rc"
-    [ "$FAILS" == "$f0" ] || echo "  (round $r failed: kill after $delay_ms ms)"
+    checks_done; [ "$FAILS" == "$f0" ] || echo "  (round $r failed: kill after $delay_ms ms)"
     rm -rf "$W"
 done
 echo "  crash during compaction: $CRASH_ROUNDS rounds: killed before it started $before, during it $mid, after it $after"

@@ -50,7 +50,7 @@ wait_pid() {   # PID SECONDS: wait for a child to exit (kill it after SECONDS); 
 }
 
 for ((k = 1; k <= KILL_POINTS; k++)); do
-    f0=$FAILS
+    checks_done; f0=$FAILS
     DATA_DIR=$D start_server --fsync always "${FLAGS[@]}"
     rm -f "$TMP_ROOT/ready"
     "$CWPY" "$CW" write --port "$PORT" --state "$STATE" --threads "$THREADS" --tag "r$k" \
@@ -142,7 +142,7 @@ for ((k = 1; k <= KILL_POINTS; k++)); do
     rc=$?
     if [ "$rc" == 0 ]; then ok; else fail "kill point $k: chatd --check exit status after the restart" 0 "$rc: $(tail -n 3 "$TMP_ROOT/check2.out")"; fi
     echo "  kill point $k: delay ${delay_ms} ms, $acked writes acked, $inflight in flight, $checked checked, $(jq -r '"\(.users) users, \(.conversations) conversations, \(.messages_listed) messages"' <<<"$C") in the store"
-    [ "$FAILS" == "$f0" ] && survived=$((survived + 1))
+    checks_done; [ "$FAILS" == "$f0" ] && survived=$((survived + 1))
 done
 
 compactions=$(cat "$TMP_ROOT"/server.*.log 2>/dev/null | grep -c "compaction done")

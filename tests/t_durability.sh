@@ -220,7 +220,7 @@ with open(p, "r+b") as f:
 PY
 }
 expect_refusal() {   # WHAT
-    local f0=$FAILS
+    checks_done; local f0=$FAILS
     if DATA_DIR=$COPY try_start_server --fsync always; then
         fail "$1: server refused to start" "non-zero exit" "it is listening on $PORT"
         stop_server
