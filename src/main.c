@@ -248,10 +248,11 @@ static int offline(server *s, const char *mode, const char *dir)
         bad = compact_offline(s) < 0 || store_sync(&s->st) < 0;
     } else {
         bad = check_indexes(s) || (smode == STORE_CHECK && s->st.torn_bytes);
-        printf("%s: %llu records, last seq %llu, %llu bytes; %u users, %u conversations, %u messages: %s\n",
-               s->st.path, (unsigned long long)s->st.nrecords, (unsigned long long)s->st.last_seq,
-               (unsigned long long)s->st.size, s->db.live_users, s->db.live_convs, s->db.live_msgs,
-               bad ? "PROBLEMS (see above)" : "ok");
+        printf("%s: %llu records, last seq %llu, %llu bytes (+%llu free); %u users, %u conversations, "
+               "%u messages: %s\n", s->st.path, (unsigned long long)s->st.nrecords,
+               (unsigned long long)s->st.last_seq, (unsigned long long)s->st.size,
+               (unsigned long long)(s->st.alloc - s->st.size), s->db.live_users, s->db.live_convs,
+               s->db.live_msgs, bad ? "PROBLEMS (see above)" : "ok");
     }
     store_close(&s->st);
     return bad;

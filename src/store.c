@@ -58,18 +58,8 @@ static store_rec rec_at(const uint8_t *p, uint64_t off)
 
 int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
 {
-    uint8_t h[4];
-    if (off + STORE_REC_HDR > s->size || store_pread(s, off, h, sizeof h) < 0) return -1;
-    uint32_t len = le32(h);
-    if (len < REC_LEN_MIN || off + 8 + len > s->size) return -1;
-    buf_reset(b);
-    buf_reserve(b, 8 + (size_t)len);
-    if (store_pread(s, off, b->data, 8 + (size_t)len) < 0) return -1;
-    b->len = 8 + (size_t)len;
-    const uint8_t *p = (const uint8_t *)b->data;
-    if (crc32c(0, p + 8, len) != le32(p + 4)) return -1;
-    *out = rec_at(p, off);
-    return 0;
+    if (store_read_ahead(s, off, 0, b) < 0) return -1;   /* the record whole, and nothing after it */
+    return store_rec_parse((const uint8_t *)b->data, b->len, off, out) < 0 || !store_rec_ok(out) ? -1 : 0;
 }
 
 int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b)
@@ -208,11 +198,13 @@ static int damaged(reader *r, uint64_t off, const char *why)
     return fail(r, "%s: corrupt record at offset %" PRIu64 ": %s", r->s->path, off, why);
 }
 
-enum { REC_OK, REC_TORN, REC_BAD, REC_IOERR };
+/* REC_FREE: only zeros from a record boundary to the end of the file (written ahead, see
+ * store_write): free space, kept. No record is all zeros: its len is at least REC_LEN_MIN. */
+enum { REC_OK, REC_TORN, REC_BAD, REC_IOERR, REC_FREE };
 
-/* A bad record is a torn tail only if nothing but zero bytes follow from `from` (a file
- * extended but never written); with real data after it, it is damage we must not hide. */
-static int zeros_after(reader *r, uint64_t from)
+/* `zero` if nothing but zero bytes follow from `from` (a bad record then is a torn tail: the
+ * file was extended but never written); with real data after it, REC_BAD: damage not to hide. */
+static int zeros_after(reader *r, uint64_t from, int zero)
 {
     for (size_t n; from < r->fsize; from += n) {
         n = at_most(r->fsize - from, r->cap);
@@ -221,28 +213,28 @@ static int zeros_after(reader *r, uint64_t from)
         for (size_t i = 0; i < n; i++)
             if (p[i]) return REC_BAD;
     }
-    return REC_TORN;
+    return zero;
 }
 
-/* Classify the record at off: REC_OK (*rec: its checked bytes), REC_TORN (the file ends in
- * it, or it is bad and only zeros follow), REC_BAD (why set) or REC_IOERR (err set). */
+/* Classify the record at off: REC_OK (*rec: its checked bytes), REC_FREE, REC_TORN (the file
+ * ends in it, or it is bad and only zeros follow), REC_BAD (why set) or REC_IOERR (err set). */
 static int check_rec(reader *r, uint64_t off, const uint8_t **rec, char *why, size_t n)
 {
     uint64_t left = r->fsize - off;
-    if (left < STORE_REC_HDR) return REC_TORN;
+    if (left < STORE_REC_HDR) return zeros_after(r, off, REC_FREE) == REC_FREE ? REC_FREE : REC_TORN;
     const uint8_t *p = window(r, off, STORE_REC_HDR);
     if (!p) return REC_IOERR;
     uint32_t len = le32(p);
     /* A cut-short record still has a valid len: a bad one is garbage, zeros or damage. */
     if (len < REC_LEN_MIN || len - REC_LEN_MIN > STORE_MAX_PAYLOAD) {
         snprintf(why, n, "invalid length %" PRIu32, len);
-        return zeros_after(r, off);
+        return zeros_after(r, off, REC_FREE);
     }
     if (8 + (uint64_t)len > left) return REC_TORN;
     if (!(p = window(r, off, 8 + (size_t)len))) return REC_IOERR;
     if (crc32c(0, p + 8, len) != le32(p + 4)) {
         snprintf(why, n, "checksum mismatch");
-        return zeros_after(r, off + 8 + len);
+        return zeros_after(r, off + 8 + len, REC_TORN);
     }
     *rec = p;
     return REC_OK;
@@ -255,7 +247,7 @@ static int check_change(reader *r, uint64_t off, char *why, size_t n)
     uint64_t seq = 0;
     for (const uint8_t *p;;) {
         int k = check_rec(r, off, &p, why, n);
-        if (k != REC_OK) return k;
+        if (k != REC_OK) return k == REC_FREE ? REC_TORN : k;
         store_rec rec = rec_at(p, off);
         if (seq && rec.seq != seq + 1) {
             snprintf(why, n, "seq %" PRIu64 " inside a change after seq %" PRIu64, rec.seq, seq);
@@ -286,6 +278,7 @@ static int replay_one(reader *r, store_replay_fn fn, void *ctx)
         if (k == REC_BAD) snprintf(why, sizeof why, "change cut short: %s", inner);
         if (k == REC_OK) k = check_rec(r, off, &p, why, sizeof why);   /* the window moved */
     }
+    if (k == REC_FREE) { s->alloc = r->fsize; return 0; }
     if (k == REC_TORN) return cut_tail(r, off);
     if (k == REC_BAD) return damaged(r, off, why);
     if (k == REC_IOERR) return -1;
@@ -350,8 +343,9 @@ int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store
                   .size = STORE_MAGIC_LEN, .path = join(dir, STORE_LOG_NAME) };
     reader r = { .s = s, .cap = REPLAY_WINDOW, .win = xmalloc(REPLAY_WINDOW), .err = err, .errlen = errlen };
     int rc = open_file(&r, dir);
-    while (rc == 0 && s->size < r.fsize)
+    while (rc == 0 && s->size < r.fsize && !s->alloc)
         rc = replay_one(&r, fn, ctx);
+    s->alloc = r.fsize;
     free(r.win);
     /* format 1, replayed: now its header says 2 (an older chatd must not take what follows) */
     if (rc == 0 && r.v1 && mode != STORE_CHECK) {
@@ -381,7 +375,7 @@ void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords)
 {
     close(s->fd);
     s->fd = fd;
-    s->size = size;
+    s->size = s->alloc = size;
     s->nrecords = nrecords;
     s->unsynced = 0;
     lseek(fd, (off_t)size, SEEK_SET);
@@ -455,7 +449,7 @@ int store_write(store *s)
          * that fails, the next append overwrites it from s->size, and replay meets any leftover
          * as a torn tail or refuses it as damage: no stored record is lost either way. */
         int e = errno;
-        if (ftruncate(s->fd, (off_t)s->size) < 0) { /* see above */ }
+        if (ftruncate(s->fd, (off_t)(s->alloc = s->size)) < 0) { /* see above */ }
         lseek(s->fd, (off_t)s->size, SEEK_SET);
         buf_reset(&s->staged);
         errno = e;
@@ -463,6 +457,7 @@ int store_write(store *s)
     }
     cache_put(&s->cache, s->size, s->staged.data, s->staged.len);
     s->size += s->staged.len;
+    if (s->alloc < s->size) s->alloc = s->size;
     s->unsynced += s->staged.len;
     s->last_seq += n;
     s->nrecords += n;

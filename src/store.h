@@ -31,6 +31,7 @@ typedef struct store {
     int fd;
     char *path;            /* owned: "<dir>/chatd.log" */
     uint64_t size;         /* bytes of valid log = offset of the next append */
+    uint64_t alloc;        /* the file's size: [size, alloc) is zeros written ahead (store_write) */
     uint64_t last_seq;     /* seq of the last record (0 when empty) */
     uint64_t nrecords;
     uint64_t unsynced;     /* bytes appended since the last store_sync */
@@ -56,11 +57,11 @@ enum { STORE_RUN, STORE_CHECK, STORE_REPAIR };
 typedef int (*store_replay_fn)(void *ctx, uint64_t seq, uint8_t type,
                                const uint8_t *payload, uint32_t len, uint64_t payload_off);
 
-/* Open (create if missing, creating dir too) <dir>/chatd.log and replay it through fn.
- * A torn tail (the last record cut short, a checksum failure with only zero bytes or end of
- * file after it) is truncated away and reported on stderr. Damage before the end (a bad
- * record followed by more data), a bad magic or a non-increasing seq: returns -1 with a
- * message naming the file and offset in err. Returns 0 on success. */
+/* Open (create if missing, creating dir too) <dir>/chatd.log and replay it through fn. Zeros
+ * from a record boundary to the end are free space, kept. A torn tail (the last record cut short,
+ * a bad one with only zeros or end of file after it) is cut off and reported on stderr. Damage
+ * before the end (a bad record followed by more data), a bad magic or a non-increasing seq:
+ * returns -1 with a message naming the file and offset in err. Returns 0 on success. */
 int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store_replay_fn fn,
                     void *ctx, char *err, size_t errlen);
 #define store_open(s, dir, fsync, fn, ctx, err, n) store_open_mode(s, dir, STORE_RUN, fsync, fn, ctx, err, n)

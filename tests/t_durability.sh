@@ -182,19 +182,28 @@ SNAP_P=$(snapshot "$P_TOK")
 restart_server
 expect_eq "view after restarting past the cut" "$SNAP_P" "$(snapshot "$P_TOK")"
 expect_true "no second cut reported" bash -c "! grep -qiE 'torn|truncat' '$SERVER_LOG'"
+REC_END=$(metric chatd_store_bytes)
 kill9_server
 
-# zero bytes after the last record (a file extended but never written) are a torn tail too
+# zero bytes after the last record (written ahead by the store, or a file extended whose data
+# never landed) are free space, kept
 head -c 4096 /dev/zero >>"$D2/$LOG_FILE"
+ZSIZE=$(stat -c %s "$D2/$LOG_FILE")
 DATA_DIR=$D2 start_server --fsync always
 expect_eq "view after a zero-filled tail" "$SNAP_P" "$(snapshot "$P_TOK")"
+expect_true "zeros after the last record are no torn record" bash -c "! grep -qiE 'torn|truncat' '$SERVER_LOG'"
 req GET "/api/messages/$KC" "" "$P_TOK"
 expect_jq .message.body "after the cut"
 kill9_server
+expect_eq "the zeros are kept" "$ZSIZE" "$(stat -c %s "$D2/$LOG_FILE")"
 
-# a last record cut short loses only that record
-SIZE_NOW=$(stat -c %s "$D2/$LOG_FILE")
-truncate -s $((SIZE_NOW - 3)) "$D2/$LOG_FILE"
+# a last record cut short, zeros after it (its last non-zero byte and all after it: a write over
+# zeros written ahead, torn), loses only that record
+python3 - "$D2/$LOG_FILE" "$REC_END" <<'PY'
+import sys
+d = open(sys.argv[1], "rb").read()[:int(sys.argv[2])]
+open(sys.argv[1], "wb").write(d[:len(d.rstrip(b"\0")) - 1] + bytes(5000))
+PY
 DATA_DIR=$D2 start_server --fsync always
 expect_true "the server log reports the cut" grep -qiE 'torn|truncat|cut' "$SERVER_LOG"
 req GET "/api/messages/$KE" "" "$P_TOK"

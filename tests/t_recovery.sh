@@ -109,6 +109,32 @@ done
 rm -rf "$TMP_ROOT"/cut*
 echo "  cut the log at $ncut offsets ($A_START..$FSIZE)"
 
+# 1b. zeros after the last record (written ahead by the store, or a file grown whose data never
+# landed): free space, kept by a start and by --check, which says how much; posts land in it
+Dz=$TMP_ROOT/zero-tail
+mkdir -p "$Dz"
+head -c "$FSIZE" "$D0/$LOG_NAME" >"$Dz/$LOG_NAME"
+ZSIZE=$((FSIZE + 1048576 + 13))   # not a multiple of a page: any length of zeros is free space
+truncate -s "$ZSIZE" "$Dz/$LOG_NAME"
+run_check "$Dz"
+expect_eq "chatd --check on a log with a zero tail (output: ${CHECK_OUT:0:200})" 0 "$CHECK_RC"
+expect_match "... and says the free bytes" "$FSIZE bytes \\(\\+$((ZSIZE - FSIZE)) free\\).*: ok" "$CHECK_OUT"
+DATA_DIR=$Dz start_server
+expect_true "a start keeps the zero tail: no torn record reported" eval '! server_log_has torn'
+req GET "/api/messages?conversation_id=$C&limit=200" "" "$A_TOK"
+expect_jq "[.messages[].id]" "$WANT_ALL"
+post_msg "$A_TOK" "$C" "over the zeros"
+Z_MSG=$MSG_ID
+Z_END=$(metric chatd_store_bytes)
+stop_server
+expect_eq "the post landed in the zeros: the file did not grow" "$ZSIZE" "$(stat -c %s "$Dz/$LOG_NAME")"
+run_check "$Dz"
+expect_match "chatd --check after it" "$Z_END bytes \\(\\+$((ZSIZE - Z_END)) free\\).*: ok" "$CHECK_OUT"
+DATA_DIR=$Dz start_server
+req GET "/api/messages/$Z_MSG" "" "$A_TOK"
+expect_jq .message.body "over the zeros"
+stop_server
+
 # =============================================================================================
 # 2. a flipped byte in the middle: refuse to start, --check names the offset, --repair
 D1=$TMP_ROOT/flip

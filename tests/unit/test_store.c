@@ -410,6 +410,41 @@ static void expect_cut(const char *dir, const uint8_t *image, size_t good, int n
     free(all);
 }
 
+/* image[0..good) holding nrec records, then z zeros: free space (written ahead, or the file grew
+ * but the data never landed), kept silently, also by a --check; appends land in it. */
+static void expect_kept(const char *dir, const uint8_t *image, size_t good, int nrec, size_t z)
+{
+    store s;
+    seen sn = {0};
+    char err[512];
+    long noise;
+    uint64_t seq, poff;
+    uint8_t *all = xcalloc(good + z, 1);
+    memcpy(all, image, good);
+    spit(dir, all, good + z);
+    CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
+    CHECK_EQ_INT(noise, 0);
+    CHECK_EQ_INT(sn.n, nrec);
+    CHECK_EQ_INT(s.size, good);
+    CHECK_EQ_INT(s.alloc, good + z);
+    CHECK_EQ_INT(file_size(dir), (long)(good + z));
+    CHECK_EQ_INT(store_append(&s, 9, "new", 3, &seq, &poff), 0);   /* over the zeros, from good */
+    CHECK_EQ_INT(poff, good + 17);
+    CHECK_EQ_INT(s.alloc, good + (z > 20 ? z : 20));
+    store_close(&s);
+    CHECK_EQ_INT(file_size(dir), (long)(good + (z > 20 ? z : 20)));
+    CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);   /* the new record replays */
+    CHECK(noise == 0 && sn.n == nrec + 1 && s.size == good + 20);
+    CHECK(sn.n == nrec + 1 && sn.r[nrec].seq == (uint64_t)nrec + 1 && memcmp(sn.r[nrec].data, "new", 3) == 0);
+    store_close(&s);
+    spit(dir, all, good + z);
+    CHECK_EQ_INT(store_open_mode(&s, dir, STORE_CHECK, 0, NULL, NULL, err, sizeof err), 0);
+    CHECK(s.size == good && s.alloc == good + z && s.torn_bytes == 0);
+    store_close(&s);
+    seen_reset(&sn);
+    free(all);
+}
+
 static void test_tails(void)
 {
     static const uint32_t sizes[] = {5, 0, 40};
@@ -418,10 +453,17 @@ static void test_tails(void)
     make_log(dir, "tails", sizes, 3);
     uint8_t *image = slurp(dir, &n);
     uint8_t *tail = xcalloc(4096 + 57, 1);
-    /* zeros after valid records: the file grew but the data never landed */
-    expect_cut(dir, image, 104, 3, tail, 4096);
-    expect_cut(dir, image, 104, 3, tail, 3);
-    expect_cut(dir, image, 104, 3, tail, 17);
+    /* zeros after valid records, shorter than a record header too: free space */
+    expect_kept(dir, image, 104, 3, 4096);
+    expect_kept(dir, image, 104, 3, 3);
+    expect_kept(dir, image, 104, 3, 17);
+    expect_kept(dir, image, 8, 0, 1 << 20);   /* a new log's first extension */
+    /* a record cut short, then zeros: still torn, cut (a start writes zeros ahead again) */
+    for (size_t cut = 1; cut < 57; cut += 7) {
+        memcpy(tail, image + 47, cut);
+        memset(tail + cut, 0, 4096 + 57 - cut);
+        expect_cut(dir, image, 47, 2, tail, 57 + 4096);
+    }
     /* last record with a checksum mismatch: at end of file, or followed by zeros only */
     memcpy(tail, image + 47, 57);
     tail[17 + 20] ^= 0x01;
