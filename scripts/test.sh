@@ -7,10 +7,14 @@
 # fails without counting, e.g. a build, counts as one failure). Exit status 1 if anything failed.
 # Full output of each step: build/test-logs/STEP.log.
 #
-# The steps run in three lanes at once (each lane in order), because most of a shell test's time
-# is spent in curl/jq/python processes and in waits, not in the server, so two cores stay busy:
-#   plain:  build -> layers -> size -> unit -> shell (tests/run.sh with the gcc -O2 build)
-#   san:    san-build -> san-unit -> san-shell (the same files under ASan+UBSan; see SAN_SKIP)
+# The steps run in four lanes at once (each lane in order):
+#   plain:  build -> layers -> size -> unit
+#   san:    san-build -> san-unit
+#   shell:  (once both builds are there) one tests/run.sh over the shell test files of both: the
+#           gcc -O2 build's ("shell/t_x.sh") and the ASan+UBSan build's ("san-shell/t_x.sh"; see
+#           SAN_SKIP and PLAIN_SKIP), JOBS (default 4) files at once, the longest first, so the
+#           long files of both start at once and the slots stay busy to the end: most of a shell
+#           test's time is spent in curl/jq/python processes and in waits, not in the server
 #   other:  clang -> deploy (static, ARM under qemu) -> tls -> fuzz-regress
 # LANES=1 runs the same steps one after another (for a timing comparison, or a quiet log).
 set -u
@@ -47,8 +51,9 @@ step() {
     echo "== $name: $*"
     "$@" >"$logs/$name.log" 2>&1 &
     local pid=$!
-    tail -n +1 -f --pid=$pid "$logs/$name.log" 2>/dev/null |
-        sed -u -nE "s#^(PASS|FAIL|SKIP) +(t_[a-z0-9_]+\.sh)#\1 $name/\2#p"
+    tail -n +1 -f --pid=$pid "$logs/$name.log" 2>/dev/null |   # lines of labelled suites as they are
+        sed -u -nE -e '/^(PASS|FAIL|SKIP) +[a-z][a-z0-9_-]*\/t_[a-z0-9_]+\.sh/{p;d;}' \
+            -e "s#^(PASS|FAIL|SKIP) +(t_[a-z0-9_]+\.sh)#\1 $name/\2#p"
     wait $pid
     rc=$?
     secs=$(($(date +%s) - t0))
@@ -72,21 +77,38 @@ step() {
 # change under sanitizers, and the requests they make are the ones the API test files make
 # under sanitizers too. SAN_SKIP= runs them as well.
 SAN_SKIP=${SAN_SKIP-t_flags.sh t_readme.sh t_docs.sh}
+# The plain run leaves out PLAIN_SKIP: by default the browser test (t_web_browser: Chromium
+# driving the web client). It runs once, against the ASan+UBSan build: what it checks is the
+# web client (served by any build the same) and the server's answers to it, which the sanitizer
+# run checks as well, with the memory checks besides; Chromium is its cost (~15 CPU-s a run),
+# not the server. PLAIN_SKIP= runs it in both.
+PLAIN_SKIP=${PLAIN_SKIP-t_web_browser.sh}
 # t_tls, t_static, t_arm test other binaries (the tls and deploy steps run them)
-san_files=()
+san_files=() plain_files=()
 for f in tests/t_*.sh; do
     f=${f#tests/}
-    case " $SAN_SKIP t_tls.sh t_static.sh t_arm.sh " in *" $f "*) continue ;; esac
-    san_files+=("$f")
+    case " t_tls.sh t_static.sh t_arm.sh " in *" $f "*) continue ;; esac
+    case " $SAN_SKIP " in *" $f "*) ;; *) san_files+=("$f") ;; esac
+    case " $PLAIN_SKIP " in *" $f "*) ;; *) plain_files+=("$f") ;; esac
 done
 
 lane_plain() {
     step build $MAKE -j2 all && { step layers $MAKE layers; step size $MAKE size; step unit $MAKE -j2 unit; }
-    step shell $MAKE shell
 }
 lane_san() {
     step san-build $MAKE -j2 SAN=1 all && step san-unit $MAKE -j2 SAN=1 unit
-    step san-shell env CHATD="$PWD/build/san/chatd" tests/run.sh "${san_files[@]}"
+}
+built() {   # STEP: wait for the build step's result; 0 if it passed
+    local rc
+    until [ -f "$logs/$1.result" ]; do sleep 1; done
+    read -r rc _ <"$logs/$1.result"
+    [ "$rc" == 0 ]
+}
+lane_shell() {   # the suites whose build passed
+    local suites=()
+    built build && suites+=("shell=$PWD/chatd" "${plain_files[@]}")
+    built san-build && suites+=("san-shell=$PWD/build/san/chatd" "${san_files[@]}")
+    [ ${#suites[@]} -gt 0 ] && step shell env JOBS="${JOBS:-4}" tests/run.sh "${suites[@]}"
 }
 lane_other() {
     step clang $MAKE -j2 CC=clang BUILD=build/clang BIN=build/clang/chatd all
@@ -96,9 +118,9 @@ lane_other() {
 }
 
 if [ "${LANES:-3}" == 1 ]; then
-    lane_plain; lane_san; lane_other
+    lane_plain; lane_san; lane_shell; lane_other
 else
-    lane_plain & lane_san & lane_other &
+    lane_plain & lane_san & lane_shell & lane_other &
     wait
 fi
 
@@ -116,8 +138,8 @@ for r in "$logs"/*.result; do
 done
 echo "slowest steps: $(for r in "$logs"/*.result; do echo "$(cut -d' ' -f4,5 "$r") $(basename "$r" .result)"; done |
     sort -rn | head -n 5 | awk '{ printf "%s%s %ss (cpu %ss)", (NR > 1 ? ", " : ""), $3, $1, $2 }')"
-echo "slowest test files: $(for s in shell san-shell; do
-    sed -nE "s#^(PASS|FAIL) +(t_[a-z0-9_]+\.sh) +([0-9.]+)s .*#\3 $s/\2#p" "$logs/$s.log" 2>/dev/null; done |
+sed -nE 's/^([a-z-]+: [0-9]+ files, [0-9]+ checks, [0-9]+ failed \(cpu [0-9.]+s\))$/shell suite \1/p' "$logs/shell.log" 2>/dev/null
+echo "slowest test files: $(sed -nE 's#^(PASS|FAIL) +([a-z-]+/t_[a-z0-9_]+\.sh) +([0-9.]+)s .*#\3 \2#p' "$logs/shell.log" 2>/dev/null |
     sort -rn | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
 times >"$logs/all.times"
 echo "make test: $(($(date +%s) - t_all))s (cpu $(cpu "$logs/all.times")s)${failed_steps[*]:+; failed steps: ${failed_steps[*]}}"

@@ -592,6 +592,7 @@ RAW_PY=$TMP_ROOT/raw.py
 # else the python3 on PATH, past any shim (a pyenv shim costs ~0.4 s of CPU a call)
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3
+python3() { command "$PYTHON" "$@"; }   # a test's own `python3 - <<EOF` too (a pyenv shim: ~0.4 CPU-s a call)
 
 # Shared by several test files: a POST /api/messages body; a /metrics value read without
 # touching req's STATUS/BODY; the concurrent writer (tests/crash_writer.py) and its python.
