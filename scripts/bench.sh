@@ -44,7 +44,8 @@
 # disk_ceiling, loggen), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
 # real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt),
 # QUICK=1 (for iterating, under 90 s: 2 s runs, 100k messages, 2000 idle connections, 2 s + 1 s
-# of fan-out; ratios only roughly comparable with a full run). The table ends with "How cost
+# of fan-out; ratios only roughly comparable with a full run), BENCH_ONLY=post (scenario 4 and
+# redis alone: the fill, POST --fsync always and never, a short table; nothing else). The table ends with "How cost
 # grows": each scaling row's figure per size, its stated complexity and the measured growth.
 # Results and how to read them: scripts/BENCH.md.
 set -euo pipefail
@@ -259,6 +260,7 @@ api() {   # METHOD PATH [BODY]: JSON out, with the bench token when set
 echo "chatd bench: $CHATD ($SOURCE), $(nproc) CPU ($PINNED), ${DUR}s per run, $CONNS connections, data in $TMP"
 echo "  machine load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 
+if [ "${BENCH_ONLY:-}" != post ]; then   # BENCH_ONLY=post: nginx left out (see below)
 # ---------------------------------------------------------------------------- nginx
 NGX=$TMP/nginx
 mkdir -p "$NGX/logs"
@@ -302,6 +304,7 @@ done
 [ -n "$NGWORKER" ] || { cat "$NGX/error.log" >&2; die "nginx did not start"; }
 wrk_run nginx "$NGWORKER" "http://127.0.0.1:$NGPORT/healthz"
 
+fi
 # ---------------------------------------------------------------------------- redis
 RD=$TMP/redis
 mkdir -p "$RD"
@@ -325,6 +328,43 @@ IFS=, read -r _ rrps _ _ rp50 _ rp99 _ < <(tail -1 "$TMP/redis.csv" | tr -d '"')
 # shellcheck disable=SC2046
 row redis rps="$rrps" p50_ms="$rp50" p99_ms="$rp99" seconds="$(awk -v m="$RSECS" 'BEGIN{print m/1000}')" $(M_ROW)
 progress redis-set-always "$rrps" "$rp50" "$rp99"
+
+# ---------------------------------------------------------------------------- BENCH_ONLY=post
+# Scenario 4 alone beside redis (for iterating on the write path): the fill, then POST with
+# --fsync always and never on that data dir; a short table of those rows and exit
+if [ "${BENCH_ONLY:-}" = post ]; then
+    DATA=$TMP/data
+    start_chatd A never "$DATA"
+    TOKEN=$(api POST /api/users/register '{"username":"bench","password":"bench-password"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+    CONVS=
+    for i in $(seq $NCONV); do
+        id=$(api POST /api/conversations "{\"title\":\"bench $i\",\"member_ids\":[]}" | sed -n 's/.*"conversation":{"id":\([0-9]*\).*/\1/p')
+        CONVS=${CONVS:+$CONVS,}$id
+    done
+    "${LOAD[@]}" "$TOOLS/postload" --port "$PORT" --token "$TOKEN" --conv "$CONVS" --conns "$CONNS" --count "$NMSG" \
+        --body-size "$BODY" --json >"$TMP/fill.out" || { cat "$TMP/fill.out" >&2; die "fill failed"; }
+    stop_pid "$PID"
+    start_chatd B always "$DATA"
+    post_run s4_post_always "$PID" --seconds "$DUR"
+    stop_pid "$PID"
+    start_chatd C never "$DATA"
+    post_run s4_post_never "$PID" --seconds "$DUR"
+    stop_pid "$PID"
+    python3 - "$ROWS" <<'EOF'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line); rows[r.pop("name")] = r
+rd = rows["redis"]["rps"]
+for k, label in (("redis", "redis SET appendfsync always"), ("s4_post_always", "4 POST --fsync always"),
+                 ("s4_post_never", "4 POST --fsync never")):
+    r = rows[k]
+    print("%-30s %9.0f req/s  p50 %7.3f  p99 %7.3f ms  server CPU %5s s  other %5s s  %.2fx redis"
+          % (label, r["rps"], r["p50_ms"], r["p99_ms"], r["cpu_s"], r["other_cpu_s"], r["rps"] / rd))
+EOF
+    echo "  machine load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------- chatd A (--fsync never)
 DATA=$TMP/data

@@ -203,7 +203,9 @@ static int compact_step(server *s)
     compactor *cp = &s->cp;
     for (int n = 0; n < COMPACT_SLICE && cp->read_off < s->st.size; n++) {
         store_rec r;
-        if (store_read(&s->st, cp->read_off, &cp->rd, &r) < 0) return abort_compaction(s, "reading the log");
+        if (store_read_ahead(&s->st, cp->read_off, 0, &cp->rd) < 0 ||   /* max 0: that record alone */
+            store_rec_parse((uint8_t *)cp->rd.data, cp->rd.len, cp->read_off, &r) < 0 || !store_rec_ok(&r))
+            return abort_compaction(s, "reading the log");
         copy_record(s, &r);
         cp->read_off = r.next_off;
         if (cp->out.len >= COMPACT_FLUSH && flush_out(cp) < 0) return abort_compaction(s, "writing the copy");
@@ -228,8 +230,7 @@ int compact_busy(const server *s) { return s->cp.active; }
 
 int compact_offline(server *s)
 {
-    if (compact_start(s) < 0) return -1;
-    int rc;
-    while ((rc = compact_step(s)) == 0) {}
+    int rc = compact_start(s);
+    while (rc == 0) rc = compact_step(s);
     return rc < 0 ? -1 : 0;
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
@@ -243,17 +244,13 @@ static int offline(server *s, const char *mode, const char *dir)
         fprintf(stderr, "chatd: %s\n", err);
         return 1;
     }
-    int bad;
-    if (compact) {
-        bad = compact_offline(s) < 0 || store_sync(&s->st) < 0;
-    } else {
-        bad = check_indexes(s) || (smode == STORE_CHECK && s->st.torn_bytes);
-        printf("%s: %llu records, last seq %llu, %llu bytes (+%llu free); %u users, %u conversations, "
-               "%u messages: %s\n", s->st.path, (unsigned long long)s->st.nrecords,
-               (unsigned long long)s->st.last_seq, (unsigned long long)s->st.size,
-               (unsigned long long)(s->st.alloc - s->st.size), s->db.live_users, s->db.live_convs,
-               s->db.live_msgs, bad ? "PROBLEMS (see above)" : "ok");
-    }
+    int bad = compact ? compact_offline(s) < 0 || store_sync(&s->st) < 0
+                      : check_indexes(s) || (smode == STORE_CHECK && s->st.torn_bytes);
+    if (!compact)
+        printf("%s: %" PRIu64 " records, last seq %" PRIu64 ", %" PRIu64 " bytes (+%" PRIu64 " free); "
+               "%u users, %u conversations, %u messages: %s\n", s->st.path, s->st.nrecords, s->st.last_seq,
+               s->st.size, s->st.alloc - s->st.size, s->db.live_users, s->db.live_convs, s->db.live_msgs,
+               bad ? "PROBLEMS (see above)" : "ok");
     store_close(&s->st);
     return bad;
 }

@@ -1,6 +1,6 @@
 /* store.c — the append-only log file (format and contract in store.h): open and replay with
- * torn-tail cut-off, append with one writev(), group-commit fdatasync, pread of payloads,
- * and the little-endian payload encoders/decoders. */
+ * torn-tail cut-off, append with one pwrite() over zeros written ahead, group-commit fdatasync,
+ * pread of payloads, and the little-endian payload encoders/decoders. */
 #include "store.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define REPLAY_WINDOW (256u * 1024)   /* replay buffer; grown only for a record larger than it */
+#define AHEAD         (1u << 20)      /* zeros written ahead of the records at a time (store_write) */
 #define REC_LEN_MIN   9u              /* seq + type: the len of an empty payload */
 
 /* ---- little-endian integers, byte by byte: no alignment or host-order assumptions ---- */
@@ -54,12 +55,6 @@ static store_rec rec_at(const uint8_t *p, uint64_t off)
                         .type = p[16] & (uint8_t)~STORE_MORE, .more = (p[16] & STORE_MORE) != 0,
                         .payload = p + STORE_REC_HDR, .len = len - REC_LEN_MIN, .crc = le32(p + 4),
                         .raw = p + 8 };
-}
-
-int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out)
-{
-    if (store_read_ahead(s, off, 0, b) < 0) return -1;   /* the record whole, and nothing after it */
-    return store_rec_parse((const uint8_t *)b->data, b->len, off, out) < 0 || !store_rec_ok(out) ? -1 : 0;
 }
 
 int store_read_ahead(const store *s, uint64_t off, size_t max, buf_t *b)
@@ -176,9 +171,8 @@ static int move_aside(reader *r, uint64_t off, const char *why)
         if (!p || write(fd, p, n) != (ssize_t)n) rc = -1;
     }
     /* the copy and its name are on disk before the log loses those bytes */
-    if (rc == 0 && (fsync(fd) < 0 || store_fsync_dir(s) < 0))
-        rc = -1;
-    if (rc == 0 && (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0))
+    if (rc == 0 && (fsync(fd) < 0 || store_fsync_dir(s) < 0 || ftruncate(s->fd, (off_t)off) < 0 ||
+                    fsync(s->fd) < 0))
         rc = -1;
     if (fd >= 0) close(fd);
     if (rc == 0)
@@ -353,9 +347,6 @@ int store_open_mode(store *s, const char *dir, int mode, int fsync_always, store
             rc = fail(&r, "%s: writing header: %s", s->path, strerror(errno));
         else fprintf(stderr, "chatd: %s: log format 1 upgraded to 2\n", s->path);
     }
-    /* appends write at the file position (writev), so it must sit at the end */
-    if (rc == 0 && mode != STORE_CHECK && lseek(s->fd, (off_t)s->size, SEEK_SET) < 0)
-        rc = fail(&r, "%s: lseek: %s", s->path, strerror(errno));
     if (rc < 0)
         store_close(s);   /* nothing appended yet, so this only closes and frees */
     return rc;
@@ -378,7 +369,6 @@ void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords)
     s->size = s->alloc = size;
     s->nrecords = nrecords;
     s->unsynced = 0;
-    lseek(fd, (off_t)size, SEEK_SET);
     cache_load(&s->cache, s->cache.cap, fd, size);   /* a new file: offsets mean other bytes */
 }
 
@@ -392,8 +382,6 @@ int store_fsync_dir(const store *s)
 
 /* ---- append and sync ---- */
 
-/* writev until everything is out. A short count is retried with the rest: the retry
- * either finishes or reports the real cause (ENOSPC, EFBIG, EIO) in errno. */
 int store_write_all(int fd, const void *p, size_t n)
 {
     struct iovec iov = { (void *)p, n };
@@ -438,26 +426,44 @@ void store_stage(store *s, uint8_t type, const void *payload, uint32_t len, uint
     s->nstaged++;
 }
 
+/* pwrite n bytes of p (NULL: zeros) at off, as far as they go (the file position is not used):
+ * the number written, fewer only on an error (errno: ENOSPC, EFBIG, EIO) */
+static uint64_t write_at(int fd, const uint8_t *p, uint64_t n, uint64_t off)
+{
+    static uint8_t zeros[64 * 1024];   /* never written to: .bss, no memory */
+    uint64_t done = 0;
+    for (ssize_t w = 0; done < n; done += (uint64_t)w) {
+        size_t k = p ? (size_t)(n - done) : at_most(n - done, sizeof zeros);
+        if ((w = pwrite(fd, p ? p + done : zeros, k, (off_t)(off + done))) <= 0) break;
+    }
+    return done;
+}
+
 int store_write(store *s)
 {
     uint32_t n = s->nstaged;
     if (n == 0) return 0;
     s->nstaged = 0;
     if (s->staged_err) { errno = s->staged_err; buf_reset(&s->staged); return -1; }
-    if (store_write_all(s->fd, s->staged.data, s->staged.len) < 0) {
-        /* Cut off whatever part reached the file so the log ends on a record boundary. If even
-         * that fails, the next append overwrites it from s->size, and replay meets any leftover
-         * as a torn tail or refuses it as damage: no stored record is lost either way. */
+    uint64_t end = s->size + s->staged.len;
+    /* zeros ahead, synced by this turn's fdatasync: the next ones then write no file size (not
+     * fallocate: converting its unwritten extents costs more). A full disk keeps what fits. */
+    if (s->fsync_always && end > s->alloc)
+        s->alloc += write_at(s->fd, NULL, end / AHEAD * AHEAD + AHEAD - s->alloc, s->alloc);
+    if (write_at(s->fd, (const uint8_t *)s->staged.data, s->staged.len, s->size) < s->staged.len) {
+        /* Zeros over any part that reached the file, none of it left past alloc: the log ends on
+         * a record boundary. If even that fails, the next append overwrites it from s->size, and
+         * replay meets a leftover as a torn tail or refuses it as damage: no stored record is lost. */
         int e = errno;
-        if (ftruncate(s->fd, (off_t)(s->alloc = s->size)) < 0) { /* see above */ }
-        lseek(s->fd, (off_t)s->size, SEEK_SET);
+        if (ftruncate(s->fd, (off_t)s->alloc) < 0) { /* see above */ }
+        write_at(s->fd, NULL, (end < s->alloc ? end : s->alloc) - s->size, s->size);
         buf_reset(&s->staged);
         errno = e;
         return -1;
     }
     cache_put(&s->cache, s->size, s->staged.data, s->staged.len);
-    s->size += s->staged.len;
-    if (s->alloc < s->size) s->alloc = s->size;
+    s->size = end;
+    if (s->alloc < end) s->alloc = end;
     s->unsynced += s->staged.len;
     s->last_seq += n;
     s->nrecords += n;

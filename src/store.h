@@ -1,4 +1,4 @@
-/* store.h — the append-only log file: record framing, CRC-32C, append with one writev(),
+/* store.h — the append-only log file: record framing, CRC-32C, append with one pwrite(),
  * group-commit fdatasync, replay at start-up with torn-tail cut-off, pread of payloads.
  * It knows nothing of users or messages: a record is (seq, type, payload bytes).
  *
@@ -11,6 +11,7 @@
  *            u8  type    low 7 bits; the top bit (STORE_MORE): the next record is part of the
  *                        same change (see store_stage)
  *            payload
+ *   then zeros to the end of the file: written ahead with --fsync always (see store_write)
  */
 #ifndef CHATD_STORE_H
 #define CHATD_STORE_H
@@ -35,7 +36,7 @@ typedef struct store {
     uint64_t last_seq;     /* seq of the last record (0 when empty) */
     uint64_t nrecords;
     uint64_t unsynced;     /* bytes appended since the last store_sync */
-    int fsync_always;      /* 0: store_sync is a no-op (--fsync=never) */
+    int fsync_always;      /* 0: store_sync is a no-op, no zeros ahead (--fsync=never) */
     int mode;              /* STORE_RUN, STORE_CHECK or STORE_REPAIR */
     uint64_t torn_bytes;   /* size of the torn tail found at open (cut, unless checking) */
     buf_t staged;          /* owned: framed records of the change being built (see store_stage) */
@@ -72,10 +73,10 @@ void store_close(store *s);   /* syncs, closes, frees path */
 void store_adopt(store *s, int fd, uint64_t size, uint64_t nrecords);
 int store_fsync_dir(const store *s);   /* fsync the log's directory */
 
-/* A change is one or more records written with one writev(): store_stage() each (seqs follow
+/* A change is one or more records written with one pwrite(): store_stage() each (seqs follow
  * last_seq; *seq_out and *payload_off are where it will be), then store_write(). On failure
- * (short write, ENOSPC, EFBIG, EIO) the file is cut back to its previous size and nothing of
- * the change is stored: -1 with errno set. Every record of a change but the last carries
+ * (short write, ENOSPC, EFBIG, EIO) what was written is zeroed (cut off past alloc) and nothing
+ * of the change is stored: -1 with errno set. Every record of a change but the last carries
  * STORE_MORE, and replay takes a change only whole: one cut short by a crash is cut off like a
  * torn record, so a change is all-or-nothing on a full disk and across power cuts alike.
  * After a successful write, store_written() walks its records (until the next store_stage). */
@@ -89,7 +90,8 @@ int store_written(const store *s, size_t *pos, struct store_rec *out);   /* 0 wh
 int store_append(store *s, uint8_t type, const void *payload, uint32_t len,
                  uint64_t *seq_out, uint64_t *payload_off);
 
-/* writev until all n bytes are out (EINTR and short counts retried): 0, or -1 with errno. */
+/* writev until all n bytes are out (EINTR and short counts retried, the retry reporting the real
+ * cause: ENOSPC, EFBIG, EIO): 0, or -1 with errno. */
 int store_write_all(int fd, const void *p, size_t n);
 
 /* fdatasync if anything was appended since the last call (and fsync_always). 0 ok, -1 error. */
@@ -108,10 +110,6 @@ typedef struct store_rec {
     uint32_t crc;              /* the record's checksum, checked */
     const uint8_t *raw;        /* seq, type, payload: the checksummed bytes (len + 9) */
 } store_rec;
-
-/* Read and check the record at off into b (reset first). 0 ok; -1 at the end of the log,
- * on an I/O error or a checksum that no longer matches. */
-int store_read(const store *s, uint64_t off, buf_t *b, store_rec *out);
 
 /* Replay in bulk: read up to max bytes of the log from the record at off into b (reset
  * first), but at least that whole record. 0 ok, -1 at the end or on an I/O error. Then

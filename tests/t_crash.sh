@@ -26,7 +26,8 @@ STATE=$TMP_ROOT/state.json
 LOG=$D/chatd.log
 compactions=0 survived=0 acked_total=0 checked_total=0 inflight_total=0 torn_seen=0 torn_made=0
 
-# the byte range [start, end) of the last record of a log file
+# the byte range [start, end) of the last record of a log file (a len below 9 ends the records:
+# the zeros written ahead of them)
 last_record() {
     "$CWPY" - "$1" <<'PY'
 import struct, sys
@@ -34,7 +35,7 @@ d = open(sys.argv[1], "rb").read()
 off, last = 8, None
 while off + 8 <= len(d):
     n = struct.unpack_from("<I", d, off)[0]
-    if off + 8 + n > len(d):
+    if n < 9 or off + 8 + n > len(d):
         break
     last = (off, off + 8 + n)
     off += 8 + n
@@ -93,12 +94,14 @@ for ((k = 1; k <= KILL_POINTS; k++)); do
     size_before=$(stat -c %s "$LOG")
     injected=0
     if ((k % 2 == 0)) && [ "$rc0" == 0 ]; then
-        # a torn write: the first few bytes of a copy of the last record (only on a clean end:
-        # garbage after a torn tail the kill left would be damage, not a torn tail)
+        # a torn write: the first few bytes of a copy of the last record, after it (over the
+        # zeros written ahead; only on a clean end: garbage after a torn tail the kill left
+        # would be damage, not a torn tail)
         read -r a b <<<"$(last_record "$LOG")"
         if ((b > a)); then
             cut=$((1 + RANDOM % (b - a - 1)))
-            tail -c +$((a + 1)) "$LOG" | head -c "$cut" >>"$LOG"
+            tail -c +$((a + 1)) "$LOG" | head -c "$cut" |
+                dd of="$LOG" bs=1M seek="$b" oflag=seek_bytes iflag=fullblock conv=notrunc status=none
             torn_made=$((torn_made + 1)) injected=1
             LAST_REQ="chatd --check (with a torn tail of $cut bytes)"
             "$CHATD" --check "$D" >"$TMP_ROOT/check1.out" 2>&1

@@ -137,6 +137,20 @@ modes=$(tr ' ' '\n' <<<"$modes" | grep . | sort | uniq -c | awk '{ printf "%s %s
 echo "powercut: $((SECONDS - T0))s for the crash points"
 echo "powercut totals: $explored crash points ($modes${REPAIRED} repaired), $acked_checked acknowledged writes checked, $bad failed"
 
+# ---- 2b. the last write before a sync (a record over the zeros the store wrote ahead, the file's
+# size already synced) torn at a random byte: the start cuts it, every acknowledged write is there
+explore "$TMP_ROOT/torn" none 6 --focus sync --modes torn-last
+over_zeros=0
+for p in "$TMP_ROOT"/torn/p*; do
+    [[ $(jq -r '.files["chatd.log"] // ""' "$p/info.json") == *"over zeros"* ]] && over_zeros=$((over_zeros + 1))
+    if out=$(check_point "$p"); then ok; else
+        fail "torn last write: crash point $(jq -c '{point,of,mode,mark,files}' "$p/info.json")"
+        echo "$out"
+    fi
+done
+echo "torn last writes: $(ls -d "$TMP_ROOT"/torn/p* | wc -l) crash states, $over_zeros of them over zeros written ahead"
+expect_true "a torn write over zeros written ahead was among them ($over_zeros)" test "$over_zeros" -ge 1
+
 T0=$SECONDS
 # ---- 3. planted bugs: the same trace, as if the server had left out a sync
 for plant in no-dirsync late-sync; do

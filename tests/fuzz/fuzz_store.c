@@ -3,7 +3,7 @@
  * unless mode is 0xFF; mode bit 1 recomputes the records' CRCs (so mutations reach
  * db_apply), bit 0 lets the replay go on past records the index rejects, bits 2-3 pick
  * STORE_RUN / CHECK / REPAIR. It is written to chatd.log in a fresh temp dir and opened;
- * each record goes to db_apply. After a good open the log is read back (store_read,
+ * each record goes to db_apply. After a good open the log is read back (read_rec below,
  * db_live), the indexes are checked against each other and the file, a record is
  * appended, and a second replay must agree. */
 #include "db.h"
@@ -32,6 +32,13 @@ static int apply(void *d, uint64_t seq, uint8_t type, const uint8_t *p, uint32_t
     return (big || db_apply(d, seq, type, p, len, off)) && !lax;
 }
 
+/* The record at off, read and checked as compaction reads it: 0, or -1 past the last one. */
+static int read_rec(const store *s, uint64_t off, buf_t *b, store_rec *r)
+{
+    if (store_read_ahead(s, off, 0, b) < 0 || store_rec_parse((uint8_t *)b->data, b->len, off, r) < 0) return -1;
+    return store_rec_ok(r) ? 0 : -1;
+}
+
 static void verify(const store *s, db *d)
 {
     buf_t b;
@@ -39,7 +46,7 @@ static void verify(const store *s, db *d)
     uint64_t off = STORE_MAGIC_LEN, n = 0, seq = 0;
     uint32_t users = 0, convs = 0, msgs = 0, inconv = 0;
     buf_init(&b);
-    for (; store_read(s, off, &b, &rec) == 0; off = rec.next_off, n++, seq = rec.seq) {
+    for (; read_rec(s, off, &b, &rec) == 0; off = rec.next_off, n++, seq = rec.seq) {
         CHECK(rec.seq > seq && rec.payload_off == off + STORE_REC_HDR);
         CHECK(db_live(d, NULL, rec.seq, rec.type, rec.payload, rec.len, rec.payload_off) <= 1);
     }

@@ -26,7 +26,8 @@ is the point's "mark" (crash_writer.py check --mark).
                      one sync too early)
       --focus rename: crash points only after the first rename (where no-dirsync matters);
       --focus sync: only just before syncs complete. -n all: every point (small traces).
-      --modes m,m: the modes to draw from (default: all four, "prefix" most often).
+      --modes m,m: the modes to draw from (default: all four, "prefix" most often; "torn-last":
+      every write but the last, that one torn at a random byte, for --focus sync).
   pcut.py dump --trace T      print the operations (debugging)
 """
 import bisect
@@ -112,13 +113,15 @@ class Inode:
                 chunk = src[p:min(p + PAGE, size)]
                 mixed[p:p + len(chunk)] = chunk
             return mixed, "pages size %d of %d..%d" % (size, len(out), len(full))
-        n = rng.randint(0, len(self.pending))
+        n = len(self.pending) - 1 if mode == "torn-last" else rng.randint(0, len(self.pending))
         for o in self.pending[:n]:
             apply_op(out, o)
         desc = "prefix %d/%d" % (n, len(self.pending))
         if n < len(self.pending) and self.pending[n][0] == "w":
             _, off, data = self.pending[n]
             t = rng.randint(0, len(data) - 1) if data else 0
+            if off + len(data) <= len(out) and not any(out[off:off + len(data)]):
+                desc += " over zeros"   # written ahead by the store (already in the file's size)
             if rng.random() < 0.25 and off + len(data) > len(out):
                 apply_op(out, ("w", off, data[:t] + bytes(len(data) - t)))
                 desc += " + write of %d torn at %d, rest zeros" % (len(data), t)

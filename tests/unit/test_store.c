@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 static char tmp[64];
+#define AHEAD (1 << 20)   /* with fsync on, the store writes zeros ahead up to the next MiB */
 
 /* ---- helpers ---- */
 
@@ -126,14 +127,15 @@ static int open_quiet(store *s, const char *dir, seen *sn, char *err, long *nois
     return rc;
 }
 
-/* A fresh log in tmp/name holding records seq 1..n with payload sizes sizes[]. */
+/* A fresh log in tmp/name holding records seq 1..n with payload sizes sizes[] (--fsync never:
+ * no zeros written ahead, the file ends with the last record). */
 static void make_log(char *dir, const char *name, const uint32_t *sizes, int n)
 {
     store s;
     char err[512];
     uint8_t p[256];
     path_of(dir, name);
-    CHECK_EQ_INT(store_open(&s, dir, 1, NULL, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(store_open(&s, dir, 0, NULL, NULL, err, sizeof err), 0);
     for (int i = 0; i < n; i++) {
         fill(p, sizes[i], (uint64_t)i + 1);
         CHECK_EQ_INT(store_append(&s, (uint8_t)(i + 1), p, sizes[i], NULL, NULL), 0);
@@ -252,7 +254,8 @@ static void test_append_replay(void)
     CHECK_EQ_INT(store_append(&s, 1, p, STORE_MAX_PAYLOAD + 1, NULL, NULL), -1);
     CHECK_EQ_INT(errno, EINVAL);
     CHECK_EQ_INT(s.size, off);
-    CHECK_EQ_INT(file_size(dir), (long)off);
+    CHECK_EQ_INT(s.alloc, (off / AHEAD + 1) * AHEAD);   /* zeros ahead, to the next MiB */
+    CHECK_EQ_INT(file_size(dir), (long)s.alloc);
     store_close(&s);
 
     CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
@@ -271,7 +274,7 @@ static void test_append_replay(void)
         CHECK_EQ_INT(store_pread(&s, sn.r[i].off, q, sizes[i]), 0);
         CHECK_MEM(q, p, sizes[i]);
     }
-    CHECK_EQ_INT(store_pread(&s, off - 4, q, 5), -1);   /* runs past the end */
+    CHECK_EQ_INT(store_pread(&s, s.alloc - 4, q, 5), -1);   /* runs past the end */
     fill(p, 3, N + 1);
     CHECK_EQ_INT(store_append(&s, 120, p, 3, &seq, &poff), 0);   /* seq continues */
     CHECK_EQ_INT(seq, N + 1);
@@ -362,7 +365,8 @@ static void test_torn_every_byte(void)
         CHECK_EQ_INT(sn.n, 3);
         CHECK(sn.n == 3 && sn.r[2].seq == 3 && sn.r[2].type == 9 && sn.r[2].len == 3
               && memcmp(sn.r[2].data, "new", 3) == 0);
-        CHECK_EQ_INT(file_size(dir), start + 20);
+        CHECK_EQ_INT(s.size, start + 20);
+        CHECK_EQ_INT(file_size(dir), AHEAD);   /* the append wrote zeros ahead */
         store_close(&s);
     }
     /* creation torn inside the magic: 1..7 bytes of it, rewritten */
@@ -430,9 +434,9 @@ static void expect_kept(const char *dir, const uint8_t *image, size_t good, int 
     CHECK_EQ_INT(file_size(dir), (long)(good + z));
     CHECK_EQ_INT(store_append(&s, 9, "new", 3, &seq, &poff), 0);   /* over the zeros, from good */
     CHECK_EQ_INT(poff, good + 17);
-    CHECK_EQ_INT(s.alloc, good + (z > 20 ? z : 20));
+    CHECK_EQ_INT(s.alloc, z >= 20 ? good + z : AHEAD);   /* past the zeros: more written ahead */
     store_close(&s);
-    CHECK_EQ_INT(file_size(dir), (long)(good + (z > 20 ? z : 20)));
+    CHECK_EQ_INT(file_size(dir), (long)(z >= 20 ? good + z : AHEAD));
     CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);   /* the new record replays */
     CHECK(noise == 0 && sn.n == nrec + 1 && s.size == good + 20);
     CHECK(sn.n == nrec + 1 && sn.r[nrec].seq == (uint64_t)nrec + 1 && memcmp(sn.r[nrec].data, "new", 3) == 0);
@@ -595,25 +599,43 @@ static void test_append_failure(void)
     CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
     errno = 0;
     int rc1 = store_append(&s, 1, p, 100, &seq, &poff), e1 = errno;
-    lim.rlim_cur = size + 10;   /* a short write: 10 of 117 bytes land */
+    lim.rlim_cur = size + 10;   /* 10 bytes of zeros ahead fit (kept), the record does not */
     CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
     errno = 0;
     int rc2 = store_append(&s, 1, p, 100, &seq, &poff), e2 = errno;
     CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, oldsig);
 
     CHECK_EQ_INT(rc1, -1);
     CHECK_EQ_INT(e1, EFBIG);
     CHECK_EQ_INT(rc2, -1);
     CHECK_EQ_INT(e2, EFBIG);
-    CHECK_EQ_INT(file_size(dir), (long)size);
+    CHECK_EQ_INT(file_size(dir), (long)size + 10);
+    CHECK_EQ_INT(s.alloc, size + 10);
+    size_t n;
+    uint8_t *d = slurp(dir, &n), zero[117] = {0};
+    CHECK(n == size + 10 && memcmp(d + size, zero, 10) == 0);
+    free(d);
     CHECK_EQ_INT(s.size, size);
     CHECK_EQ_INT(s.last_seq, 2);
     CHECK_EQ_INT(s.nrecords, 2);
     CHECK_EQ_INT(store_append(&s, 7, p, 100, &seq, &poff), 0);   /* limit lifted */
     CHECK_EQ_INT(seq, 3);
     CHECK_EQ_INT(poff, size + 17);
-    CHECK_EQ_INT(file_size(dir), (long)size + 117);
+    CHECK_EQ_INT(file_size(dir), AHEAD);
+
+    /* a write over the zeros ahead that fails half-way (a limit inside them): the part that
+     * landed is zeroed again, the zeros stay, nothing of the record is left to replay */
+    const uint64_t size3 = s.size;
+    lim.rlim_cur = size3 + 50;
+    CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    errno = 0;
+    int rc3 = store_append(&s, 8, p, 100, &seq, &poff), e3 = errno;
+    CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, oldsig);
+    CHECK(rc3 == -1 && e3 == EFBIG && s.size == size3 && s.last_seq == 3);
+    d = slurp(dir, &n);
+    CHECK(n == AHEAD && memcmp(d + size3, zero, 117) == 0);
+    free(d);
     store_close(&s);
 
     CHECK_EQ_INT(open_quiet(&s, dir, &sn, err, &noise), 0);
@@ -621,6 +643,7 @@ static void test_append_failure(void)
     CHECK_EQ_INT(sn.n, 3);
     CHECK(sn.n == 3 && sn.r[2].seq == 3 && sn.r[2].type == 7 && sn.r[2].len == 100
           && memcmp(sn.r[2].data, p, 100) == 0);
+    CHECK(s.size == size3 && s.alloc == AHEAD);
     store_close(&s);
     seen_reset(&sn);
 }
@@ -754,7 +777,11 @@ static void test_changes(void)
     CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, oldsig);
     CHECK_EQ_INT(rc, -1);
-    CHECK_EQ_INT(file_size(dir), (long)start);
+    CHECK_EQ_INT(file_size(dir), (long)start + 40);   /* 40 bytes of zeros ahead fitted: kept */
+    uint8_t *z = slurp(dir, &n);
+    CHECK(n == start + 40 && memcmp(z, whole, start) == 0);
+    for (size_t i = start; i < n; i++) CHECK_EQ_INT(z[i], 0);   /* the record that landed is zeroed */
+    free(z);
     CHECK_EQ_INT(s.last_seq, 2);
     CHECK_EQ_INT(store_append(&s, 9, "x", 1, &seq[0], NULL), 0);
     CHECK_EQ_INT(seq[0], 3);
