@@ -42,16 +42,20 @@
 # BENCH_REDIS_N (default: sized by a probe to last BENCH_SECONDS), BENCH_BODY (100 bytes),
 # CHATD (./chatd), CHATD_STATIC (./chatd-static), BENCH_TOOLS (build/bench: postload, wsload,
 # disk_ceiling, loggen), BENCH_OUT (build/bench.json), TMPDIR (where the data dirs go: it must be a
-# real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt),
+# real disk for fsync), BENCH_PERF=1 (perf record each run: build/bench-perf/NAME.txt; BENCH_PERF_G=1: with -g),
 # QUICK=1 (for iterating, under 90 s: 2 s runs, 100k messages, 2000 idle connections, 2 s + 1 s
 # of fan-out; ratios only roughly comparable with a full run), BENCH_ONLY=post (scenario 4 and
-# redis alone: the fill, POST --fsync always and never, a short table; nothing else). The table ends with "How cost
+# redis alone: the fill, POST --fsync always and never, a short table; nothing else), BENCH_ONLY
+# (a list, e.g. "9" or "7 8 9": server A's fill and scenario 2, then only these of 1, 3, 7, 8, 9,
+# and a short table; with BENCH_PERF=1 the perf files of just those runs). The table ends with "How cost
 # grows": each scaling row's figure per size, its stated complexity and the measured growth.
 # Results and how to read them: scripts/BENCH.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=${QUICK:-0}
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 [ "$QUICK" = 1 ] && Q=1 || Q=
 DUR=${BENCH_SECONDS:-${Q:+2}}; DUR=${DUR:-6}
 CONNS=${BENCH_CONNS:-64}
@@ -165,7 +169,7 @@ measure_begin() {
     if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "${2:-}" ]; then
         mkdir -p build/bench-perf
         PERF_NAME=$2
-        perf record -F 999 -e cpu-clock -p "$1" -o "build/bench-perf/$2.data" >/dev/null 2>&1 &
+        perf record -F 999 -e cpu-clock ${BENCH_PERF_G:+-g} -p "$1" -o "build/bench-perf/$2.data" >/dev/null 2>&1 &
         PERF_PID=$!
         sleep 0.2
     fi
@@ -302,10 +306,11 @@ for _ in $(seq 500); do
     sleep 0.01
 done
 [ -n "$NGWORKER" ] || { cat "$NGX/error.log" >&2; die "nginx did not start"; }
-wrk_run nginx "$NGWORKER" "http://127.0.0.1:$NGPORT/healthz"
+want 1 && wrk_run nginx "$NGWORKER" "http://127.0.0.1:$NGPORT/healthz"
 
 fi
 # ---------------------------------------------------------------------------- redis
+if [ -z "$ONLY" ] || [ "$ONLY" = post ]; then
 RD=$TMP/redis
 mkdir -p "$RD"
 RPORT=$(free_port)
@@ -328,6 +333,7 @@ IFS=, read -r _ rrps _ _ rp50 _ rp99 _ < <(tail -1 "$TMP/redis.csv" | tr -d '"')
 # shellcheck disable=SC2046
 row redis rps="$rrps" p50_ms="$rp50" p99_ms="$rp99" seconds="$(awk -v m="$RSECS" 'BEGIN{print m/1000}')" $(M_ROW)
 progress redis-set-always "$rrps" "$rp50" "$rp99"
+fi
 
 # ---------------------------------------------------------------------------- BENCH_ONLY=post
 # Scenario 4 alone beside redis (for iterating on the write path): the fill, then POST with
@@ -380,7 +386,7 @@ for i in $(seq $NCONV); do
     CONVS=${CONVS:+$CONVS,}$id
 done
 C1=${CONVS%%,*}
-wrk_run s1_healthz "$A" "http://127.0.0.1:$PORT/healthz"
+want 1 && wrk_run s1_healthz "$A" "http://127.0.0.1:$PORT/healthz"
 
 measure_begin "$A" fill
 "${LOAD[@]}" "$TOOLS/postload" --port "$PORT" --token "$TOKEN" --conv "$CONVS" --conns "$CONNS" --count "$NMSG" \
@@ -396,6 +402,8 @@ api GET "/api/messages/$MID" >/dev/null || die "GET /api/messages/$MID failed"
 wrk_run s2_get_message "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
 
 # 7: idle keep-alive connections held open while scenario 2 runs again
+RSS_BEFORE_IDLE= RSS_IDLE_CONNS= HOLD_OK=
+if want 7; then
 RSS_BEFORE_IDLE=$(rss_kb "$A")
 "${LOAD[@]}" "$TOOLS/postload" --idle "$IDLE" --port "$PORT" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
 HOLDER=$!
@@ -405,19 +413,24 @@ RSS_IDLE_CONNS=$(rss_kb "$A")
 wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
 kill -TERM "$HOLDER"
 wait "$HOLDER" 2>/dev/null && HOLD_OK=true || HOLD_OK=false   # false: the server closed some
+fi
 
 # nginx beside scenario 3: a static file of the same bytes as the page (the ceiling for a
 # response of that size), run right before it
 mkdir -p "$NGX/html"
+PAGE_BYTES=
+if want 3; then
 api GET "/api/messages?conversation_id=$C1&limit=50" >"$NGX/html/page.json" || die "GET the 50-message page failed"
 PAGE_BYTES=$(stat -c %s "$NGX/html/page.json")
 [ "$(curl -sf "http://127.0.0.1:$NGPORT/page.json" | wc -c)" = "$PAGE_BYTES" ] || die "nginx does not serve page.json"
 wrk_run nginx_static_page "$NGWORKER" "http://127.0.0.1:$NGPORT/page.json"
 wrk_run s3_list_50 "$A" "http://127.0.0.1:$PORT/api/messages?conversation_id=$C1&limit=50" -H "Authorization: Bearer $TOKEN"
+fi
 RSS_A_END=$(rss_kb "$A")
 
 # 8: the inbox: GET /api/conversations for a user in INBOX_CONVS conversations, each with
 # INBOX_MSGS messages from the bench user; the reader has read half of every other one
+if want 8; then
 READER=$(api POST /api/users/register '{"username":"reader","password":"reader-password"}')
 READER_TOKEN=$(echo "$READER" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 READER_ID=$(echo "$READER" | sed -n 's/.*"user":{"id":\([0-9]*\).*/\1/p')
@@ -460,13 +473,15 @@ read -r INBOX_BYTES INBOX_N INBOX_UNREAD INBOX_OK <<<"$INBOX_CHECK"
 curl -sf "http://127.0.0.1:$PORT/api/conversations" -H "Authorization: Bearer $READER_TOKEN" >"$NGX/html/inbox.json" || die "GET /api/conversations failed"
 [ "$(curl -sf "http://127.0.0.1:$NGPORT/inbox.json" | wc -c)" = "$(stat -c %s "$NGX/html/inbox.json")" ] || die "nginx does not serve inbox.json"
 wrk_run nginx_static_inbox "$NGWORKER" "http://127.0.0.1:$NGPORT/inbox.json"
-stop_pid "$NGMASTER"
 wrk_run s8_inbox "$A" "http://127.0.0.1:$PORT/api/conversations" -H "Authorization: Bearer $READER_TOKEN"
+fi
+stop_pid "$NGMASTER"
 
 # 9: presence burst: BURST_USERS users sharing one conversation open a WebSocket each within
 # one second while scenario 2 runs (BURST_DUR s, the burst starting 0.5 s in); beside it the
 # same wrk run without the burst. wsload registers the users and holds the streams open until
 # the server stops (so no offline events come after the grace)
+if want 9; then
 "${LOAD[@]}" "$TOOLS/wsload" --port "$PORT" --clients "$BURST_USERS" --burst 1 --json >"$TMP/burst.out" 2>"$TMP/burst.err" &
 BURSTER=$!
 wait_line "$TMP/burst.out" '^wsload ready' "$BURSTER" 6000 || { cat "$TMP/burst.err" >&2; die "wsload --burst did not get ready"; }
@@ -479,9 +494,30 @@ wait_line "$TMP/burst.out" '^{' "$BURSTER" 1500 || { cat "$TMP/burst.out" "$TMP/
 BURST=$(tail -1 "$TMP/burst.out")
 grep '^wsload burst' "$TMP/burst.out" | sed 's/^/  /'
 row s9_burst burst="$BURST"
+fi
 stop_pid "$A"
+if want 9; then
 kill -TERM "$BURSTER" 2>/dev/null || true
 wait "$BURSTER" 2>/dev/null && BURST_OK=true || BURST_OK=false
+fi
+if [ -n "$ONLY" ]; then   # BENCH_ONLY: the rows run, each beside scenario 2 of the same run
+    echo "  (BENCH_ONLY=\"$ONLY\"; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+    python3 - "$ROWS" <<'EOF'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line); rows[r.pop("name")] = r
+s2 = rows["s2_get_message"]["rps"]
+for k, r in rows.items():
+    if r.get("rps"):
+        print("  %-22s %8.0f req/s %5.2fx scenario 2  p99 %7.3f ms  CPU %5.2f s, %6.1f us/request" % (
+            k, r["rps"], r["rps"] / s2, r["p99_ms"], r["cpu_s"], r["cpu_s"] * 1e6 / (r["rps"] * r["seconds"])))
+b = rows.get("s9_burst", {}).get("burst")
+if b: print("  burst: %d of %d open in %.2f s, %d presence events, %d duplicates" % (
+    b["opened"], b["clients"], b["open_span_s"], b["presence_events"], b["presence_dups"]))
+EOF
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------- chatd B (--fsync always)
 start_chatd B always "$DATA"

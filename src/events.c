@@ -113,15 +113,15 @@ void stream_send(server *s, conn *c, uint64_t id, const char *type, const buf_t 
         buf_append(&c->out, json->data, json->len);
         buf_puts(&c->out, "\n\n");
     }
+    c->lazy = 0;
     conn_ready(c);
 }
 
 /* Tell a stream its history is gone: refetch with the REST API, then go on live. */
 void stream_resync(server *s, conn *c)
 {
-    buf_t *b = buf_reset(&s->ev.frame);
-    buf_puts(b, "{\"type\":\"resync\"}");
-    stream_send(s, c, 0, "resync", b);
+    buf_puts(buf_reset(&s->ev.frame), "{\"type\":\"resync\"}");
+    stream_send(s, c, 0, "resync", &s->ev.frame);
 }
 
 /* A reader this far behind would grow our memory without bound: drop it. SSE clients
@@ -152,12 +152,13 @@ void events_presence(server *s, uint32_t uid, int online, int64_t seen_ms)
     events *e = &s->ev;
     for (; e->nrcpt; e->nrcpt--) e->flag[e->rcpt[e->nrcpt - 1]] = 0;   /* the last event's */
     policy_presence(&s->db, uid, rcpt_add, e);
-    buf_reset(&e->frame);
-    view_presence(&e->frame, uid, online, seen_ms);
+    view_presence(buf_reset(&e->frame), uid, online, seen_ms);
     for (size_t i = 0; i < s->nconns; i++) {
         conn *c = s->conns[i];
         if (!is_stream(c) || !may_see(e, c->uid)) continue;
+        int lazy = c->lazy || c->out_sent == c->out.len;   /* nothing else waits to go out */
         stream_send(s, c, 0, "presence", &e->frame);
+        c->lazy = lazy;
         check_backlog(s, c);
     }
 }
@@ -200,12 +201,11 @@ void events_pump(server *s)
 {
     size_t left = REPLAY_TURN, n = s->nhot;
     for (size_t k = 0; k < n && left; k++) {   /* a replaying stream is busy, so hot */
-        conn *c = s->conns[(s->ev.pump_from + k) % n];   /* a different one first each turn */
+        conn *c = s->conns[(s->turn + k) % n];   /* a different one first each turn */
         if (!replay_ready(c)) continue;
         size_t used = replay_some(s, c, left < REPLAY_READ ? left : REPLAY_READ);
         left = used < left ? left - used : 0;
     }
-    s->ev.pump_from++;
 }
 
 /* A replay can go on at once: the loop must not sleep in poll() (a stream whose output is

@@ -105,10 +105,6 @@ static void accept_all(server *s)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (s->nconns == s->capconns) {
-            s->capconns = s->capconns ? s->capconns * 2 : 64;
-            s->conns = xrealloc(s->conns, s->capconns * sizeof *s->conns);
-        }
         conn *c = conn_new(s, fd, addr);
 #ifdef CHATD_TLS
         if (s->tls && !(c->tls = tls_conn_new(s->tls, fd))) { conn_free(c); continue; }
@@ -199,11 +195,13 @@ static void close_at(server *s, size_t i)
     conn_free(c);
 }
 
-/* Flush what may be sent; close the dead, the finished and the idle. The first n slots:
- * the hot ones, or all of them on a full turn. */
+/* Flush what may be sent; close the dead, the finished and the idle. The first n slots: the hot ones,
+ * or all on a full turn. Streams with only presence events queued (lazy) write in one turn of every
+ * 1 + nstreams / STREAM_WRITES: a burst of them is ~STREAM_WRITES writes a turn, each carrying several. */
 static void sweep(server *s, size_t n)
 {
     int64_t idle = (int64_t)s->cfg.idle_timeout_s * 1000;
+    size_t every = 1 + s->nstreams / STREAM_WRITES;
     for (size_t i = n; i-- > 0;) {
         conn *c = s->conns[i];
         int busy = c->state == CONN_WAIT_HASH || c->out_sent < c->out.len;
@@ -215,7 +213,7 @@ static void sweep(server *s, size_t n)
         if (c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after && c->in.len &&
             s->now_ms - c->req_ms > (int64_t)s->cfg.request_timeout_s * 1000)
             conn_timeout(s, c);   /* slowloris: trickling bytes must not hold a slot forever */
-        int flushed = conn_flush(s, c);
+        int flushed = c->lazy && (c->id + s->turn) % every ? 0 : conn_flush(s, c);
         /* output drained below the mark: go on with requests already read (pipelining) */
         if (flushed == 0 && c->kind == KIND_HTTP && c->state == CONN_HTTP && !c->close_after &&
             c->in.len && c->out.len - c->out_sent < CONN_OUT_HIGH)
@@ -226,14 +224,8 @@ static void sweep(server *s, size_t n)
 }
 
 /* The pollfds of the first n connections, after the hasher's pipe and the listener. */
-static void build_pollset(server *s, struct pollfd **pfds, size_t *cap, size_t n)
+static void build_pollset(server *s, struct pollfd *p, size_t n)
 {
-    if (*cap < n + 2) {
-        *cap = (n + 2) * 2;
-        *pfds = xrealloc(*pfds, *cap * sizeof **pfds);
-        s->polled = xrealloc(s->polled, *cap * sizeof *s->polled);
-    }
-    struct pollfd *p = *pfds;
     p[0] = (struct pollfd){ s->hs.pipe[0], POLLIN, 0 };
     p[1] = (struct pollfd){ s->stopping ? -1 : s->listen_fd, POLLIN, 0 };
     for (size_t i = 0; i < n; i++) {
@@ -272,8 +264,9 @@ int server_run(server *s)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct pollfd *pfds = NULL;
-    size_t cap = 0;
+    struct pollfd *pfds = xmalloc(((size_t)s->cfg.max_conns + 2) * sizeof *pfds);   /* never more */
+    s->conns = xmalloc((size_t)s->cfg.max_conns * sizeof *s->conns);   /* (accept_all refuses more) */
+    s->polled = xmalloc((size_t)s->cfg.max_conns * sizeof *s->polled);
     int64_t deadline = 0;
     int quiet = 1;   /* the last poll found nothing: make the next one full (and sleep) */
     for (;;) {
@@ -290,7 +283,7 @@ int server_run(server *s)
         int64_t since = s->now_ms - s->full_ms;
         int full = quiet || s->stopping || since >= POLL_COLD_MS;
         size_t n = full ? s->nconns : s->nhot;
-        build_pollset(s, &pfds, &cap, n);
+        build_pollset(s, pfds, n);
         /* no sleeping while writes made after this turn's commit wait, or a hook has more to do */
         int busy = s->commit_pending;
         for (int i = 0; i < s->nhooks; i++) busy |= s->hooks[i].pending && s->hooks[i].pending(s);
@@ -298,6 +291,7 @@ int server_run(server *s)
         int r = poll(pfds, n + 2, timeout);
         s->now_ms = now_ms();
         if (full) s->full_ms = s->now_ms;
+        s->turn++;
         quiet = r == 0;
         if (r < 0 && errno != EINTR) { perror("chatd: poll"); break; }
         if (r > 0) handle_events(s, pfds, n + 2);

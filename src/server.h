@@ -22,6 +22,7 @@
  * idle loop sleeps in a poll of everything, so a cold one then waits no longer). */
 #define CONN_HOT_MS 1000
 #define POLL_COLD_MS 25
+#define STREAM_WRITES 64   /* writes to event streams per loop turn, about (loop.c) */
 #define TYPING_EVERY_MS 2000   /* typing relayed at most this often per user and conversation */
 
 typedef struct config {
@@ -78,6 +79,7 @@ typedef struct conn {
     int wait_commit;       /* output queued while a write waits for the fsync: hold it until then */
     int close_after;       /* close once out is flushed; read nothing more */
     int sent_continue;
+    int lazy;              /* a stream with only presence events queued: they may wait (loop.c) */
     int64_t last_ms;       /* last activity, for the idle timeout */
     int64_t req_ms;        /* when the unfinished request in `in` began (slowloris guard) */
     http_parser hp;        /* owned */
@@ -116,7 +118,6 @@ typedef struct events {
     uint32_t capflag;
     buf_t json, frame, rd; /* owned scratch */
     const char *name;      /* type of the event in json ("message.created", ...) */
-    size_t pump_from;      /* replays take turns going first */
 } events;
 
 #define EVENT_MARK_EVERY 256   /* replay start points: one per this many records */
@@ -168,11 +169,12 @@ typedef struct server {
     metrics m;
     int listen_fd, stopping;
     tls_server *tls;       /* owned; NULL without TLS */
-    conn **conns;          /* owned, compact array: conns[0..nhot) are the hot ones */
-    size_t nconns, capconns, nhot;
+    conn **conns;          /* owned, compact array of max_conns: conns[0..nhot) are the hot ones */
+    size_t nconns, nhot;
     conn **polled;         /* owned: polled[i] is the conn of pollfd i + 2 this turn */
     int64_t full_ms;       /* when all connections were last polled */
     int64_t swept_ms;      /* ... and swept */
+    size_t turn;           /* loop turns so far: replays take turns going first, streams writing */
     size_t nstreams;       /* connections that are SSE or WebSocket streams */
     uint64_t next_conn_id;
     int64_t now_ms;

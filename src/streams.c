@@ -12,9 +12,8 @@
 
 static void ws_error(server *s, conn *c, const char *code, const char *message)
 {
-    buf_t *b = buf_reset(&s->ev.frame);
-    view_error(b, 1, code, message);
-    ws_frame(&c->out, WS_TEXT, b->data, b->len);
+    view_error(buf_reset(&s->ev.frame), 1, code, message);
+    ws_frame(&c->out, WS_TEXT, s->ev.frame.data, s->ev.frame.len);
 }
 
 /* At most one relayed typing per TYPING_EVERY_MS per user and conversation. The map holds
@@ -116,12 +115,10 @@ static int last_event_id(server *s, conn *c, http_req *r, uint64_t *out)
     if (h && h->value_len < sizeof v) { memcpy(v, h->value, h->value_len); n = (long)h->value_len; }
     else if (h) n = -2;
     if (n == -1) return 0;
-    uint64_t x;
-    if (n < 0 || http_uint(v, (size_t)n, 1, 19, &x) < 0) {
+    if (n < 0 || http_uint(v, (size_t)n, 1, 19, out) < 0) {
         respond_error(s, c, 400, "validation_failed", "last_event_id: a non-negative integer");
         return -1;
     }
-    *out = x;
     return 1;
 }
 
