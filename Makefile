@@ -17,7 +17,7 @@ LDFLAGS := -fsanitize=address,undefined
 BIN     := $(BUILD)/chatd
 else
 BUILD   := build/rel
-CFLAGS  := $(CFLAGS_BASE) -O2
+CFLAGS  := $(CFLAGS_BASE) $(or $(OPT),-O2)
 LDFLAGS :=
 BIN     := chatd
 endif

@@ -596,7 +596,10 @@ python3() { command "$PYTHON" "$@"; }   # a test's own `python3 - <<EOF` too (a 
 
 # Shared by several test files: a POST /api/messages body; a /metrics value read without
 # touching req's STATUS/BODY; the concurrent writer (tests/crash_writer.py) and its python.
-mbody() { jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; }
+mbody() {   # in bash when it is plain (as post_msg), else jq
+    if [[ $1 =~ ^(0|[1-9][0-9]*)$ ]] && _jstr "$2"; then echo "{\"conversation_id\":$1,\"body\":$JSTR}"
+    else jq -nc --argjson c "$1" --arg b "$2" '{conversation_id:$c,body:$b}'; fi
+}
 metric() {
     local STATUS BODY ALL_HEADERS CURL_RC _TCP_B=$TMP_ROOT/metrics k v _
     _tcp_ok /metrics && _tcp GET /metrics "" "" || BODY=$(curl -s --max-time 10 "$BASE/metrics")
@@ -620,7 +623,7 @@ JQ_ASNOW='def asnow: def e: .data // .;
 CWPY=/usr/bin/python3
 [ -x "$CWPY" ] || CWPY=$PYTHON
 cat >"$RAW_PY" <<'PYEOF'
-import json, select, socket, sys, threading, time
+import json, os, select, socket, sys, threading, time
 
 def parse(data, methods, closed):
     out = []; pos = 0; i = 0
@@ -682,6 +685,23 @@ def parse(data, methods, closed):
 
 def finals(rs): return sum(1 for r in rs if r["status"] >= 200)
 
+def emit(res):
+    # the JSON; and with RAW_OUT=PREFIX what raw_statuses/raw_closed/raw_pick read without a jq:
+    # PREFIX.meta (final statuses, closed, no answer at all) and PREFIX.K.{status,body,headers}
+    print(json.dumps(res))
+    pre = os.environ.get("RAW_OUT")
+    if not pre:
+        return
+    fin = [r for r in res["responses"] if r["status"] >= 200]
+    bad = res["error"] is not None or not res["responses"]
+    with open(pre + ".meta", "w", encoding="utf-8") as f:
+        f.write("%s\n%s\n%s\n" % (",".join(str(r["status"]) for r in fin), str(res["closed"]).lower(), str(bad).lower()))
+    for k, r in enumerate(fin):
+        for part, text in (("status", str(r["status"])), ("body", r["body"]),
+                           ("headers", "\n".join("%s: %s" % (h, v) for h, vs in r["headers"].items() for v in vs))):
+            with open("%s.%d.%s" % (pre, k, part), "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+
 def main():
     a = sys.argv[1:]
     port = int(a.pop(0)); n = 0; tmo = 5.0; methods = []; prog = None; chunked = False; pieces = 0
@@ -699,7 +719,7 @@ def main():
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=tmo)
     except Exception as e:
-        res["error"] = "connect: %s" % e; print(json.dumps(res)); return
+        res["error"] = "connect: %s" % e; emit(res); return
     try:
         if pieces:
             for k in range(0, len(payload), pieces):
@@ -749,7 +769,7 @@ def main():
     rs, rest = parse(data, methods, res["closed"])
     res["responses"] = rs
     res["rest"] = rest.decode("latin-1")
-    print(json.dumps(res))
+    emit(res)
 
 def conncap():
     # conncap PORT K: open K keep-alive connections, each answered 200 on /healthz, then a
@@ -809,15 +829,22 @@ else:
     main()
 PYEOF
 
-# raw_send BYTES [options]: send BYTES on a fresh connection to PORT; sets RAW
+# raw_send BYTES [options]: send BYTES on a fresh connection to PORT; sets RAW (and, for the
+# helpers below, without a jq process each: _RAW_FOR, _RAW_ST (final statuses), _RAW_CL (closed)
+# and the final responses' parts in $TMP_ROOT/rawN.K.*; a RAW a test set itself goes to jq)
 raw_send() {
-    local bytes=$1
+    local bytes=$1 bad=
     shift
     LAST_REQ="raw: $bytes"
     STATUS=
-    RAW=$(printf '%s' "$bytes" | timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
-    [ -z "$RAW" ] && RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
-    if [ "$(jq -r '(.error != null) or (.responses | length) == 0' <<<"$RAW")" == true ]; then _check_server_alive; fi
+    _RAW_N=$((${_RAW_N:-0} + 1))   # a new name each time: no stale part of the last one
+    RAW=$(printf '%s' "$bytes" | RAW_OUT=$TMP_ROOT/raw$_RAW_N timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
+    _RAW_FOR=$RAW _RAW_ST= _RAW_CL=false
+    if [ -z "$RAW" ] || ! { read -r _RAW_ST && read -r _RAW_CL && read -r bad; } <"$TMP_ROOT/raw$_RAW_N.meta" 2>/dev/null; then
+        RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
+        _RAW_FOR=$RAW _RAW_ST= _RAW_CL=false bad=true
+    fi
+    if [ "$bad" == true ]; then _check_server_alive; fi
 }
 
 # raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
@@ -825,24 +852,40 @@ raw_abort() {
     printf '%s' "$1" | timeout 20 "$PYTHON" "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
 }
 
-raw_statuses() { jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"; }
-raw_closed() { jq -r '.closed' <<<"$RAW"; }
+_raw_mine() { [[ -n ${_RAW_FOR+set} && $RAW == "$_RAW_FOR" ]]; }   # RAW is raw_send's last
+raw_statuses() {
+    if _raw_mine; then echo "$_RAW_ST"; return; fi
+    jq -r '[.responses[] | select(.status >= 200) | .status] | map(tostring) | join(",")' <<<"$RAW"
+}
+raw_closed() { if _raw_mine; then echo "$_RAW_CL"; else jq -r '.closed' <<<"$RAW"; fi; }
 
 expect_raw_statuses() {   # "400" or "200,404,..." (final responses, in order)
     local got
-    got=$(raw_statuses)
+    if _raw_mine; then got=$_RAW_ST; else got=$(raw_statuses); fi
     if [ "$got" == "$1" ]; then ok; else fail "raw response statuses" "$1" "$got  (raw: $(jq -c '{closed,timeout,error,rest,n:(.responses|length),first:(.responses[0]//null|if . then {status,body} else null end)}' <<<"$RAW"))"; fi
 }
 
 expect_raw_closed() {
     local got
-    got=$(raw_closed)
+    if _raw_mine; then got=$_RAW_CL; else got=$(raw_closed); fi
     if [ "$got" == true ]; then ok; else fail "connection closed by the server" true "$got (timeout: $(jq -r .timeout <<<"$RAW"))"; fi
 }
 
 # select the Kth final raw response (0-based) into STATUS/BODY/HEADERS for the usual checks
 raw_pick() {
     local k=${1:-0} r
+    if _raw_mine; then
+        STATUS= BODY= HEADERS=
+        r=$TMP_ROOT/raw$_RAW_N.$k
+        { STATUS=$(<"$r.status") BODY=$(<"$r.body") HEADERS=$(<"$r.headers"); } 2>/dev/null
+        [ -z "${RAW_VERIFY:-}" ] && return 0   # RAW_VERIFY=1: check against the jq path
+        local s=$STATUS b=$BODY h=$HEADERS st=$_RAW_ST cl=$_RAW_CL
+        _RAW_FOR= RAW_VERIFY= raw_pick "$k"
+        [[ $s == "$STATUS" && $b == "$BODY" && $h == "$HEADERS" && $st == "$(raw_statuses)" && $cl == "$(raw_closed)" ]] ||
+            fail "RAW_VERIFY: raw_pick $k" "$STATUS|$BODY|$HEADERS|$(raw_statuses)|$(raw_closed)" "$s|$b|$h|$st|$cl"
+        _RAW_FOR=$RAW
+        return 0
+    fi
     r=$(jq -c "[.responses[] | select(.status >= 200)][$k] // {}" <<<"$RAW")
     STATUS=$(jq -r '.status // ""' <<<"$r")
     BODY=$(jq -r '.body // ""' <<<"$r")
@@ -920,15 +963,21 @@ tick() { nap 0.01; }
 # ---------------------------------------------------------------------------------------------
 # background clients (the stream tests)
 
-# poll SECONDS command...: run the command every 50 ms until it succeeds (0) or SECONDS of
-# wall-clock time have passed (1)
+# poll SECONDS command...: run the command until it succeeds (0) or SECONDS of wall-clock time
+# have passed (1); between two runs 50 ms, or twice as long as the command took (at most 1 s):
+# a check that starts jq and python processes (~25-35 ms of CPU each) would otherwise spend
+# more CPU than a loaded machine has while it waits, and make the wait longer
 poll() {
-    local end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+    local end=$((${EPOCHREALTIME/./} + $1 * 1000000)) t0 d
     shift
     while :; do
+        t0=${EPOCHREALTIME/./}
         "$@" && return 0
-        ((${EPOCHREALTIME/./} >= end)) && return 1
-        nap 0.05
+        d=$((${EPOCHREALTIME/./} - t0))
+        ((t0 + d >= end)) && return 1
+        ((d = d * 2 < 50000 ? 50000 : d * 2 > 1000000 ? 1000000 : d * 2))
+        printf -v d '%d.%06d' $((d / 1000000)) $((d % 1000000))
+        nap "$d"
     done
 }
 

@@ -71,7 +71,7 @@ new_conv "$P_TOK" "busy" "[$S_ID,$W_ID,$R_ID]"
 BUSY=$CONV_ID
 
 : >"$TMP_ROOT/normal"
-timeout 58 "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token=$R_TOK" "$TMP_ROOT/normal" --max-time 55 &
+timeout 298 "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token=$R_TOK" "$TMP_ROOT/normal" --max-time 295 &
 EXTRA_PIDS="$EXTRA_PIDS $!"
 expect_true "normal client: handshake" wait_line "$TMP_ROOT/normal" '.k == "open"' 10
 
@@ -79,7 +79,7 @@ DRAIN=$TMP_ROOT/drain
 for k in sse ws; do
     : >"$TMP_ROOT/slow.$k"
     if [ $k == sse ]; then path="/api/events?token=$S_TOK"; else path="/api/ws?token=$W_TOK"; fi
-    timeout 58 "$PY" "$WSC" slow "$PORT" "$path" "$TMP_ROOT/slow.$k" "$DRAIN" --kind $k --rcvbuf 4096 --max-time 55 \
+    timeout 298 "$PY" "$WSC" slow "$PORT" "$path" "$TMP_ROOT/slow.$k" "$DRAIN" --kind $k --rcvbuf 4096 --max-time 295 \
         2>"$TMP_ROOT/slow.$k.err" &
     printf -v "SLOW_$k" '%s' "$!"
     EXTRA_PIDS="$EXTRA_PIDS $!"
@@ -90,11 +90,12 @@ expect_eq "slow sse: status" 200 "$(line "$TMP_ROOT/slow.sse" '.k == "ready"' | 
 expect_eq "slow ws: status" 101 "$(line "$TMP_ROOT/slow.ws" '.k == "ready"' | jq .status)"
 
 # post 8 KB messages, 40 at a time, until both slow streams were dropped (bounded: at most
-# 2000 messages or 30 s of posting)
+# 2000 messages or 90 s of posting). The clients live up to 295 s (stop_clients ends them): on
+# a loaded machine this file runs past a minute, and 30 s of posting were 320 messages, too few.
 POSTED=()
 batches=0
 dropped() { grep -c 'stream dropped' "$SERVER_LOG"; }
-post_until=$((${EPOCHREALTIME/./} + 30000000))
+post_until=$((${EPOCHREALTIME/./} + 90000000))
 while (($(dropped) < 2 && batches < 50 && ${EPOCHREALTIME/./} < post_until)); do
     ids=$(timeout 60 "$PY" "$WSC" post "$BASE" "$P_TOK" "$BUSY" 40 8000)
     if ! jq -e 'type == "array"' <<<"$ids" >/dev/null 2>&1; then

@@ -53,21 +53,38 @@ events() {
         jq -sc '[.[] | select(.k == "text") | {sid: null, ev: .data.type, data: .data}]' "$TMP_ROOT/s.$1" 2>/dev/null
         return
     fi
-    tr -d '\r' <"$TMP_ROOT/s.$1" | awk '
+    _sse_lines "$1" | jq -sc '.' 2>/dev/null || echo '"unparsable"'
+}
+_sse_lines() {   # NAME: one JSON object per event of an SSE stream (CRs dropped, as tr -d '\r' would)
+    awk '
         function flush() { if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : sid), ev, data
                            have = 0; sid = ""; ev = ""; data = "" }
+        { gsub(/\r/, "") }
         /^$/ { flush(); next }
         /^(:|retry:)/ { next }
         /^id:/ { sid = $0; sub(/^id: ?/, "", sid); have = 1; next }
         /^event:/ { ev = $0; sub(/^event: ?/, "", ev); have = 1; next }
         /^data:/ { data = $0; sub(/^data: ?/, "", data); have = 1; next }
-        END { }' | jq -sc '.' 2>/dev/null || echo '"unparsable"'
+        END { }' "$TMP_ROOT/s.$1"
 }
-pres() { events "$1" | jq -c '[.[] | select(.ev == "presence") | .data]'; }   # NAME: the presence events
-npres() { pres "$1" | jq 'length'; }
+# events_jq NAME JQ_ARGS... FILTER: FILTER over `events NAME` in one jq process (the polls run
+# it every few tens of ms); when that jq fails, the two-step way, for the same output and message
+events_jq() {
+    local n=$1 k="KIND_$1" out a=("${@:2:$#-2}") f=${*: -1}
+    if [ "${!k}" == ws ]; then
+        out=$(jq -s "${a[@]}" "[.[] | select(.k == \"text\") | {sid: null, ev: .data.type, data: .data}] | ($f)" \
+            "$TMP_ROOT/s.$n" 2>/dev/null)
+    else
+        out=$(_sse_lines "$n" | jq -s "${a[@]}" "$f" 2>/dev/null)
+    fi && { printf '%s\n' "$out"; return; }
+    events "$n" | jq "${a[@]}" "$f"
+}
+PRES='[.[] | select(.ev == "presence") | .data]'
+pres() { events_jq "$1" -c "$PRES"; }   # NAME: the presence events
+npres() { events_jq "$1" "$PRES | length"; }
 _has_n() { [ "$(npres "$1")" -ge "$2" ]; }
 wait_pres() { poll "${3:-15}" _has_n "$1" "$2"; }   # NAME N [S]: until NAME has N presence events
-_has_msg() { [ "$(events "$1" | jq --argjson m "$2" 'any(.[]; .data.message.id == $m)')" == true ]; }
+_has_msg() { [ "$(events_jq "$1" --argjson m "$2" 'any(.[]; .data.message.id == $m)')" == true ]; }
 # NAME TOKEN CONV: post a message into CONV and wait until NAME got it: everything sent to NAME
 # before the post has arrived (so "no presence event" checks after it prove nothing came)
 flush_stream() {
@@ -76,7 +93,7 @@ flush_stream() {
 }
 expect_pres() {   # NAME JQ_FILTER(over pres NAME) EXPECTED
     local got
-    got=$(pres "$1" | jq -rc "$2" 2>&1)
+    got=$(events_jq "$1" -rc "$PRES | ($2)" 2>&1)
     if [ "$got" == "$3" ]; then ok; else LAST_REQ="stream $1: jq '$2'" STATUS= fail "presence events of $1" "$3" "$got"; fi
 }
 ms() { echo $((${EPOCHREALTIME/./} / 1000)); }

@@ -41,30 +41,39 @@ sse_pid() { local v="SSE_PID_$1"; echo "${!v}"; }
 
 # sse_events NAME: the complete events so far as a JSON array of
 # {"sid": "<id line>"|null, "ev": "<event line>", "data": <data parsed as JSON>}
-sse_events() {
-    tr -d '\r' <"$TMP_ROOT/sse.$1.out" | awk '
+sse_events() { _sse_lines "$1" | jq -sc '.' 2>/dev/null || echo '"unparsable stream"'; }
+_sse_lines() {   # NAME: one JSON object per event (CRs dropped, as tr -d '\r' would)
+    awk '
         function flush() {
             if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : "\"" sid "\""), ev, data
             have = 0; sid = ""; ev = ""; data = ""
         }
+        { gsub(/\r/, "") }
         /^$/ { flush(); next }
         /^:/ { next }
         /^id:/ { sid = $0; sub(/^id: ?/, "", sid); have = 1; next }
         /^event:/ { ev = $0; sub(/^event: ?/, "", ev); have = 1; next }
         /^data:/ { d = $0; sub(/^data: ?/, "", d); data = (data == "" ? d : data "\n" d); have = 1; next }
         /^retry:/ { next }
-        { data = data "BAD-LINE:" $0; have = 1 }' | jq -sc '.' 2>/dev/null || echo '"unparsable stream"'
+        { data = data "BAD-LINE:" $0; have = 1 }' "$TMP_ROOT/sse.$1.out"
+}
+# sse_jq NAME JQ_ARGS...: jq over sse_events NAME in one jq process (a poll runs it every few
+# tens of ms); when that jq fails, the two-step way, for the same output and message
+sse_jq() {
+    local n=$1 out
+    shift
+    if out=$(_sse_lines "$n" | jq -s "$@" 2>/dev/null); then printf '%s\n' "$out"; else sse_events "$n" | jq "$@"; fi
 }
 
 # wait_sse NAME JQ_FILTER [SECONDS]: poll until the filter over sse_events is true
 wait_sse() { poll "${3:-15}" _sse_true "$1" "$2"; }
-_sse_true() { [ "$(sse_events "$1" | jq -r "$2" 2>/dev/null)" == true ]; }
+_sse_true() { [ "$(sse_jq "$1" -r "$2" 2>/dev/null)" == true ]; }
 
 # expect_sse NAME JQ_FILTER EXPECTED [--args for jq...]: a check over the events of NAME
 expect_sse() {
     local name=$1 f=$2 want=$3 got
     shift 3
-    got=$(sse_events "$name" | jq -rc "$@" "$f" 2>&1)
+    got=$(sse_jq "$name" -rc "$@" "$f" 2>&1)
     if [ "$got" == "$want" ]; then ok; else LAST_REQ="stream $name: jq '$f'" STATUS= fail "events of stream $name" "$want" "$got"; fi
 }
 
