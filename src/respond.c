@@ -27,7 +27,7 @@ void conn_swap(server *s, size_t i, size_t j)
 }
 
 /* The array is split: conns[0..nhot) are polled and swept every turn, the cold rest only
- * once per POLL_COLD_MS. Anything that gives a connection work (an event on its socket,
+ * every POLL_COLD_MS(s). Anything that gives a connection work (an event on its socket,
  * queued output) wakes it, so only connections with nothing to do are ever cold. */
 void conn_wake(server *s, conn *c) { if (c->slot >= s->nhot) conn_swap(s, c->slot, s->nhot++); }
 

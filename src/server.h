@@ -18,10 +18,10 @@
 #define MAX_CORS_ORIGINS 8
 #define CONN_OUT_HIGH (256 * 1024)   /* stop reading/parsing above this much unsent output */
 /* Two-tier polling: a connection idle this long (and with nothing pending) goes cold, and
- * cold ones are polled only once per POLL_COLD_MS while hot ones keep the loop busy (an
+ * cold ones are polled only every 25 ms per 2,500 of them while hot ones keep the loop busy (an
  * idle loop sleeps in a poll of everything, so a cold one then waits no longer). */
 #define CONN_HOT_MS 1000
-#define POLL_COLD_MS 25
+#define POLL_COLD_MS(s) ((int64_t)(25 * (1 + ((s)->nconns - (s)->nhot) / 2500)))
 #define STREAM_WRITES 64   /* writes to event streams per loop turn, about (loop.c) */
 #define TYPING_EVERY_MS 2000   /* typing relayed at most this often per user and conversation */
 
