@@ -408,8 +408,9 @@ RSS_BEFORE_IDLE=$(rss_kb "$A")
 "${LOAD[@]}" "$TOOLS/postload" --idle "$IDLE" --port "$PORT" --hold 300 >"$TMP/idle.out" 2>"$TMP/idle.err" &
 HOLDER=$!
 wait_line "$TMP/idle.out" '^idle:' "$HOLDER" 6000 || { cat "$TMP/idle.err" >&2; die "idle connections not open"; }
-sleep 1.5   # a connection idle for a second gives back its buffers: measure what stays
+sleep 2.5   # idle a second, a connection gives back its buffers (glibc: the pages within the next second)
 RSS_IDLE_CONNS=$(rss_kb "$A")
+echo "  $IDLE idle connections: RSS $RSS_BEFORE_IDLE -> $RSS_IDLE_CONNS KiB"
 wrk_run s7_get_with_idle "$A" "http://127.0.0.1:$PORT/api/messages/$MID" -H "Authorization: Bearer $TOKEN"
 kill -TERM "$HOLDER"
 wait "$HOLDER" 2>/dev/null && HOLD_OK=true || HOLD_OK=false   # false: the server closed some

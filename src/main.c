@@ -216,8 +216,7 @@ static int check_indexes(server *s)
     for (uint32_t i = 1; i <= d->nmsgs; i++) {
         msg *m = db_msg(d, i);
         if (m && (!db_conv(d, m->conv_id) || m->body_off + m->body_len > s->st.size)) {
-            fprintf(stderr, "chatd: message %u: conversation %u gone or body outside the log\n", i,
-                    m->conv_id);
+            fprintf(stderr, "chatd: message %u: conversation %u gone or body past the log\n", i, m->conv_id);
             bad = 1;
         }
     }
@@ -271,32 +270,30 @@ static int start_tls(server *s)
 static int make_parents(const char *dir)
 {
     size_t n = strlen(dir);
-    char *p = xmalloc(n + 1);
-    memcpy(p, dir, n + 1);
+    char *p = xmalloc(n + 4);
     int rc = 0;
     for (size_t i = 1; i < n && rc == 0; i++) {
-        if (p[i] != '/' || p[i - 1] == '/') continue;
-        p[i] = 0;
-        if (mkdir(p, 0700) == 0) {
-            char *slash = strrchr(p, '/');
-            const char *parent = slash == p ? "/" : slash ? (*slash = 0, p) : ".";
-            int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fd < 0 || fsync(fd) < 0) rc = -1;
-            if (fd >= 0) close(fd);
-            if (slash && slash != p) *slash = '/';
-            if (rc < 0)
-                fprintf(stderr, "chatd: --data-dir %s: syncing %s: %s\n", dir, parent, strerror(errno));
-        } else if (errno != EEXIST) {
-            fprintf(stderr, "chatd: --data-dir %s: cannot create %s: %s\n", dir, p, strerror(errno));
+        if (dir[i] != '/' || dir[i - 1] == '/') continue;
+        snprintf(p, n + 4, "%.*s", (int)i, dir);
+        int made = mkdir(p, 0700) == 0, fd = -1;
+        memcpy(p + i, "/..", 4);   /* a new directory is synced into its parent */
+        if ((!made && errno != EEXIST) ||
+            (made && ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(fd) < 0))) {
+            fprintf(stderr, "chatd: --data-dir %s: cannot create %.*s: %s\n", dir, (int)i, dir,
+                    strerror(errno));
             rc = -1;
         }
-        p[i] = '/';
+        if (fd >= 0) close(fd);
     }
     free(p);
     return rc;
 }
 
 static void forget_registrations(server *s) { reg_sweep(&s->reg_times, s->cfg.register_rate, s->now_ms); }
+#ifdef __GLIBC__   /* glibc keeps freed pages inside its heap resident: the buffers idle connections */
+#include <malloc.h>   /* gave back (conn_flush) would stay in RSS, ~8 KB each; musl returns them */
+static void trim_heap(server *s) { (void)s; malloc_trim(0); }
+#endif
 
 /* Frees what start-up, an offline mode or the run left; safe on parts never set up. */
 static void teardown(server *s)
@@ -359,6 +356,9 @@ int main(int argc, char **argv)
     server_hook(&s, 1, events_heartbeat, NULL);
     server_hook(&s, 1, tokens_expire, NULL);
     server_hook(&s, 1, forget_registrations, NULL);
+#ifdef __GLIBC__
+    server_hook(&s, 1, trim_heap, NULL);   /* after the sweep that freed them, a second later */
+#endif
     server_hook(&s, 0, presence_turn, presence_due);
     rc = server_run(&s);
     presence_turn(&s);   /* stopping: every stream's user goes offline now, last_seen_at logged */
