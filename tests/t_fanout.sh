@@ -25,10 +25,11 @@ start_server --max-conns 1024 --stream-queue 65536
 # ---------------------------------------------------------------------------------------------
 # 200 members, 200 WebSockets, one message -> 200 deliveries
 
-mkdir -p "$TMP_ROOT/reg"
-seq 1 $N | xargs -P 8 -I{} curl -s -o "$TMP_ROOT/reg/{}" --max-time 20 "$BASE/api/users/register" \
-    -d "{\"username\":\"fan{}\",\"password\":\"$PASSWORD\"}"
-for i in $(seq 1 $N); do cat "$TMP_ROOT/reg/$i"; echo; done >"$TMP_ROOT/reg.all"
+: >"$TMP_ROOT/reg.all"
+for ((i = 1; i <= N; i++)); do   # by lib.sh's req (bash over /dev/tcp: no curl and cat per user)
+    req POST /api/users/register "{\"username\":\"fan$i\",\"password\":\"$PASSWORD\"}"
+    printf '%s\n' "$BODY" >>"$TMP_ROOT/reg.all"
+done
 jq -r '.token // empty' "$TMP_ROOT/reg.all" >"$TMP_ROOT/tokens"
 LAST_REQ="register fan1..fan$N" STATUS=
 expect_eq "registered users" $N "$(wc -l <"$TMP_ROOT/tokens")"
