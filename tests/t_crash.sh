@@ -39,7 +39,9 @@ while off + 8 <= len(d):
         break
     last = (off, off + 8 + n)
     off += 8 + n
-print("%d %d" % last if last else "0 0")
+# and the last non-zero byte's index in it: a copy cut before that byte, over the zeros ahead,
+# is torn (cut after it, the zeros complete a second, valid record with the same seq)
+print("%d %d %d" % (last + (max(i for i in range(*last) if d[i]) - last[0],)) if last else "0 0 0")
 PY
 }
 
@@ -97,9 +99,9 @@ for ((k = 1; k <= KILL_POINTS; k++)); do
         # a torn write: the first few bytes of a copy of the last record, after it (over the
         # zeros written ahead; only on a clean end: garbage after a torn tail the kill left
         # would be damage, not a torn tail)
-        read -r a b <<<"$(last_record "$LOG")"
+        read -r a b z <<<"$(last_record "$LOG")"
         if ((b > a)); then
-            cut=$((1 + RANDOM % (b - a - 1)))
+            cut=$((1 + RANDOM % z))
             tail -c +$((a + 1)) "$LOG" | head -c "$cut" |
                 dd of="$LOG" bs=1M seek="$b" oflag=seek_bytes iflag=fullblock conv=notrunc status=none
             torn_made=$((torn_made + 1)) injected=1
