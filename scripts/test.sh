@@ -12,7 +12,7 @@
 #   san:    san-build -> san-unit
 #   shell:  (once both builds are there) one tests/run.sh over the shell test files of both: the
 #           gcc -O2 build's ("shell/t_x.sh") and the ASan+UBSan build's ("san-shell/t_x.sh"; see
-#           SAN_SKIP and PLAIN_SKIP), JOBS (default 4) files at once, the longest first, so the
+#           SAN_SKIP and PLAIN_SKIP), JOBS (default 6) files at once, the longest first, so the
 #           long files of both start at once and the slots stay busy to the end: most of a shell
 #           test's time is spent in curl/jq/python processes and in waits, not in the server
 #   other:  clang -> deploy (static, ARM under qemu) -> tls -> fuzz-regress
@@ -108,7 +108,7 @@ lane_shell() {   # the suites whose build passed
     local suites=()
     built build && suites+=("shell=$PWD/chatd" "${plain_files[@]}")
     built san-build && suites+=("san-shell=$PWD/build/san/chatd" "${san_files[@]}")
-    [ ${#suites[@]} -gt 0 ] && step shell env JOBS="${JOBS:-4}" tests/run.sh "${suites[@]}"
+    [ ${#suites[@]} -gt 0 ] && step shell env JOBS="${JOBS:-6}" tests/run.sh "${suites[@]}"
 }
 lane_other() {
     # clang's -Werror check: its warnings come from the front end, the same at -O0 (a third of
