@@ -32,6 +32,12 @@ endif
 
 SRCS := $(wildcard src/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+ifeq ($(TLS),1)
+# Only the files that test CHATD_TLS are compiled again; the others are the -O2 build's objects
+# (same flags): the TLS build is the fourth build of every make test.
+TLS_SRCS := $(shell grep -l CHATD_TLS $(SRCS))
+OBJS := $(patsubst src/%.c,build/rel/%.o,$(filter-out $(TLS_SRCS),$(SRCS))) $(patsubst src/%.c,$(BUILD)/%.o,$(TLS_SRCS))
+endif
 LIB_OBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
 
 # Each unit test links only the modules it tests (and names only the record fields it needs).
@@ -49,7 +55,7 @@ UNIT_router := router request respond views policy db rec map store cache crc32c
 UNITS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/test_%,$(UNITS))
 
-.PHONY: all run test test-one test-tls unit layers size shell clean soak valgrind powercut deps apidoc
+.PHONY: all run test test-one test-tls clang-check unit layers size shell clean soak valgrind powercut deps apidoc
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -60,6 +66,13 @@ $(BUILD)/%.o: src/%.c src/*.h | $(BUILD)
 
 $(BUILD):
 	mkdir -p $@
+ifeq ($(TLS),1)
+build/rel/%.o: src/%.c src/*.h | build/rel
+	$(CC) $(filter-out -DCHATD_TLS,$(CFLAGS)) -c -o $@ $<
+build/rel:
+	mkdir -p $@
+build/rel/rec.o: CFLAGS += -Wconversion
+endif
 
 # The record codec: every narrowing on the way to or from the disk must be written out.
 $(BUILD)/rec.o: CFLAGS += -Wconversion
@@ -140,6 +153,12 @@ test-tls:
 
 clean:
 	rm -rf build chatd chatd-*
+
+# clang's -Werror check (make test): clang warns from its front end, so checking every file
+# without generating code finds what a clang build would, for a third of the CPU.
+clang-check: $(WEB_ASSETS)
+	clang $(CFLAGS_BASE) -fsyntax-only $(filter-out src/rec.c,$(SRCS))
+	clang $(CFLAGS_BASE) -Wconversion -fsyntax-only src/rec.c
 
 # Deployment builds (static, cross, container checks) and fuzzing live in their own files.
 -include scripts/deploy.mk
