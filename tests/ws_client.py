@@ -35,9 +35,11 @@ nothing here decides pass/fail.
       all are open; then collects message.created events until every connection has K of them
       (default 1) or the time is up; writes {"k":"done","ids":[[message ids per connection]...],
       "closed":C}
-  post BASE TOKEN CONV COUNT [SIZE]
+  post BASE TOKEN CONV COUNT [SIZE] [--batches B] [--until 'FILE|TEXT|K'] [--max-time S]
       post COUNT messages of SIZE bytes (default 100) over one keep-alive connection; print the
-      message ids as a JSON array (a non-201 answer ends it: {"error":...})
+      message ids as a JSON array (a non-201 answer ends it: {"error":...}). With --batches:
+      up to B batches of COUNT, each after the first only if FILE holds TEXT fewer than K times
+      and S seconds have not passed since the start (one process for a loop of batches)
 """
 import asyncio
 import base64
@@ -228,29 +230,30 @@ def make_frame(spec):
 def parse_frames(buf):
     """Complete server frames in buf -> (list, rest)."""
     out = []
-    while len(buf) >= 2:
-        b0, b1 = buf[0], buf[1]
+    q = 0   # where the next frame starts (an offset: slicing off each frame would copy the rest)
+    while len(buf) - q >= 2:
+        b0, b1 = buf[q], buf[q + 1]
         n = b1 & 0x7F
-        p = 2
+        p = q + 2
         if n == 126:
-            if len(buf) < 4:
+            if len(buf) - q < 4:
                 break
-            n = struct.unpack("!H", buf[2:4])[0]
-            p = 4
+            n = struct.unpack("!H", buf[q + 2:q + 4])[0]
+            p = q + 4
         elif n == 127:
-            if len(buf) < 10:
+            if len(buf) - q < 10:
                 break
-            n = struct.unpack("!Q", buf[2:10])[0]
-            p = 10
+            n = struct.unpack("!Q", buf[q + 2:q + 10])[0]
+            p = q + 10
         masked = bool(b1 & 0x80)
         if masked:
             p += 4
         if len(buf) < p + n:
             break
         out.append({"op": b0 & 0x0F, "fin": bool(b0 & 0x80), "rsv": (b0 >> 4) & 7, "masked": masked,
-                    "data": buf[p:p + n]})
-        buf = buf[p + n:]
-    return out, buf
+                    "data": bytes(buf[p:p + n])})
+        q = p + n
+    return out, buf[q:]
 
 
 def ws_handshake_bytes(path, extra):
@@ -365,7 +368,7 @@ def do_slow(args):
             f.write(json.dumps({"k": "timeout"}) + "\n")
             return
         time.sleep(0.05)
-    data = b""
+    data = bytearray()   # (not bytes: += on bytes copies all of it, quadratic over a few MB)
     eof = False
     t_stop = min(t_end, time.monotonic() + 20)   # the drain itself: at most 20 s
     try:
@@ -457,22 +460,37 @@ async def do_fanout(base, tokens_file, out, expect, max_time):
 def do_post(args):
     import http.client
     import urllib.parse
+    batches = opt(args, "--batches", 1, int)
+    until = opt(args, "--until", None)   # "FILE|TEXT|K": stop once FILE holds TEXT K times
+    max_time = opt(args, "--max-time", None, float)
     base, token, conv, count = args[0], args[1], int(args[2]), int(args[3])
     size = int(args[4]) if len(args) > 4 else 100
     u = urllib.parse.urlsplit(base)
     h = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
     ids = []
-    for i in range(count):
-        body = ("m%d " % i) + "x" * max(0, size - len("m%d " % i))
-        h.request("POST", "/api/messages", json.dumps({"conversation_id": conv, "body": body}),
-                  {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-        r = h.getresponse()
-        d = r.read()
-        if r.status != 201:
-            print(json.dumps({"error": "status %d: %s" % (r.status, d[:200].decode("utf-8", "replace")),
-                              "ids": ids}))
-            return
-        ids.append(json.loads(d)["message"]["id"])
+    t_end = time.monotonic() + max_time if max_time is not None else None
+
+    def enough():
+        if until is None:
+            return False
+        path, text, k = until.rsplit("|", 2)
+        with open(path, "rb") as f:
+            return f.read().count(text.encode()) >= int(k)
+
+    for b in range(batches):
+        if enough() or (t_end is not None and time.monotonic() >= t_end):
+            break
+        for i in range(count):
+            body = ("m%d " % i) + "x" * max(0, size - len("m%d " % i))
+            h.request("POST", "/api/messages", json.dumps({"conversation_id": conv, "body": body}),
+                      {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+            r = h.getresponse()
+            d = r.read()
+            if r.status != 201:
+                print(json.dumps({"error": "status %d: %s" % (r.status, d[:200].decode("utf-8", "replace")),
+                                  "ids": ids}))
+                return
+            ids.append(json.loads(d)["message"]["id"])
     print(json.dumps(ids))
 
 
