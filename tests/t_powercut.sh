@@ -36,16 +36,24 @@ if ! ldd "$CHATD" >/dev/null 2>&1; then
     echo "SKIP: $CHATD is not dynamically linked (LD_PRELOAD needs the dynamic build)"
     exit 0
 fi
-SO=$TMP_ROOT/preload.so
-if ! ${CC:-cc} -shared -fPIC -O2 -Wall -Wextra -Werror -o "$SO" "$PC/preload.c" -ldl -lpthread; then
-    fail "building tests/powercut/preload.c"
-    exit 1
+# the preload, built once and kept in build/powercut/ (again when preload.c or this file is newer):
+# both suites of make test use it, and every later run
+CCN=${CC:-cc}
+SO=$(cd "$PC/../.." && pwd)/build/powercut/preload-${CCN//[^A-Za-z0-9_.-]/_}.so
+if [[ ! -f $SO || $PC/preload.c -nt $SO || $0 -nt $SO ]]; then
+    mkdir -p "${SO%/*}"
+    if ! $CCN -shared -fPIC -O2 -Wall -Wextra -Werror -o "$SO.$$" "$PC/preload.c" -ldl -lpthread; then
+        fail "building tests/powercut/preload.c"
+        exit 1
+    fi
+    mv "$SO.$$" "$SO"   # whole or not at all: the other suite may be reading it
 fi
 # an ASan build wants its runtime first; our preload only wraps calls and lets it run behind
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 FLAGS=(--fsync always --compact-min 40 --compact-pct 10)
-"$CHATD" --help 2>&1 | grep -q -- --write-rate && FLAGS+=(--write-rate 0)
-"$CHATD" --help 2>&1 | grep -q -- --register-rate && FLAGS+=(--register-rate 0)
+HELP=$("$CHATD" --help 2>&1)
+[[ $HELP == *--write-rate* ]] && FLAGS+=(--write-rate 0)
+[[ $HELP == *--register-rate* ]] && FLAGS+=(--register-rate 0)
 
 # ---- 1. the traced run
 D=$TMP_ROOT/traced
@@ -70,12 +78,35 @@ expect_true "writes were acknowledged ($ACKED)" test "${ACKED:-0}" -ge 50
 
 T0=$SECONDS
 # ---- 2. crash points
+# The checker: one crash_writer.py for every crash point (python with http.client costs ~0.1 s
+# of CPU to start), a command a line (crash_writer.py serve); checker ARGS... -> its exit status
+coproc CHECKER { exec "$CWPY" "$CW" serve 2>"$TMP_ROOT/checker.err"; }
+checker() {
+    local rc=99
+    trap '' PIPE   # a checker gone: a failed write, not a signal
+    [ -n "${CHECKER[1]-}" ] && { printf '%q ' "$@" && echo; } >&"${CHECKER[1]}" && read -r rc <&"${CHECKER[0]}" ||
+        { rc=99; echo "  the checker process is gone: $(tail -n 5 "$TMP_ROOT/checker.err")"; }
+    trap - PIPE
+    return "$rc"
+}
+# info P: MODE, MARK and LOGDESC (what pcut.py says of chatd.log) from P/info.json, which pcut.py
+# writes a key a line (read by bash: a jq each cost more than the point's server start)
+info() {
+    local j
+    j=$(<"$1/info.json")
+    MODE= MARK= LOGDESC=
+    [[ $j =~ \"mode\":\ \"([^\"]*)\" ]] && MODE=${BASH_REMATCH[1]}
+    [[ $j =~ \"mark\":\ ([0-9]+) ]] && MARK=${BASH_REMATCH[1]}
+    [[ $j =~ \"chatd\.log\":\ \"([^\"]*)\" ]] && LOGDESC=${BASH_REMATCH[1]}
+    return 0
+}
 # check_point DIR: 0 when chatd starts on DIR/data (after --repair if it refused, naming the
-# offset) and holds every write acknowledged before the point; prints what went wrong otherwise
-POINT_ACKED_FILE=$TMP_ROOT/point_acked
+# offset) and holds every write acknowledged before the point (POINT_ACKED: how many it checked);
+# prints what went wrong otherwise
 check_point() {
     local p=$1 mark why
-    mark=$(jq -r .mark "$p/info.json")
+    info "$p"
+    mark=$MARK
     if ! DATA_DIR=$p/data try_start_server "${FLAGS[@]}"; then
         why=$(grep -m1 -E 'chatd: .*offset [0-9]+' "$SERVER_LOG")
         if [ -z "$why" ]; then
@@ -92,10 +123,12 @@ check_point() {
             return 1
         fi
     fi
-    "$CWPY" "$CW" check --port "$PORT" --state "$STATE" --mark "$mark" >"$TMP_ROOT/check.out" 2>&1
-    local rc=$?
+    checker check --port "$PORT" --state "$STATE" --mark "$mark" --out "$TMP_ROOT/check.out"
+    local rc=$? out
     kill9_server
-    jq -r .acked_checked "$TMP_ROOT/check.out" >"$POINT_ACKED_FILE" 2>/dev/null
+    out=$(<"$TMP_ROOT/check.out")
+    POINT_ACKED=0
+    [[ $out =~ \"acked_checked\":\ ([0-9]+) ]] && POINT_ACKED=${BASH_REMATCH[1]}
     if [ "$rc" != 0 ]; then
         echo "  a crash point lost acknowledged writes (mark $mark): $(head -c 600 "$TMP_ROOT/check.out")"
         return 1
@@ -118,15 +151,16 @@ note "trace: $(cat "$TMP_ROOT/points.summary")"
 explored=0 acked_checked=0 bad=0 modes=""
 for p in "$TMP_ROOT"/points/p*; do
     explored=$((explored + 1))
-    modes+="$(jq -r .mode "$p/info.json") "
-    if out=$(check_point "$p"); then
+    info "$p"
+    modes+="$MODE "
+    if check_point "$p" >"$TMP_ROOT/point.out"; then
         ok
-        acked_checked=$((acked_checked + $(cat "$POINT_ACKED_FILE" 2>/dev/null || echo 0)))
+        acked_checked=$((acked_checked + POINT_ACKED))
     else
         bad=$((bad + 1))
         LAST_REQ= STATUS=
         fail "crash point $(jq -c '{point,of,mode,mark,last_op,dir_ops}' "$p/info.json")"
-        echo "$out"
+        cat "$TMP_ROOT/point.out"
         jq -r '.files | to_entries[] | "    \(.key): \(.value)"' "$p/info.json"
         cp -a "$p" "${TMPDIR:-/tmp}/powercut-failed-$(basename "$p")-$$" 2>/dev/null &&
             echo "  kept as ${TMPDIR:-/tmp}/powercut-failed-$(basename "$p")-$$"
@@ -140,15 +174,17 @@ echo "powercut totals: $explored crash points ($modes${REPAIRED} repaired), $ack
 # ---- 2b. the last write before a sync (a record over the zeros the store wrote ahead, the file's
 # size already synced) torn at a random byte: the start cuts it, every acknowledged write is there
 explore "$TMP_ROOT/torn" none 6 --focus sync --modes torn-last
-over_zeros=0
+over_zeros=0 torn=0
 for p in "$TMP_ROOT"/torn/p*; do
-    [[ $(jq -r '.files["chatd.log"] // ""' "$p/info.json") == *"over zeros"* ]] && over_zeros=$((over_zeros + 1))
-    if out=$(check_point "$p"); then ok; else
+    torn=$((torn + 1))
+    info "$p"
+    [[ $LOGDESC == *"over zeros"* ]] && over_zeros=$((over_zeros + 1))
+    if check_point "$p" >"$TMP_ROOT/point.out"; then ok; else
         fail "torn last write: crash point $(jq -c '{point,of,mode,mark,files}' "$p/info.json")"
-        echo "$out"
+        cat "$TMP_ROOT/point.out"
     fi
 done
-echo "torn last writes: $(ls -d "$TMP_ROOT"/torn/p* | wc -l) crash states, $over_zeros of them over zeros written ahead"
+echo "torn last writes: $torn crash states, $over_zeros of them over zeros written ahead"
 expect_true "a torn write over zeros written ahead was among them ($over_zeros)" test "$over_zeros" -ge 1
 
 T0=$SECONDS
@@ -177,7 +213,7 @@ SERVER_WRAP=(env LD_PRELOAD="$SO" PCUT_DIR="$D2" PCUT_TRACE="$TMP_ROOT/trace2" P
 DATA_DIR=$D2 try_start_server "${FLAGS[@]}"
 expect_true "a server whose directory fsync fails at creating the log exits (rc ${SERVER_RC:-running})" \
     test -n "$SERVER_RC"
-expect_match "... and says why" 'fsync' "$(cat "$SERVER_LOG")"
+expect_match "... and says why" 'fsync' "$(<"$SERVER_LOG")"
 SERVER_WRAP=()
 DATA_DIR=$D2 start_server "${FLAGS[@]}"      # the log now exists: no directory fsync at start-up
 new_user U powercut_user
@@ -205,7 +241,7 @@ done
 _wait_exit "$P4" 10
 expect_true "the server exits when the directory fsync after compaction's rename fails (answers:$codes)" \
     bash -c "! kill -0 $P4 2>/dev/null"
-expect_match "... saying so" 'directory.*fsync|fsync.*directory' "$(cat "$SERVER_LOG")"
+expect_match "... saying so" 'directory.*fsync|fsync.*directory' "$(<"$SERVER_LOG")"
 kill -9 "$P4" 2>/dev/null
 wait "$P4" 2>/dev/null
 DATA_DIR=$D2 start_server
@@ -227,31 +263,40 @@ cp -a "$R" "$TMP_ROOT/repair-init"
 env LD_PRELOAD="$SO" PCUT_DIR="$R" PCUT_TRACE="$TMP_ROOT/trace3" "$CHATD" --repair "$R" >"$TMP_ROOT/repair.log" 2>&1
 rc=$?
 expect_eq "chatd --repair of a damaged log: $(tail -n 2 "$TMP_ROOT/repair.log")" 0 "$rc"
+# each crash state checked by one python for all (not one each)
 lost=0 states=0
 for s in 1 2 3; do
     rm -rf "$TMP_ROOT/rp"
     mkdir -p "$TMP_ROOT/rp"
     "$CWPY" "$PC/pcut.py" states --trace "$TMP_ROOT/trace3" --init "$TMP_ROOT/repair-init" --out "$TMP_ROOT/rp" \
         -n all --seed "$((SEED + s))" >/dev/null || fail "pcut.py on the --repair trace"
-    for p in "$TMP_ROOT"/rp/p*; do
-        states=$((states + 1))
-        "$CWPY" - "$TMP_ROOT/repair-init/chatd.log" "$p/data" <<'PY' || { lost=$((lost + 1)); jq -c . "$p/info.json"; }
+    "$CWPY" - "$TMP_ROOT/repair-init/chatd.log" "$TMP_ROOT"/rp/p* >"$TMP_ROOT/rp.out" <<'PY'
 import os, sys
 orig = open(sys.argv[1], "rb").read()
-d = sys.argv[2]
-log = open(os.path.join(d, "chatd.log"), "rb").read() if os.path.exists(os.path.join(d, "chatd.log")) else b""
-if log == orig:
-    sys.exit(0)
-for name in os.listdir(d):
-    if name.startswith("chatd.log.damaged-"):
-        off = int(name.rsplit("-", 1)[1])
-        side = open(os.path.join(d, name), "rb").read()
-        if log[:off] == orig[:off] and log[:off] + side == orig:
-            sys.exit(0)
-print("log %d of %d bytes, files %s: the moved-aside bytes are lost" % (len(log), len(orig), sorted(os.listdir(d))))
-sys.exit(1)
+def kept(d):   # the original bytes: the log as it was, or its prefix plus the part moved aside
+    log = open(os.path.join(d, "chatd.log"), "rb").read() if os.path.exists(os.path.join(d, "chatd.log")) else b""
+    if log == orig:
+        return True
+    for name in os.listdir(d):
+        if name.startswith("chatd.log.damaged-"):
+            off = int(name.rsplit("-", 1)[1])
+            side = open(os.path.join(d, name), "rb").read()
+            if log[:off] == orig[:off] and log[:off] + side == orig:
+                return True
+    print("log %d of %d bytes, files %s: the moved-aside bytes are lost" % (len(log), len(orig), sorted(os.listdir(d))))
+    print(open(os.path.join(os.path.dirname(d), "info.json")).read().replace("\n", ""))
+    return False
+n = lost = 0
+for p in sys.argv[2:]:
+    n += 1
+    lost += not kept(os.path.join(p, "data"))
+print(n, lost)
 PY
-    done
+    mapfile -t rp <"$TMP_ROOT/rp.out"
+    ((${#rp[@]} > 1)) && printf '%s\n' "${rp[@]:0:${#rp[@]}-1}"
+    n=0 l=1   # (no last line: the python failed, which counts as a loss)
+    ((${#rp[@]})) && read -r n l <<<"${rp[-1]}"
+    states=$((states + n)) lost=$((lost + l))
 done
 echo "repair under power cuts: $states crash states, $lost lost bytes"
 expect_eq "every crash state of --repair keeps the damaged bytes (in the log or moved aside)" 0 "$lost"
