@@ -7,88 +7,112 @@
 # Clients: tests/ws_client.py on the Debian python with python3-websockets (asyncio API), plus
 # its raw-socket mode for frames the library will not send. No check asserts on timing.
 source "$(dirname "$0")/lib.sh"
-
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+source "$(dirname "$0")/stream_lib.sh"   # wsc: one ws_client.py for the file; jq_each; look_again
 MAXMSG=4096
+WSC_WAIT=40   # seconds for a ws_send or ws_raw session
 
 # ---------------------------------------------------------------------------------------------
 # helpers (this file's own)
 
-
-
-
-# ws_listen NAME TOKEN [QUERY]: a background client writing JSON lines to $TMP_ROOT/ws.NAME;
-# waits (bounded) for the handshake's outcome (an "open" or "error" line).
+# ws_listen NAME TOKEN [QUERY]: a background client (in the wsc process) writing JSON lines to
+# $TMP_ROOT/ws.NAME; waits (bounded) for the handshake's outcome (an "open" or "error" line).
 # It lives up to 295 s (stop_clients ends it): on a loaded machine this file runs past a minute.
 ws_listen() {
     local name=$1 tok=$2 q=${3-} url
     url="ws://127.0.0.1:$PORT/api/ws?token=$tok$q"
     [ -z "$tok" ] && url="ws://127.0.0.1:$PORT/api/ws${q:+?${q#&}}"
     : >"$TMP_ROOT/ws.$name"
-    timeout 298 "$PY" "$WSC" listen "$url" "$TMP_ROOT/ws.$name" --max-time 295 2>>"$TMP_ROOT/ws.$name.err" &
-    local pid=$!
-    printf -v "WS_PID_$name" '%s' "$pid"
-    EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
-    poll 15 _ws_started "$name" "$pid"
-    grep -qE '"k": "(open|error)"' "$TMP_ROOT/ws.$name" 2>/dev/null
+    wsc listen "$url" "$TMP_ROOT/ws.$name" --max-time 295
+    poll 15 _ws_started "$name"
+    _ws_outcome "$name"
 }
-_ws_started() { grep -qE '"k": "(open|error)"' "$TMP_ROOT/ws.$1" 2>/dev/null || ! proc_alive "$2"; }
+ws_has() {   # NAME TEXT: the client's lines hold TEXT (read by bash: no process per poll)
+    local l=
+    { l=$(<"$TMP_ROOT/ws.$1"); } 2>/dev/null
+    [[ $l == *"$2"* ]]
+}
+_ws_outcome() { ws_has "$1" '"k": "open"' || ws_has "$1" '"k": "error"'; }
+_ws_started() { _ws_outcome "$1" || ! proc_alive "${COPROC_PID:-}"; }
 
 ws_lines() { jq -sc '.' "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
 # the text frames' data
-ws_events() { jq -sc '[.[] | select(.k == "text") | .data]' "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
+WS_EVENTS='[.[] | select(.k == "text") | .data]'
+ws_events() { jq -sc "$WS_EVENTS" "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
 
-# ws_jq NAME JQ_ARGS... FILTER: FILTER over ws_events NAME in one jq process (a poll runs it
-# every few tens of ms); when that jq fails, the two-step way, for the same output and message
+# ws_jq NAME JQ_ARGS... FILTER: FILTER over ws_events NAME in one jq process; when that jq
+# fails, the two-step way, for the same output and message
 ws_jq() {
     local n=$1 out a=("${@:2:$#-2}") f=${*: -1}
-    if out=$(jq -s "${a[@]}" "[.[] | select(.k == \"text\") | .data] | ($f)" "$TMP_ROOT/ws.$n" 2>/dev/null); then
+    if out=$(jq -s "${a[@]}" "$WS_EVENTS | ($f)" "$TMP_ROOT/ws.$n" 2>/dev/null); then
         printf '%s\n' "$out"
     else ws_events "$n" | jq "${a[@]}" "$f"; fi
 }
-wait_ws() { poll "${3:-15}" _ws_true "$1" "$2"; }   # NAME JQ_FILTER(over ws_events) [SECONDS]
-_ws_true() { [ "$(ws_jq "$1" -r "$2" 2>/dev/null)" == true ]; }
+# NAME JQ_FILTER(over ws_events) [SECONDS]: its jq runs again only when the file changed
+wait_ws() { new_wait; poll "${3:-15}" _ws_true "$1" "$2"; }
+_ws_true() { look_again "$TMP_ROOT/ws.$1" && [ "$(ws_jq "$1" -r "$2" 2>/dev/null)" == true ]; }
 
 # NAME [SECONDS]: until the client logged the end of the connection
-wait_ws_closed() { poll "${2:-15}" grep -q '"k": "close"' "$TMP_ROOT/ws.$1"; }
+wait_ws_closed() { poll "${2:-15}" ws_has "$1" '"k": "close"'; }
 
-expect_ws() {   # NAME JQ_FILTER EXPECTED [jq args...]   (filter over ws_events)
-    local name=$1 f=$2 want=$3 got
-    shift 3
-    got=$(ws_jq "$name" -rc "$@" "$f" 2>&1)
-    if [ "$got" == "$want" ]; then ok; else LAST_REQ="ws $name: jq '$f'" STATUS= fail "frames of ws $name" "$want" "$got"; fi
+# expect_ws NAME JQ_FILTER EXPECTED [JQ_FILTER EXPECTED]... [jq args...]: checks over ws_events
+# NAME, all in one jq (the jq args, --arg/--argjson, for all of them)
+expect_ws() {
+    local name=$1 f=() want=() i
+    shift
+    while (($# >= 2)) && [[ $1 != --arg* ]]; do f+=("$1") want+=("$2"); shift 2; done
+    local JQ_EACH_IN=$TMP_ROOT/ws.$name JQ_EACH_OPTS=(-s "$@")
+    jq_each "$WS_EVENTS" "${f[@]}"
+    for i in "${!f[@]}"; do
+        if [ "${JQ_GOT[i]}" == "${want[i]}" ]; then ok
+        else LAST_REQ="ws $name: jq '${f[i]}'" STATUS= fail "frames of ws $name (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" "${want[i]}" "${JQ_GOT[i]}"; fi
+    done
 }
 
-expect_ws_line() {   # NAME JQ_FILTER(over all lines) EXPECTED
-    local got
-    got=$(jq -s -rc "$2" "$TMP_ROOT/ws.$1" 2>/dev/null) || got=$(ws_lines "$1" | jq -rc "$2" 2>&1)
-    if [ "$got" == "$3" ]; then ok; else LAST_REQ="ws $1: jq '$2'" STATUS= fail "lines of ws $1" "$3" "$got"; fi
+# expect_ws_line NAME JQ_FILTER(over all lines) EXPECTED [JQ_FILTER EXPECTED]...: one jq
+expect_ws_line() {
+    local name=$1 f=() want=() i
+    shift
+    while (($# >= 2)); do f+=("$1") want+=("$2"); shift 2; done
+    local JQ_EACH_IN=$TMP_ROOT/ws.$name JQ_EACH_OPTS=(-s)
+    jq_each . "${f[@]}"
+    for i in "${!f[@]}"; do
+        if [ "${JQ_GOT[i]}" == "${want[i]}" ]; then ok
+        else LAST_REQ="ws $name: jq '${f[i]}'" STATUS= fail "lines of ws $name (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" "${want[i]}" "${JQ_GOT[i]}"; fi
+    done
 }
 
 # ws_send TOKEN [--close] MSG...: one connection, send the messages, ping; sets WSR (JSON)
 ws_send() {
     local tok=$1
     shift
-    LAST_REQ="ws send: $(printf '%s ' "$@" | head -c 200)" STATUS=
-    WSR=$(timeout 40 "$PY" "$WSC" send "ws://127.0.0.1:$PORT/api/ws?token=$tok" "$@" 2>"$TMP_ROOT/wssend.err")
-    [ -z "$WSR" ] && WSR="{\"error\":\"ws_client send failed: $(head -c 200 "$TMP_ROOT/wssend.err" | tr -d '"\n')\"}"
+    local d
+    printf -v d '%s ' "$@"
+    LAST_REQ="ws send: ${d:0:200}" STATUS=
+    wsc send "ws://127.0.0.1:$PORT/api/ws?token=$tok" "$@"
+    WSR=$WSC_OUT
 }
 
 # ws_raw PATH [raw options...]: hand-made client; sets WSR (JSON)
 ws_raw() {
     local path=$1
     shift
-    LAST_REQ="ws raw $path $(printf '%s ' "$@" | head -c 200)" STATUS=
-    WSR=$(timeout 40 "$PY" "$WSC" raw "$PORT" "$path" "$@" 2>"$TMP_ROOT/wsraw.err")
-    [ -z "$WSR" ] && WSR="{\"error\":\"ws_client raw failed: $(head -c 200 "$TMP_ROOT/wsraw.err" | tr -d '"\n')\"}"
+    local d
+    printf -v d '%s ' "$@"
+    LAST_REQ="ws raw $path ${d:0:200}" STATUS=
+    wsc raw "$PORT" "$path" "$@"
+    WSR=$WSC_OUT
 }
 
-expect_wsr() {   # JQ_FILTER EXPECTED   (over WSR)
-    local got
-    got=$(jq -rc "$1" <<<"$WSR" 2>&1)
-    if [ "$got" == "$2" ]; then ok; else fail "jq '$1'" "$2" "$got  (client: $(_snip "$WSR" 400))"; fi
+# expect_wsr JQ_FILTER EXPECTED [JQ_FILTER EXPECTED]...: checks over WSR, one jq for all
+expect_wsr() {
+    local f=() want=() i
+    while (($# >= 2)); do f+=("$1") want+=("$2"); shift 2; done
+    local JQ_EACH_IN= JQ_EACH_STR=$WSR JQ_EACH_OPTS=()
+    jq_each . "${f[@]}"
+    for i in "${!f[@]}"; do
+        if [ "${JQ_GOT[i]}" == "${want[i]}" ]; then ok
+        else fail "jq '${f[i]}' (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" "${want[i]}" "${JQ_GOT[i]}  (client: $(_snip "$WSR" 400))"; fi
+    done
 }
 
 UPGRADE=(-H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
@@ -127,9 +151,11 @@ ws_hs() {
     local v=$1 h=""
     shift
     for l in "$@"; do h+="$l$CRLF"; done
-    raw_send "GET /api/ws?token=$A_TOK HTTP/$v${CRLF}Host: t$CRLF${h}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==$CRLF"\
+    LAST_REQ="ws handshake: HTTP/$v $*" STATUS=
+    wsc head "$PORT" "GET /api/ws?token=$A_TOK HTTP/$v${CRLF}Host: t$CRLF${h}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==$CRLF"\
 "Sec-WebSocket-Version: 13$CRLF$CRLF" --timeout 1
-    WS_HS=$(jq -r '.responses[0].status // "none"' <<<"$RAW")
+    WS_HS=none   # the first response's status (from ws_client.py's {"status": N|null, ...})
+    [[ $WSC_OUT =~ ^\{\"status\":\ ([0-9]+), ]] && WS_HS=${BASH_REMATCH[1]}
 }
 ws_hs 1.0 'Upgrade: websocket' 'Connection: Upgrade'
 expect_eq "HTTP/1.0 handshake refused" 400 "$WS_HS"
@@ -154,18 +180,17 @@ expect_true "ws a: handshake" ws_listen a "$A_TOK"
 expect_true "ws b (Authorization-less, ?token=): handshake" ws_listen b "$B_TOK"
 expect_true "ws c: handshake" ws_listen c "$C_TOK"
 for s in a b c; do
-    expect_ws_line $s '.[0].k' open
-    expect_ws_line $s '.[0].headers | has("sec-websocket-extensions")' false
+    expect_ws_line $s '.[0].k' open '.[0].headers | has("sec-websocket-extensions")' false
 done
 expect_ws_line a '.[0].headers.upgrade | ascii_downcase' websocket
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
     --header 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit-deflate-frame' \
     --frame '{"op":8,"hex":"03e8"}'
-expect_wsr .status 101
-expect_wsr .accept_ok true
-expect_wsr '.headers | has("sec-websocket-extensions")' false
-expect_wsr '.headers.connection | ascii_downcase | test("upgrade")' true
-expect_wsr .close_code 1000
+expect_wsr .status 101 \
+    .accept_ok true \
+    '.headers | has("sec-websocket-extensions")' false \
+    '.headers.connection | ascii_downcase | test("upgrade")' true \
+    .close_code 1000
 
 # --- conversations made after the clients connected: they see them from the start
 new_conv "$A_TOK" "X" "[$B_ID]"
@@ -182,23 +207,22 @@ post_msg "$A_TOK" "$X" "hello ws"
 M1=$MSG_ID PM1=$(jqb .message)
 for s in a b; do
     expect_true "ws $s got message.created" wait_ws $s "any(.[]; .type == \"message.created\" and .message.id == $M1)"
-    expect_ws $s "[.[] | select(.type == \"message.created\")][0].message == \$m" true --argjson m "$PM1"
-    expect_ws $s "[.[] | select(.type == \"message.created\")][0].id | type" number
+    expect_ws $s "[.[] | select(.type == \"message.created\")][0].message == \$m" true \
+        "[.[] | select(.type == \"message.created\")][0].id | type" number --argjson m "$PM1"
 done
 expect_ws_line b '[.[] | select(.k == "binary")] | length' 0
 req PUT "/api/messages/$M1" '{"body":"hello again"}' "$A_TOK"
 UM1=$(jqb .message)
 req DELETE "/api/messages/$M1" "" "$A_TOK"
 expect_true "ws b got message.deleted" wait_ws b 'any(.[]; .type == "message.deleted")'
-expect_ws b '[.[] | select(.type | startswith("message.")) | .type]' '["message.created","message.updated","message.deleted"]'
-expect_ws b '[.[] | select(.type == "message.updated")][0].message == $m' true --argjson m "$UM1"
-expect_ws b '[.[] | select(.type == "message.deleted")][0].message' "{\"id\":$M1,\"conversation_id\":$X}"
-expect_ws b '[.[].id] | . == (sort | unique)' true
+expect_ws b '[.[] | select(.type | startswith("message.")) | .type]' '["message.created","message.updated","message.deleted"]' \
+    '[.[] | select(.type == "message.updated")][0].message == $m' true \
+    '[.[] | select(.type == "message.deleted")][0].message' "{\"id\":$M1,\"conversation_id\":$X}" \
+    '[.[].id] | . == (sort | unique)' true --argjson m "$UM1"
 
 # --- typing: to the other members, not back to the sender, not to a non-member
 ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$X}"
-expect_wsr .pong true
-expect_wsr '[.frames[] | select(.type == "typing")] | length' 0
+expect_wsr .pong true '[.frames[] | select(.type == "typing")] | length' 0
 expect_true "ws b got typing" wait_ws b 'any(.[]; .type == "typing")'
 expect_ws b '[.[] | select(.type == "typing")]' "[{\"type\":\"typing\",\"conversation_id\":$X,\"user_id\":$A_ID}]"
 post_msg "$C_TOK" "$CC" "sentinel for carol"
@@ -213,25 +237,23 @@ Y=$(jqb .conversation.id)
 expect_true "ws b got Y's conversation.created" wait_ws b "any(.[]; .type == \"conversation.created\" and .conversation.id == $Y)"
 ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$CC}" '{"type":"typing","conversation_id":99999}' \
     '{"type":"dance"}' 'not json' '[1,2]' "{\"type\":\"typing\",\"conversation_id\":$Y}"
-expect_wsr .open true
-expect_wsr .pong true
-expect_wsr .close null
-expect_wsr '.frames | length' 5
-expect_wsr '[.frames[] | .type] | unique' '["error"]'
-expect_wsr '[.frames[] | (.error.code | type == "string" and test("^[a-z][a-z0-9_]*$")) and (.error.message | type == "string" and length > 0)] | all' true
-expect_wsr '[.frames[] | keys] | unique' '[["error","type"]]'
+expect_wsr .open true \
+    .pong true \
+    .close null \
+    '.frames | length' 5 \
+    '[.frames[] | .type] | unique' '["error"]' \
+    '[.frames[] | (.error.code | type == "string" and test("^[a-z][a-z0-9_]*$")) and (.error.message | type == "string" and length > 0)] | all' true \
+    '[.frames[] | keys] | unique' '[["error","type"]]'
 expect_true "ws b got the typing sent after the errors" wait_ws b '[.[] | select(.type == "typing")] | length == 2'
 post_msg "$C_TOK" "$CC" "sentinel 2 for carol"
 expect_true "ws c got its own message" wait_ws c "any(.[]; .message.id == $MSG_ID)"
-expect_ws c 'any(.[]; .type == "typing")' false
-expect_ws c 'map(.conversation.id // .message.conversation_id) | unique' "[$CC]"
+expect_ws c 'any(.[]; .type == "typing")' false 'map(.conversation.id // .message.conversation_id) | unique' "[$CC]"
 
 # --- typing is relayed at most once per 2 s per user per conversation; the extras are dropped
 # silently (no error frame). Bounds, not exact counts: a stalled machine may spread a burst.
 req POST /api/conversations "{\"title\":\"Z\",\"member_ids\":[$B_ID]}" "$A_TOK"
 Z=$(jqb .conversation.id)
 expect_true "ws b got Z's conversation.created" wait_ws b "any(.[]; .type == \"conversation.created\" and .conversation.id == $Z)"
-typ_z() { jq -c '[.[] | select(.type == "typing" and .conversation_id == '"$Z"')] | length'; }
 burst=()
 for i in $(seq 30); do burst+=("{\"type\":\"typing\",\"conversation_id\":$Z}"); done
 t0=${EPOCHREALTIME/./}
@@ -244,10 +266,10 @@ ws_send "$B_TOK" "{\"type\":\"typing\",\"conversation_id\":$Z}"   # another user
 expect_true "ws a got B's typing in Z" wait_ws a "any(.[]; .type == \"typing\" and .conversation_id == $Z and .user_id == $B_ID)"
 post_msg "$A_TOK" "$Z" "after the burst"
 expect_true "ws b got the message after the burst" wait_ws b "any(.[]; .message.id == $MSG_ID)"
-n=$(ws_events b | typ_z)
+n=$(ws_jq b -c "[.[] | select(.type == \"typing\" and .conversation_id == $Z)] | length")
 most=$((1 + (t1 - t0) / 2000000))
 expect_true "35 typings from A in Z within $(((t1 - t0) / 1000)) ms: relayed $n times (1..$most)" test "$n" -ge 1 -a "$n" -le "$most"
-sleep 2.1
+nap 2.1
 ws_send "$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$Z}"
 expect_true "ws b got another typing in Z 2 s later" wait_ws b "[.[] | select(.type == \"typing\" and .conversation_id == $Z)] | length == $((n + 1))"
 
@@ -259,11 +281,9 @@ expect_wsr '[.frames[] | select(.op == 9)] | length' 1
 
 # --- close handshake: client 1000 -> server close 1000, then the TCP connection ends
 ws_send "$A_TOK" --close
-expect_wsr .pong true
-expect_wsr .close_rcvd 1000
+expect_wsr .pong true .close_rcvd 1000
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":8,"hex":"03e8"}'
-expect_wsr .close_code 1000
-expect_wsr .eof true
+expect_wsr .close_code 1000 .eof true
 
 # --- size limit: a message of exactly --ws-max-message bytes is fine, one byte more is 1009
 pad=$(rep x $((MAXMSG - 30)))
@@ -271,11 +291,9 @@ m4096='{"type":"dance","pad":"'$pad'"}'
 m4096=$m4096$(rep ' ' $((MAXMSG - ${#m4096})))
 expect_eq "test message size" $MAXMSG "${#m4096}"
 ws_send "$A_TOK" "$m4096"
-expect_wsr .pong true
-expect_wsr '[.frames[].error.code | type] ' '["string"]'
+expect_wsr .pong true '[.frames[].error.code | type] ' '["string"]'
 ws_send "$A_TOK" "$m4096 "
-expect_wsr .pong false
-expect_wsr .close.code 1009
+expect_wsr .pong false .close.code 1009
 # fragments adding up to more than the limit
 half=$(rep y $((MAXMSG / 2 + 10)))
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
@@ -285,8 +303,7 @@ expect_wsr .close_code 1009
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" \
     --frame '{"op":1,"fin":false,"data":"{\"type\":"}' --frame '{"op":0,"data":"\"dance\"}"}' \
     --frame '{"op":8,"hex":"03e8"}'
-expect_wsr '[.frames[] | select(.op == 1) | .text | fromjson | .error.code | type]' '["string"]'
-expect_wsr .close_code 1000
+expect_wsr '[.frames[] | select(.op == 1) | .text | fromjson | .error.code | type]' '["string"]' .close_code 1000
 
 # --- invalid UTF-8 in a text frame -> 1007
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"hex":"7b2274797065223a22c328227d"}'
@@ -298,8 +315,7 @@ expect_wsr .close_code 1000
 
 # --- protocol violations -> 1002
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"data":"{}","mask":false}'
-expect_wsr .status 101
-expect_wsr .close_code 1002
+expect_wsr .status 101 .close_code 1002
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":1,"data":"{}","rsv":4}'
 expect_wsr .close_code 1002
 ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":3,"data":""}'
@@ -310,8 +326,7 @@ ws_raw /api/ws --header "Authorization: Bearer $A_TOK" --frame '{"op":9,"fin":fa
 expect_wsr .close_code 1002
 
 # --- replay with ?last_event_id=: exactly the later events in order, then live
-A_IDS=$(ws_events a | jq -c '[.[] | select(.id != null) | .id]')
-MID=$(jq '.[0]' <<<"$A_IDS")
+MID=$(ws_jq a '[.[] | select(.id != null) | .id][0]')
 expect_true "ws a2 (?last_event_id=$MID): handshake" ws_listen a2 "$A_TOK" "&last_event_id=$MID"
 expect_true "ws a0 (?last_event_id=0): handshake" ws_listen a0 "$A_TOK" "&last_event_id=0"
 post_msg "$A_TOK" "$X" "live after replay"
@@ -319,14 +334,14 @@ ML=$MSG_ID
 for s in a a2 a0; do
     expect_true "ws $s got the live message" wait_ws $s "any(.[]; .message.id == $ML)"
 done
-# (a replay shows each message as it is now: asnow, tests/lib.sh)
-expect_ws a2 '[.[] | select(.id != null) | .id]' \
-    "$(ws_events a | jq -c --argjson m "$MID" "$JQ_ASNOW"' [asnow[] | select(.id != null and .id > $m) | .id]')"
-expect_ws a2 '[.[] | select(.id != null)] == $all' true \
-    --argjson all "$(ws_events a | jq -c --argjson m "$MID" "$JQ_ASNOW"' [asnow[] | select(.id != null and .id > $m)]')"
-expect_ws a0 '[.[] | select(.id != null) | .id]' "$(ws_events a | jq -c "$JQ_ASNOW"' [asnow[] | select(.id != null) | .id]')"
-expect_ws a0 '.[0].type' conversation.created
-expect_ws a0 'map(select(.type == "typing")) | length' 0
+# (a replay shows each message as it is now: asnow, tests/lib.sh; what a has now, in one jq)
+{ read -r A_IDS_AFTER; read -r A_AFTER; read -r A_IDS_ALL; } < <(ws_jq a -c --argjson m "$MID" "$JQ_ASNOW"' asnow
+    | [.[] | select(.id != null and .id > $m) | .id], [.[] | select(.id != null and .id > $m)], [.[] | select(.id != null) | .id]')
+expect_ws a2 '[.[] | select(.id != null) | .id]' "$A_IDS_AFTER" \
+    '[.[] | select(.id != null)] == $all' true --argjson all "$A_AFTER"
+expect_ws a0 '[.[] | select(.id != null) | .id]' "$A_IDS_ALL" \
+    '.[0].type' conversation.created \
+    'map(select(.type == "typing")) | length' 0
 
 # --- logout, password change, deletion close the WebSocket with 1008
 req POST /api/users/login "{\"username\":\"alice\",\"password\":\"$PASSWORD\"}"

@@ -35,6 +35,14 @@ nothing here decides pass/fail.
       all are open; then collects message.created events until every connection has K of them
       (default 1) or the time is up; writes {"k":"done","ids":[[message ids per connection]...],
       "closed":C}
+  serve
+      many sessions in one process (a python start costs more than a session): commands on
+      stdin, each its argument count and then its arguments, every one NUL-terminated, e.g.
+      printf '%s\0' 3 send URL MSG; one JSON line answers each on stdout: listen and send and
+      raw as above (listen runs on in the background, answering {"started":OUT} at once),
+      drop OUT (that listener's connection ended at once, as by killing its process; nothing
+      more is written to OUT) -> {"dropped":bool}; head PORT BYTES [--timeout S] (BYTES sent
+      on a new connection; the first response's status from its head) -> {"status":N|null}
   post BASE TOKEN CONV COUNT [SIZE] [--batches B] [--until 'FILE|TEXT|K'] [--max-time S]
       post COUNT messages of SIZE bytes (default 100) over one keep-alive connection; print the
       message ids as a JSON array (a non-201 answer ends it: {"error":...}). With --batches:
@@ -95,17 +103,20 @@ def raise_nofile(n):
 # ---------------------------------------------------------------------------------------------
 # listen / send (websockets library)
 
-async def do_listen(url, out, max_time):
+async def do_listen(url, out, max_time, conns=None):
     import websockets
     f = open(out, "a", buffering=1)
 
     def put(o):
-        f.write(json.dumps(o) + "\n")
-        f.flush()
+        if conns is None or conns.get(out) != "dropped":
+            f.write(json.dumps(o) + "\n")
+            f.flush()
 
     async def run():
         try:
             ws = await websockets.connect(url, ping_interval=None, max_size=None, open_timeout=10)
+            if conns is not None:
+                conns[out] = ws
         except websockets.exceptions.InvalidStatusCode as e:
             put({"k": "error", "status": e.status_code, "error": str(e)})
             return
@@ -339,6 +350,33 @@ def do_raw(args):
     return res
 
 
+def do_head(args):
+    """head PORT BYTES [--timeout S]: send BYTES (latin-1) on a new connection, read the head of
+    the first response (until its blank line, EOF or S idle seconds, default 1); its status."""
+    port = int(args.pop(0))
+    data = args.pop(0).encode("latin-1")
+    timeout = opt(args, "--timeout", 1.0, float)
+    res = {"status": None, "error": None}
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got = b""
+    try:
+        s.sendall(data)
+        while b"\r\n\r\n" not in got:
+            c = s.recv(65536)
+            if not c:
+                break
+            got += c
+    except socket.timeout:
+        res["error"] = "timeout"
+    except OSError as e:
+        res["error"] = str(e)
+    s.close()
+    line = got.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    if len(line) > 1 and line[0].startswith("HTTP/") and line[1].isdigit():
+        res["status"] = int(line[1])
+    return res
+
+
 # ---------------------------------------------------------------------------------------------
 # a client that stops reading
 
@@ -494,6 +532,74 @@ def do_post(args):
     print(json.dumps(ids))
 
 
+# ---------------------------------------------------------------------------------------------
+# many sessions in one process
+
+async def do_serve():
+    loop = asyncio.get_running_loop()
+    cmds = asyncio.Queue()
+    conns = {}   # a listener's OUT -> its connection (or "dropped")
+    tasks = {}
+
+    def reader():   # a thread: stdin's commands (a count, then that many arguments, each NUL-ended)
+        buf = b""
+        while True:
+            c = os.read(0, 65536)
+            if not c:
+                break
+            buf += c
+            while True:
+                parts = buf.split(b"\0")
+                if len(parts) < 2:
+                    break
+                n = int(parts[0])
+                if len(parts) < n + 2:
+                    break
+                args = [p.decode("utf-8", "surrogateescape") for p in parts[1:n + 1]]
+                buf = b"\0".join(parts[n + 1:])
+                loop.call_soon_threadsafe(cmds.put_nowait, args)
+        loop.call_soon_threadsafe(cmds.put_nowait, None)
+
+    loop.run_in_executor(None, reader)
+    while True:
+        a = await cmds.get()
+        if a is None:
+            break
+        cmd = a.pop(0)
+        try:
+            if cmd == "listen":
+                mt = opt(a, "--max-time", 50.0, float)
+                conns.pop(a[1], None)
+                tasks[a[1]] = asyncio.ensure_future(do_listen(a[0], a[1], mt, conns))
+                res = {"started": a[1]}
+            elif cmd == "drop":
+                ws = conns.get(a[0])
+                conns[a[0]] = "dropped"   # nothing more to its file: as if its process was killed
+                if ws is not None and ws != "dropped":
+                    ws.transport.abort()
+                t = tasks.pop(a[0], None)
+                if t is not None:
+                    await asyncio.wait([t], timeout=5)
+                res = {"dropped": ws is not None and ws != "dropped"}
+            elif cmd == "send":
+                mt = opt(a, "--max-time", 10.0, float)
+                close = flag(a, "--close")
+                url = a.pop(0)
+                res = await do_send(url, a, close, mt)
+            elif cmd == "raw":
+                res = await loop.run_in_executor(None, do_raw, a)
+            elif cmd == "head":
+                res = await loop.run_in_executor(None, do_head, a)
+            else:
+                res = {"error": "unknown command " + cmd}
+        except Exception as e:
+            res = {"error": "ws_client %s failed: %s: %s" % (cmd, type(e).__name__, e)}
+        sys.stdout.write(json.dumps(res) + "\n")
+        sys.stdout.flush()
+    for t in tasks.values():
+        t.cancel()
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -518,6 +624,8 @@ def main():
         asyncio.run(do_fanout(a[0], a[1], a[2], ex, mt))
     elif cmd == "post":
         do_post(a)
+    elif cmd == "serve":
+        asyncio.run(do_serve())
     else:
         raise SystemExit("unknown subcommand " + cmd)
 
