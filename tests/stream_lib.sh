@@ -76,3 +76,23 @@ look_again() {   # FILE: 0 (look) unless FILE is unchanged since the last look o
     : >"$LOOK_MARK"
     nap 0.02
 }
+
+# ---------------------------------------------------------------------------------------------
+# SSE captures in jq
+
+# `jq -R -s "$SSE_JQ sse_events"` over a capture: its complete events (each ended by a blank
+# line) as [{"sid": id line or null, "ev": event line, "data": the data lines (joined by
+# newlines) parsed as JSON}]; CRs dropped, comments and retry: skipped, any other line makes
+# the data unparsable (BAD-LINE), so does an event without data: jq fails on it
+SSE_JQ='def sse_events: gsub("\r"; "") | split("\n") | .[:-1]
+    | reduce .[] as $l ({out: [], have: false, sid: "", ev: "", data: ""};
+        if $l == "" then
+            (if .have then .out += [{sid: (if .sid == "" then null else .sid end), ev, data}] else . end)
+            | .have = false | .sid = "" | .ev = "" | .data = ""
+        elif ($l | startswith(":")) or ($l | startswith("retry:")) then .
+        elif $l | startswith("id:") then .sid = ($l | sub("^id: ?"; "")) | .have = true
+        elif $l | startswith("event:") then .ev = ($l | sub("^event: ?"; "")) | .have = true
+        elif $l | startswith("data:") then
+            .data = (if .data == "" then "" else .data + "\n" end) + ($l | sub("^data: ?"; "")) | .have = true
+        else .data += "BAD-LINE:" + $l | .have = true end)
+    | .out | map(.data |= fromjson);'

@@ -8,9 +8,7 @@
 # same stream (events arrive in id order, so anything earlier would already be there).
 source "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+source "$(dirname "$0")/stream_lib.sh"   # SSE_JQ, jq_each, look_again; PY, WSC
 
 # ---------------------------------------------------------------------------------------------
 # SSE helpers (this file's own)
@@ -32,56 +30,53 @@ sse_open() {
     printf -v "SSE_PID_$name" '%s' "$pid"
     EXTRA_PIDS="${EXTRA_PIDS:-} $pid"
     poll 10 _sse_head_or_gone "$name" "$pid"
-    grep -q $'^\r$' "$TMP_ROOT/sse.$name.h" 2>/dev/null
+    _sse_head "$name"
 }
-_sse_head_or_gone() { grep -q $'^\r$' "$TMP_ROOT/sse.$1.h" 2>/dev/null || ! proc_alive "$2"; }
+_sse_head() {   # NAME: its header block is complete (a line that is only a CR; read by bash)
+    local h=
+    { h=$(<"$TMP_ROOT/sse.$1.h"); } 2>/dev/null
+    [[ $'\n'$h$'\n' == *$'\n\r\n'* ]]
+}
+_sse_head_or_gone() { _sse_head "$1" || ! proc_alive "$2"; }
 
 
 sse_pid() { local v="SSE_PID_$1"; echo "${!v}"; }
 
 # sse_events NAME: the complete events so far as a JSON array of
-# {"sid": "<id line>"|null, "ev": "<event line>", "data": <data parsed as JSON>}
-sse_events() { _sse_lines "$1" | jq -sc '.' 2>/dev/null || echo '"unparsable stream"'; }
-_sse_lines() {   # NAME: one JSON object per event (CRs dropped, as tr -d '\r' would)
-    awk '
-        function flush() {
-            if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : "\"" sid "\""), ev, data
-            have = 0; sid = ""; ev = ""; data = ""
-        }
-        { gsub(/\r/, "") }
-        /^$/ { flush(); next }
-        /^:/ { next }
-        /^id:/ { sid = $0; sub(/^id: ?/, "", sid); have = 1; next }
-        /^event:/ { ev = $0; sub(/^event: ?/, "", ev); have = 1; next }
-        /^data:/ { d = $0; sub(/^data: ?/, "", d); data = (data == "" ? d : data "\n" d); have = 1; next }
-        /^retry:/ { next }
-        { data = data "BAD-LINE:" $0; have = 1 }' "$TMP_ROOT/sse.$1.out"
-}
-# sse_jq NAME JQ_ARGS...: jq over sse_events NAME in one jq process (a poll runs it every few
-# tens of ms); when that jq fails, the two-step way, for the same output and message
+# {"sid": "<id line>"|null, "ev": "<event line>", "data": <data parsed as JSON>} (SSE_JQ)
+sse_events() { jq -R -s -c "$SSE_JQ sse_events" "$TMP_ROOT/sse.$1.out" 2>/dev/null || echo '"unparsable stream"'; }
+# sse_jq NAME JQ_ARGS... FILTER: FILTER over sse_events NAME in one jq process; when that jq
+# fails, the two-step way, for the same output and message
 sse_jq() {
-    local n=$1 out
-    shift
-    if out=$(_sse_lines "$n" | jq -s "$@" 2>/dev/null); then printf '%s\n' "$out"; else sse_events "$n" | jq "$@"; fi
+    local n=$1 out a=("${@:2:$#-2}") f=${*: -1}
+    if out=$(jq -R -s "${a[@]}" "$SSE_JQ sse_events | ($f)" "$TMP_ROOT/sse.$n.out" 2>/dev/null); then
+        printf '%s\n' "$out"
+    else sse_events "$n" | jq "${a[@]}" "$f"; fi
 }
 
-# wait_sse NAME JQ_FILTER [SECONDS]: poll until the filter over sse_events is true
-wait_sse() { poll "${3:-15}" _sse_true "$1" "$2"; }
-_sse_true() { [ "$(sse_jq "$1" -r "$2" 2>/dev/null)" == true ]; }
+# wait_sse NAME JQ_FILTER [SECONDS]: poll until the filter over sse_events is true (its jq runs
+# again only when the stream's file changed)
+wait_sse() { new_wait; poll "${3:-15}" _sse_true "$1" "$2"; }
+_sse_true() { look_again "$TMP_ROOT/sse.$1.out" && [ "$(sse_jq "$1" -r "$2" 2>/dev/null)" == true ]; }
 
-# expect_sse NAME JQ_FILTER EXPECTED [--args for jq...]: a check over the events of NAME
+# expect_sse NAME JQ_FILTER EXPECTED [JQ_FILTER EXPECTED]... [--arg/--argjson for jq...]:
+# checks over the events of NAME, all in one jq (the jq args for all of them)
 expect_sse() {
-    local name=$1 f=$2 want=$3 got
-    shift 3
-    got=$(sse_jq "$name" -rc "$@" "$f" 2>&1)
-    if [ "$got" == "$want" ]; then ok; else LAST_REQ="stream $name: jq '$f'" STATUS= fail "events of stream $name" "$want" "$got"; fi
+    local name=$1 f=() want=() i
+    shift
+    while (($# >= 2)) && [[ $1 != --arg* ]]; do f+=("$1") want+=("$2"); shift 2; done
+    local JQ_EACH_IN=$TMP_ROOT/sse.$name.out JQ_EACH_OPTS=(-R -s "$@")
+    jq_each "$SSE_JQ sse_events" "${f[@]}"
+    for i in "${!f[@]}"; do
+        if [ "${JQ_GOT[i]}" == "${want[i]}" ]; then ok
+        else LAST_REQ="stream $name: jq '${f[i]}'" STATUS= fail "events of stream $name (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" "${want[i]}" "${JQ_GOT[i]}"; fi
+    done
 }
 
 # the stream's events are well formed: data.id == id line, event line == data.type, ids increase
-expect_well_formed() {
-    expect_sse "$1" '[.[] | select(.sid != null)] | (all(.[]; (.sid|tonumber) == .data.id)) and
-        (all(.[]; .ev == .data.type)) and ([.[].data.id] | . == (sort | unique))' true
-}
+# (a filter for expect_sse)
+WELL_FORMED='[.[] | select(.sid != null)] | (all(.[]; (.sid|tonumber) == .data.id)) and
+        (all(.[]; .ev == .data.type)) and ([.[].data.id] | . == (sort | unique))'
 
 wait_exit() { poll "$2" _gone "$1"; }   # PID SECONDS -> 0 when it exited in time
 _gone() { ! proc_alive "$1"; }
@@ -109,8 +104,9 @@ expect_true "stream a: headers sent at once on connect" sse_open a "$A_TOK"
 expect_true "stream b (?token=): headers" sse_open b "" "?token=$B_TOK"
 expect_true "stream c: headers" sse_open c "$C_TOK"
 expect_true "stream d: headers" sse_open d "$D_TOK"
-HEADERS=$(tr -d '\r' <"$TMP_ROOT/sse.a.h") LAST_REQ="GET /api/events (stream a)" STATUS=
-expect_match "SSE status line" '^HTTP/1\.1 200' "$(head -n1 <<<"$HEADERS")"
+HEADERS=$(<"$TMP_ROOT/sse.a.h") LAST_REQ="GET /api/events (stream a)" STATUS=
+HEADERS=${HEADERS//$'\r'/}
+expect_match "SSE status line" '^HTTP/1\.1 200' "${HEADERS%%$'\n'*}"
 expect_header Content-Type '^text/event-stream'
 expect_no_header Content-Length
 
@@ -148,32 +144,32 @@ expect_true "stream b got conversation.deleted" wait_sse b "$done_y"
 expect_true "stream a got conversation.deleted" wait_sse a "$done_y"
 expect_true "stream c got its own message" wait_sse c "any(.[]; .data.message.id == $CM)"
 
-for s in a b; do
-    expect_sse $s '[.[].ev]' "$(jq -c . <<<"$TYPES_X")"
-    expect_sse $s '[.[].data.type]' "$(jq -c . <<<"$TYPES_X")"
-    expect_well_formed $s
-    expect_sse $s '.[0].data.conversation == $c' true --argjson c "$CX"
-    expect_sse $s '.[0].data.conversation | [.title, .member_ids, .created_by, .last_message_id]' \
-        "[\"X\",[$A_ID,$B_ID],$A_ID,null]"
-    expect_sse $s '.[1].data.message == $m' true --argjson m "$PM1"
-    expect_sse $s '.[1].data.message | [.id, .conversation_id, .author_id, .body, .edited]' "[$M1,$X,$A_ID,\"first\",false]"
-    expect_sse $s '.[2].data.message == $m' true --argjson m "$PM2"
-    expect_sse $s '.[3].data.message == $m' true --argjson m "$UM1"
-    expect_sse $s '.[3].data.message | [.id, .body, .edited]' "[$M1,\"first, edited\",true]"
-    expect_sse $s '.[4].data.message' "{\"id\":$M2,\"conversation_id\":$X}"
-    expect_sse $s '.[5].data.conversation == $c' true --argjson c "$UCX"
-    expect_sse $s '.[5].data.conversation.title' "X renamed"
-    expect_sse $s '.[6].data.conversation == $c' true --argjson c "$CY"
-    expect_sse $s '.[7].data.conversation' "{\"id\":$Y}"
+for s in a b; do   # (TYPES_X is compact JSON already)
+    expect_sse $s '[.[].ev]' "$TYPES_X" \
+        '[.[].data.type]' "$TYPES_X" \
+        "$WELL_FORMED" true \
+        '.[0].data.conversation == $cx' true \
+        '.[0].data.conversation | [.title, .member_ids, .created_by, .last_message_id]' "[\"X\",[$A_ID,$B_ID],$A_ID,null]" \
+        '.[1].data.message == $m1' true \
+        '.[1].data.message | [.id, .conversation_id, .author_id, .body, .edited]' "[$M1,$X,$A_ID,\"first\",false]" \
+        '.[2].data.message == $m2' true \
+        '.[3].data.message == $um1' true \
+        '.[3].data.message | [.id, .body, .edited]' "[$M1,\"first, edited\",true]" \
+        '.[4].data.message' "{\"id\":$M2,\"conversation_id\":$X}" \
+        '.[5].data.conversation == $ucx' true \
+        '.[5].data.conversation.title' "X renamed" \
+        '.[6].data.conversation == $cy' true \
+        '.[7].data.conversation' "{\"id\":$Y}" \
+        --argjson cx "$CX" --argjson m1 "$PM1" --argjson m2 "$PM2" --argjson um1 "$UM1" \
+        --argjson ucx "$UCX" --argjson cy "$CY"
 done
-expect_sse c '[.[].ev]' '["conversation.created","message.created"]'
-expect_sse c '[.[] | .data.conversation.id // .data.message.conversation_id] | unique' "[$CC]"
-expect_well_formed c
+expect_sse c '[.[].ev]' '["conversation.created","message.created"]' \
+    '[.[] | .data.conversation.id // .data.message.conversation_id] | unique' "[$CC]" \
+    "$WELL_FORMED" true
 expect_sse d 'length' 0
 
 # --- replay from an id in the middle: exactly the later events, then live with no gap
-B_SIDS=$(sse_events b | jq -c '[.[].sid | tonumber]')
-MID=$(jq '.[3]' <<<"$B_SIDS")
+MID=$(sse_jq b '[.[].sid | tonumber][3]')
 expect_true "stream b2 (Last-Event-ID: $MID): headers" sse_open b2 "$B_TOK" "" -H "Last-Event-ID: $MID"
 expect_true "stream b3 (?last_event_id=$MID): headers" sse_open b3 "" "?token=$B_TOK&last_event_id=$MID"
 expect_true "stream b0 (Last-Event-ID: 0): headers" sse_open b0 "$B_TOK" "" -H "Last-Event-ID: 0"
@@ -195,19 +191,20 @@ expect_true "stream b4 got the last live message" wait_sse b4 "any(.[]; .data.me
 # shows as it is now (asnow: M2 deleted since is only its message.deleted, M1 edited since its
 # current body)
 norm='[.[] | {sid, ev, data}]'
-B_ALL=$(sse_events b | jq -c "$norm")
+# (b's events, and the ids of those a replay from MID shows now, in one jq)
+{ read -r B_ALL; read -r B_AFTER; } < <(sse_jq b -c --argjson m "$MID" "$JQ_ASNOW"' '"$norm"',
+    [asnow[].sid | tonumber | select(. > $m)]')
+printf -v live '%s,' "${LIVE[@]}"
 for s in b2 b3 b4; do
-    expect_sse $s '[.[].sid | tonumber]' \
-        "$(sse_events b | jq -c --argjson m "$MID" "$JQ_ASNOW"' [asnow[].sid | tonumber | select(. > $m)]')"
-    expect_sse $s "$JQ_ASNOW $norm"' == ($all | asnow | map(select((.sid|tonumber) > $m)))' true \
+    expect_sse $s '[.[].sid | tonumber]' "$B_AFTER" \
+        "$JQ_ASNOW $norm"' == ($all | asnow | map(select((.sid|tonumber) > $m)))' true \
+        '[.[] | select(.ev == "message.created") | .data.message.id][-3:]' "[${live%,}]" \
+        "$WELL_FORMED" true \
         --argjson all "$B_ALL" --argjson m "$MID"
-    expect_sse $s '[.[] | select(.ev == "message.created") | .data.message.id][-3:]' "$(printf '%s\n' "${LIVE[@]}" | jq -sc .)"
-    expect_well_formed $s
 done
-expect_sse b0 "$JQ_ASNOW $norm"' == ($all | asnow)' true --argjson all "$B_ALL"
-expect_sse b0 '.[0].ev' conversation.created
+expect_sse b0 "$JQ_ASNOW $norm"' == ($all | asnow)' true '.[0].ev' conversation.created --argjson all "$B_ALL"
 wait_sse c0 'length >= 2' 5
-expect_sse c0 '[.[] | .sid | tonumber]' "$(sse_events c | jq -c '[.[].sid | tonumber]')"
+expect_sse c0 '[.[] | .sid | tonumber]' "$(sse_jq c -c '[.[].sid | tonumber]')"
 
 # --- a member added gets conversation.updated (and then the messages); one removed gets that
 # conversation.updated last and nothing of the conversation afterwards
@@ -231,22 +228,23 @@ Z=$CONV_ID
 expect_true "stream d got the later conversation Z" wait_sse d "any(.[]; .data.conversation.id == $Z)"
 expect_true "stream b got the message posted after dave left" wait_sse b "any(.[]; .data.message.id == $MGONE)"
 dx="[.[] | select((.data.conversation.id // .data.message.conversation_id) == $X)]"
-expect_sse d "$dx | map(.ev)" '["conversation.updated","message.created","conversation.updated"]'
-expect_sse d "$dx | .[0].data.conversation == \$c" true --argjson c "$ADD"
-expect_sse d "$dx | .[1].data.message.id" "$MD"
-expect_sse d "$dx | .[-1].data.conversation == \$c" true --argjson c "$REM"
-expect_sse d "$dx | .[-1].data.conversation.member_ids | index($D_ID)" null
-expect_sse d "any(.[]; .data.message.id == $MGONE)" false
-expect_sse d '[.[].ev]' '["conversation.updated","message.created","conversation.updated","conversation.created"]'
-expect_well_formed d
+expect_sse d "$dx | map(.ev)" '["conversation.updated","message.created","conversation.updated"]' \
+    "$dx | .[0].data.conversation == \$add" true \
+    "$dx | .[1].data.message.id" "$MD" \
+    "$dx | .[-1].data.conversation == \$rem" true \
+    "$dx | .[-1].data.conversation.member_ids | index($D_ID)" null \
+    "any(.[]; .data.message.id == $MGONE)" false \
+    '[.[].ev]' '["conversation.updated","message.created","conversation.updated","conversation.created"]' \
+    "$WELL_FORMED" true \
+    --argjson add "$ADD" --argjson rem "$REM"
 
 # --- typing from a WebSocket client reaches an SSE member (no id line), not a non-member
 WS_OUT=$(timeout 30 "$PY" "$WSC" send "ws://127.0.0.1:$PORT/api/ws?token=$A_TOK" "{\"type\":\"typing\",\"conversation_id\":$X}")
 LAST_REQ="ws typing" STATUS=
 expect_eq "ws typing: sent and pong received" true "$(jq -r .pong <<<"$WS_OUT" 2>&1)"
 expect_true "stream b got typing" wait_sse b 'any(.[]; .ev == "typing")'
-expect_sse b '[.[] | select(.ev == "typing")] | length' 1
-expect_sse b '[.[] | select(.ev == "typing")][0] | [.sid, .data]' "[null,{\"type\":\"typing\",\"conversation_id\":$X,\"user_id\":$A_ID}]"
+expect_sse b '[.[] | select(.ev == "typing")] | length' 1 \
+    '[.[] | select(.ev == "typing")][0] | [.sid, .data]' "[null,{\"type\":\"typing\",\"conversation_id\":$X,\"user_id\":$A_ID}]"
 expect_eq "typing block has no id line" 0 "$(tr -d '\r' <"$TMP_ROOT/sse.b.out" | grep -B1 '^event: typing$' | grep -c '^id:')"
 post_msg "$C_TOK" "$CC" "after typing"
 CM2=$MSG_ID
@@ -255,7 +253,11 @@ expect_sse c 'any(.[]; .ev == "typing")' false
 expect_sse a 'any(.[]; .ev == "typing")' false
 
 # --- heartbeat: a comment line with --heartbeat 1
-hb() { tr -d '\r' <"$TMP_ROOT/sse.c.out" | grep -q '^:'; }
+hb() {   # a line that starts with ":" (read by bash)
+    local o=
+    { o=$(<"$TMP_ROOT/sse.c.out"); } 2>/dev/null
+    [[ $'\n'$o == *$'\n:'* ]]
+}
 expect_true "heartbeat comment on stream c (--heartbeat 1)" poll 10 hb
 
 # --- logout closes that token's streams, not the user's other ones
