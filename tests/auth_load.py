@@ -8,7 +8,7 @@
   queue PORT QUEUE_SCRIPT     see queue() below
 A request is answered when its final status line has arrived; nothing here asserts anything.
 """
-import json, random, re, socket, string, sys, time
+import json, os, random, re, socket, string, sys, time
 
 
 def post(path, body, extra=""):
@@ -86,6 +86,7 @@ def queue(port, script):
          peek NAME S        its answer if one comes within S seconds (else status null)
          metrics KEY        the chatd_hash_* counters of /metrics now, as out[KEY]
          mark FILE          create FILE (tells a waiting shell how far the script is)
+         wait FILE S        until FILE exists (the waiting shell is done), at most S seconds
        Prints {"NAME": {"status":..,"retry_after":..}, ...} for every peeked NAME."""
     conns, out = {}, {}
     for step in script.split(";"):
@@ -104,6 +105,10 @@ def queue(port, script):
             time.sleep(float(a[1]))
         elif a[0] == "mark":
             open(a[1], "w").close()
+        elif a[0] == "wait":
+            end = time.time() + float(a[2])
+            while not os.path.exists(a[1]) and time.time() < end:
+                time.sleep(0.02)
         elif a[0] == "metrics":
             m = connect(port)
             m.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
