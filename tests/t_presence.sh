@@ -11,13 +11,17 @@
 # are that the offline event never comes before the grace is over.
 source "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+source "$(dirname "$0")/stream_lib.sh"   # wsc (one ws_client.py for the file), SSE_JQ, jq_each, look_again
 
 # ---------------------------------------------------------------------------------------------
-# streams: NAME is an SSE (curl) or WebSocket (ws_client.py) stream of one user; closing one
-# ends its client process (ours, by pid)
+# streams: NAME is an SSE (curl) or WebSocket (a listener in the wsc process) stream of one
+# user; closing one ends its client (the curl process, ours, by pid; the listener's connection)
+
+has() {   # NAME TEXT: the stream's file holds TEXT (read by bash: no process per poll)
+    local o=
+    { o=$(<"$TMP_ROOT/s.$1"); } 2>/dev/null
+    [[ $o == *"$2"* ]]
+}
 
 sse_open() {   # NAME TOKEN: until its head arrived
     local name=$1
@@ -26,75 +30,69 @@ sse_open() {   # NAME TOKEN: until its head arrived
     printf -v "PID_$name" '%s' "$!"
     printf -v "KIND_$name" sse
     EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    poll 15 grep -q '^retry:' "$TMP_ROOT/s.$name"
+    poll 15 _sse_ready "$name"
 }
+_sse_ready() { local o=; { o=$(<"$TMP_ROOT/s.$1"); } 2>/dev/null; [[ $'\n'$o == *$'\nretry:'* ]]; }   # a retry: line
 
 ws_open() {   # NAME TOKEN: until the handshake is done
     local name=$1
     : >"$TMP_ROOT/s.$name"
-    timeout 290 "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token=$2" "$TMP_ROOT/s.$name" --max-time 280 \
-        2>>"$TMP_ROOT/ws.err" &
-    printf -v "PID_$name" '%s' "$!"
+    wsc listen "ws://127.0.0.1:$PORT/api/ws?token=$2" "$TMP_ROOT/s.$name" --max-time 280
     printf -v "KIND_$name" ws
-    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    poll 15 grep -q '"k": "open"' "$TMP_ROOT/s.$name"
+    poll 15 has "$name" '"k": "open"'
 }
 
 s_close() {   # NAME: end the client (the server sees the connection close)
-    local v="PID_$1"
+    local v="PID_$1" k="KIND_$1"
+    if [ "${!k}" == ws ]; then wsc drop "$TMP_ROOT/s.$1"; return; fi
     kill "${!v}" 2>/dev/null
     wait "${!v}" 2>/dev/null
 }
 
 # every event of the stream as {"sid": id line or null (SSE), "ev": event line (SSE), "data": {...}}
+EVENTS_WS='[.[] | select(.k == "text") | {sid: null, ev: .data.type, data: .data}]'
 events() {
     local k="KIND_$1"
-    if [ "${!k}" == ws ]; then
-        jq -sc '[.[] | select(.k == "text") | {sid: null, ev: .data.type, data: .data}]' "$TMP_ROOT/s.$1" 2>/dev/null
-        return
-    fi
-    _sse_lines "$1" | jq -sc '.' 2>/dev/null || echo '"unparsable"'
+    if [ "${!k}" == ws ]; then jq -sc "$EVENTS_WS" "$TMP_ROOT/s.$1" 2>/dev/null; return; fi
+    jq -R -s -c "$SSE_JQ sse_events" "$TMP_ROOT/s.$1" 2>/dev/null || echo '"unparsable"'
 }
-_sse_lines() {   # NAME: one JSON object per event of an SSE stream (CRs dropped, as tr -d '\r' would)
-    awk '
-        function flush() { if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : sid), ev, data
-                           have = 0; sid = ""; ev = ""; data = "" }
-        { gsub(/\r/, "") }
-        /^$/ { flush(); next }
-        /^(:|retry:)/ { next }
-        /^id:/ { sid = $0; sub(/^id: ?/, "", sid); have = 1; next }
-        /^event:/ { ev = $0; sub(/^event: ?/, "", ev); have = 1; next }
-        /^data:/ { data = $0; sub(/^data: ?/, "", data); have = 1; next }
-        END { }' "$TMP_ROOT/s.$1"
-}
-# events_jq NAME JQ_ARGS... FILTER: FILTER over `events NAME` in one jq process (the polls run
-# it every few tens of ms); when that jq fails, the two-step way, for the same output and message
+# events_jq NAME JQ_ARGS... FILTER: FILTER over `events NAME` in one jq process; when that jq
+# fails, the two-step way, for the same output and message
 events_jq() {
     local n=$1 k="KIND_$1" out a=("${@:2:$#-2}") f=${*: -1}
     if [ "${!k}" == ws ]; then
-        out=$(jq -s "${a[@]}" "[.[] | select(.k == \"text\") | {sid: null, ev: .data.type, data: .data}] | ($f)" \
-            "$TMP_ROOT/s.$n" 2>/dev/null)
+        out=$(jq -s "${a[@]}" "$EVENTS_WS | ($f)" "$TMP_ROOT/s.$n" 2>/dev/null)
     else
-        out=$(_sse_lines "$n" | jq -s "${a[@]}" "$f" 2>/dev/null)
+        out=$(jq -R -s "${a[@]}" "$SSE_JQ sse_events | ($f)" "$TMP_ROOT/s.$n" 2>/dev/null)
     fi && { printf '%s\n' "$out"; return; }
     events "$n" | jq "${a[@]}" "$f"
 }
 PRES='[.[] | select(.ev == "presence") | .data]'
 pres() { events_jq "$1" -c "$PRES"; }   # NAME: the presence events
 npres() { events_jq "$1" "$PRES | length"; }
-_has_n() { [ "$(npres "$1")" -ge "$2" ]; }
-wait_pres() { poll "${3:-15}" _has_n "$1" "$2"; }   # NAME N [S]: until NAME has N presence events
-_has_msg() { [ "$(events_jq "$1" --argjson m "$2" 'any(.[]; .data.message.id == $m)')" == true ]; }
+# (the polls' jq runs again only when the stream's file changed: look_again)
+_has_n() { look_again "$TMP_ROOT/s.$1" && [ "$(npres "$1")" -ge "$2" ]; }
+wait_pres() { new_wait; poll "${3:-15}" _has_n "$1" "$2"; }   # NAME N [S]: until NAME has N presence events
+_has_msg() { look_again "$TMP_ROOT/s.$1" && [ "$(events_jq "$1" --argjson m "$2" 'any(.[]; .data.message.id == $m)')" == true ]; }
 # NAME TOKEN CONV: post a message into CONV and wait until NAME got it: everything sent to NAME
 # before the post has arrived (so "no presence event" checks after it prove nothing came)
 flush_stream() {
     post_msg "$2" "$3" "flush $1"
+    new_wait
     expect_true "stream $1 got message $MSG_ID" poll 15 _has_msg "$1" "$MSG_ID"
 }
-expect_pres() {   # NAME JQ_FILTER(over pres NAME) EXPECTED
-    local got
-    got=$(events_jq "$1" -rc "$PRES | ($2)" 2>&1)
-    if [ "$got" == "$3" ]; then ok; else LAST_REQ="stream $1: jq '$2'" STATUS= fail "presence events of $1" "$3" "$got"; fi
+# expect_pres NAME JQ_FILTER(over pres NAME) EXPECTED [JQ_FILTER EXPECTED]...: one jq for all
+expect_pres() {
+    local name=$1 k="KIND_$1" f=() want=() i
+    shift
+    while (($# >= 2)); do f+=("$PRES | ($1)") want+=("$2"); shift 2; done
+    local JQ_EACH_IN=$TMP_ROOT/s.$name JQ_EACH_OPTS=(-R -s) pre="$SSE_JQ sse_events"
+    [ "${!k}" == ws ] && JQ_EACH_OPTS=(-s) pre=$EVENTS_WS
+    jq_each "$pre" "${f[@]}"
+    for i in "${!f[@]}"; do
+        if [ "${JQ_GOT[i]}" == "${want[i]}" ]; then ok
+        else LAST_REQ="stream $name: jq '${f[i]#"$PRES | "}'" STATUS= fail "presence events of $name (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" "${want[i]}" "${JQ_GOT[i]}"; fi
+    done
 }
 ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 ts_ms() { date -d "$1" +%s%3N; }   # RFC 3339 -> ms since the epoch
@@ -139,7 +137,7 @@ expect_true "cy got ann's online event" wait_pres c 1
 UNIT=$(($(ms) - T0))   # a stream opened and its event delivered, on this machine now
 expect_pres c '.' "[{\"type\":\"presence\",\"user_id\":$A_ID,\"online\":true,\"last_seen_at\":null}]"
 expect_eq "an SSE presence event has no id line and is named presence" '[{"sid":null,"ev":"presence"}]' \
-    "$(events c | jq -c '[.[] | select(.data.type == "presence") | {sid, ev}]')"
+    "$(events_jq c -c '[.[] | select(.data.type == "presence") | {sid, ev}]')"
 user_get "$A_ID"
 expect_jq '.user.online' true
 req GET "/api/users?q=ann" "" "$B_TOK"
@@ -162,8 +160,8 @@ expect_true "ann got bob's offline event" wait_pres a 2
 expect_true "dee got bob's offline event" wait_pres d 2
 T2=$(ms)
 expect_pres a '.[1] | [.type, .user_id, .online, (.last_seen_at | type)]' "[\"presence\",$B_ID,false,\"string\"]"
-expect_pres d '.[1]' "$(pres a | jq -c '.[1]')"
-L1=$(pres a | jq -r '.[1].last_seen_at')
+expect_pres d '.[1]' "$(events_jq a -c "$PRES | .[1]")"
+L1=$(events_jq a -r "$PRES | .[1].last_seen_at")
 expect_match "last_seen_at is a time" "$TS_RE" "$L1"
 expect_true "last_seen_at $L1 is when the stream closed (between $T1 and $T2 ms)" \
     test "$(ts_ms "$L1")" -ge $((T1 - 1000)) -a "$(ts_ms "$L1")" -le $((T2 + 1000))
@@ -186,7 +184,7 @@ expect_eq "one of two streams closed: no event" 3 "$(npres a)"
 s_close b3
 expect_true "ann got bob's offline event after his last stream" wait_pres a 4
 expect_pres a '.[3] | [.user_id, .online]' "[$B_ID,false]"
-L2=$(pres a | jq -r '.[3].last_seen_at')
+L2=$(events_jq a -r "$PRES | .[3].last_seen_at")
 expect_true "last_seen_at moved on ($L1 -> $L2)" test "$(ts_ms "$L2")" -gt "$(ts_ms "$L1")"
 expect_pres d '[.[] | [.online, .last_seen_at]]' "[[true,null],[false,\"$L1\"],[true,\"$L1\"],[false,\"$L2\"]]"
 
@@ -196,18 +194,18 @@ flush_stream c "$A_TOK" "$V"
 flush_stream d "$B_TOK" "$U"
 expect_pres c "[.[] | .user_id]" "[$A_ID]"
 expect_pres d "[.[] | select(.user_id != $B_ID)] | length" 0
-expect_pres a "[.[] | select(.user_id != $B_ID)] | length" 0
+expect_pres a "[.[] | select(.user_id != $B_ID)] | length" 0 \
+    "[.[] | keys] | unique" '[["last_seen_at","online","type","user_id"]]'   # no id: never replayed
 for b in b1 b2 b3; do expect_pres "$b" "[.[] | select(.user_id == $B_ID)] | length" 0; done
-expect_pres a "[.[] | keys] | unique" '[["last_seen_at","online","type","user_id"]]'   # no id: never replayed
 
 # --- not replayed: a reconnect from the first event id gets the stored events, no presence
-FIRST=$(events a | jq -r '[.[] | select(.sid != null) | .sid][0]')
+FIRST=$(events_jq a -r '[.[] | select(.sid != null) | .sid][0]')
 : >"$TMP_ROOT/s.r"
 KIND_r=sse
 LAST_REQ="GET /api/events (Last-Event-ID: 0)"
 curl -sN --max-time 3 -H "Authorization: Bearer $A_TOK" -H "Last-Event-ID: 0" "$BASE/api/events" >"$TMP_ROOT/s.r" 2>/dev/null
-expect_true "the replay has the stored events (message $FIRST and on)" test "$(events r | jq '[.[] | select(.sid != null)] | length')" -ge 2
-expect_eq "the replay has no presence event of the past" 0 "$(events r | jq '[.[] | select(.ev == "presence" and .data.user_id == '"$B_ID"')] | length')"
+expect_true "the replay has the stored events (message $FIRST and on)" test "$(events_jq r '[.[] | select(.sid != null)] | length')" -ge 2
+expect_eq "the replay has no presence event of the past" 0 "$(events_jq r '[.[] | select(.ev == "presence" and .data.user_id == '"$B_ID"')] | length')"
 
 # --- last_seen_at survives a restart; after it everyone is offline (ann's stream ends with it)
 s_close c; s_close d
