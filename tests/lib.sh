@@ -192,6 +192,10 @@ _jq_flush() {
     LAST_REQ=$req STATUS=$st BODY=$body
 }
 
+# expect_jq_of JSON FILTER EXPECTED DESCRIPTION: expect_jq on another JSON value than BODY (a
+# python helper's report), batched the same way; a failure is reported as DESCRIPTION
+expect_jq_of() { local BODY=$1; _jq_queue "$2" "$3" "$4"; }
+
 jqb() { jq -rc "$1" <<<"$BODY" 2>/dev/null; }   # value from BODY (no check)
 
 expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds
@@ -428,6 +432,7 @@ _cleanup() {
         local p
         for p in $EXTRA_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     fi
+    _raw_srv_stop   # (reaped: its CPU counts as the file's)
     rm -rf "$TMP_ROOT"
     echo "$TEST_NAME: $CHECKS checks, $FAILS failed"
     if ((FAILS > 0)); then exit 1; fi
@@ -624,6 +629,7 @@ CWPY=/usr/bin/python3
 [ -x "$CWPY" ] || CWPY=$PYTHON
 cat >"$RAW_PY" <<'PYEOF'
 import json, os, select, socket, sys, threading, time
+SERVING = len(sys.argv) > 1 and sys.argv[1] == "serve"
 
 def parse(data, methods, closed):
     out = []; pos = 0; i = 0
@@ -685,11 +691,15 @@ def parse(data, methods, closed):
 
 def finals(rs): return sum(1 for r in rs if r["status"] >= 200)
 
-def emit(res):
-    # the JSON; and with RAW_OUT=PREFIX what raw_statuses/raw_closed/raw_pick read without a jq:
-    # PREFIX.meta (final statuses, closed, no answer at all) and PREFIX.K.{status,body,headers}
-    print(json.dumps(res))
-    pre = os.environ.get("RAW_OUT")
+def emit(res, pre, out=None):
+    # the JSON (on stdout, or into the file OUT); and with a PREFIX what raw_statuses/raw_closed/
+    # raw_pick read without a jq: PREFIX.meta (final statuses, closed, no answer at all) and
+    # PREFIX.K.{status,body,headers}
+    if out is None:
+        print(json.dumps(res))
+    else:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(json.dumps(res))
     if not pre:
         return
     fin = [r for r in res["responses"] if r["status"] >= 200]
@@ -702,8 +712,9 @@ def emit(res):
             with open("%s.%d.%s" % (pre, k, part), "w", encoding="utf-8", newline="") as f:
                 f.write(text)
 
-def main():
-    a = sys.argv[1:]
+def send(a, payload):
+    # the raw exchange: a = [PORT, options...]; the bytes to send -> the RAW dict
+    a = list(a)
     port = int(a.pop(0)); n = 0; tmo = 5.0; methods = []; prog = None; chunked = False; pieces = 0
     while a:
         o = a.pop(0)
@@ -713,13 +724,12 @@ def main():
         elif o == "--progressive": prog = int(a.pop(0))
         elif o == "--chunked": chunked = True
         elif o == "--pieces": pieces = int(a.pop(0))
-    payload = sys.stdin.buffer.read()
     res = {"responses": [], "closed": False, "timeout": False, "error": None, "rest": ""}
-    data = b""
+    data = b""; sender = None
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=tmo)
     except Exception as e:
-        res["error"] = "connect: %s" % e; emit(res); return
+        res["error"] = "connect: %s" % e; return res
     try:
         if pieces:
             for k in range(0, len(payload), pieces):
@@ -765,11 +775,17 @@ def main():
     except Exception as e:
         res["error"] = "%s: %s" % (type(e).__name__, e)
     finally:
+        if SERVING and sender is not None and sender.is_alive():
+            try: s.shutdown(socket.SHUT_RDWR)   # the process goes on: wake the blocked sender
+            except OSError: pass
         s.close()
     rs, rest = parse(data, methods, res["closed"])
     res["responses"] = rs
     res["rest"] = rest.decode("latin-1")
-    emit(res)
+    return res
+
+def main():
+    emit(send(sys.argv[1:], sys.stdin.buffer.read()), os.environ.get("RAW_OUT"))
 
 def conncap():
     # conncap PORT K: open K keep-alive connections, each answered 200 on /healthz, then a
@@ -811,34 +827,100 @@ def conncap():
     for s in socks: s.close()
     print(json.dumps(res))
 
-def abort():
+def abort(port, rst, payload):
     # abort PORT RST(0|1): send stdin's bytes, then close at once (with RST when RST is 1)
     import struct
-    port = int(sys.argv[2]); rst = sys.argv[3] == "1"
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(sys.stdin.buffer.read())
-    if rst:
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+    s.sendall(payload)
+    if rst == "1":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
+
+def serve():
+    # raw_send's and raw_abort's one process for a whole test file (a python start costs more CPU
+    # than the exchange): per call a line "send|abort TAB PREFIX TAB LEN [TAB ARG]..." and LEN bytes
+    # on stdin; a send's RAW goes to PREFIX.json (and its parts as with RAW_OUT); then "done" on
+    # stdout ("failed" after an exception, with its traceback on stderr as a lone run's)
+    import traceback
+    os.closerange(3, 1 << 16)   # no connection or pipe of the test's kept open by this process
+    inp = sys.stdin.buffer
+    while True:
+        line = inp.readline()
+        if not line:
+            return
+        f = line.rstrip(b"\n").decode("utf-8", "replace").split("\t")
+        payload = inp.read(int(f[2]))
+        try:
+            if f[0] == "send":
+                emit(send(f[3:], payload), f[1], f[1] + ".json")
+            else:
+                abort(f[3], f[4], payload)
+            ans = "done"
+        except Exception:
+            traceback.print_exc()
+            ans = "failed"
+        sys.stdout.write(ans + "\n")
+        sys.stdout.flush()
 
 if len(sys.argv) > 1 and sys.argv[1] == "conncap":
     conncap()
 elif len(sys.argv) > 1 and sys.argv[1] == "abort":
-    abort()
+    abort(sys.argv[2], sys.argv[3], sys.stdin.buffer.read())
+elif len(sys.argv) > 1 and sys.argv[1] == "serve":
+    serve()
 else:
     main()
 PYEOF
+
+# raw_send and raw_abort hand their exchanges to one python process (raw.py serve, started at the
+# first, ended by _cleanup): a python start costs ~30 ms of CPU, far more than an exchange. In a
+# subshell (no shared pipe), with a tab or newline in an argument, or with RAW_SERVE=0: one
+# python process per call, as before. A call gets as long as a lone process got (its timeout).
+_RAW_PY_PID= _RAW_R= _RAW_W=
+_raw_srv() {   # KIND PREFIX SECONDS BYTES ARG... -> _RAW_ANS (done, failed; "" when it timed out
+    local kind=$1 pre=$2 tmo=$3 bytes=$4 line a    # or died); 1: not here (run one process)
+    shift 4
+    [[ ${RAW_SERVE:-1} != 0 && $BASHPID == "$$" && $pre != *[$'\t\n']* ]] || return 1
+    for a; do [[ $a != *[$'\t\n']* ]] || return 1; done
+    if [ -z "$_RAW_PY_PID" ] || ! _alive "$_RAW_PY_PID"; then
+        _raw_srv_stop
+        coproc _RAW_SRV { exec "$PYTHON" "$RAW_PY" serve; }
+        _RAW_PY_PID=$_RAW_SRV_PID _RAW_R=${_RAW_SRV[0]} _RAW_W=${_RAW_SRV[1]}
+    fi
+    _blen "$bytes"
+    line="$kind"$'\t'"$pre"$'\t'"$_BLEN"
+    for a; do line+=$'\t'$a; done
+    trap '' PIPE                      # it died: a failed write, not a signal
+    printf '%s\n%s' "$line" "$bytes" >&"$_RAW_W" 2>/dev/null
+    trap - PIPE
+    _RAW_ANS=
+    IFS= read -r -t "$tmo" -u "$_RAW_R" _RAW_ANS 2>/dev/null || { _RAW_ANS=; _raw_srv_stop; }
+    return 0
+}
+_raw_srv_stop() {
+    [ -n "$_RAW_PY_PID" ] || return 0
+    kill "$_RAW_PY_PID" 2>/dev/null
+    wait "$_RAW_PY_PID" 2>/dev/null
+    _RAW_PY_PID=
+}
+_blen() { local LC_ALL=C; _BLEN=${#1}; }   # STRING -> _BLEN: its length in bytes
 
 # raw_send BYTES [options]: send BYTES on a fresh connection to PORT; sets RAW (and, for the
 # helpers below, without a jq process each: _RAW_FOR, _RAW_ST (final statuses), _RAW_CL (closed)
 # and the final responses' parts in $TMP_ROOT/rawN.K.*; a RAW a test set itself goes to jq)
 raw_send() {
-    local bytes=$1 bad=
+    local bytes=$1 bad= pre
     shift
     LAST_REQ="raw: $bytes"
     STATUS=
     _RAW_N=$((${_RAW_N:-0} + 1))   # a new name each time: no stale part of the last one
-    RAW=$(printf '%s' "$bytes" | RAW_OUT=$TMP_ROOT/raw$_RAW_N timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
+    pre=$TMP_ROOT/raw$_RAW_N
+    if _raw_srv send "$pre" 60 "$bytes" "$PORT" "$@"; then
+        RAW=
+        [ "$_RAW_ANS" == done ] && { IFS= read -r -d '' RAW <"$pre.json"; } 2>/dev/null
+    else
+        RAW=$(printf '%s' "$bytes" | RAW_OUT=$pre timeout 60 "$PYTHON" "$RAW_PY" "$PORT" "$@")
+    fi
     _RAW_FOR=$RAW _RAW_ST= _RAW_CL=false
     if [ -z "$RAW" ] || ! { read -r _RAW_ST && read -r _RAW_CL && read -r bad; } <"$TMP_ROOT/raw$_RAW_N.meta" 2>/dev/null; then
         RAW='{"responses":[],"closed":false,"timeout":false,"error":"raw helper failed","rest":""}'
@@ -849,7 +931,10 @@ raw_send() {
 
 # raw_abort BYTES [rst]: send BYTES and hang up at once (with a TCP reset when "rst" is given)
 raw_abort() {
-    printf '%s' "$1" | timeout 20 "$PYTHON" "$RAW_PY" abort "$PORT" "$([ "${2-}" == rst ] && echo 1 || echo 0)"
+    local rst=0
+    [ "${2-}" == rst ] && rst=1
+    _raw_srv abort "$TMP_ROOT/abort" 20 "$1" "$PORT" "$rst" ||
+        printf '%s' "$1" | timeout 20 "$PYTHON" "$RAW_PY" abort "$PORT" "$rst"
 }
 
 _raw_mine() { [[ -n ${_RAW_FOR+set} && $RAW == "$_RAW_FOR" ]]; }   # RAW is raw_send's last
@@ -895,15 +980,12 @@ raw_pick() {
 # ---------------------------------------------------------------------------------------------
 # fixtures and small utilities
 
-rep() {   # STRING N -> STRING repeated N times
-    if [ "$2" -le 0 ]; then return; fi
-    if [[ ${#1} == 1 && $1 == [[:print:]] && $1 != ' ' && $1 != "\\" && $(printf '%s' "$1" | wc -c) == 1 ]]; then
-        head -c "$2" /dev/zero | tr '\0' "$1"     # one ASCII byte: fast
-    else
-        local s
-        printf -v s '%*s' "$2" ''
-        printf '%s' "${s// /$1}"
-    fi
+rep() {   # STRING N -> STRING repeated N times (by doubling, in bash: no process; in bytes)
+    local LC_ALL=C s=$1 n
+    if [ "$2" -le 0 ] || [ -z "$1" ]; then return; fi
+    n=$((${#1} * $2))
+    while ((${#s} < n)); do s+=$s; done
+    printf '%s' "${s:0:n}"
 }
 
 # The fixtures build their JSON and read the ids back in bash when the strings are printable

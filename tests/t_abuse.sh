@@ -7,7 +7,11 @@
 
 HOLD=${HOLD_CONNS:-1000}
 SLOW=${SLOW_CLIENTS:-20}
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0; }
+rss_kb() {   # (read by bash: it is polled)
+    local k v _
+    { while read -r k v _; do [ "$k" == VmRSS: ] && { echo "$v"; return; }; done <"/proc/$SERVER_PID/status"; } 2>/dev/null
+    echo 0
+}
 
 AB_PY=$TMP_ROOT/abuse.py
 cat >"$AB_PY" <<'PYEOF'
@@ -193,15 +197,17 @@ rm -f "$TMP_ROOT/held" "$TMP_ROOT/stop"
 HOLD_PID=$!
 EXTRA_PIDS=$HOLD_PID
 n=600
-while ((n-- > 0)) && [ ! -s "$TMP_ROOT/held" ]; do sleep 0.05; done
-expect_eq "idle connections opened" "$HOLD" "$(cat "$TMP_ROOT/held" 2>/dev/null)"
+while ((n-- > 0)) && [ ! -s "$TMP_ROOT/held" ]; do nap 0.05; done
+held=
+{ held=$(<"$TMP_ROOT/held"); } 2>/dev/null
+expect_eq "idle connections opened" "$HOLD" "$held"
 "$PYTHON" "$AB_PY" slowloris "$PORT" "$SLOW" 25 >"$TMP_ROOT/slow.out" 2>&1 &
 SLOW_PID=$!
 EXTRA_PIDS="$HOLD_PID $SLOW_PID"
 OPEN=$(metric chatd_open_connections)
 expect_true "the server holds the idle connections (chatd_open_connections $OPEN >= $HOLD)" test "${OPEN:-0}" -ge "$HOLD"
 good=0
-for i in $(seq 1 20); do
+for ((i = 1; i <= 20; i++)); do
     req GET /healthz
     [ "$STATUS" == 200 ] && good=$((good + 1))
 done
@@ -214,8 +220,8 @@ expect_jq .message.body "served while $HOLD connections idle and $SLOW trickle"
 wait "$SLOW_PID"
 SL=$(tail -n 1 "$TMP_ROOT/slow.out")
 LAST_REQ="$SLOW slowloris clients, one header byte a second, --request-timeout 3"
-expect_eq "every slowloris client is answered 408 or closed within 25 s" 0 "$(jq -r .unresolved <<<"$SL" 2>&1)"
-expect_eq "slowloris clients: answers (status: count)" "{\"408\":$SLOW}" "$(jq -c .status <<<"$SL" 2>&1)"
+expect_jq_of "$SL" .unresolved 0 "every slowloris client is answered 408 or closed within 25 s"
+expect_jq_of "$SL" .status "{\"408\":$SLOW}" "slowloris clients: answers (status: count)"
 OPEN2=$(metric chatd_open_connections)
 expect_true "the idle connections are still held after the slowloris ones went ($OPEN2 >= $HOLD)" test "${OPEN2:-0}" -ge "$HOLD"
 req GET /healthz
@@ -225,11 +231,11 @@ wait "$HOLD_PID"
 EXTRA_PIDS=
 HO=$(tail -n 1 "$TMP_ROOT/hold.out")
 LAST_REQ="$HOLD idle connections"
-expect_eq "all idle connections were still open at the end" "$HOLD" "$(jq -r .still_open <<<"$HO" 2>&1)"
-expect_eq "50 of them, idle for 25 s, each get 200 for a GET /healthz" 50 "$(jq -r .served_after_idle <<<"$HO" 2>&1)"
-echo "  held $(jq -r .still_open <<<"$HO") idle connections (open connections seen: $OPEN); slowloris: $(jq -c . <<<"$SL")"
+expect_jq_of "$HO" .still_open "$HOLD" "all idle connections were still open at the end"
+expect_jq_of "$HO" .served_after_idle 50 "50 of them, idle for 25 s, each get 200 for a GET /healthz"
+echo "  idle connections: $HO (open connections seen: $OPEN); slowloris: $SL"
 n=100
-until [ "$(metric chatd_open_connections)" == 1 ] || ((n-- <= 0)); do sleep 0.1; done
+until [ "$(metric chatd_open_connections)" == 1 ] || ((n-- <= 0)); do nap 0.1; done
 expect_eq "the idle connections are gone once closed" 1 "$(metric chatd_open_connections)"
 stop_server
 
@@ -238,13 +244,13 @@ stop_server
 start_server --max-conns 50
 LAST_REQ="50 keep-alive connections, then a 51st"
 RAW=$(timeout 60 "$PYTHON" "$RAW_PY" conncap "$PORT" 50)
-expect_eq "the 50 connections under the cap are served" 50 "$(jq '[.held[] | select(. == 200)] | length' <<<"$RAW")"
-expect_eq "the 51st connection gets 503" 503 "$(jq -r '.extra.status // "none"' <<<"$RAW")"
+expect_jq_of "$RAW" '[.held[] | select(. == 200)] | length' 50 "the 50 connections under the cap are served"
+expect_jq_of "$RAW" '.extra.status // "none"' 503 "the 51st connection gets 503"
 n=250
-until req GET /healthz && [ "$STATUS" == 200 ]; do n=$((n - 1)); [ $n -le 0 ] && break; sleep 0.02; done
+until req GET /healthz && [ "$STATUS" == 200 ]; do n=$((n - 1)); [ $n -le 0 ] && break; nap 0.02; done
 expect_status 200
 RAW=$(timeout 60 "$PYTHON" "$RAW_PY" conncap "$PORT" 50)
-expect_eq "after they closed, 50 connections are served again" 50 "$(jq '[.held[] | select(. == 200)] | length' <<<"$RAW")"
+expect_jq_of "$RAW" '[.held[] | select(. == 200)] | length' 50 "after they closed, 50 connections are served again"
 stop_server
 
 # =============================================================================================
@@ -257,8 +263,8 @@ post_msg "$U_TOK" "$UC" "the only message"
 
 LAST_REQ="random garbage blobs"
 G=$("$PYTHON" "$AB_PY" garbage "$PORT" "$((RANDOM))" 8)
-expect_eq "random garbage (8 blobs): each answered 400 and closed" \
-    '[{"status":400,"closed":true}]' "$(jq -c 'map({status,closed}) | unique' <<<"$G" 2>&1)"
+expect_jq_of "$G" 'map({status,closed}) | unique' '[{"status":400,"closed":true}]' \
+    "random garbage (8 blobs): each answered 400 and closed"
 req GET /healthz
 expect_status 200
 
@@ -294,23 +300,23 @@ while kill -0 "$PIPE_PID" 2>/dev/null; do
         req GET /healthz
         [ "$STATUS" == 200 ] && served=$((served + 1))
     fi
-    sleep 0.2
+    nap 0.2
 done
 wait "$PIPE_PID"
 EXTRA_PIDS=
 PI=$(tail -n 1 "$TMP_ROOT/pipe.out")
 LAST_REQ="pipelined GET /metrics, never reading (--idle-timeout 2 --request-timeout 3)"
-expect_eq "the non-reading pipeliner is disconnected within 30 s (report: $PI)" true "$(jq -r .closed <<<"$PI" 2>&1)"
+expect_jq_of "$PI" .closed true "the non-reading pipeliner is disconnected within 30 s (report: $PI)"
 expect_eq "other clients are served meanwhile" "$tries" "$served"
 expect_true "server RSS stays bounded (max $max_rss kB, from $RSS0 kB; limit +64 MB)" test "$max_rss" -lt $((RSS0 + 65536))
-echo "  non-reading pipeliner: $(jq -c . <<<"$PI"); RSS $RSS0 -> max $max_rss kB"
+echo "  non-reading pipeliner: $PI; RSS $RSS0 -> max $max_rss kB"
 n=50
-until [ "$(metric chatd_open_connections)" == 1 ] || ((n-- <= 0)); do sleep 0.1; done
+until [ "$(metric chatd_open_connections)" == 1 ] || ((n-- <= 0)); do nap 0.1; done
 expect_eq "its connection is gone (open connections)" 1 "$(metric chatd_open_connections)"
 # a client that pipelines many requests at once and reads: every one is answered
 LAST_REQ="2000 pipelined GET /metrics in one send, then read everything"
 PR=$("$PYTHON" "$AB_PY" pipeline_read "$PORT" 2000)
-expect_eq "a pipelining client that reads gets every answer (report: $PR)" 2000 "$(jq -r .answered <<<"$PR" 2>&1)"
+expect_jq_of "$PR" .answered 2000 "a pipelining client that reads gets every answer (report: $PR)"
 
 # size limits: answered and closed
 raw_send "POST /api/messages HTTP/1.1${CRLF}Host: t${CRLF}Authorization: Bearer $U_TOK${CRLF}Content-Length: 70000${CRLF}${CRLF}" --progressive 70000 --timeout 10

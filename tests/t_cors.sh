@@ -8,9 +8,10 @@ preflight() {   # ORIGIN PATH [METHOD] [HEADERS]
         -H "Access-Control-Request-Headers: ${4:-authorization,content-type}"
 }
 expect_list_has() {   # HEADER ITEM   (comma-separated list, case-insensitive)
-    local v
-    v=$(hdr "$1" | tr 'A-Z' 'a-z' | tr -d ' ')
-    if [[ ",$v," == *",$(tr 'A-Z' 'a-z' <<<"$2"),"* ]]; then ok; else fail "$1 lists $2" "$2" "$(hdr "$1")"; fi
+    local v item=${2,,}
+    v=$(hdr "$1")
+    v=${v,,}
+    if [[ ",${v// /}," == *",$item,"* ]]; then ok; else fail "$1 lists $2" "$2" "$(hdr "$1")"; fi
 }
 expect_cors_normal() {   # ORIGIN (echoed) — headers of a non-preflight response
     expect_header Access-Control-Allow-Origin "^$1\$"

@@ -27,26 +27,45 @@ EOF
 }
 
 # walk PATH_WITHOUT_CURSOR DIR(before|after) TOKEN [FIRST_CURSOR]: follow the pages to the end; WALK = every id
-# seen in page order, WALK_PAGES = number of pages, WALK_MAX = the largest body in bytes,
-# WALK_BAD = a description of the first page that broke the rules ("" if none)
-walk() {   # one jq per page (a page is ~512 KiB): its ids "1,2,3", has_more, ascending or not
-    local path=$1 dir=$2 tok=$3 cur=${4-} ids n more asc all=
-    WALK="[]" WALK_PAGES=0 WALK_MAX=0 WALK_BAD=""
-    while ((WALK_PAGES < 300)); do
-        req GET "$path${cur:+&$dir=$cur}" "" "$tok"
-        WALK_PAGES=$((WALK_PAGES + 1))
-        [ "$STATUS" != 200 ] && { WALK_BAD="page $WALK_PAGES: status $STATUS"; return; }
-        n=${#BODY}
-        ((n > WALK_MAX)) && WALK_MAX=$n
-        IFS='|' read -r ids more asc < <(jqb '[.messages[].id] as $i | "\($i | map(tostring) | join(","))|\(.has_more)|\($i == ($i | sort))"')
-        [ -z "$ids" ] && { WALK_BAD="page $WALK_PAGES: empty"; return; }
-        [ "$asc" != true ] && { WALK_BAD="page $WALK_PAGES: not ascending"; return; }
-        if [ "$dir" == before ]; then all=$ids${all:+,$all}; cur=${ids%%,*}
-        else all=${all:+$all,}$ids; cur=${ids##*,}; fi
-        WALK="[$all]"
-        [ "$more" != true ] && return
-    done
-    WALK_BAD="more than 300 pages"
+# seen in page order, WALK_PAGES = number of pages, WALK_MAX = the largest body in bytes (without its final
+# newline), WALK_BAD = a description of the first page that broke the rules ("" if none). One python process
+# for all the pages of a walk (~30 of ~512 KiB each): a jq process per page cost more than the walk.
+walk() {
+    local out
+    out=$("$PYTHON" - "$PORT" "$@" <<'EOF2'
+import http.client, json, sys
+port, path, d, tok = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+cur = sys.argv[5] if len(sys.argv) > 5 else ""
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+every, pages, biggest, bad = [], 0, 0, ""
+while not bad:
+    if pages == 300:
+        bad = "more than 300 pages"; break
+    pages += 1
+    try:
+        c.request("GET", path + ("&%s=%s" % (d, cur) if cur else ""), headers={"Authorization": "Bearer " + tok})
+        r = c.getresponse(); body = r.read()
+        if r.status != 200:
+            bad = "page %d: status %d" % (pages, r.status); break
+        biggest = max(biggest, len(body.rstrip(b"\n")))
+        page = json.loads(body)
+        ids = [m["id"] for m in page["messages"]]
+    except Exception as e:
+        bad = "page %d: %s" % (pages, e); break
+    if not ids:
+        bad = "page %d: empty" % pages
+    elif ids != sorted(ids):
+        bad = "page %d: not ascending" % pages
+    elif d == "before":
+        every = ids + every; cur = ids[0]
+    else:
+        every += ids; cur = ids[-1]
+    if page["has_more"] is not True:
+        break
+print(json.dumps(every, separators=(",", ":")), pages, biggest, bad)
+EOF2
+)
+    read -r WALK WALK_PAGES WALK_MAX WALK_BAD <<<"$out"
 }
 
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$SERVER_PID/status"; }
@@ -67,8 +86,9 @@ req GET "/api/messages?conversation_id=$C&limit=200" "" "$B_TOK"
 expect_status 200
 expect_true "the page body (${#BODY} bytes) is within 512 KiB" test "${#BODY}" -le $CAP
 expect_jq .has_more true
-expect_jq '[.messages[].id]' "$(jq -c --argjson n "$(jqb '.messages | length')" '.[-$n:]' <<<"$IDS")"
-expect_true "the page is not empty and not all 200" test "$(jqb '.messages | length')" -ge 1 -a "$(jqb '.messages | length')" -lt 200
+N=$(jqb '.messages | length')
+expect_jq '[.messages[].id]' "$(jq -c --argjson n "$N" '.[-$n:]' <<<"$IDS")"
+expect_true "the page is not empty and not all 200" test "$N" -ge 1 -a "$N" -lt 200
 req HEAD "/api/messages?conversation_id=$C&limit=200" "" "$B_TOK"
 expect_status 200
 
@@ -131,11 +151,12 @@ expect_jq '[.messages[].id]' "$(jq -c '.[-1:]' <<<"$IDS")"
 expect_jq .has_more true
 walk "/api/messages?conversation_id=$C" before "$B_TOK"
 expect_eq "one message per page, all of them" "$IDS" "$WALK"
-TITLE=$(printf '\\u0001%.0s' $(seq 128))
+TITLE=$(rep '\u0001' 128)
 CONVS=()
-for i in $(seq 12); do
+for ((i = 1; i <= 12; i++)); do
     req POST /api/conversations "{\"title\":\"$TITLE\",\"member_ids\":[$B_ID]}" "$A_TOK"
-    CONVS+=("$(jqb .conversation.id)")
+    _jid conversation   # (lib.sh: the id read by bash when the answer has its usual shape)
+    CONVS+=("$JID")
     tick
 done
 req GET /api/conversations "" "$B_TOK"
@@ -143,7 +164,9 @@ expect_status 200
 expect_true "the conversation list (${#BODY} bytes) is within 4096 bytes" test "${#BODY}" -le 4096
 N=$(jqb '.conversations | length')
 expect_true "some conversations listed, not all 13 ($N)" test "$N" -ge 1 -a "$N" -lt 13
-NEWEST=$(printf '%s\n' "${CONVS[@]}" | tac | head -n "$N" | jq -sc .)
+NEWEST=
+for ((i = ${#CONVS[@]} - 1; i >= ${#CONVS[@]} - N && i >= 0; i--)); do NEWEST+=${NEWEST:+,}${CONVS[i]}; done
+NEWEST="[$NEWEST]"   # the N created last, newest first
 expect_jq '[.conversations[].id]' "$NEWEST"
 post_msg "$A_TOK" "$C" "bump"   # the oldest becomes the most recently active
 req GET /api/conversations "" "$B_TOK"
@@ -181,13 +204,13 @@ PY
 }
 PERIP=$(perip 5)
 LAST_REQ="5 + 1 connections from 127.0.0.1, 1 from 127.0.0.2" STATUS=
-expect_eq "5 connections held" '[200,200,200,200,200]' "$(jq -c .held <<<"$PERIP")"
-expect_eq "the 6th from the same address: 503" 503 "$(jq .extra <<<"$PERIP")"
-expect_eq "... with Connection: close" true "$(jq .extra_connection <<<"$PERIP")"
-expect_eq "another address is served" 200 "$(jq .other <<<"$PERIP")"
+expect_jq_of "$PERIP" .held '[200,200,200,200,200]' "5 connections held"
+expect_jq_of "$PERIP" .extra 503 "the 6th from the same address: 503"
+expect_jq_of "$PERIP" .extra_connection true "... with Connection: close"
+expect_jq_of "$PERIP" .other 200 "another address is served"
 PERIP=$(perip 4)   # the first ones closed: the address has room again
-expect_eq "after they closed: served again" '[200,200,200,200]' "$(jq -c .held <<<"$PERIP")"
-expect_eq "... up to the limit" 200 "$(jq .extra <<<"$PERIP")"
+expect_jq_of "$PERIP" .held '[200,200,200,200]' "after they closed: served again"
+expect_jq_of "$PERIP" .extra 200 "... up to the limit"
 expect_true "rejections counted in /metrics" test "$(metric chatd_connections_rejected_total)" -ge 1
 stop_server
 
@@ -202,7 +225,10 @@ for i in 1 2 3; do
     SSE_PIDS+=($!)
     EXTRA_PIDS="${EXTRA_PIDS:-} $!"
 done
-sse_open() { [ "$(grep -l '^retry:' "$TMP_ROOT"/sse.[123] 2>/dev/null | wc -l)" == 3 ]; }
+sse_open() {   # each of the 3 has a line starting "retry:" (read by bash: no process per poll)
+    local f s
+    for f in "$TMP_ROOT"/sse.{1,2,3}; do { s=$'\n'$(<"$f"); } 2>/dev/null && [[ $s == *$'\n'retry:* ]] || return 1; done
+}
 expect_true "3 streams of A open" poll 15 sse_open
 req GET /api/events "" "$A_TOK"
 expect_error 429 too_many_streams
@@ -213,10 +239,12 @@ expect_no_header Sec-WebSocket-Accept
 req GET /api/conversations "" "$A_TOK"   # plain requests are not streams
 expect_status 200
 curl -sN --max-time 3 -o "$TMP_ROOT/sse.b" -D "$TMP_ROOT/sse.b.h" "$BASE/api/events?token=$B_TOK"
-expect_match "another user's stream opens" '^HTTP/1.1 200' "$(head -n1 "$TMP_ROOT/sse.b.h")"
+line=
+{ read -r line <"$TMP_ROOT/sse.b.h"; } 2>/dev/null
+expect_match "another user's stream opens" '^HTTP/1.1 200' "$line"
 kill "${SSE_PIDS[0]}"
 wait "${SSE_PIDS[0]}" 2>/dev/null
-freed() { curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$BASE/api/events?token=$A_TOK" | grep -q 200; }
+freed() { [[ $(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$BASE/api/events?token=$A_TOK") == *200* ]]; }
 expect_true "a stream closed: A may open one again" poll 10 freed
 stop_clients
 stop_server
@@ -246,14 +274,13 @@ PY
 }
 B1=$(burst "$PORT" "$A_TOK" "$C" 30)
 LAST_REQ="30 posts by A at once" STATUS=
-OKS=$(jq '[.codes[] | select(. == 201)] | length' <<<"$B1")
-MS=$(jq .ms <<<"$B1")
+read -r OKS MS <<<"$(jq -r '"\([.codes[] | select(. == 201)] | length) \(.ms)"' <<<"$B1")"
 # the bucket holds 10; the conversation took one; 2 a second come back while posting
 expect_true "A's posts accepted: $OKS of 30 in $MS ms (9..$((10 + 2 * MS / 1000 + 1)))" \
     test "$OKS" -ge 9 -a "$OKS" -le $((10 + 2 * MS / 1000 + 1))
-expect_eq "the rest: 429" "$((30 - OKS))" "$(jq '[.codes[] | select(. == 429)] | length' <<<"$B1")"
-expect_eq "the first 9 accepted" true "$(jq '.codes[:9] | all(. == 201)' <<<"$B1")"
-expect_true "Retry-After is a whole number of seconds >= 1" jq -e '.retry | length > 0 and all(test("^[1-9][0-9]*$"))' <<<"$B1"
+expect_jq_of "$B1" '[.codes[] | select(. == 429)] | length' "$((30 - OKS))" "the rest: 429"
+expect_jq_of "$B1" '.codes[:9] | all(. == 201)' true "the first 9 accepted"
+expect_jq_of "$B1" '.retry | length > 0 and all(test("^[1-9][0-9]*$"))' true "Retry-After is a whole number of seconds >= 1"
 req GET "/api/messages?conversation_id=$C&limit=200" "" "$A_TOK"
 expect_jq '.messages | length' "$OKS"
 # each kind of write, right after the bucket was emptied again (a refill in between would let
@@ -296,13 +323,14 @@ PY
 )
 LAST_REQ="writes right after the bucket was emptied: $PROBE" STATUS=
 for w in put delete create logout; do
-    expect_eq "$w: 429 rate_limited with Retry-After" '429 rate_limited true' \
-        "$(jq -r --arg w $w '.[$w][-1] | "\(.status) \(.code) \(.retry | test("^[1-9][0-9]*$"))"' <<<"$PROBE")"
+    expect_jq_of "$PROBE" ".$w[-1]"' | "\(.status) \(.code) \(.retry | test("^[1-9][0-9]*$"))"' \
+        '429 rate_limited true' "$w: 429 rate_limited with Retry-After"
 done
-expect_eq "a refused PUT stored nothing" false "$(jq '.title as $t | [.put[] | select(.status == 429) | .title] | index($t) != null' <<<"$PROBE")"
-expect_eq "reads pass" 200 "$(jq .get <<<"$PROBE")"
-expect_eq "login is no write" 200 "$(jq .login <<<"$PROBE")"
-expect_eq "register is no write" 201 "$(jq .register <<<"$PROBE")"
+expect_jq_of "$PROBE" '.title as $t | [.put[] | select(.status == 429) | .title] | index($t) != null' false \
+    "a refused PUT stored nothing"
+expect_jq_of "$PROBE" .get 200 "reads pass"
+expect_jq_of "$PROBE" .login 200 "login is no write"
+expect_jq_of "$PROBE" .register 201 "register is no write"
 post_msg "$B_TOK" "$C" "B has its own budget"
 sleep 1.1
 req POST /api/messages "$(mbody "$C" "a second later")" "$A_TOK"

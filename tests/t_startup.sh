@@ -4,16 +4,23 @@
 # data directory is created with its parents; every application/json body ends with a newline.
 . "$(dirname "$0")/lib.sh"
 
-# run_chatd ARGS...: run chatd in $TMP_ROOT/cwd (a fresh, empty directory each time) with a
-# 10 s limit; sets RC, ERR (stderr) and LEFT (what it left in the directory).
+# run_chatd ARGS...: run chatd in $TMP_ROOT/cwd (a fresh, empty directory each time: made anew
+# when the last run left something in it) with a 10 s limit; sets RC, ERR (stderr) and LEFT (what
+# it left in the directory). Read by bash, without a process, unless something was left.
 run_chatd() {
-    rm -rf "$TMP_ROOT/cwd"
-    mkdir "$TMP_ROOT/cwd"
+    local e
+    if [ -n "${LEFT-unset}" ]; then rm -rf "$TMP_ROOT/cwd"; mkdir "$TMP_ROOT/cwd"; fi
     LAST_REQ="chatd $*"
-    (cd "$TMP_ROOT/cwd" && timeout 10 "$CHATD" "$@" >/dev/null 2>"$TMP_ROOT/err")
+    cd "$TMP_ROOT/cwd" || exit 1
+    timeout 10 "$CHATD" "$@" >/dev/null 2>"$TMP_ROOT/err"
     RC=$?
-    ERR=$(cat "$TMP_ROOT/err")
-    LEFT=$(cd "$TMP_ROOT/cwd" && find . -mindepth 1 | sort | tr '\n' ' ')
+    cd "$OLDPWD" || exit 1
+    ERR=$(<"$TMP_ROOT/err")
+    shopt -s nullglob dotglob
+    e=("$TMP_ROOT/cwd"/*)
+    shopt -u nullglob dotglob
+    LEFT=
+    ((${#e[@]} == 0)) || LEFT=$(cd "$TMP_ROOT/cwd" && find . -mindepth 1 | sort | tr '\n' ' ')
 }
 
 # usage_error WHAT ERE ARGS...: exit 2, one message matching ERE, nothing created on disk
@@ -89,7 +96,7 @@ mkdir -p "$TMP_ROOT/rel"
 RELPID=$!
 EXTRA_PIDS="$RELPID"
 n=250
-until grep -q 'listening on' "$TMP_ROOT/rel.log" 2>/dev/null || ((n-- == 0)); do sleep 0.02; done
+until { [[ $(<"$TMP_ROOT/rel.log") == *'listening on'* ]]; } 2>/dev/null || ((n-- == 0)); do nap 0.02; done
 expect_true "a relative --data-dir x/y//z/ is created with its parents" test -f "$TMP_ROOT/rel/x/y/z/chatd.log"
 expect_true "listening is said after the replay line" \
     awk '/records replayed/ { r = NR } /listening on/ { l = NR } END { exit !(r && l > r) }' "$TMP_ROOT/rel.log"
@@ -101,20 +108,22 @@ EXTRA_PIDS=
 # --- every application/json body ends with one newline ----------------------------------------
 start_server --max-conns 2
 # json_nl METHOD PATH [BODY] [TOKEN]: the body as sent, its Content-Length, its last byte
-json_nl() {
+json_nl() {   # (the body file read by bash, in bytes: no process)
     req "$@"
-    local f=$TMP_ROOT/b size last
-    size=$(wc -c <"$f")
-    last=$(tail -c 1 "$f" | od -An -c | tr -d ' ')
+    local LC_ALL=C b= last two
+    IFS= read -r -d '' b <"$TMP_ROOT/b"   # all of it, the final newlines too
+    last=${b: -1} two=${b: -2}
+    [ "$last" == $'\n' ] && last='\n'      # (as od -c shows it)
+    two=${two//[!$'\n']/}
     expect_match "$1 $2 ($STATUS): a JSON Content-Type" "$JSON_CT_RE" "$(hdr Content-Type)"
     expect_eq "$1 $2 ($STATUS): the body ends with a newline" '\n' "$last"
-    expect_eq "$1 $2 ($STATUS): exactly one" 1 "$(tail -c 2 "$f" | tr -cd '\n' | wc -c)"
-    expect_eq "$1 $2 ($STATUS): Content-Length counts it" "$size" "$(hdr Content-Length)"
+    expect_eq "$1 $2 ($STATUS): exactly one" 1 "${#two}"
+    expect_eq "$1 $2 ($STATUS): Content-Length counts it" "${#b}" "$(hdr Content-Length)"
 }
 json_nl GET /healthz
 json_nl POST /api/users/register '{"username":"nl_user","password":"password123"}'
-TOK=$(curl -s "$BASE/api/users/login" -d '{"username":"nl_user","password":"password123"}' | jq -r .token)
 json_nl POST /api/users/login '{"username":"nl_user","password":"password123"}'
+TOK=$(jqb .token)
 json_nl GET /api/conversations "" "$TOK"
 json_nl POST /api/conversations '{"title":"nl","member_ids":[]}' "$TOK"
 json_nl GET "/api/messages?conversation_id=1" "" "$TOK"
@@ -127,6 +136,6 @@ expect_eq "HEAD /healthz: the same Content-Length as GET (newline counted)" 16 "
 # the 503 written on accept over the connection cap is JSON too
 RAW=$(timeout 60 "$PYTHON" "$RAW_PY" conncap "$PORT" 2)
 LAST_REQ="a 3rd connection over --max-conns 2"
-expect_eq "over the cap: 503" 503 "$(jq -r '.extra.status // "none"' <<<"$RAW")"
-expect_eq "over the cap: the body ends with a newline" true "$(jq '.extra.body | endswith("}\n")' <<<"$RAW")"
+expect_jq_of "$RAW" '.extra.status // "none"' 503 "over the cap: 503"
+expect_jq_of "$RAW" '.extra.body | endswith("}\n")' true "over the cap: the body ends with a newline"
 stop_server

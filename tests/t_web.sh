@@ -23,7 +23,9 @@ get_file() {   # PATH OUT [curl args]: body to OUT, headers to HEADERS, status t
     LAST_REQ="GET $p $*"
     [ "$o" == /dev/null ] || : >"$o"
     STATUS=$(curl -s -g --max-time 20 -D "$TMP_ROOT/h" -o "$o" -w '%{http_code}' "$@" "$BASE$p")
-    HEADERS=$(tr -d '\r' <"$TMP_ROOT/h")
+    HEADERS=$(<"$TMP_ROOT/h")
+    HEADERS=${HEADERS//$'\r'/}
+    HEADERS=${HEADERS%"${HEADERS##*[!$'\n']}"}   # (no final newlines, as $(tr ...) had it)
     BODY=
 }
 CSP_RE="^default-src 'self'(;|$)"
@@ -35,7 +37,8 @@ for f in "$WEB"/*; do
     nfiles=$((nfiles + 1))
     get_file "$p" "$TMP_ROOT/got"
     expect_status 200
-    expect_header Content-Type "^$(ctype_of "$f" | sed 's/+/\\+/')\$"
+    ct=$(ctype_of "$f")
+    expect_header Content-Type "^${ct//+/\\+}\$"
     expect_true "$p is src/web/${f##*/} byte for byte" cmp -s "$f" "$TMP_ROOT/got"
     expect_header Content-Security-Policy "$CSP_RE"
     expect_eq "$p: the CSP allows nothing inline" "" "$(hdr Content-Security-Policy | grep -oE "unsafe-[a-z]+|\*|data:|http")"
@@ -50,7 +53,7 @@ expect_true "src/web holds the client (index.html and its files)" test "$nfiles"
 # ---- 2. index.html: everything it loads is served; no inline script or style anywhere
 get_file / "$TMP_ROOT/index"
 refs=$(grep -oE '(src|href)="[^"]*"' "$TMP_ROOT/index" | sed -E 's/^[a-z]+="(.*)"$/\1/')
-expect_match "index.html loads its script as a module" '<script type="module" src="/app.js"></script>' "$(cat "$TMP_ROOT/index")"
+expect_match "index.html loads its script as a module" '<script type="module" src="/app.js"></script>' "$(<"$TMP_ROOT/index")"
 for r in $refs; do
     expect_match "index.html refers only to this server's files ($r)" '^/[a-z0-9._-]*$' "$r"
     get_file "$r" /dev/null
