@@ -82,9 +82,10 @@ declare -A WANT_BODY=()
 declare -A WANT_EDITED=()
 SENT_BYTES=0
 MIDS=()
-for i in $(seq 1 30); do
+M200=$(rep m 200)
+for i in {1..30}; do
     if ((i % 2)); then tok=$A_TOK; else tok=$B_TOK; fi
-    b="message $i $(rep m 200)"
+    b="message $i $M200"
     post_msg "$tok" "$C1" "$b"
     MIDS+=("$MSG_ID")
     WANT_BODY[$MSG_ID]=$b WANT_EDITED[$MSG_ID]=false
