@@ -19,19 +19,23 @@ WSC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/ws_client.py
 # ---------------------------------------------------------------------------------------------
 # one ws_client.py for the whole file
 
+WSC_PID= WSC_R= WSC_W=
 wsc() {   # CMD ARGS... -> WSC_OUT (a JSON line; {"error":...} when the process did not answer)
-    if [[ -z ${COPROC_PID:-} ]] || ! proc_alive "$COPROC_PID"; then
-        coproc "$PY" "$WSC" serve 2>>"$TMP_ROOT/wsc.err"
-        EXTRA_PIDS="${EXTRA_PIDS:-} $COPROC_PID"
+    if [[ -z $WSC_PID ]] || ! proc_alive "$WSC_PID"; then
+        # (a coproc of its own name, its pipes kept in our own variables: lib.sh's raw_send
+        # runs one too; bash warns when two are alive at once, and both work)
+        coproc _WSC { exec "$PY" "$WSC" serve 2>>"$TMP_ROOT/wsc.err"; }
+        WSC_PID=$_WSC_PID WSC_R=${_WSC[0]} WSC_W=${_WSC[1]}
+        EXTRA_PIDS="${EXTRA_PIDS:-} $WSC_PID"
     fi
-    local out=${COPROC[0]} pid=$COPROC_PID
     trap '' PIPE   # a dead process: a failed write, not a signal
-    printf '%s\0' $# "$@" >&"${COPROC[1]}" 2>/dev/null
+    printf '%s\0' $# "$@" >&"$WSC_W" 2>/dev/null
     trap - PIPE
-    if ! IFS= read -r -t "${WSC_WAIT:-60}" -u "$out" WSC_OUT; then
-        WSC_OUT="{\"error\":\"ws_client serve: no answer to $1 within ${WSC_WAIT:-60} s: $(tail -c 200 "$TMP_ROOT/wsc.err" | tr -d '"\n\\')\"}"
-        kill "$pid" 2>/dev/null   # (a new one for the next command)
-        wait "$pid" 2>/dev/null
+    if ! IFS= read -r -t "${WSC_WAIT:-40}" -u "$WSC_R" WSC_OUT; then
+        WSC_OUT="{\"error\":\"ws_client serve: no answer to $1 within ${WSC_WAIT:-40} s: $(tail -c 200 "$TMP_ROOT/wsc.err" | tr -d '"\n\\')\"}"
+        kill "$WSC_PID" 2>/dev/null   # (a new one for the next command)
+        wait "$WSC_PID" 2>/dev/null
+        WSC_PID=
     fi
 }
 

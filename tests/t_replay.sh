@@ -12,6 +12,7 @@
 # The replaying streams and the /healthz probe are one python loop (tests/lib.sh's conventions:
 # bounded waits, a generous latency bound).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/stream_lib.sh"   # SSE_JQ
 
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -28,13 +29,19 @@ lo, hi = (int(sys.argv[5]), int(sys.argv[6])) if len(sys.argv) > 6 else (200, 20
 s = socket.create_connection(("127.0.0.1", port), timeout=60)
 rnd = random.Random(7)
 words = "the quick brown fox jumps over a lazy dog while chatd keeps its log append only".split()
+# the bodies: runs of random words of at least `size` bytes (ending in a space) cut one after
+# the other from one long text (a word at a time for each body was most of this file's CPU)
+text = " ".join(rnd.choices(words, k=200000)) + " "
+pos = 0
 sent = n = 0
 while sent < mb * 1e6:
     batch = []
     for _ in range(100):
         size = rnd.randint(lo, hi)
-        body = ""
-        while len(body) < size: body += rnd.choice(words) + " "
+        if pos + size + 16 > len(text): pos = 0
+        end = text.index(" ", pos + size - 1) + 1
+        body = text[pos:end]
+        pos = end
         js = json.dumps({"conversation_id": conv, "body": body}).encode()
         batch.append(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                      b"Content-Length: %d\r\n\r\n%s" % (tok.encode(), len(js), js))
@@ -106,20 +113,9 @@ print(json.dumps({"worst_ms": round(worst * 1000, 1), "n": n, "done": done, "mar
 PYEOF
 }
 
-# sse_json FILE: the events of an SSE capture as a JSON array of {"sid","ev","data"}
-sse_json() {
-    tr -d '\r' <"$1" | awk '
-        function flush() {
-            if (have) printf "{\"sid\":%s,\"ev\":\"%s\",\"data\":%s}\n", (sid == "" ? "null" : sid), ev, data
-            have = 0; sid = ""; ev = ""; data = ""
-        }
-        /^$/ { flush(); next }
-        /^:/ || /^retry:/ { next }
-        /^id: / { sid = substr($0, 5); have = 1; next }
-        /^event: / { ev = substr($0, 8); have = 1; next }
-        /^data: / { data = substr($0, 7); have = 1; next }
-        { data = data "BAD-LINE"; have = 1 }' | jq -sc . 2>/dev/null || echo '"unparsable"'
-}
+# sse_q FILE JQ_FILTER: the filter over the events of an SSE capture, a JSON array of
+# {"sid","ev","data"} (stream_lib.sh's SSE_JQ: parsed by jq itself, one process)
+sse_q() { jq -R -s -c "$SSE_JQ sse_events | ($2)" "$1" 2>/dev/null || echo '"unparsable"'; }
 
 # =============================================================================================
 # 1. Ten replays of a multi-MB log by a user who sees almost none of it
@@ -139,16 +135,20 @@ MINE=$CONV_ID
 files=()
 for i in $(seq 1 10); do files+=("$TMP_ROOT/replay.$i.out"); done
 P=$(replays "$PORT" "$F_TOK" "$MINE" 80 "${files[@]}")
-MARK=$(jq -r .marker <<<"$P")
+MARK= done= W=
+read -r MARK done W < <(jq -r '"\(.marker) \(.done) \(.worst_ms | floor)"' <<<"$P")
 echo "  10 replays of $LOG_BYTES bytes ($N messages): $P"
-expect_eq "every replay reached the live end" true "$(jq -r .done <<<"$P")"
-W=$(jq -r '.worst_ms | floor' <<<"$P")
+expect_eq "every replay reached the live end" true "$done"
 expect_true "/healthz worst latency during the replays ${W} ms < $STALL_BOUND_MS ms" test "${W:-99999}" -lt "$STALL_BOUND_MS"
-for f in "${files[@]}"; do
-    LAST_REQ="replay $(basename "$f")" STATUS=
+# (the ten captures in one jq: a line each, in order)
+caps=()
+for ((i = 0; i < 10; i++)); do caps+=(--rawfile "r$i" "${files[i]}"); done
+mapfile -t got < <(jq -n -c "${caps[@]}" "$SSE_JQ"' [$r0, $r1, $r2, $r3, $r4, $r5, $r6, $r7, $r8, $r9][]
+    | try (sse_events | [.[] | [.ev, (.data.conversation.id // .data.message.id)]]) catch "unparsable"')
+for ((i = 0; i < 10; i++)); do
+    LAST_REQ="replay ${files[i]##*/}" STATUS=
     expect_eq "replay holds only fresh's events" \
-        "[[\"conversation.created\",$MINE],[\"message.created\",$MARK]]" \
-        "$(sse_json "$f" | jq -c '[.[] | [.ev, (.data.conversation.id // .data.message.id)]]')"
+        "[[\"conversation.created\",$MINE],[\"message.created\",$MARK]]" "${got[i]-}"
 done
 
 # the member who sees all of it gets every message once, in order, across the read slices
@@ -160,9 +160,14 @@ LAST=$MSG_ID
 expect_true "the full replay reached the live end" poll 30 grep -q "\"id\":$LAST," "$F_ALL"
 CHK=$("$PY" - "$F_ALL" "$N" "$LAST" <<'PYEOF'
 import json, sys
-evs = [json.loads(l[6:]) for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if l.startswith("data: ")]
-ids = [e["message"]["id"] for e in evs if e["type"] == "message.created"]
-sids = [e["id"] for e in evs]
+ids, sids = [], []
+with open(sys.argv[1], "rb") as f:   # a line at a time: the capture is tens of MB
+    for l in f:
+        if l.startswith(b"data: "):
+            e = json.loads(l[6:])
+            sids.append(e["id"])
+            if e["type"] == "message.created":
+                ids.append(e["message"]["id"])
 want = list(range(1, int(sys.argv[2]) + 1)) + [int(sys.argv[3])]
 print("%s %d %s" % (ids == want, len(ids), sids == sorted(set(sids))))
 PYEOF
@@ -209,16 +214,16 @@ LAST_REQ="bob's replay" STATUS=
 # (bob is no longer a member, so the conversation's messages are not replayed to him)
 expect_eq "bob's replayed conversation events: last_message_id as they were written" \
     "[[\"conversation.created\",$X,null],[\"conversation.updated\",$X,$M1],[\"conversation.created\",$BMK,null]]" \
-    "$(sse_json "$TMP_ROOT/conv.B.out" | jq -c '[.[] | [.ev, (.data.conversation // .data.message | .id)] +
+    "$(sse_q "$TMP_ROOT/conv.B.out" '[.[] | [.ev, (.data.conversation // .data.message | .id)] +
         (if .data.conversation then [.data.conversation.last_message_id] else [] end)]')"
 LAST_REQ="alice's replay" STATUS=
 expect_eq "alice's replayed conversation events, as they were written" \
     "[[$X,null],[$X,$M1],[$X,$M2]]" \
-    "$(sse_json "$TMP_ROOT/conv.A.out" | jq -c '[.[] | select(.data.conversation) | [.data.conversation.id, .data.conversation.last_message_id]]')"
+    "$(sse_q "$TMP_ROOT/conv.A.out" '[.[] | select(.data.conversation) | [.data.conversation.id, .data.conversation.last_message_id]]')"
 # the replayed conversation events are exactly the ones sent live
 expect_eq "replayed conversation.updated == live" \
-    "$(sse_json "$LIVE_A" | jq -c '[.[] | select(.ev == "conversation.updated")]')" \
-    "$(sse_json "$TMP_ROOT/conv.A.out" | jq -c '[.[] | select(.ev == "conversation.updated")]')"
+    "$(sse_q "$LIVE_A" '[.[] | select(.ev == "conversation.updated")]')" \
+    "$(sse_q "$TMP_ROOT/conv.A.out" '[.[] | select(.ev == "conversation.updated")]')"
 # the same after a restart (the value is in the record, not in memory)
 stop_clients
 restart_server
@@ -227,7 +232,7 @@ timeout 30 curl -sN --max-time 25 "$BASE/api/events?token=$B_TOK&last_event_id=0
 EXTRA_PIDS="${EXTRA_PIDS:-} $!"
 expect_true "bob's replay after a restart reached its end" poll 15 grep -q "\"id\":$BMK," "$f"
 expect_eq "after a restart too" "$M1" \
-    "$(sse_json "$f" | jq -c '[.[] | select(.ev == "conversation.updated")][0].data.conversation.last_message_id')"
+    "$(sse_q "$f" '[.[] | select(.ev == "conversation.updated")][0].data.conversation.last_message_id')"
 stop_clients
 stop_server
 
@@ -273,15 +278,14 @@ for round in first restarted; do
         LAST_REQ="$round: $who's replay" STATUS=
         expect_eq "$round: $who: no deleted or old body replayed" 0 \
             "$(grep -c -e gone-secret-body -e first-draft-body -e second-draft-body "$f")"
-        J=$(sse_json "$f")
+        jd= je= ju=   # (one jq for the three)
+        { read -r jd; read -r je; read -r ju; } < <(sse_q "$f" "[.[] | select(.data.message.id == $MD) | [.ev, .data.message]],
+            [.[] | select(.data.message.id == $ME) | [.ev, .data.message]], [.[] | select(.data.message.id == $MU) | [.ev, .data.message]]")
         expect_eq "$round: $who: the deleted message only as its message.deleted" \
-            "[[\"message.deleted\",{\"id\":$MD,\"conversation_id\":$Y}]]" \
-            "$(jq -c "[.[] | select(.data.message.id == $MD) | [.ev, .data.message]]" <<<"$J")"
+            "[[\"message.deleted\",{\"id\":$MD,\"conversation_id\":$Y}]]" "$jd"
         expect_eq "$round: $who: the edited message's created and updated events show it as GET does" \
-            "[[\"message.created\",$NOW_E],[\"message.updated\",$NOW_E],[\"message.updated\",$NOW_E]]" \
-            "$(jq -c "[.[] | select(.data.message.id == $ME) | [.ev, .data.message]]" <<<"$J")"
-        expect_eq "$round: $who: the unchanged message as it is" "[[\"message.created\",$NOW_U]]" \
-            "$(jq -c "[.[] | select(.data.message.id == $MU) | [.ev, .data.message]]" <<<"$J")"
+            "[[\"message.created\",$NOW_E],[\"message.updated\",$NOW_E],[\"message.updated\",$NOW_E]]" "$je"
+        expect_eq "$round: $who: the unchanged message as it is" "[[\"message.created\",$NOW_U]]" "$ju"
     done
     stop_clients
     [ $round = first ] && restart_server
