@@ -10,9 +10,7 @@
 # keeps one REC_READ per (conversation, member) and none of members who left or of deleted
 # conversations; the v1 fixture loads with no markers.
 source "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
+source "$(dirname "$0")/stream_lib.sh"   # wsc (one ws_client.py for the file), SSE_JQ, look_again; PY
 
 # reads_in_log DIR: "conv:user:message" of every REC_READ (type 13) record in DIR's log
 reads_in_log() {
@@ -29,29 +27,54 @@ records() { metric chatd_store_records; }
 conv_get() { req GET "/api/conversations/$2" "" "$1"; }   # TOKEN ID
 expect_mine() {   # DESCRIPTION EXPECTED TOKEN ID: [last_read_message_id, unread_count] of GET
     conv_get "$3" "$4"
-    expect_eq "$1" "$2" "$(jqb '.conversation | [.last_read_message_id, .unread_count]')"
+    expect_jq_of "$BODY" '.conversation | [.last_read_message_id, .unread_count]' "$2" "$1"   # (batched)
 }
 sse_open() {   # NAME TOKEN [QUERY]: a background SSE client into $TMP_ROOT/sse.NAME
     : >"$TMP_ROOT/sse.$1.h"
     timeout 200 curl -sN --max-time 190 -D "$TMP_ROOT/sse.$1.h" -H "Authorization: Bearer $2" \
         "$BASE/api/events${3-}" >"$TMP_ROOT/sse.$1" 2>/dev/null &
     EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    poll 10 grep -q $'^\r$' "$TMP_ROOT/sse.$1.h"
+    poll 10 has "sse.$1.h" $'\n\r\n'   # (the blank line after the head)
 }
-sse_events() { sed -n 's/^data: //p' "$TMP_ROOT/sse.$1" | jq -sc .; }   # NAME -> event objects
-sse_ids() { sed -n 's/^id: //p' "$TMP_ROOT/sse.$1" | tr -d '\r' | jq -sc .; }
-ws_open() {   # NAME TOKEN [QUERY]
+has() {   # FILE TEXT: $TMP_ROOT/FILE holds TEXT (read by bash: no process per poll)
+    local o=
+    { o=$(<"$TMP_ROOT/$1"); } 2>/dev/null
+    [[ $o$'\n' == *"$2"* ]]
+}
+# NAME [JQ_ARGS... FILTER]: the event objects (the data of each complete event; SSE_JQ), or
+# FILTER over them, by one jq
+SSE_DATA="$SSE_JQ [sse_events[].data]"
+sse_events() {
+    local n=$1
+    shift
+    (($#)) || set -- .
+    jq -R -s -c "${@:1:$#-1}" "$SSE_DATA | (${*: -1})" "$TMP_ROOT/sse.$n"
+}
+sse_ids() { jq -R -s -c "$SSE_JQ [sse_events[].sid | select(. != null) | tonumber]" "$TMP_ROOT/sse.$1"; }
+ws_open() {   # NAME TOKEN [QUERY]: a listener in the wsc process
     : >"$TMP_ROOT/ws.$1"
-    timeout 200 "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token=$2${3-}" "$TMP_ROOT/ws.$1" \
-        --max-time 190 2>/dev/null &
-    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    poll 15 grep -q '"k": "open"' "$TMP_ROOT/ws.$1"
+    wsc listen "ws://127.0.0.1:$PORT/api/ws?token=$2${3-}" "$TMP_ROOT/ws.$1" --max-time 190
+    poll 15 has "ws.$1" '"k": "open"'
 }
-ws_events() { jq -sc '[.[] | select(.k == "text") | .data]' "$TMP_ROOT/ws.$1"; }
-has_read_event() {   # KIND NAME USER MSG: the stream got conversation.read of USER at MSG
-    [ "$("${1}_events" "$2" | jq --argjson u "$3" --argjson m "$4" \
+WS_DATA='[.[] | select(.k == "text") | .data]'
+ws_events() {
+    local n=$1
+    shift
+    (($#)) || set -- .
+    jq -s -c "${@:1:$#-1}" "$WS_DATA | (${*: -1})" "$TMP_ROOT/ws.$n"
+}
+# KIND NAME USER MSG: the stream got conversation.read of USER at MSG (a poll's check: its jq
+# runs again only when the stream's file changed; new_wait before the poll)
+has_read_event() {
+    look_again "$TMP_ROOT/$1.$2" || return 1   # (sse.NAME, ws.NAME)
+    [ "$("${1}_events" "$2" --argjson u "$3" --argjson m "$4" \
         'any(.[]; .type == "conversation.read" and .user_id == $u and .last_read_message_id == $m)')" == true ]
 }
+wait_read() { new_wait; poll 10 has_read_event "$@"; }   # KIND NAME USER MSG
+# wait_ev KIND NAME JQ_FILTER WANT: poll (10 s) until the filter over the stream's events gives
+# WANT (compact); its jq runs again only when the stream's file changed
+wait_ev() { new_wait; poll 10 _ev_is "$@"; }
+_ev_is() { look_again "$TMP_ROOT/$1.$2" && [ "$("${1}_events" "$2" "$3")" == "$4" ]; }
 
 start_server
 for u in A:ann B:bob C:cat D:dan E:eve; do new_user "${u%%:*}" "${u#*:}"; done
@@ -92,16 +115,17 @@ for m in "$M2" "$M1"; do
     expect_jq '.conversation | [.last_read_message_id, .unread_count]' "[$M2,1]"
 done
 expect_eq "no record for a move that is none" "$R1" "$(records)"
-expect_true "members get conversation.read (SSE)" poll 10 has_read_event sse b "$A_ID" "$M2"
-expect_true "members get conversation.read (WebSocket)" poll 10 has_read_event ws c "$A_ID" "$M2"
+expect_true "members get conversation.read (SSE)" wait_read sse b "$A_ID" "$M2"
+expect_true "members get conversation.read (WebSocket)" wait_read ws c "$A_ID" "$M2"
 EVS=$(sse_events b)
-expect_eq "conversation.read: exactly the contract's fields" \
+# (checks on a JSON value by lib.sh's expect_jq_of: batched, no jq each)
+expect_jq_of "$EVS" '[.[] | select(.type == "conversation.read")][0] | [keys, .conversation_id]' \
     "[[\"conversation_id\",\"id\",\"last_read_message_id\",\"type\",\"user_id\"],$T]" \
-    "$(jq -c '[.[] | select(.type == "conversation.read")][0] | [keys, .conversation_id]' <<<"$EVS")"
-expect_eq "one conversation.read: none for the moves that were not, none for posts" 1 \
-    "$(jq '[.[] | select(.type == "conversation.read")] | length' <<<"$EVS")"
+    "conversation.read: exactly the contract's fields"
+expect_jq_of "$EVS" '[.[] | select(.type == "conversation.read")] | length' 1 \
+    "one conversation.read: none for the moves that were not, none for posts"
 READ_ID=$(jq '[.[] | select(.type == "conversation.read")][0].id' <<<"$EVS")
-expect_eq "its id is an SSE id" true "$(sse_ids b | jq --argjson i "$READ_ID" 'index($i) != null')"
+expect_jq_of "$(sse_ids b)" "index($READ_ID) != null" true "its id is an SSE id"
 expect_eq "a non-member gets nothing of it" '[]' "$(sse_events d)"
 
 # --- errors
@@ -170,15 +194,15 @@ expect_jq '[.reads[].last_read_message_id]' "[$M5,$M6,null]"
 # --- nothing per-caller inside events: conversation objects there have none of the three
 req PUT "/api/conversations/$T" '{"title":"renamed"}' "$C_TOK"
 expect_jq '.conversation | [.last_read_message_id, .unread_count]' "[null,2]"
-expect_true "conversation.updated reached b" poll 10 eval '[ "$(sse_events b | jq "any(.[]; .type == \"conversation.updated\")")" == true ]'
-expect_true "conversation.updated reached c (WebSocket)" poll 10 eval '[ "$(ws_events c | jq "any(.[]; .type == \"conversation.updated\")")" == true ]'
+expect_true "conversation.updated reached b" wait_ev sse b 'any(.[]; .type == "conversation.updated")' true
+expect_true "conversation.updated reached c (WebSocket)" wait_ev ws c 'any(.[]; .type == "conversation.updated")' true
 for k in sse:b ws:c; do
     EVK=$("${k%%:*}_events" "${k#*:}")
-    expect_eq "$k: conversation objects in events lack last_read_message_id, unread_count, last_message" \
-        '[0,true]' "$(jq -c '[([.[] | .conversation? // empty | select(has("last_read_message_id") or
-            has("unread_count") or has("last_message"))] | length), ([.[] | .conversation? // empty] | length >= 1)]' <<<"$EVK")"
-    expect_eq "$k: no unread_count or last_message anywhere in events" 0 \
-        "$(jq '[.. | objects | select(has("unread_count") or has("last_message"))] | length' <<<"$EVK")"
+    expect_jq_of "$EVK" '[([.[] | .conversation? // empty | select(has("last_read_message_id") or
+            has("unread_count") or has("last_message"))] | length), ([.[] | .conversation? // empty] | length >= 1)]' '[0,true]' \
+        "$k: conversation objects in events lack last_read_message_id, unread_count, last_message"
+    expect_jq_of "$EVK" '[.. | objects | select(has("unread_count") or has("last_message"))] | length' 0 \
+        "$k: no unread_count or last_message anywhere in events"
 done
 
 # --- members who leave lose their marker; added again they start with none
@@ -196,16 +220,14 @@ expect_jq '[.reads[] | [.user_id, .last_read_message_id]]' "[[$A_ID,$M5],[$B_ID,
 
 # --- replay of conversation.read after a reconnect, SSE and WebSocket, with its id
 req POST "/api/conversations/$T/read" "{\"message_id\":$M7}" "$E_TOK"
-expect_true "e's read reached b live" poll 10 has_read_event sse b "$E_ID" "$M7"
-LIVE=$(sse_events b | jq -c "[.[] | select(.type == \"conversation.read\" and .id >= $READ_ID)]")
-expect_eq "b saw four conversation.read live: a's two, c's, e's" "[$A_ID,$A_ID,$C_ID,$E_ID]" "$(jq -c '[.[].user_id]' <<<"$LIVE")"
-reads_of() { "${1}_events" "$2" | jq -c "[.[] | select(.type == \"conversation.read\" and .id > $3)]"; }
+expect_true "e's read reached b live" wait_read sse b "$E_ID" "$M7"
+{ read -r LIVE; read -r LIVE1; } < <(sse_events b "[.[] | select(.type == \"conversation.read\" and .id >= $READ_ID)] | ., .[1:]")
+expect_jq_of "$LIVE" '[.[].user_id]' "[$A_ID,$A_ID,$C_ID,$E_ID]" "b saw four conversation.read live: a's two, c's, e's"
+READS='[.[] | select(.type == "conversation.read" and .id > 0)]'
 expect_true "replay (SSE, Last-Event-ID = a's read): headers" sse_open b2 "$B_TOK" "?last_event_id=$READ_ID"
-expect_true "the SSE replay has the later conversation.read events as they were sent" poll 10 \
-    eval '[ "$(reads_of sse b2 0)" == "$(jq -c ".[1:]" <<<"$LIVE")" ]'
+expect_true "the SSE replay has the later conversation.read events as they were sent" wait_ev sse b2 "$READS" "$LIVE1"
 expect_true "replay (WS, from before a's read): open" ws_open c2 "$C_TOK" "&last_event_id=$((READ_ID - 1))"
-expect_true "the WebSocket replay has all four, with their ids, in order" poll 10 \
-    eval '[ "$(reads_of ws c2 0)" == "$LIVE" ]'
+expect_true "the WebSocket replay has all four, with their ids, in order" wait_ev ws c2 "$READS" "$LIVE"
 stop_clients
 
 # --- account deletion: the user's markers go with their membership
