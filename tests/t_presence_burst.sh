@@ -127,19 +127,20 @@ wait "$BPID"
 LAST_REQ="presence burst client: $(head -c 300 "$TMP_ROOT/burst.err")" STATUS=
 R=$(tail -n1 "$OUT")
 expect_true "burst client printed a result" jq -e . <<<"$R"
-expect_eq "streams opened" 150 "$(jq .opened <<<"$R")"
+# (lib.sh's expect_jq_of: the values read from R by one batched jq, not a jq each)
+expect_jq_of "$R" .opened 150 "streams opened"
 expect_eq "/healthz answered during the burst" "HTTP/1.1 200 OK" "$(tr -d '\r\n' <"$TMP_ROOT/healthz")"
-expect_eq "every pair sharing a conversation: one told of the other" "true 0" "$(jq -r '"\(.complete) \(.missing_pairs)"' <<<"$R")"
-expect_eq "online told twice (same receiver, same user)" 0 "$(jq .dups <<<"$R")"
-expect_eq "online told to a user sharing no conversation" 0 "$(jq .wrong <<<"$R")"
-expect_eq "events other than presence" 0 "$(jq .other_events <<<"$R")"
-expect_eq "streams closed by the server" 0 "$(jq .closed_early <<<"$R")"
-expect_eq "offline: every WebSocket user told of each closed one it shares with" "true 0" \
-    "$(jq -r '"\(.offline_complete) \(.offline_missing)"' <<<"$R")"
-expect_eq "offline: told once each" 0 "$(jq .offline_dups <<<"$R")"
-expect_eq "offline: nobody told of a user it shares nothing with" 0 "$(jq .offline_wrong <<<"$R")"
-expect_eq "offline events: exactly the expected ones" "$(jq .expected_offline <<<"$R")" "$(jq .offline_events <<<"$R")"
-expect_eq "offline events without last_seen_at" 0 "$(jq .offline_no_seen <<<"$R")"
+expect_jq_of "$R" '"\(.complete) \(.missing_pairs)"' "true 0" "every pair sharing a conversation: one told of the other"
+expect_jq_of "$R" .dups 0 "online told twice (same receiver, same user)"
+expect_jq_of "$R" .wrong 0 "online told to a user sharing no conversation"
+expect_jq_of "$R" .other_events 0 "events other than presence"
+expect_jq_of "$R" .closed_early 0 "streams closed by the server"
+expect_jq_of "$R" '"\(.offline_complete) \(.offline_missing)"' "true 0" \
+    "offline: every WebSocket user told of each closed one it shares with"
+expect_jq_of "$R" .offline_dups 0 "offline: told once each"
+expect_jq_of "$R" .offline_wrong 0 "offline: nobody told of a user it shares nothing with"
+expect_jq_of "$R" .offline_events "$(jq .expected_offline <<<"$R")" "offline events: exactly the expected ones"
+expect_jq_of "$R" .offline_no_seen 0 "offline events without last_seen_at"
 note "burst: $(jq -c '{online_events, offline_events}' <<<"$R")"
 req GET /healthz
 expect_status 200
