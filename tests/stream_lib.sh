@@ -4,8 +4,9 @@
 # (~25 ms) more than the check it runs.
 #
 #   wsc CMD ARGS...          one command to a ws_client.py serve process (started at first
-#                            use, one for the file): listen/send/raw/drop as in ws_client.py;
-#                            its JSON answer in WSC_OUT
+#                            use, one for the file): listen/send/raw/head/drop as in
+#                            ws_client.py; its JSON answer in WSC_OUT
+#   SSE_JQ                   a jq def: sse_events parses an SSE capture (jq -R -s)
 #   jq_each PRE FILTER...    every FILTER over one input (PRE's result) in one jq; JQ_GOT[i] is
 #                            what `jq -rc FILTER` would print; input and options: JQ_EACH_IN
 #                            (a file, else JQ_EACH_STR), JQ_EACH_OPTS (e.g. (-s --argjson m 1))
