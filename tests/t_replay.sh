@@ -116,6 +116,7 @@ PYEOF
 # sse_q FILE JQ_FILTER: the filter over the events of an SSE capture, a JSON array of
 # {"sid","ev","data"} (stream_lib.sh's SSE_JQ: parsed by jq itself, one process)
 sse_q() { jq -R -s -c "$SSE_JQ sse_events | ($2)" "$1" 2>/dev/null || echo '"unparsable"'; }
+file_has() { local o=; { o=$(<"$1"); } 2>/dev/null; [[ $o == *"$2"* ]]; }   # FILE TEXT (bash reads it)
 
 # =============================================================================================
 # 1. Ten replays of a multi-MB log by a user who sees almost none of it
@@ -188,7 +189,9 @@ M1=$MSG_ID
 LIVE_A=$TMP_ROOT/live.a.out
 timeout 60 curl -sN --max-time 55 "$BASE/api/events?token=$A_TOK" >"$LIVE_A" 2>/dev/null &
 EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-sleep 0.3
+# its first line (retry:) comes once the server holds it as a stream: the PUT below is then
+# live to it (a sleep 0.3 here was too short on a loaded machine: the first update was missed)
+poll 15 file_has "$LIVE_A" 'retry:'
 req PUT "/api/conversations/$X" "{\"member_ids\":[$A_ID]}" "$A_TOK"   # bob is dropped
 expect_status 200
 expect_jq .conversation.last_message_id "$M1"
