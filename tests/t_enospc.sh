@@ -36,30 +36,30 @@ fill() {   # take every free block of the tmpfs
     dd if=/dev/zero of="$MNT/filler" bs=1 oflag=append conv=notrunc status=none 2>/dev/null
 }
 unfill() { rm -f "$MNT/filler"; }
-body_of() { head -c "$1" /dev/zero | tr '\0' 'x'; }
+XS=$(head -c 16000 /dev/zero | tr '\0' x)   # a body of N x's: ${XS:0:N} (not two processes each)
 # bulk post N BYTES (N messages of BYTES to CONV, each must be 201; adds them to ACKED) or
 # bulk check ID:LEN... (prints how many are missing or changed): the many requests here made by
-# one keep-alive client, not a process or two each
+# one keep-alive client (crash_writer.py's: no http.client to import), not a process or two each
 bulk() {
     local out
-    out=$("$CWPY" - "$PORT" "$A_TOK" "$CONV" "$@" <<'PY'
-import http.client, json, sys
+    out=$("$CWPY" - "$CW" "$PORT" "$A_TOK" "$CONV" "$@" <<'PY'
+import json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv.pop(1)))
+sys.dont_write_bytecode = True   # no __pycache__ left in tests/
+from crash_writer import Client
 port, tok, conv, cmd = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-h = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+c = Client(port, timeout=30)
 if cmd == "post":
     for _ in range(int(sys.argv[5])):
-        c.request("POST", "/api/messages", json.dumps({"conversation_id": conv, "body": "x" * int(sys.argv[6])}), h)
-        r = c.getresponse(); b = r.read()
-        if r.status != 201: sys.exit("POST: %d %s" % (r.status, b[:200]))
-        print("%d:%s" % (json.loads(b)["message"]["id"], sys.argv[6]))
+        st, doc = c.request("POST", "/api/messages", {"conversation_id": conv, "body": "x" * int(sys.argv[6])}, tok)
+        if st != 201: sys.exit("POST: %d %s" % (st, json.dumps(doc)[:200]))
+        print("%d:%s" % (doc["message"]["id"], sys.argv[6]))
 else:
     bad = 0
     for a in sys.argv[5:]:
         i, want = a.split(":")
-        c.request("GET", "/api/messages/" + i, headers=h)
-        r = c.getresponse(); b = r.read()
-        got = json.loads(b)["message"]["body"] if r.status == 200 else None
+        st, doc = c.request("GET", "/api/messages/" + i, None, tok)
+        got = doc["message"]["body"] if st == 200 else None
         bad += got is None or (want not in got if want in ("edited", "after") else len(got) != int(want))
     print(bad)
 PY
@@ -86,7 +86,7 @@ new_conv "$A_TOK" "full disk" "[$B_ID]"
 CONV=$CONV_ID
 ACKED=()   # id:body length of every message acknowledged
 s0=$(size)
-post_msg "$A_TOK" "$CONV" "$(body_of 10)"
+post_msg "$A_TOK" "$CONV" "${XS:0:10}"
 ACKED+=("$MSG_ID:10")
 OVERHEAD=$(( $(size) - s0 - 10 ))
 note "a message record is $OVERHEAD bytes + its body"
@@ -98,12 +98,13 @@ note "disk full with $(ahead) bytes of zeros ahead of the log's end"
 b=$(($(ahead) - 30000))
 ((b > 0)) && bulk post $((b / (8000 + OVERHEAD) + 1)) 8000   # most of them used up at once
 n201=0 n507=0 other=""
-for i in $(seq 1 40); do
+for i in {1..40}; do
     b=$(( (i * 997) % 12000 + 1 ))
     s1=$(size) f1=$(fsize)
-    req POST /api/messages "$(mbody "$CONV" "$(body_of "$b")")" "$A_TOK"
+    req POST /api/messages "{\"conversation_id\":$CONV,\"body\":\"${XS:0:b}\"}" "$A_TOK"
     if [ "$STATUS" == 201 ]; then
-        n201=$((n201 + 1)); ACKED+=("$(jqb .message.id):$b")
+        _jid message   # (lib.sh: the id read by bash when the answer has its usual shape)
+        n201=$((n201 + 1)); ACKED+=("$JID:$b")
     elif [ "$STATUS" == 507 ]; then
         n507=$((n507 + 1))
         [ "$n507" == 1 ] && expect_error_code insufficient_storage
@@ -165,9 +166,10 @@ post_msg "$A_TOK" "$CONV" "to be edited"
 ACKED+=("$MSG_ID:edited")
 EDITED=$MSG_ID
 fill
-for i in $(seq 1 10); do req PUT "/api/messages/$EDITED" '{"body":"x"}' "$A_TOK"; done
+for i in {1..10}; do req PUT "/api/messages/$EDITED" '{"body":"x"}' "$A_TOK"; done
 before=$(grep -c 'compaction abandoned' "$SERVER_LOG")
-for i in $(seq 1 40); do req POST /api/messages "$(mbody "$CONV" "y")" "$A_TOK"; done
+Y=$(mbody "$CONV" "y")
+for i in {1..40}; do req POST /api/messages "$Y" "$A_TOK"; done
 sleep 2
 after=$(grep -c 'compaction abandoned' "$SERVER_LOG")
 note "compactions abandoned on the full disk: $before, then $after after 40 more requests and 2 s"
