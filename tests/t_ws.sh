@@ -34,7 +34,6 @@ ws_has() {   # NAME TEXT: the client's lines hold TEXT (read by bash: no process
 _ws_outcome() { ws_has "$1" '"k": "open"' || ws_has "$1" '"k": "error"'; }
 _ws_started() { _ws_outcome "$1" || ! proc_alive "$WSC_PID"; }
 
-ws_lines() { jq -sc '.' "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
 # the text frames' data
 WS_EVENTS='[.[] | select(.k == "text") | .data]'
 ws_events() { jq -sc "$WS_EVENTS" "$TMP_ROOT/ws.$1" 2>/dev/null || echo '"unparsable"'; }
