@@ -14,34 +14,35 @@ wait_metric_ge() {   # NAME VALUE SECONDS: poll /metrics until NAME >= VALUE
     while ((n-- > 0)); do
         v=$(metric "$1")
         [ -n "$v" ] && [ "${v%.*}" -ge "$2" ] && return 0
-        sleep 0.1
+        nap 0.1
     done
     return 1
 }
 wait_no_compact_file() {   # DIR SECONDS
     local n=$(($2 * 10))
-    while ((n-- > 0)); do [ -e "$1/$LOG_NAME.compact" ] || return 0; sleep 0.1; done
+    while ((n-- > 0)); do [ -e "$1/$LOG_NAME.compact" ] || return 0; nap 0.1; done
     return 1
 }
 
-# SSE text -> JSON array of {id, event, data}
+# SSE text -> JSON array of {id, event, data}; with several files, an array a line (one python)
 SSE_PY=$TMP_ROOT/sse.py
 cat >"$SSE_PY" <<'PY'
 import json, sys
-out = []
-for block in open(sys.argv[1], encoding="utf-8", errors="replace").read().split("\n\n"):
-    ev = {"id": None, "event": None, "data": None}
-    for line in block.split("\n"):
-        if line.startswith("id: "): ev["id"] = int(line[4:])
-        elif line.startswith("event: "): ev["event"] = line[7:]
-        elif line.startswith("data: "):
-            try: ev["data"] = json.loads(line[6:])
-            except ValueError: ev["data"] = line[6:]
-    if ev["event"]:
-        out.append(ev)
-print(json.dumps(out))
+for f in sys.argv[1:]:
+    out = []
+    for block in open(f, encoding="utf-8", errors="replace").read().split("\n\n"):
+        ev = {"id": None, "event": None, "data": None}
+        for line in block.split("\n"):
+            if line.startswith("id: "): ev["id"] = int(line[4:])
+            elif line.startswith("event: "): ev["event"] = line[7:]
+            elif line.startswith("data: "):
+                try: ev["data"] = json.loads(line[6:])
+                except ValueError: ev["data"] = line[6:]
+        if ev["event"]:
+            out.append(ev)
+    print(json.dumps(out))
 PY
-sse_events() { "$PYTHON" "$SSE_PY" "$1"; }
+sse_events() { "$PYTHON" "$SSE_PY" "$@"; }
 sse_get() {   # FILE TOKEN LAST_EVENT_ID: a stream read for 2 s into FILE
     curl -sN --max-time 2 -H "Authorization: Bearer $2" -H "Last-Event-ID: $3" "$BASE/api/events" >"$1" 2>/dev/null
 }
@@ -192,34 +193,40 @@ unset "WANT_BODY[${MIDS[3]}]"
 # the live stream, connected before the compaction, goes on after it
 n=50
 until jq -e --argjson x "$X" 'any(.[]; .event == "message.deleted" and .data.message.id == '"${MIDS[3]}"')' \
-    <<<"$(sse_events "$LIVE")" >/dev/null 2>&1 || ((n-- <= 0)); do sleep 0.1; done
-LIVE_EV=$(sse_events "$LIVE")
+    <<<"$(sse_events "$LIVE")" >/dev/null 2>&1 || ((n-- <= 0)); do nap 0.1; done
+LIVE_EV=$TMP_ROOT/live.json
+sse_events "$LIVE" >"$LIVE_EV"
 LAST_REQ="the live SSE stream of alice (connected before the compaction)"
-expect_eq "the live stream got the message posted after the compaction" 1 \
-    "$(jq --argjson x "$X" '[.[] | select(.event == "message.created" and .data.message.id == $x)] | length' <<<"$LIVE_EV")"
-E1=$(jq --argjson x "$X" '[.[] | select(.event == "message.created" and .data.message.id == $x) | .id][0] // 0' <<<"$LIVE_EV")
-expect_eq "the live stream got the edit and the delete after it" "message.updated message.deleted" \
-    "$(jq -r --argjson e "$E1" '[.[] | select(.id != null and .id > $e) | .event] | join(" ")' <<<"$LIVE_EV")"
-expect_eq "the live stream has no resync" 0 "$(jq '[.[] | select(.event == "resync")] | length' <<<"$LIVE_EV")"
+# what the checks below compare, a line each, by one jq: how many message.created of X, E1 (its
+# event id), the events after E1, how many resyncs
+live=()
+mapfile -t live < <(jq -r --argjson x "$X" '
+    ([.[] | select(.event == "message.created" and .data.message.id == $x)] | length),
+    (([.[] | select(.event == "message.created" and .data.message.id == $x) | .id][0] // 0) as $e
+     | $e, ([.[] | select(.id != null and .id > $e) | .event] | join(" "))),
+    ([.[] | select(.event == "resync")] | length)' "$LIVE_EV")
+expect_eq "the live stream got the message posted after the compaction" 1 "${live[0]-}"
+E1=${live[1]:-0}
+expect_eq "the live stream got the edit and the delete after it" "message.updated message.deleted" "${live[2]-}"
+expect_eq "the live stream has no resync" 0 "${live[3]-}"
 
 check_replay() {   # WHAT: replay reach from the compaction point P, and exact replay after E1
-    local f=$TMP_ROOT/replay.sse ev
+    local f=$TMP_ROOT/replay r=()
+    sse_get "$f.1" "$A_TOK" $((P - 2))
+    sse_get "$f.2" "$A_TOK" "$E1"
+    sse_get "$f.3" "$A_TOK" $((P - 1))
+    # the three replays (one python) and what they must be after the live stream (one jq), a line
+    # each: replay 1's first event; the live events after E1, replay 2's; those from P on, replay 3's
+    mapfile -t r < <(sse_events "$f.1" "$f.2" "$f.3" | jq -rcs --argjson e "$E1" --argjson p "$P" --slurpfile live "$LIVE_EV" '
+        (.[0][0].event),
+        ($live[0] | [.[] | select(.id != null and .id > $e) | [.id, .event]]), (.[1] | [.[] | [.id, .event]]),
+        ($live[0] | [.[] | select(.id != null and .id >= $p) | [.id, .event]]), (.[2] | [.[] | [.id, .event]])')
     LAST_REQ="GET /api/events Last-Event-ID: $((P - 2)) (compaction point $P)"
-    sse_get "$f" "$A_TOK" $((P - 2))
-    ev=$(sse_events "$f")
-    expect_eq "$1: Last-Event-ID before the compaction point: the first event is resync" resync "$(jq -r '.[0].event' <<<"$ev")"
+    expect_eq "$1: Last-Event-ID before the compaction point: the first event is resync" resync "${r[0]-}"
     LAST_REQ="GET /api/events Last-Event-ID: $E1"
-    sse_get "$f" "$A_TOK" "$E1"
-    ev=$(sse_events "$f")
-    expect_eq "$1: Last-Event-ID after the compaction point: exactly the later events" \
-        "$(jq -c --argjson e "$E1" '[.[] | select(.id != null and .id > $e) | [.id, .event]]' <<<"$LIVE_EV")" \
-        "$(jq -c '[.[] | [.id, .event]]' <<<"$ev")"
+    expect_eq "$1: Last-Event-ID after the compaction point: exactly the later events" "${r[1]-}" "${r[2]-(no line: the jq or python failed)}"
     LAST_REQ="GET /api/events Last-Event-ID: $((P - 1)) (compaction point $P)"
-    sse_get "$f" "$A_TOK" $((P - 1))
-    ev=$(sse_events "$f")
-    expect_eq "$1: replay reaches back to the compaction point (every event since it)" \
-        "$(jq -c --argjson p "$P" '[.[] | select(.id != null and .id >= $p) | [.id, .event]]' <<<"$LIVE_EV")" \
-        "$(jq -c '[.[] | [.id, .event]]' <<<"$ev")"
+    expect_eq "$1: replay reaches back to the compaction point (every event since it)" "${r[3]-}" "${r[4]-(no line: the jq or python failed)}"
 }
 expect_eq "exactly one compaction ran" 1 "$(metric chatd_compactions_total)"
 check_replay "online"
@@ -344,7 +351,8 @@ for ((r = 1; r <= CRASH_ROUNDS; r++)); do
     cp -r "$BIG" "$W"
     DATA_DIR=$W start_server --compact-min 100 --compact-pct 10
     delay_ms=$((100 + RANDOM % 6000))
-    sleep "$(awk -v m="$delay_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+    printf -v delay_s '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000))
+    nap "$delay_s"
     kill9_server
     if [ -e "$W/$LOG_NAME.compact" ]; then mid=$((mid + 1)) stale=1
     elif grep -q "compaction done" "$SERVER_LOG"; then after=$((after + 1)) stale=0
