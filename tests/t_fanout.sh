@@ -107,9 +107,10 @@ expect_eq "slow ws: status" 101 "$(line "$TMP_ROOT/slow.ws" '.k == "ready"' .sta
 # post 8 KB messages, 40 at a time, until both slow streams were dropped (bounded: at most
 # 2000 messages or 90 s of posting). The clients live up to 295 s (stop_clients ends them): on
 # a loaded machine this file runs past a minute, and 30 s of posting were 320 messages, too few.
-# One python process posts every batch: before each it reads the server log for the drops.
+# One python process posts every batch: before each it reads the server log for the drops
+# (killed after 150 s: the 90 s plus the 60 s a batch had; a request gives up after 20 s).
 dropped() { grep -c 'stream dropped' "$SERVER_LOG"; }
-ids=$(timeout 160 "$PY" "$WSC" post "$BASE" "$P_TOK" "$BUSY" 40 8000 \
+ids=$(timeout 150 "$PY" "$WSC" post "$BASE" "$P_TOK" "$BUSY" 40 8000 \
     --batches 50 --until "$SERVER_LOG|stream dropped|2" --max-time 90)
 POSTED=()
 if [[ $ids =~ ^\[[0-9]+(,\ [0-9]+)*\]$ ]]; then   # its JSON array of ids
