@@ -61,13 +61,18 @@ sleep 0.5   # let the streams print the last events
 for p in $(cat "$TMP_ROOT/second.pids" 2>/dev/null); do kill -- -"$p" 2>/dev/null; done
 stop_server
 
-# every request, in order, against the expected statuses (the access log has them all)
-got=()
-while IFS= read -r st; do got+=("$st"); done < <(sed -nE 's/^[^ ]+ "[A-Z]+ [^"]*" ([0-9]{3}) .*/\1/p' "$SERVER_LOG")
+# every request, in order, against the expected statuses (the access log has them all; read
+# by bash: the status of each "METHOD target" line, and each line's quoted request)
+got=() reqs=()
+GOT_RE='^[^ ]+ "[A-Z]+ [^"]*" ([0-9]{3}) ' REQ_RE='^[^ ]+ "([^"]*)"'
+while IFS= read -r l; do
+    [[ $l =~ $GOT_RE ]] && got+=("${BASH_REMATCH[1]}")
+    [[ $l =~ $REQ_RE ]] && reqs+=("${BASH_REMATCH[1]}")
+done <"$SERVER_LOG"
 expect_eq "requests made = curl/ws_client lines in the walkthrough" "${#want[@]}" "${#got[@]}"
 for ((i = 0; i < ${#want[@]}; i++)); do
     w=${want[$i]} g=${got[$i]:-none}
-    line=$(sed -nE 's/^[^ ]+ "([^"]*)".*/\1/p' "$SERVER_LOG" | sed -n "$((i + 1))p")
+    line=${reqs[$i]-}
     if [ "$w" == 2xx ]; then expect_match "request $((i + 1)) ($line) is 2xx" '^2[0-9][0-9]$' "$g"
     else expect_eq "request $((i + 1)) ($line)" "$w" "$g"; fi
 done

@@ -7,6 +7,7 @@
 # compaction erases the reply's own first body); a log from before the field (tests/fixtures/v1)
 # reads every message as no reply.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/api_lib.sh"
 
 start_server
 new_user A alice
@@ -24,7 +25,10 @@ curl -sN --max-time 20 -D "$TMP_ROOT/live.h" "$BASE/api/events?token=$B_TOK" >"$
 EXTRA_PIDS+=" $!"
 poll 10 test -s "$TMP_ROOT/live.h" || fail "the event stream did not open"
 
-rbody() { jq -nc --argjson c "$1" --arg b "$2" --argjson r "$3" '{conversation_id:$c,body:$b,reply_to_id:$r}'; }
+rbody() {   # CONV BODY REPLY_TO -> the POST /api/messages body (by bash when BODY needs no escapes, else jq)
+    if [[ $2 =~ ^[[:print:]]*$ && $2 != *[\"\\]* ]]; then echo "{\"conversation_id\":$1,\"body\":\"$2\",\"reply_to_id\":$3}"
+    else jq -nc --argjson c "$1" --arg b "$2" --argjson r "$3" '{conversation_id:$c,body:$b,reply_to_id:$r}'; fi
+}
 
 # --- no reply: the field is there, null, right after body
 post_msg "$A_TOK" "$AB" "first"

@@ -4,6 +4,7 @@
 # default 20); GET /api/users?ids=1,2,3 — those users in the order asked, deleted or unknown
 # ones left out (1-100 distinct positive ids). Every malformed query is 400 validation_failed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/api_lib.sh"
 start_server
 # registered out of order, so the order of the answer is not the order of the ids
 for u in alicia bob ALBERT al_y Alice al.x ali al-z gone1 alf; do new_user U "$u"; done
@@ -12,7 +13,15 @@ T=$(jqb .token)
 req POST /api/users/login '{"username":"alf","password":"password123"}'
 req DELETE "/api/users/$(jqb .user.id)" '{"password":"password123"}' "$(jqb .token)"
 expect_status 204                                      # alf is gone
-names() { jqb '[.users[].username] | join(" ")'; }
+names() {   # the usernames of BODY's {"users":[...]}, in order (by bash: usernames need no escapes)
+    local b=$BODY out= re='"username":"([^"\\]*)"'
+    [[ $b == '{"users":['* ]] || { jqb '[.users[].username] | join(" ")'; return; }
+    while [[ $b =~ $re ]]; do
+        out+=${out:+ }${BASH_REMATCH[1]}
+        b=${b#*"${BASH_REMATCH[0]}"}
+    done
+    echo "$out"
+}
 
 req GET "/api/users?q=al" "" "$T"
 expect_status 200

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Users: register, login (+ throttling), logout, GET/PUT/DELETE /api/users/:id, auth errors.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/api_lib.sh"
 start_server
 
 # user object shape: id (positive int), username, display_name, created_at; nothing secret
@@ -59,7 +60,12 @@ reg_status() {   # EXPECTED_STATUS USERNAME_JSON PASSWORD_JSON [DISPLAY_NAME_JSO
     req POST /api/users/register "$b"
     if [ "$1" == 201 ]; then expect_status 201; else expect_error 400 validation_failed; fi
 }
-js() { jq -nc --arg s "$1" '$s'; }
+js() {   # STRING -> a JSON string literal, as jq -nc --arg s STRING '$s' prints it (jq for other controls)
+    local s=${1//\\/\\\\}
+    s=${s//\"/\\\"} s=${s//$'\t'/\\t} s=${s//$'\n'/\\n} s=${s//$'\r'/\\r}
+    if [[ $s == *[[:cntrl:]]* ]]; then jq -nc --arg s "$1" '$s'; return; fi
+    printf '"%s"\n' "$s"
+}
 
 # username length 3..32
 reg_status 400 "$(js ab)" '"password123"'
@@ -339,7 +345,8 @@ expect_error 401 ""
 req GET "/api/conversations/$C_ERIN" "" "$E_TOK"
 expect_status 200
 expect_jq ".conversation.member_ids | index($D_ID)" null
-expect_jq ".conversation.member_ids | sort" "$(jq -nc "[$E_ID,$BOB_ID] | sort")"
+if ((E_ID < BOB_ID)); then want="[$E_ID,$BOB_ID]"; else want="[$BOB_ID,$E_ID]"; fi
+expect_jq ".conversation.member_ids | sort" "$want"
 req GET "/api/conversations/$C_DAVE" "" "$E_TOK"
 expect_status 200
 expect_jq ".conversation.member_ids" "[$E_ID]"
