@@ -296,27 +296,28 @@ rm -f "$TMP_ROOT/ready" "$TMP_ROOT/stop" "$MARK"
 WPID=$!
 EXTRA_PIDS=$WPID
 n=300
-while ((n-- > 0)) && [ ! -e "$TMP_ROOT/ready" ] && kill -0 "$WPID" 2>/dev/null; do sleep 0.1; done
+while ((n-- > 0)) && [ ! -e "$TMP_ROOT/ready" ] && kill -0 "$WPID" 2>/dev/null; do nap 0.1; done
 expect_true "the writers got going" test -e "$TMP_ROOT/ready"
-sleep 0.$((3 + RANDOM % 5))
+nap 0.$((3 + RANDOM % 5))
 kill -USR1 "$WPID"
 n=100
-while ((n-- > 0)) && [ ! -s "$MARK" ]; do sleep 0.05; done
+while ((n-- > 0)) && [ ! -s "$MARK" ]; do nap 0.05; done
 BK=$TMP_ROOT/backup
 mkdir -p "$BK"
 cp "$D4/$LOG_NAME" "$BK/"       # the backup: one file, copied while the writes go on
-sleep 0.3
-touch "$TMP_ROOT/stop"
+nap 0.3
+: >"$TMP_ROOT/stop"
 n=300
-while ((n-- > 0)) && kill -0 "$WPID" 2>/dev/null; do sleep 0.1; done
+while ((n-- > 0)) && kill -0 "$WPID" 2>/dev/null; do nap 0.1; done
 wait "$WPID"
 wrc=$?
 EXTRA_PIDS=
 W=$(tail -n 1 "$TMP_ROOT/bw.out")
 expect_eq "backup writers: exit status (report: $(head -c 300 <<<"$W"))" 0 "$wrc"
 mark=$(jq -r .mark "$MARK" 2>/dev/null)
+W_ACKED=$(jq -r .acked <<<"$W")
 expect_match "writes acknowledged before the copy began" '^[0-9]+$' "$mark"
-expect_true "writes went on after the copy (acked $(jq -r .acked <<<"$W") > $mark)" test "$(jq -r .acked <<<"$W")" -gt "${mark:-0}"
+expect_true "writes went on after the copy (acked $W_ACKED > $mark)" test "$W_ACKED" -gt "${mark:-0}"
 # a second server on the backup, while the first keeps running
 FIRST_PID=$SERVER_PID FIRST_PORT=$PORT FIRST_BASE=$BASE FIRST_LOG=$SERVER_LOG FIRST_DIR=$SERVER_DATA_DIR
 EXTRA_PIDS=$FIRST_PID
@@ -324,10 +325,17 @@ SERVER_PID=
 DATA_DIR=$BK start_server --fsync always
 grep -qi torn "$SERVER_LOG" && echo "  note: the copy caught half a record; the start cut it"
 LAST_REQ="crash_writer check on the backup (mark $mark)"
+# check_report: the checker's errors and acked_checked (one jq; its output if that fails)
+check_report() {
+    C_ERRORS= C_CHECKED=
+    { read -r C_ERRORS && read -r C_CHECKED; } < <(jq -c '.errors, .acked_checked' <<<"$C" 2>&1) || C_ERRORS=$C
+}
 C=$("$CWPY" "$CW" check --port "$PORT" --state "$STATE" --mark-file "$MARK" 2>&1 | tail -n 1)
-expect_eq "the backup has every write acknowledged before the copy" "[]" "$(jq -c .errors <<<"$C" 2>&1)"
-expect_eq "writes checked on the backup" "$mark" "$(jq -r .acked_checked <<<"$C")"
-post_msg "$(jq -r '.users["b-w0"].token' "$STATE")" "$(jq -r '.convs["b-w0-c0"].id' "$STATE")" "written to the restored backup"
+check_report
+expect_eq "the backup has every write acknowledged before the copy" "[]" "$C_ERRORS"
+expect_eq "writes checked on the backup" "$mark" "$C_CHECKED"
+{ read -r W0_TOK; read -r W0_CONV; } < <(jq -r '.users["b-w0"].token, .convs["b-w0-c0"].id' "$STATE")
+post_msg "$W0_TOK" "$W0_CONV" "written to the restored backup"
 stop_server
 run_check "$BK"
 expect_eq "chatd --check on the backup after its server stopped" 0 "$CHECK_RC"
@@ -336,9 +344,10 @@ SERVER_PID=$FIRST_PID PORT=$FIRST_PORT BASE=$FIRST_BASE SERVER_LOG=$FIRST_LOG SE
 EXTRA_PIDS=
 LAST_REQ="crash_writer check on the original"
 C=$("$CWPY" "$CW" check --port "$PORT" --state "$STATE" 2>&1 | tail -n 1)
-expect_eq "the original has every acknowledged write" "[]" "$(jq -c .errors <<<"$C" 2>&1)"
-expect_eq "writes checked on the original" "$(jq -r .acked <<<"$W")" "$(jq -r .acked_checked <<<"$C")"
-echo "  backup: $mark writes acknowledged before the copy, $(jq -r .acked <<<"$W") in all"
+check_report
+expect_eq "the original has every acknowledged write" "[]" "$C_ERRORS"
+expect_eq "writes checked on the original" "$W_ACKED" "$C_CHECKED"
+echo "  backup: $mark writes acknowledged before the copy, $W_ACKED in all"
 stop_server
 
 # =============================================================================================
