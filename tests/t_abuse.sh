@@ -334,7 +334,7 @@ expect_status 200
 # --- auth abuse: no password, hash or other user's token in any response -----------------------
 PA="alice-secret-$RANDOM$RANDOM"
 PB="bob-secret-$RANDOM$RANDOM"
-PB2="bob-new-secret-$RANDOM$RANDOM"
+PB2="bob-new-secret-$RANDOM$RANDOM"   # (letters, digits and '-': put in the JSON bodies as they are)
 BODIES_A=$TMP_ROOT/bodies.alice BODIES_B=$TMP_ROOT/bodies.bob BODIES_0=$TMP_ROOT/bodies.anon
 : >"$BODIES_A"; : >"$BODIES_B"; : >"$BODIES_0"
 as() {   # WHO(A|B|0) METHOD PATH [BODY] [TOKEN]: req, and keep the body for the scan
@@ -344,22 +344,22 @@ as() {   # WHO(A|B|0) METHOD PATH [BODY] [TOKEN]: req, and keep the body for the
     case $who in A) printf '%s\n' "$BODY" >>"$BODIES_A" ;; B) printf '%s\n' "$BODY" >>"$BODIES_B" ;; *) printf '%s\n' "$BODY" >>"$BODIES_0" ;; esac
 }
 user_keys='(.user | keys | join(","))'
-as A POST /api/users/register "$(jq -nc --arg p "$PA" '{username:"alice",password:$p,display_name:"Alice"}')"
+as A POST /api/users/register "{\"username\":\"alice\",\"password\":\"$PA\",\"display_name\":\"Alice\"}"
 expect_status 201
 expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 AID=$(jqb .user.id) TA1=$(jqb .token)
-as B POST /api/users/register "$(jq -nc --arg p "$PB" '{username:"bob",password:$p}')"
+as B POST /api/users/register "{\"username\":\"bob\",\"password\":\"$PB\"}"
 expect_status 201
 BID=$(jqb .user.id) TB1=$(jqb .token)
-as A POST /api/users/login "$(jq -nc --arg p "$PA" '{username:"ALICE",password:$p}')"
+as A POST /api/users/login "{\"username\":\"ALICE\",\"password\":\"$PA\"}"
 expect_status 200
 expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 TA2=$(jqb .token)
-as B POST /api/users/login "$(jq -nc --arg p "$PB" '{username:"bob",password:$p}')"
+as B POST /api/users/login "{\"username\":\"bob\",\"password\":\"$PB\"}"
 TB2=$(jqb .token)
-as 0 POST /api/users/login "$(jq -nc --arg p "$PB" '{username:"alice",password:$p}')"
+as 0 POST /api/users/login "{\"username\":\"alice\",\"password\":\"$PB\"}"
 expect_status 401
-as 0 POST /api/users/register "$(jq -nc --arg p "$PA" '{username:"alice",password:$p}')"
+as 0 POST /api/users/register "{\"username\":\"alice\",\"password\":\"$PA\"}"
 expect_status 409
 as A GET "/api/users/$AID" "" "$TA1"
 expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
@@ -392,36 +392,39 @@ expect_status 401
 as 0 GET /metrics
 as 0 GET /healthz
 # bob changes his password: the answer holds neither password; his other tokens stop working
-as B PUT "/api/users/$BID" "$(jq -nc --arg p "$PB2" --arg o "$PB" '{password:$p,current_password:$o}')" "$TB1"
+as B PUT "/api/users/$BID" "{\"password\":\"$PB2\",\"current_password\":\"$PB\"}" "$TB1"
 expect_status 200
 expect_jq "$user_keys" "created_at,display_name,id,last_seen_at,online,username"
 as 0 GET "/api/users/$BID" "" "$TB2"
 expect_status 401
-as B POST /api/users/login "$(jq -nc --arg p "$PB2" '{username:"bob",password:$p}')"
+as B POST /api/users/login "{\"username\":\"bob\",\"password\":\"$PB2\"}"
 expect_status 200
 TB3=$(jqb .token)
 # alice's event stream (she sees bob's messages and edits)
 curl -sN --max-time 1 "$BASE/api/events?token=$TA1&last_event_id=0" >>"$BODIES_A" 2>/dev/null
 curl -sN --max-time 1 -H "Authorization: Bearer $TB3" -H "Last-Event-ID: 0" "$BASE/api/events" >>"$BODIES_B" 2>/dev/null
 expect_true "alice's event stream was read" grep -q "hello alice" "$BODIES_A"
-# the scan
+# the scan (each file read once by bash: no grep process per string and file)
+declare -A SCAN
+for f in "$BODIES_A" "$BODIES_B" "$BODIES_0" "$SERVER_LOG"; do SCAN[$f]=$(<"$f"); done
+has() { [[ ${SCAN[$2]} == *"$1"* ]]; }   # STRING FILE
 leaks=""
 for s in "$PA" "$PB" "$PB2"; do
     for f in "$BODIES_A" "$BODIES_B" "$BODIES_0" "$SERVER_LOG"; do
-        grep -qF -- "$s" "$f" && leaks+=" password:$(basename "$f")"
+        has "$s" "$f" && leaks+=" password:${f##*/}"
     done
 done
 for t in "$TB1" "$TB2" "$TB3"; do
-    for f in "$BODIES_A" "$BODIES_0" "$SERVER_LOG"; do grep -qF -- "$t" "$f" && leaks+=" bob-token:$(basename "$f")"; done
+    for f in "$BODIES_A" "$BODIES_0" "$SERVER_LOG"; do has "$t" "$f" && leaks+=" bob-token:${f##*/}"; done
 done
 for t in "$TA1" "$TA2"; do
-    for f in "$BODIES_B" "$BODIES_0" "$SERVER_LOG"; do grep -qF -- "$t" "$f" && leaks+=" alice-token:$(basename "$f")"; done
+    for f in "$BODIES_B" "$BODIES_0" "$SERVER_LOG"; do has "$t" "$f" && leaks+=" alice-token:${f##*/}"; done
 done
 LAST_REQ=
 expect_eq "no password or other user's token in any response body (or the server log)" "" "$leaks"
 expect_true "the scan saw data ($(wc -c <"$BODIES_A") + $(wc -c <"$BODIES_B") + $(wc -c <"$BODIES_0") bytes)" \
     test "$(cat "$BODIES_A" "$BODIES_B" "$BODIES_0" | wc -c)" -gt 2000
-expect_true "the scan can find a token (alice's own, in her bodies)" grep -qF -- "$TA1" "$BODIES_A"
+expect_true "the scan can find a token (alice's own, in her bodies)" has "$TA1" "$BODIES_A"
 
 # logged out: 401 for that token only
 req POST /api/users/logout "" "$TA2"
@@ -435,7 +438,7 @@ expect_status 200
 
 # login throttling: 10 failures -> 429 with Retry-After (per username)
 new_user Q carol
-for i in $(seq 1 10); do
+for ((i = 1; i <= 10; i++)); do
     req POST /api/users/login '{"username":"carol","password":"wrong-password"}'
     [ "$STATUS" == 401 ] || fail "failed login $i is 401" 401 "$STATUS"
 done
@@ -444,6 +447,6 @@ expect_error 429 ""
 expect_header Retry-After '^[0-9]+$'
 req POST /api/users/login '{"username":"CAROL","password":"wrong-password"}'
 expect_status 429
-req POST /api/users/login "$(jq -nc --arg p "$PA" '{username:"alice",password:$p}')"
+req POST /api/users/login "{\"username\":\"alice\",\"password\":\"$PA\"}"
 expect_status 200
 stop_server
