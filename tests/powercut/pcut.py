@@ -28,6 +28,9 @@ is the point's "mark" (crash_writer.py check --mark).
       --focus sync: only just before syncs complete. -n all: every point (small traces).
       --modes m,m: the modes to draw from (default: all four, "prefix" most often; "torn-last":
       every write but the last, that one torn at a random byte, for --focus sync).
+  pcut.py batch               runs of `states`, their options a line each on stdin (split as a
+      shell would), each one's summary to its OUT.summary: the trace is read once (t_powercut
+      makes its four sets of crash states so).
   pcut.py dump --trace T      print the operations (debugging)
 """
 import bisect
@@ -49,8 +52,13 @@ def die(msg):
     sys.exit(2)
 
 
+TRACES = {}     # path -> its operations (read once by a batch)
+
+
 def read_trace(path):
     """[(op, flags, fd, name1, name2, off, len, data, end_offset)]"""
+    if path in TRACES:
+        return TRACES[path]
     raw = open(path, "rb").read()
     ops, at = [], 0
     while at < len(raw):
@@ -63,6 +71,7 @@ def read_trace(path):
         data = raw[p + n1 + n2:at + total] if op == OP_WRITE else None
         at += total
         ops.append((op, flags, fd, a, b, off, ln, data, at))
+    TRACES[path] = ops
     return ops
 
 
@@ -285,7 +294,20 @@ def cmd_dump(o):
         print("%6d %-7s fd=%d flags=%d %s %s off=%d len=%d end=%d" % (i, OPNAMES[kind], fd, flags, a, b, off, ln, end))
 
 
+def cmd_batch():
+    import contextlib
+    import shlex
+    for line in sys.stdin:
+        o = opts_of(shlex.split(line))
+        if "out" not in o:
+            die("batch: a line without --out: %r" % line)
+        with open(o["out"] + ".summary", "w") as f, contextlib.redirect_stdout(f):
+            cmd_states(o)
+
+
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] == "batch":
+        return cmd_batch()
     if len(sys.argv) < 2 or sys.argv[1] not in ("states", "dump"):
         print(__doc__)
         sys.exit(2)
