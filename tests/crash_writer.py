@@ -85,9 +85,39 @@ class Client:
         self.buf += chunk
 
     def request(self, method, path, body=None, token=None):
+        return self.pipeline([(method, path, body, token)])[0]
+
+    def pipeline(self, reqs):
+        """Requests (method, path, body, token) sent in one write, their (status, doc) read in
+        order (HTTP/1.1 pipelining; the fill sends its 12,000 writes so, a batch at a time)."""
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             self.buf = b""
+        out = []
+        try:
+            self.sock.sendall(b"".join(self._encode(*r) for r in reqs))
+            for i, r in enumerate(reqs):
+                status, hdrs, raw = self._answer(r[0])
+                doc = None
+                if raw:
+                    try:
+                        doc = json.loads(raw)
+                    except ValueError:
+                        doc = {"_raw": raw[:200].decode("latin-1")}
+                out.append((status, doc))
+                if hdrs.get("connection", "").lower() == "close":
+                    if i + 1 < len(reqs):
+                        raise ConnectionError("closed after %d of %d pipelined requests" % (i + 1, len(reqs)))
+                    self.close()
+        except OSError:
+            self.close()
+            raise
+        except (ValueError, IndexError) as e:
+            self.close()
+            raise ConnectionError("not an HTTP answer: %s" % e)
+        return out
+
+    def _encode(self, method, path, body=None, token=None):
         data = b"" if body is None else json.dumps(body).encode()
         head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (method, path, self.port)
         if body is not None:
@@ -96,51 +126,39 @@ class Client:
             head += "Content-Length: %d\r\n" % len(data)
         if token:
             head += "Authorization: Bearer %s\r\n" % token
-        try:
-            self.sock.sendall(head.encode() + b"\r\n" + data)
-            while b"\r\n\r\n" not in self.buf:
-                self._more()
-            end = self.buf.index(b"\r\n\r\n")
-            lines = self.buf[:end].decode("latin-1").split("\r\n")
-            self.buf = self.buf[end + 4:]
-            version, status = lines[0].split(" ", 2)[:2]
-            if not version.startswith("HTTP/1."):
-                raise ValueError(lines[0])
-            status = int(status)
-            hdrs = {}
-            for line in lines[1:]:
-                k, _, v = line.partition(":")
-                hdrs[k.strip().lower()] = v.strip()
-            if method == "HEAD" or status in (204, 304):
-                n = 0
-            elif "content-length" in hdrs:
-                n = int(hdrs["content-length"])
-            else:      # no length: the body ends when the server closes
-                try:
-                    while True:
-                        self._more()
-                except ConnectionError:
-                    pass
-                n = len(self.buf)
-                hdrs["connection"] = "close"
-            while len(self.buf) < n:
-                self._more()
-            raw, self.buf = self.buf[:n], self.buf[n:]
-        except OSError:
-            self.close()
-            raise
-        except (ValueError, IndexError) as e:
-            self.close()
-            raise ConnectionError("not an HTTP answer: %s" % e)
-        if hdrs.get("connection", "").lower() == "close":
-            self.close()
-        doc = None
-        if raw:
+        return head.encode() + b"\r\n" + data
+
+    def _answer(self, method):
+        """The next answer on the connection: status, headers (lower-case names), body bytes."""
+        while b"\r\n\r\n" not in self.buf:
+            self._more()
+        end = self.buf.index(b"\r\n\r\n")
+        lines = self.buf[:end].decode("latin-1").split("\r\n")
+        self.buf = self.buf[end + 4:]
+        version, status = lines[0].split(" ", 2)[:2]
+        if not version.startswith("HTTP/1."):
+            raise ValueError(lines[0])
+        status = int(status)
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if method == "HEAD" or status in (204, 304):
+            n = 0
+        elif "content-length" in hdrs:
+            n = int(hdrs["content-length"])
+        else:      # no length: the body ends when the server closes
             try:
-                doc = json.loads(raw)
-            except ValueError:
-                doc = {"_raw": raw[:200].decode("latin-1")}
-        return status, doc
+                while True:
+                    self._more()
+            except ConnectionError:
+                pass
+            n = len(self.buf)
+            hdrs["connection"] = "close"
+        while len(self.buf) < n:
+            self._more()
+        raw, self.buf = self.buf[:n], self.buf[n:]
+        return status, hdrs, raw
 
     def close(self):
         if self.sock is not None:
@@ -633,26 +651,28 @@ def cmd_fill(o):
     if status != 201:
         die("conversation: %s %s" % (status, doc))
     cid = doc["conversation"]["id"]
-    msgs = {}
-    for i in range(n):
-        body = "fill %d %s" % (i, rand_text(rng, rng.randint(10, 60)))
-        status, doc = cl.request("POST", "/api/messages", {"conversation_id": cid, "body": body}, tok)
-        if status != 201:
-            die("post: %s %s" % (status, doc))
-        msgs[doc["message"]["id"]] = {"body": body, "edited": False}
+    B = 50   # writes per pipelined batch: a few KB each way, far below the socket buffers
+
+    def send(reqs, want, what):   # every request in batches; each answer must be WANT -> docs
+        docs = []
+        for k in range(0, len(reqs), B):
+            for status, doc in cl.pipeline(reqs[k:k + B]):
+                if status != want:
+                    die("%s: %s %s" % (what, status, doc))
+                docs.append(doc)
+        return docs
+    bodies = ["fill %d %s" % (i, rand_text(rng, rng.randint(10, 60))) for i in range(n)]
+    docs = send([("POST", "/api/messages", {"conversation_id": cid, "body": b}, tok) for b in bodies], 201, "post")
+    msgs = {doc["message"]["id"]: {"body": b, "edited": False} for b, doc in zip(bodies, docs)}
     ids = sorted(msgs)
     for k in range(edits):
+        new = {mid: "fill %d edit %d %s" % (mid, k, rand_text(rng, rng.randint(10, 60))) for mid in ids}
+        send([("PUT", "/api/messages/%d" % mid, {"body": new[mid]}, tok) for mid in ids], 200, "edit")
         for mid in ids:
-            body = "fill %d edit %d %s" % (mid, k, rand_text(rng, rng.randint(10, 60)))
-            status, doc = cl.request("PUT", "/api/messages/%d" % mid, {"body": body}, tok)
-            if status != 200:
-                die("edit: %s %s" % (status, doc))
-            msgs[mid] = {"body": body, "edited": True}
+            msgs[mid] = {"body": new[mid], "edited": True}
     deleted = rng.sample(ids, min(deletes, len(ids)))
+    send([("DELETE", "/api/messages/%d" % mid, None, tok) for mid in deleted], 204, "delete")
     for mid in deleted:
-        status, doc = cl.request("DELETE", "/api/messages/%d" % mid, None, tok)
-        if status != 204:
-            die("delete: %s %s" % (status, doc))
         del msgs[mid]
     save_json(o["out"], {"token": tok, "conversation_id": cid, "password": PASSWORD,
                          "messages": {str(k): v for k, v in msgs.items()}, "deleted": sorted(deleted)})
