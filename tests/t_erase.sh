@@ -12,7 +12,7 @@ in_log() { grep -c -a -F "$1" "$SERVER_DATA_DIR/chatd.log"; }   # occurrences of
 wait_for() {   # SECONDS command...: poll until the command succeeds
     local n=$(($1 * 10))
     shift
-    while ((n-- > 0)); do "$@" && return 0; sleep 0.1; done
+    while ((n-- > 0)); do "$@" && return 0; nap 0.1; done
     return 1
 }
 gone() { local b; for b in "$@"; do [ "$(in_log "$b")" == 0 ] || return 1; done; }
@@ -35,7 +35,7 @@ req DELETE "/api/messages/$DEL_ID" "" "$A_TOK"
 expect_status 204
 req DELETE "/api/conversations/$DOOMED" "" "$A_TOK"
 expect_status 204
-sleep 1.5
+nap 1.5
 expect_eq "with the default bound, the deleted body is still in the log after 1.5 s" 1 "$(in_log "deleted-body-$TAG")"
 expect_eq "... and the body an edit replaced" 1 "$(in_log "original-body-$TAG")"
 expect_eq "no compaction ran" 0 "$(metric chatd_compactions_total)"
@@ -72,11 +72,11 @@ expect_status 200
 expect_true "a deletion while running leaves the log within the bound" \
     wait_for 20 gone "second-deleted-$TAG" "second-original-$TAG"
 expect_eq "... and the new edit stays" 1 "$(in_log "second-edited-$TAG")"
-sleep 2.5
+nap 2.5
 n2=$(metric chatd_compactions_total)
 expect_true "with nothing more to erase, compactions stop ($n1 -> $n2)" test "$((n2 - n1))" -le 2
 restart_server
-sleep 2.5
+nap 2.5
 expect_eq "a restart on the erased log finds nothing to erase (no compaction)" 0 "$(metric chatd_compactions_total)"
 req GET "/api/messages/$EDIT_ID" "" "$A_TOK"
 expect_jq '.message.body + " " + (.message.edited | tostring)' "edited-body-$TAG true"

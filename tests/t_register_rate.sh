@@ -13,8 +13,8 @@ for v in -1 abc ""; do
 done
 expect_true "--help states the default 30" sh -c "'$CHATD' --help | grep -- --register-rate | grep -q 'default 30'"
 
-# reg SRC NAME...: register each name from source address SRC, one after another; prints
-# [[NAME, status, code, Retry-After], ...]
+# reg SRC NAME...: register each name from source address SRC, one after another; prints a line
+# "NAME STATUS CODE RETRY_AFTER" each (null for no code or no Retry-After), read by bash below
 reg() {
     "$PYTHON" - "$PORT" "$@" <<'PY'
 import http.client, json, sys
@@ -24,13 +24,22 @@ for n in names:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(src, 0))
     c.request("POST", "/api/users/register", json.dumps({"username": n, "password": "password123"}))
     r = c.getresponse(); body = json.loads(r.read() or b"{}")
-    out.append([n, r.status, body.get("error", {}).get("code"), r.getheader("Retry-After")])
+    out.append("%s %d %s %s" % (n, r.status, body.get("error", {}).get("code") or "null",
+                                 r.getheader("Retry-After") or "null"))
     c.close()
-print(json.dumps(out))
+print("\n".join(out))
 PY
 }
-st() { jq -r --arg n "$2" --argjson k "${3:-1}" 'map(select(.[0] == $n))[-1][$k]' <<<"$1"; }   # R NAME [FIELD]
-all_st() { jq -r 'map(.[1]) | join(" ")' <<<"$1"; }
+st() {   # R NAME [FIELD]: FIELD (1: the status, 2: the code, 3: Retry-After) of NAME's last line
+    local line f=()
+    while read -r line; do [[ $line == "$2 "* ]] && read -ra f <<<"$line"; done <<<"$1"
+    echo "${f[${3:-1}]-}"
+}
+all_st() {   # R: the statuses, in order
+    local n s _ out=()
+    while read -r n s _; do out+=("$s"); done <<<"$1"
+    echo "${out[*]}"
+}
 
 # --- N in a row, then 429; failures do not count; another address -------------------------------
 start_server --bind 0.0.0.0 --register-rate 3
@@ -40,7 +49,7 @@ LAST_REQ="register usr1 usr1 usr1 xy usr2 from 127.0.0.1: $R" STATUS=
 expect_eq "usr1, then usr1 twice taken, xy too short, usr2" "201 409 409 400 201" "$(all_st "$R")"
 req POST /api/users/register '{"username":"usr1","password":"password123"}'
 expect_error 409 username_taken                        # (again: still no count)
-sleep 20                                              # usr3 and usr4 come 20 s after usr1
+nap 20                                                # usr3 and usr4 come 20 s after usr1
 R=$(reg 127.0.0.1 usr3 usr4)
 LAST_REQ="register usr3 usr4 from 127.0.0.1: $R" STATUS=
 expect_eq "usr3 is the third: 201" 201 "$(st "$R" usr3)"
@@ -58,7 +67,7 @@ req POST /api/users/login '{"username":"vic3","password":"password123"}'
 expect_status 200
 
 # --- the window slides: 60 s after usr1 and usr2 two more pass, but usr3 (at +20 s) still counts
-while (($(now_s) < t0 + 62)); do sleep 1; done
+while (($(now_s) < t0 + 62)); do nap 1; done
 R=$(reg 127.0.0.1 usr4 usr5 usr6)
 LAST_REQ="62 s after usr1: register usr4 usr5 usr6: $R" STATUS=
 expect_eq "usr1 and usr2 have left the window, usr3 not: 201 201 429" "201 201 429" "$(all_st "$R")"
@@ -79,12 +88,13 @@ def one(i):
 ts = [threading.Thread(target=one, args=(i,)) for i in range(12)]
 for t in ts: t.start()
 for t in ts: t.join()
-print(json.dumps(codes))
+print(" ".join(map(str, codes)))
 PY
 )
 LAST_REQ="12 registrations at once with --register-rate 3: $ATONCE" STATUS=
-expect_eq "3 x 201" 3 "$(jq '[.[] | select(. == 201)] | length' <<<"$ATONCE")"
-expect_eq "9 x 429" 9 "$(jq '[.[] | select(. == 429)] | length' <<<"$ATONCE")"
+count_of() { local c n=0; for c in $1; do [ "$c" == "$2" ] && n=$((n + 1)); done; echo "$n"; }   # LIST CODE
+expect_eq "3 x 201" 3 "$(count_of "$ATONCE" 201)"
+expect_eq "9 x 429" 9 "$(count_of "$ATONCE" 429)"
 stop_server
 
 # --- 0: no limit -------------------------------------------------------------------------------
