@@ -164,15 +164,17 @@ _jq_flush() {
     ((n)) || return 0
     # per body: its one JSON value in an array ([] when it is not one value); per check: its
     # outputs as jq -rc prints them (one line each), NUL-terminated, or \u0001 (run it alone)
+    # (one function for what every check does around its filter: jq 1.6 compiles the program
+    # ~8 times faster than with that code written out for each check, 0.09 vs 0.66 s for 400)
+    prog='def __jqc(f): if length != 1 then "\u0001" else (.[0] | try ([f] | map(if type == "string" then .
+        else tojson end) | join("\n")) catch ("jq: error: " + tostring)) end + "\u0000";'$'\n'
     for ((k = 0; k < ${#_JQBS[@]}; k++)); do
         args+=(--rawfile "__jqr$k" "$TMP_ROOT/jqb.$k")
         prog+="(try [\$__jqr$k | fromjson] catch []) as \$__jqv$k | "
     done
     for ((i = 0; i < n; i++)); do
-        k=${_JQK[$i]}
         ((i)) && prog+=$'\n, '
-        prog+="(if (\$__jqv$k | length) != 1 then \"\\u0001\" else (\$__jqv$k[0] | try ([${_JQF[$i]}"
-        prog+=$'\n'"] | map(if type == \"string\" then . else tojson end) | join(\"\\n\")) catch (\"jq: error: \" + tostring)) end + \"\\u0000\")"
+        prog+="(\$__jqv${_JQK[$i]} | __jqc(${_JQF[$i]}"$'\n'"))"
     done
     printf '%s\n' "$prog" >"$TMP_ROOT/jq.prog"
     if jq -n -j "${args[@]}" -f "$TMP_ROOT/jq.prog" >"$TMP_ROOT/jq.out" 2>/dev/null; then
@@ -254,12 +256,18 @@ expect_no_header() {   # NAME
     if has_hdr "$1"; then fail "header $1 absent" "(absent)" "$1: $(hdr "$1")"; else ok; fi
 }
 
-# the error body shape {"error":{"code":CODE,"message":"..."}} with a JSON Content-Type
+# the error body shape {"error":{"code":CODE,"message":"..."}} with a JSON Content-Type. A body
+# of exactly the usual form (a non-empty message of valid JSON string characters) is one JSON
+# value of that shape without asking jq (a check costs the batched jq ~5 ms to compile); any
+# other body is checked by jq (from tests/api_lib.sh, which its files source)
+_ERR_BODY_RE='^\{"error":\{"code":"([a-z][a-z0-9_]*)","message":"([^"\[:cntrl:]]|\\(["\/bfnrt]|u[0-9a-fA-F]{4}))+"\}\}$'
 expect_error_shape() {
     local got
-    _jq_queue 'if (.error|type)=="object" and (.error.code|type)=="string" and (.error.code|test("^[a-z][a-z0-9_]*$"))
+    if [[ $BODY =~ $_ERR_BODY_RE ]]; then ok
+    else _jq_queue 'if (.error|type)=="object" and (.error.code|type)=="string" and (.error.code|test("^[a-z][a-z0-9_]*$"))
                and (.error.message|type)=="string" and (.error.message|length)>0 then "ok" else tojson end' ok \
         'error body shape {"error":{"code","message"}}, got (compact) the body after "got"' nobody
+    fi
     local ct
     _hdr_v Content-Type
     ct=$HDR
@@ -268,7 +276,8 @@ expect_error_shape() {
 
 expect_error_code() {   # CODE
     expect_error_shape
-    expect_jq '.error.code' "$1"
+    if [[ $BODY =~ $_ERR_BODY_RE ]]; then expect_eq "jq '.error.code'" "$1" "${BASH_REMATCH[1]}"
+    else expect_jq '.error.code' "$1"; fi
 }
 
 expect_error() {   # STATUS CODE   (CODE may be "" to skip the code check)
