@@ -10,7 +10,9 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py
 now() { echo "${EPOCHREALTIME/./}"; }                 # microseconds
-sleep_until() { local d=$(($1 - $(now))); ((d > 0)) && sleep "$((d / 1000000)).$(printf '%06d' $((d % 1000000)))"; }
+sleep_until() { local d=$(($1 - ${EPOCHREALTIME/./})); ((d > 0)) && printf -v d '%d.%06d' $((d / 1000000)) $((d % 1000000)) && nap "$d"; }
+has() { local t=; { read -r -d '' t <"$1"; } 2>/dev/null; [[ $t =~ $2 ]]; }   # FILE ERE (polled: no process a turn)
+ended() { ! proc_alive "$1"; }                                                # PID
 
 # --- the flag --------------------------------------------------------------------------------
 for v in -1 abc 1.5 ""; do
@@ -53,7 +55,7 @@ timeout $((TTL * 3 + 30)) "$PY" "$WSC" listen "ws://127.0.0.1:$PORT/api/ws?token
     --max-time $((TTL * 3 + 25)) 2>/dev/null &
 WS1=$!
 EXTRA_PIDS="$SSE1 $WS1"
-expect_true "the WebSocket opened" poll 10 grep -q '"k": *"open"' "$TMP_ROOT/ws1"
+expect_true "the WebSocket opened" poll 10 has "$TMP_ROOT/ws1" '"k": *"open"'
 
 sleep_until $((ta + TTL * 500000))                    # half the ttl later: a second token
 tb=$(now)
@@ -80,8 +82,8 @@ if (($(now) < tb + TTL * 1000000)); then               # the later token is not 
     req GET "/api/users/$A_ID" "" "$A2_TOK"
     expect_status 200
 else note "too slow to check the second token before its end"; fi
-expect_true "the expired token's SSE stream closed" poll 10 sh -c "! kill -0 $SSE1 2>/dev/null"
-expect_true "the expired token's WebSocket closed" poll 10 grep -q '"k": *"close"' "$TMP_ROOT/ws1"
+expect_true "the expired token's SSE stream closed" poll 10 ended "$SSE1"
+expect_true "the expired token's WebSocket closed" poll 10 has "$TMP_ROOT/ws1" '"k": *"close"'
 LAST_REQ="ws1: $(tail -c 300 "$TMP_ROOT/ws1")" STATUS=
 expect_eq "... with close code 1008" 1008 "$(jq -rs 'map(select(.k == "close"))[0].code' "$TMP_ROOT/ws1")"
 if (($(now) < tb + TTL * 1000000)); then
