@@ -22,7 +22,11 @@ set -u
 export LC_ALL=C.UTF-8 2>/dev/null || export LC_ALL=C
 
 : "${CHATD:?set CHATD to the chatd binary (absolute path)}"
-TEST_NAME=$(basename "$0" .sh)
+TEST_NAME=${0##*/}
+TEST_NAME=${TEST_NAME%.sh}
+LIB_DIR=${BASH_SOURCE[0]%/*}   # this file's directory, absolute (no process: read at every test's start)
+[[ ${BASH_SOURCE[0]} == */* ]] || LIB_DIR=.
+[[ $LIB_DIR == /* ]] || LIB_DIR=$PWD/$LIB_DIR
 CHECKS=0
 FAILS=0
 SERVER_PID=
@@ -84,10 +88,10 @@ compact_offline() {
 # (tests/fixtures/v1); V1_TOKEN is its user's token. Returns 1 (a failed check) without the fixture.
 start_v1_fixture() {
     local fx
-    fx=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fixtures/v1
+    fx=$LIB_DIR/fixtures/v1
     [ -f "$fx/chatd.log" ] || { fail "fixture $fx/chatd.log missing"; return 1; }
     mkdir -p "$TMP_ROOT/v1" && cp "$fx/chatd.log" "$TMP_ROOT/v1/"
-    V1_TOKEN=$(cat "$fx/TOKEN")
+    V1_TOKEN=$(<"$fx/TOKEN")
     DATA_DIR=$TMP_ROOT/v1 start_server "$@"
 }
 
@@ -651,7 +655,7 @@ metric() {
     _tcp_ok /metrics && _tcp GET /metrics "" "" || BODY=$(curl -s --max-time 10 "$BASE/metrics")
     while read -r k v _; do [[ $k == "$1" ]] && echo "$v"; done <<<"$BODY"
 }
-CW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crash_writer.py
+CW=$LIB_DIR/crash_writer.py
 # JQ_ASNOW (t_sse, t_ws): a jq def. `asnow` turns a list of events as they were sent live into
 # the list a replay shows now (API.md: a message deleted since only as its message.deleted, one
 # edited since with its current body): message.created/.updated of a deleted message left out,
