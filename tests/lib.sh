@@ -572,8 +572,9 @@ _tcp() {
     printf '%s' "$r" >&"$fd" 2>/dev/null
     trap - PIPE
     while :; do                       # header blocks: 1xx ones, then the final one
-        if ! _tcp_read line; then
-            rc=$?
+        _tcp_read line
+        rc=$?
+        if ((rc)); then   # (not `if ! _tcp_read`: then $? is that of the `!`, always 0)
             if ((rc > 128)); then CURL_RC=28; elif [ -z "$all$head" ]; then CURL_RC=52; else CURL_RC=56; fi
             break
         fi
