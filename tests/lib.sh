@@ -215,10 +215,9 @@ jqb() {
     fi
 }
 
-expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds
-    local got
-    got=$(jq -r "$1" <<<"$BODY" 2>&1)
-    if [[ $got =~ $TS_RE ]]; then ok; else fail "jq '$1' is a timestamp" "$TS_RE" "$got"; fi
+expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds (TS_RE), in the batched jq
+    expect_jq "$1 | if type == \"string\" and test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z\$\")
+               then \"a timestamp\" else tojson end" "a timestamp"
 }
 
 # hdr NAME -> the value(s) of header NAME in HEADERS (joined with ", "), empty if absent;
@@ -263,7 +262,7 @@ expect_no_header() {   # NAME
 # the error body shape {"error":{"code":CODE,"message":"..."}} with a JSON Content-Type. A body
 # of exactly the usual form (a non-empty message of valid JSON string characters) is one JSON
 # value of that shape without asking jq (a check costs the batched jq ~5 ms to compile); any
-# other body is checked by jq (from tests/api_lib.sh, which its files source)
+# other body is checked by jq
 _ERR_BODY_RE='^\{"error":\{"code":"([a-z][a-z0-9_]*)","message":"([^"\[:cntrl:]]|\\(["\/bfnrt]|u[0-9a-fA-F]{4}))+"\}\}$'
 expect_error_shape() {
     local got
@@ -1061,6 +1060,22 @@ new_user() {
     if [[ $BODY =~ \"token\":\"([A-Za-z0-9_-]+)\"\}$ ]]; then tok=${BASH_REMATCH[1]}; else tok=$(jqb .token); fi
     printf -v "${p}_ID" '%s' "$JID"
     printf -v "${p}_TOK" '%s' "$tok"
+}
+
+# pbkdf2_iters_for MS -> ITERS: the --pbkdf2-iters that hash in about MS ms with this build (at
+# most 100,000, at least 10,000; ASan makes a fixed count ~6 x slower), from a probe
+# registration at 100,000 on a server of its own
+pbkdf2_iters_for() {
+    local t0 us
+    start_server --pbkdf2-iters 100000
+    t0=$EPOCHREALTIME
+    new_user P probe
+    us=$((${EPOCHREALTIME/./} - ${t0/./}))
+    ITERS=$((100000 * $1 * 1000 / (us > 1 ? us : 1)))
+    ((ITERS > 100000)) && ITERS=100000
+    ((ITERS < 10000)) && ITERS=10000
+    note "a registration at 100,000 iterations took $us us: --pbkdf2-iters $ITERS"
+    stop_server
 }
 
 # new_conv TOKEN TITLE MEMBER_IDS_JSON -> CONV_ID

@@ -18,16 +18,8 @@ login_time() {
 # The iterations: 100,000 (a registration takes ~120 ms with the -O2 build here), or fewer when a
 # registration at 100,000 takes longer, as many as hash in ~120 ms: ASan makes a fixed count
 # ~6 x slower
-start_server --pbkdf2-iters 100000
-t0=$EPOCHREALTIME
-new_user P probe
-us=$((${EPOCHREALTIME/./} - ${t0/./}))
-iters=$((100000 * 120000 / (us > 1 ? us : 1)))
-((iters > 100000)) && iters=100000
-((iters < 10000)) && iters=10000
-note "a registration at 100,000 iterations took $us us: --pbkdf2-iters $iters"
-stop_server
-start_server --pbkdf2-iters "$iters"
+pbkdf2_iters_for 120
+start_server --pbkdf2-iters "$ITERS"
 new_user R realuser
 best=9
 for i in 1 2 3; do   # one login with nobody else hashing: the unit of the bound below
@@ -57,8 +49,8 @@ stop_server
 
 # --- the bound: --hash-queue 4, so one address may have 1 waiting ------------------------------
 # One hash takes long enough (about 5 s, scaled from the unloaded login above, which hashed
-# $iters iterations) that nothing below finishes while it is set up, on fast machines too.
-iters_for() { awk -v s="$1" -v b="$best" -v i="$iters" 'BEGIN { n = int(i * s / b); print (n < 1000000 ? 1000000 : n > 10000000 ? 10000000 : n) }'; }
+# $ITERS iterations) that nothing below finishes while it is set up, on fast machines too.
+iters_for() { awk -v s="$1" -v b="$best" -v i="$ITERS" 'BEGIN { n = int(i * s / b); print (n < 1000000 ? 1000000 : n > 10000000 ? 10000000 : n) }'; }
 start_server --hash-queue 4 --pbkdf2-iters "$(iters_for 5)"
 # the last steps: d, e, f and h hang up before a1 is done, so the hasher has nothing left to
 # start (else stop_server waits for a second hash of seconds that nothing looks at)

@@ -4,7 +4,6 @@
 # counts as a failed login for the throttle; while the user is throttled, login, PUT with a
 # password and DELETE are all 429. When the hashing queue is full they are 503 busy.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 AL=$(cd "$(dirname "$0")" && pwd)/auth_load.py
 start_server
 new_user A alice

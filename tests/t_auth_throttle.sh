@@ -9,16 +9,8 @@ AL=$(cd "$(dirname "$0")" && pwd)/auth_load.py
 # The iterations: 100,000 (a registration takes ~120 ms with the -O2 build here), or fewer when
 # a registration at 100,000 takes longer, as many as hash in ~120 ms: ASan makes a fixed count
 # ~6 x slower, and this file hashes 25 times
-start_server --pbkdf2-iters 100000
-t0=$EPOCHREALTIME
-new_user P probe
-us=$((${EPOCHREALTIME/./} - ${t0/./}))
-iters=$((100000 * 120000 / (us > 1 ? us : 1)))
-((iters > 100000)) && iters=100000
-((iters < 10000)) && iters=10000
-note "a registration at 100,000 iterations took $us us: --pbkdf2-iters $iters"
-stop_server
-start_server --pbkdf2-iters "$iters"
+pbkdf2_iters_for 120
+start_server --pbkdf2-iters "$ITERS"
 new_user V victim
 new_user O other
 

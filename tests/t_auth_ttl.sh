@@ -5,7 +5,6 @@
 # (register + login + GET), so a slow machine gets a longer one; every timed check waits well
 # past the bound it proves (issue times are whole seconds, rounded up: a token lives ttl..ttl+1 s).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 WSC=$(cd "$(dirname "$0")" && pwd)/ws_client.py

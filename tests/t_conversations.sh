@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Conversations: create, list (order), get, update (title, member_ids), delete.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 start_server
 
 new_user A alice

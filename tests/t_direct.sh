@@ -8,7 +8,6 @@
 # (a new account of the same name is another user: another pair). Pairs survive a restart and an
 # offline --compact; a log from before the field (tests/fixtures/v1) reads every one as a group.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/api_lib.sh"
 
 start_server
 for u in A:alice B:bob C:carol D:dave E:erin F:frank G:gina; do new_user "${u%%:*}" "${u#*:}"; done

@@ -5,7 +5,6 @@
 # Also: an offline `chatd --compact` erases them too; what is live stays readable, edited stays
 # edited, and a restart replays the erased log.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 
 TAG=$RANDOM$RANDOM
 in_log() { grep -c -a -F "$1" "$SERVER_DATA_DIR/chatd.log"; }   # occurrences of a body in the log

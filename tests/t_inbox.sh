@@ -5,7 +5,6 @@
 # objects inside events have no last_message; the conversation list stays within --max-response
 # with it (the most recently active first); it survives a restart and an offline --compact.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/api_lib.sh"
 
 start_server
 new_user A alice

@@ -4,7 +4,6 @@
 # on it, chatd starts on it with every record, user 1 logs in with loggen's password, lists its
 # conversation, finds users by prefix, posts; the same seed gives the same bytes.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOGGEN=$TMP_ROOT/loggen
 SRCS=()

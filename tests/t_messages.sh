@@ -3,7 +3,6 @@
 # (a retry returns the first message; the key with another conversation or body is 409
 # idempotency_key_reused and stores nothing; a key is forgotten with its message; issue 10, 7b).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 start_server
 
 new_user A alice

@@ -5,7 +5,6 @@
 # the owner leaves or deletes their account; it survives a restart and shows in events; a log
 # written before owner_id existed (tests/fixtures/v1) reads the creator as the owner.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/api_lib.sh"
 
 start_server
 for u in A:alice B:bob C:carol D:dave E:erin F:frank G:gina H:hank; do new_user "${u%%:*}" "${u#*:}"; done

@@ -7,7 +7,6 @@
 # compaction erases the reply's own first body); a log from before the field (tests/fixtures/v1)
 # reads every message as no reply.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/api_lib.sh"
 
 start_server
 new_user A alice

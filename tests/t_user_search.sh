@@ -4,7 +4,6 @@
 # default 20); GET /api/users?ids=1,2,3 — those users in the order asked, deleted or unknown
 # ones left out (1-100 distinct positive ids). Every malformed query is 400 validation_failed.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 start_server
 # registered out of order, so the order of the answer is not the order of the ids
 for u in alicia bob ALBERT al_y Alice al.x ali al-z gone1 alf; do new_user U "$u"; done

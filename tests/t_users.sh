@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Users: register, login (+ throttling), logout, GET/PUT/DELETE /api/users/:id, auth errors.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/api_lib.sh"
 start_server
 
 # user object shape: id (positive int), username, display_name, created_at; nothing secret
