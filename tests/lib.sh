@@ -216,8 +216,7 @@ jqb() {
 }
 
 expect_ts() {   # JQ_PATH   value is an RFC 3339 UTC time with milliseconds (TS_RE), in the batched jq
-    expect_jq "$1 | if type == \"string\" and test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z\$\")
-               then \"a timestamp\" else tojson end" "a timestamp"
+    expect_jq "$1 | if type == \"string\" and test(\"${TS_RE//\\/\\\\}\") then \"a timestamp\" else tojson end" "a timestamp"
 }
 
 # hdr NAME -> the value(s) of header NAME in HEADERS (joined with ", "), empty if absent;
